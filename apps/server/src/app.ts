@@ -1,0 +1,71 @@
+import express, { type Express, type RequestHandler } from 'express';
+import session from 'express-session';
+import type { Logger } from 'pino';
+import type { Database } from './db/database.js';
+import type { KnexSessionStore } from './db/session-store.js';
+import { configurePassport, requireCsrfToken } from './http/auth/authentication.js';
+import { errorHandler, notFoundHandler } from './http/errors.js';
+import { authRoutes, SESSION_COOKIE_NAME } from './http/routes/auth.js';
+import { healthRoutes } from './http/routes/health.js';
+
+const MAX_JSON_BODY = '256kb';
+const SESSION_TTL_MS = 7 * 24 * 60 * 60 * 1000;
+
+/** What `/readyz` needs from the engine. */
+export interface EngineStatusSource {
+  info(): { accel: 'kvm' | 'tcg'; version: string; error?: string };
+}
+
+/** Everything the HTTP app depends on; built by index.ts, or by a test. */
+export interface AppDeps {
+  database: Database;
+  engine: EngineStatusSource;
+  logger: Logger;
+  sessionStore: KnexSessionStore;
+  sessionSecret: string;
+  /** Cookies only over https (behind a TLS-terminating proxy). */
+  secureCookies: boolean;
+  /** Include stack traces of server faults in answers (development only). */
+  exposeStack: boolean;
+  /** Serves the portal (Next.js) for every path the API does not own. */
+  webHandler?: RequestHandler;
+}
+
+/** Builds the Express app: the API, health endpoints, then the portal; testable without a port. */
+export function createApp(deps: AppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', 'loopback');
+
+  const passportInstance = configurePassport(deps.database.knex);
+  const sessionMiddleware = session({
+    name: SESSION_COOKIE_NAME,
+    store: deps.sessionStore,
+    secret: deps.sessionSecret,
+    resave: false,
+    saveUninitialized: false,
+    rolling: true,
+    cookie: { httpOnly: true, sameSite: 'lax', secure: deps.secureCookies, maxAge: SESSION_TTL_MS },
+  });
+
+  app.use(healthRoutes(deps.database, deps.engine));
+
+  const api = express.Router();
+  api.use(express.json({ limit: MAX_JSON_BODY }));
+  api.use(sessionMiddleware);
+  api.use(passportInstance.session());
+  api.use((req, _res, next) => {
+    if (req.user) req.authMethod = 'session';
+    next();
+  });
+  api.use(requireCsrfToken);
+  api.use(authRoutes(deps.database.knex, passportInstance));
+  api.use(notFoundHandler);
+  api.use(errorHandler(deps.logger, deps.exposeStack));
+  app.use('/api/v1', api);
+
+  if (deps.webHandler) app.use(deps.webHandler);
+  app.use(notFoundHandler);
+  app.use(errorHandler(deps.logger, deps.exposeStack));
+  return app;
+}

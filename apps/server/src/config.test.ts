@@ -1,0 +1,38 @@
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from './config.js';
+
+describe('loadConfig', () => {
+  it('applies the documented defaults', () => {
+    const config = loadConfig({ HOME: '/home/ada' });
+    expect(config).toMatchObject({
+      port: 3000,
+      dataDir: path.resolve('./.data'),
+      imageCacheDir: '/home/ada/.cache/labvisor',
+      databaseUrl: undefined,
+      accel: 'auto',
+      adminEmail: undefined,
+      sessionSecret: undefined,
+    });
+  });
+
+  it('treats an empty DATABASE_URL as unset and keeps a valid one', () => {
+    expect(loadConfig({ DATABASE_URL: '' }).databaseUrl).toBeUndefined();
+    const url = 'postgres://lab:secret@db.internal:5432/labvisor';
+    expect(loadConfig({ DATABASE_URL: url }).databaseUrl).toBe(url);
+  });
+
+  it.each([
+    [{ DATABASE_URL: 'mysql://localhost/db' }, 'DATABASE_URL'],
+    [{ DATABASE_URL: 'not a url' }, 'DATABASE_URL'],
+    [{ PORT: 'eighty' }, 'PORT'],
+    [{ PORT: '70000' }, 'PORT'],
+    [{ LABVISOR_ACCEL: 'hvf' }, 'LABVISOR_ACCEL'],
+    [{ LABVISOR_ADMIN_EMAIL: 'admin' }, 'LABVISOR_ADMIN_EMAIL'],
+    [{ LABVISOR_ADMIN_PASSWORD: 'short' }, 'LABVISOR_ADMIN_PASSWORD'],
+    [{ SESSION_SECRET: 'too-short' }, 'SESSION_SECRET'],
+  ])('rejects %o naming %s', (env, variable) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(new RegExp(`^Invalid configuration: .*${variable}`));
+  });
+});

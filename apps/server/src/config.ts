@@ -1,0 +1,82 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+const DEFAULT_PORT = 3000;
+
+const postgresUrlSchema = z.string().refine((value) => {
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'postgres:' || url.protocol === 'postgresql:') && url.hostname !== '';
+  } catch {
+    return false;
+  }
+}, 'must be a postgres:// or postgresql:// URL with a host, such as postgres://user:pass@localhost:5432/labvisor');
+
+const envSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(DEFAULT_PORT),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  LABVISOR_DATA_DIR: z.string().min(1).default('./.data'),
+  LABVISOR_CACHE_DIR: z.string().min(1).optional(),
+  DATABASE_URL: z
+    .string()
+    .optional()
+    .transform((value) => (value === '' ? undefined : value))
+    .pipe(postgresUrlSchema.optional()),
+  LABVISOR_ACCEL: z.enum(['auto', 'kvm', 'tcg']).default('auto'),
+  LABVISOR_ADMIN_EMAIL: z.email().optional(),
+  LABVISOR_ADMIN_PASSWORD: z.string().min(8, 'must be at least 8 characters').optional(),
+  SESSION_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  LABVISOR_PUBLIC_URL: z.url().optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('production'),
+});
+
+/** The server's configuration, read once from the environment at start. */
+export interface Config {
+  port: number;
+  host: string;
+  /** Absolute path of the data directory: embedded database, VM run directories, secrets. */
+  dataDir: string;
+  /** Where built guest images are cached, outside the checkout. */
+  imageCacheDir: string;
+  /** A Postgres server's URL, or undefined for the embedded PGlite database. */
+  databaseUrl: string | undefined;
+  accel: 'auto' | 'kvm' | 'tcg';
+  adminEmail: string | undefined;
+  adminPassword: string | undefined;
+  sessionSecret: string | undefined;
+  /** The origin browsers use (for Origin checks and secure cookies), when behind a proxy. */
+  publicUrl: string | undefined;
+  logLevel: string;
+  isDevelopment: boolean;
+}
+
+/** Thrown when the environment does not describe a valid configuration. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Validates the environment and returns the typed configuration; throws ConfigError naming each bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')} ${issue.message}`);
+    throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
+  }
+  const values = parsed.data;
+  const home = env.HOME ?? '/root';
+  return {
+    port: values.PORT,
+    host: values.HOST,
+    dataDir: path.resolve(values.LABVISOR_DATA_DIR),
+    imageCacheDir: path.resolve(values.LABVISOR_CACHE_DIR ?? path.join(home, '.cache', 'labvisor')),
+    databaseUrl: values.DATABASE_URL,
+    accel: values.LABVISOR_ACCEL,
+    adminEmail: values.LABVISOR_ADMIN_EMAIL?.toLowerCase(),
+    adminPassword: values.LABVISOR_ADMIN_PASSWORD,
+    sessionSecret: values.SESSION_SECRET,
+    publicUrl: values.LABVISOR_PUBLIC_URL,
+    logLevel: values.LOG_LEVEL,
+    isDevelopment: values.NODE_ENV === 'development',
+  };
+}

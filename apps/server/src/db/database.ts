@@ -1,0 +1,79 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import knexFactory, { type Knex } from 'knex';
+import ClientPgLite from 'knex-pglite';
+
+const CONNECT_TIMEOUT_MS = 5_000;
+
+/** Which Postgres the server talks to. */
+export type DatabaseKind = 'pglite' | 'postgres';
+
+/** An open database: the knex instance and what it runs on. */
+export interface Database {
+  knex: Knex;
+  kind: DatabaseKind;
+  close(): Promise<void>;
+}
+
+/** Thrown when the database cannot be reached or opened; its message is one line for the operator. */
+export class DatabaseUnavailableError extends Error {
+  override name = 'DatabaseUnavailableError';
+}
+
+/** Where to find the database: a Postgres URL, or a directory (or memory) for embedded PGlite. */
+export type DatabaseLocation = { url: string } | { pgliteDir: string } | { pgliteMemory: true };
+
+/** Opens the database and checks it answers; throws DatabaseUnavailableError with one clear line. */
+export async function openDatabase(location: DatabaseLocation): Promise<Database> {
+  const { knex, kind, describe } = await createKnex(location);
+  try {
+    await knex.raw('select 1');
+  } catch (error) {
+    await knex.destroy().catch(() => {});
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new DatabaseUnavailableError(`Cannot reach the database at ${describe}: ${reason}`, {
+      cause: error,
+    });
+  }
+  return { knex, kind, close: () => knex.destroy() };
+}
+
+async function createKnex(
+  location: DatabaseLocation,
+): Promise<{ knex: Knex; kind: DatabaseKind; describe: string }> {
+  if ('url' in location) {
+    const knex = knexFactory({
+      client: 'pg',
+      connection: { connectionString: location.url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS },
+      pool: { min: 0, max: 10 },
+      acquireConnectionTimeout: CONNECT_TIMEOUT_MS * 2,
+    });
+    return { knex, kind: 'postgres', describe: redactUrl(location.url) };
+  }
+  if ('pgliteDir' in location) {
+    await fs.mkdir(path.dirname(location.pgliteDir), { recursive: true });
+    const knex = knexFactory({
+      client: ClientPgLite,
+      dialect: 'postgres',
+      connection: { filename: location.pgliteDir },
+    } as Knex.Config);
+    return { knex, kind: 'pglite', describe: `embedded PGlite in ${location.pgliteDir}` };
+  }
+  const knex = knexFactory({
+    client: ClientPgLite,
+    dialect: 'postgres',
+    connection: {},
+  } as Knex.Config);
+  return { knex, kind: 'pglite', describe: 'embedded PGlite in memory' };
+}
+
+/** A Postgres URL with its password hidden, for messages. */
+function redactUrl(value: string): string {
+  try {
+    const url = new URL(value);
+    if (url.password) url.password = '***';
+    return url.toString();
+  } catch {
+    return '(unparseable URL)';
+  }
+}

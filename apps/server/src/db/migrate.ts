@@ -1,0 +1,38 @@
+import type { Knex } from 'knex';
+import * as createSchema from './migrations/0001_create_schema.js';
+
+/** One forward-only migration. Each runs inside its own transaction. */
+export interface Migration {
+  name: string;
+  up(knex: Knex): Promise<void>;
+}
+
+/** Every migration, in order. Append only; never edit one that has shipped. */
+export const MIGRATIONS: Migration[] = [{ name: '0001_create_schema', up: createSchema.up }];
+
+class ListMigrationSource implements Knex.MigrationSource<Migration> {
+  constructor(private readonly migrations: Migration[]) {}
+  async getMigrations(): Promise<Migration[]> {
+    return this.migrations;
+  }
+  getMigrationName(migration: Migration): string {
+    return migration.name;
+  }
+  async getMigration(migration: Migration): Promise<Knex.Migration> {
+    return {
+      up: migration.up,
+      down: async () => {
+        throw new Error('Labvisor migrations are forward-only');
+      },
+    };
+  }
+}
+
+/** Brings the schema up to date; returns the names of the migrations that ran. */
+export async function migrateToLatest(knex: Knex, migrations = MIGRATIONS): Promise<string[]> {
+  const [, applied] = (await knex.migrate.latest({
+    migrationSource: new ListMigrationSource(migrations),
+    tableName: 'schema_migrations',
+  })) as [number, string[]];
+  return applied;
+}

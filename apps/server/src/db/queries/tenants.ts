@@ -1,0 +1,66 @@
+import type { TenantRole } from '@labvisor/shared';
+import type { Knex } from 'knex';
+
+/** A tenant's quota limits, as the API names them. */
+export interface QuotaLimits {
+  runningVms: number;
+  vcpus: number;
+  memoryMib: number;
+  diskGib: number;
+  snapshots: number;
+  vmHoursPerMonth: number;
+}
+
+/** The limits a new tenant gets until a platform admin sets others. */
+export const DEFAULT_QUOTA_LIMITS: QuotaLimits = {
+  runningVms: 5,
+  vcpus: 8,
+  memoryMib: 4096,
+  diskGib: 50,
+  snapshots: 20,
+  vmHoursPerMonth: 200,
+};
+
+/** A tenants row. */
+export interface TenantRow {
+  id: string;
+  name: string;
+  recording_enabled: boolean;
+  created_at: Date;
+  updated_at: Date;
+}
+
+/** Finds a tenant by name, or undefined. */
+export async function findTenantByName(knex: Knex, name: string): Promise<TenantRow | undefined> {
+  return knex<TenantRow>('tenants').where({ name }).first();
+}
+
+/** Creates a tenant with its quota row, in the caller's transaction. */
+export async function insertTenant(
+  knex: Knex,
+  tenant: { name: string; limits?: QuotaLimits },
+): Promise<TenantRow> {
+  const limits = tenant.limits ?? DEFAULT_QUOTA_LIMITS;
+  const [row] = await knex<TenantRow>('tenants').insert({ name: tenant.name }).returning('*');
+  await knex('quotas').insert({
+    tenant_id: row!.id,
+    running_vms: limits.runningVms,
+    vcpus: limits.vcpus,
+    memory_mib: limits.memoryMib,
+    disk_gib: limits.diskGib,
+    snapshots: limits.snapshots,
+    vm_hours_per_month: limits.vmHoursPerMonth,
+  });
+  return row!;
+}
+
+/** Adds a user to a tenant with a role, or changes their role. */
+export async function upsertMembership(
+  knex: Knex,
+  membership: { tenantId: string; userId: string; role: TenantRole },
+): Promise<void> {
+  await knex('memberships')
+    .insert({ tenant_id: membership.tenantId, user_id: membership.userId, role: membership.role })
+    .onConflict(['tenant_id', 'user_id'])
+    .merge(['role']);
+}

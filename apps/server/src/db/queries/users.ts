@@ -1,0 +1,76 @@
+import type { Membership, TenantRole, User } from '@labvisor/shared';
+import type { Knex } from 'knex';
+
+/** A users row, as stored. */
+export interface UserRow {
+  id: string;
+  email: string;
+  name: string;
+  password_hash: string | null;
+  is_platform_admin: boolean;
+  disabled: boolean;
+  created_at: Date;
+  last_login_at: Date | null;
+}
+
+/** The API view of a user row. */
+export function toUser(row: UserRow): User {
+  return {
+    id: row.id,
+    email: row.email,
+    name: row.name,
+    isPlatformAdmin: row.is_platform_admin,
+    disabled: row.disabled,
+    createdAt: new Date(row.created_at).toISOString(),
+  };
+}
+
+/** Finds a user by email (case-insensitive), or undefined. */
+export async function findUserByEmail(knex: Knex, email: string): Promise<UserRow | undefined> {
+  return knex<UserRow>('users').where({ email: email.toLowerCase() }).first();
+}
+
+/** Finds a user by id, or undefined. */
+export async function findUserById(knex: Knex, id: string): Promise<UserRow | undefined> {
+  return knex<UserRow>('users').where({ id }).first();
+}
+
+/** Creates a user and returns the row. */
+export async function insertUser(
+  knex: Knex,
+  user: { email: string; name: string; passwordHash: string | null; isPlatformAdmin?: boolean },
+): Promise<UserRow> {
+  const [row] = await knex<UserRow>('users')
+    .insert({
+      email: user.email.toLowerCase(),
+      name: user.name,
+      password_hash: user.passwordHash,
+      is_platform_admin: user.isPlatformAdmin ?? false,
+    })
+    .returning('*');
+  return row!;
+}
+
+/** Records a successful sign-in. */
+export async function touchLastLogin(knex: Knex, userId: string): Promise<void> {
+  await knex('users').where({ id: userId }).update({ last_login_at: knex.fn.now() });
+}
+
+/** Whether any platform admin exists. */
+export async function hasPlatformAdmin(knex: Knex): Promise<boolean> {
+  return (await knex('users').where({ is_platform_admin: true }).first('id')) !== undefined;
+}
+
+/** The tenants a user belongs to, with their role in each. */
+export async function listMemberships(knex: Knex, userId: string): Promise<Membership[]> {
+  const rows = await knex('memberships')
+    .join('tenants', 'tenants.id', 'memberships.tenant_id')
+    .where('memberships.user_id', userId)
+    .orderBy('tenants.name')
+    .select<{ tenant_id: string; name: string; role: TenantRole }[]>(
+      'memberships.tenant_id',
+      'tenants.name',
+      'memberships.role',
+    );
+  return rows.map((row) => ({ tenantId: row.tenant_id, tenantName: row.name, role: row.role }));
+}

@@ -1,0 +1,84 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Knex } from 'knex';
+import { z } from 'zod';
+
+/** The manifest a guest image recipe writes beside its files (infra/images/<name>/build.sh). */
+const builtImageManifestSchema = z.object({
+  name: z.string(),
+  kernelVersion: z.string().optional(),
+  cmdline: z.string().optional(),
+  files: z.object({
+    kernel: z.object({ path: z.string(), sha256: z.string() }).optional(),
+    initrd: z.object({ path: z.string(), sha256: z.string() }).optional(),
+    disk: z.object({ path: z.string(), sha256: z.string(), format: z.enum(['qcow2', 'raw']) }),
+  }),
+});
+
+/** Defaults for a VM made from the tiny image. */
+const TINY_DEFAULTS = { vcpus: 1, memoryMib: 256, diskGib: 1 } as const;
+
+/** sha256 of a file, streamed. */
+export async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/**
+ * Registers a built image (from the image cache) as a global image: its files are copied into the
+ * data directory's content-addressed store and made read-only, so a later rebuild of the cache never
+ * changes a base under existing VMs. Idempotent: an image with the same name and disk checksum is kept.
+ */
+export async function registerBuiltImage(
+  knex: Knex,
+  options: { manifestDir: string; imagesDir: string },
+): Promise<{ id: string; created: boolean }> {
+  const manifestPath = path.join(options.manifestDir, 'manifest.json');
+  const manifest = builtImageManifestSchema.parse(
+    JSON.parse(await fs.readFile(manifestPath, 'utf8')),
+  );
+  const disk = manifest.files.disk;
+  const existing = await knex('images')
+    .whereNull('tenant_id')
+    .andWhere({ name: manifest.name })
+    .first<{ id: string; sha256: string } | undefined>('id', 'sha256');
+  if (existing && existing.sha256 === disk.sha256) return { id: existing.id, created: false };
+
+  const storeDir = path.join(options.imagesDir, disk.sha256);
+  await fs.mkdir(storeDir, { recursive: true });
+  const stored = async (file: { path: string } | undefined) => {
+    if (!file) return null;
+    const target = path.join(storeDir, path.basename(file.path));
+    await fs.copyFile(path.join(options.manifestDir, file.path), target);
+    await fs.chmod(target, 0o444);
+    return target;
+  };
+  const diskPath = (await stored(disk))!;
+  const kernelPath = await stored(manifest.files.kernel);
+  const initrdPath = await stored(manifest.files.initrd);
+  const { size } = await fs.stat(diskPath);
+  const row = {
+    name: manifest.name,
+    kind: kernelPath ? 'kernel' : 'disk',
+    format: disk.format,
+    path: diskPath,
+    kernel_path: kernelPath,
+    initrd_path: initrdPath,
+    cmdline: manifest.cmdline ?? null,
+    size_bytes: size,
+    sha256: disk.sha256,
+    default_vcpus: TINY_DEFAULTS.vcpus,
+    default_memory_mib: TINY_DEFAULTS.memoryMib,
+    default_disk_gib: TINY_DEFAULTS.diskGib,
+  };
+  if (existing) {
+    // A rebuilt recipe: the new files replace the old base only for VMs created from now on.
+    await knex('images').where({ id: existing.id }).update(row);
+    return { id: existing.id, created: false };
+  }
+  const [inserted] = await knex('images').insert(row).returning<{ id: string }[]>('id');
+  return { id: inserted!.id, created: true };
+}

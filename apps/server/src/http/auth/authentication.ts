@@ -1,0 +1,99 @@
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import type { RequestHandler } from 'express';
+import type { Knex } from 'knex';
+import passport from 'passport';
+import { Strategy as LocalStrategy } from 'passport-local';
+import { findUserByEmail, findUserById, type UserRow } from '../../db/queries/users.js';
+import { verifyPassword } from '../../domain/passwords.js';
+import { AppError } from '../errors.js';
+
+declare global {
+  namespace Express {
+    interface User extends UserRow {}
+  }
+}
+
+declare module 'express-session' {
+  interface SessionData {
+    csrfToken?: string;
+  }
+}
+
+/** The one message for every failed sign-in: it never says whether the account exists. */
+export const SIGN_IN_FAILED_MESSAGE = 'The email or password is wrong.';
+
+const STATE_CHANGING_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/** Sets up passport: the local strategy (email + password) and session (de)serialisation by user id. */
+export function configurePassport(knex: Knex): passport.PassportStatic {
+  const instance = new passport.Passport() as unknown as passport.PassportStatic;
+  instance.use(
+    new LocalStrategy(
+      { usernameField: 'email', passwordField: 'password', session: true },
+      (email, password, done) => {
+        findUserByEmail(knex, email)
+          .then(async (user) => {
+            const valid = await verifyPassword(user?.password_hash, password);
+            if (!user || !valid || user.disabled) return done(null, false);
+            return done(null, user);
+          })
+          .catch(done);
+      },
+    ),
+  );
+  instance.serializeUser((user, done) => done(null, (user as UserRow).id));
+  instance.deserializeUser((id: string, done) => {
+    findUserById(knex, id)
+      .then((user) => done(null, user && !user.disabled ? user : false))
+      .catch(done);
+  });
+  return instance;
+}
+
+/** The session's CSRF token, created on first use. */
+export function csrfTokenOf(req: Express.Request): string {
+  const session = req.session;
+  session.csrfToken ??= randomBytes(24).toString('base64url');
+  return session.csrfToken;
+}
+
+function sameToken(a: string, b: string): boolean {
+  const left = Buffer.from(a);
+  const right = Buffer.from(b);
+  return left.length === right.length && timingSafeEqual(left, right);
+}
+
+/** Requires a signed-in user (session or Bearer token); answers 401 UNAUTHENTICATED otherwise. */
+export const requireUser: RequestHandler = (req, _res, next) => {
+  if (!req.user) return next(new AppError('UNAUTHENTICATED', 'Sign in first.'));
+  next();
+};
+
+/**
+ * For cookie-authenticated requests that change state, requires `X-CSRF-Token` to match the
+ * session's token. Bearer-token requests carry no cookie and need none.
+ */
+export const requireCsrfToken: RequestHandler = (req, _res, next) => {
+  if (!STATE_CHANGING_METHODS.has(req.method) || !req.user || req.authMethod === 'token')
+    return next();
+  const sent = req.get('x-csrf-token');
+  const expected = req.session?.csrfToken;
+  if (!sent || !expected || !sameToken(sent, expected)) {
+    return next(
+      new AppError(
+        'FORBIDDEN',
+        'Missing or wrong X-CSRF-Token header; reload the page and try again.',
+      ),
+    );
+  }
+  next();
+};
+
+declare global {
+  namespace Express {
+    interface Request {
+      /** How the request's user was authenticated. */
+      authMethod?: 'session' | 'token';
+    }
+  }
+}

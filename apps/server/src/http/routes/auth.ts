@@ -1,0 +1,85 @@
+import { type LoginResponse, loginRequestSchema, type MeResponse } from '@labvisor/shared';
+import { Router } from 'express';
+import type { Knex } from 'knex';
+import type passport from 'passport';
+import { recordAudit } from '../../db/queries/audit.js';
+import { listMemberships, toUser, touchLastLogin, type UserRow } from '../../db/queries/users.js';
+import { csrfTokenOf, requireUser, SIGN_IN_FAILED_MESSAGE } from '../auth/authentication.js';
+import { AppError } from '../errors.js';
+import { parseInput } from '../validate.js';
+
+/** Sign-in, sign-out and the signed-in user: `/api/v1/auth/*` and `/api/v1/me`. */
+export function authRoutes(knex: Knex, passportInstance: passport.PassportStatic): Router {
+  const router = Router();
+
+  router.post('/auth/login', (req, res, next) => {
+    const credentials = parseInput(loginRequestSchema, req.body);
+    req.body = credentials;
+    passportInstance.authenticate('local', (error: unknown, user: UserRow | false) => {
+      if (error) return next(error);
+      if (!user) {
+        void recordAudit(knex, {
+          actorId: null,
+          action: 'auth.login.failed',
+          ip: req.ip,
+          details: { email: credentials.email },
+        }).catch(next);
+        return next(new AppError('UNAUTHENTICATED', SIGN_IN_FAILED_MESSAGE));
+      }
+      // A new session id on sign-in, so a planted session cookie is worthless (session fixation).
+      req.logIn(user, (loginError) => {
+        if (loginError) return next(loginError);
+        req.session.csrfToken = undefined;
+        const body: LoginResponse = { user: toUser(user), csrfToken: csrfTokenOf(req) };
+        Promise.all([
+          touchLastLogin(knex, user.id),
+          recordAudit(knex, {
+            actorId: user.id,
+            action: 'auth.login',
+            targetType: 'user',
+            targetId: user.id,
+            ip: req.ip,
+          }),
+        ])
+          .then(() => res.json(body))
+          .catch(next);
+      });
+    })(req, res, next);
+  });
+
+  router.post('/auth/logout', (req, res, next) => {
+    const user = req.user;
+    req.logOut((error) => {
+      if (error) return next(error);
+      req.session.destroy((destroyError) => {
+        if (destroyError) return next(destroyError);
+        res.clearCookie(SESSION_COOKIE_NAME);
+        if (!user) return res.status(204).end();
+        recordAudit(knex, {
+          actorId: user.id,
+          action: 'auth.logout',
+          targetType: 'user',
+          targetId: user.id,
+          ip: req.ip,
+        })
+          .then(() => res.status(204).end())
+          .catch(next);
+      });
+    });
+  });
+
+  router.get('/me', requireUser, async (req, res) => {
+    const user = req.user!;
+    const body: MeResponse = {
+      user: toUser(user),
+      memberships: await listMemberships(knex, user.id),
+      csrfToken: csrfTokenOf(req),
+    };
+    res.json(body);
+  });
+
+  return router;
+}
+
+/** The session cookie's name. */
+export const SESSION_COOKIE_NAME = 'labvisor.sid';

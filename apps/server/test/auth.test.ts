@@ -1,0 +1,161 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { insertUser } from '../src/db/queries/users.js';
+import { hashPassword } from '../src/domain/passwords.js';
+import { DEMO_TENANT_NAME, seedFirstRun } from '../src/domain/seed.js';
+import { openMigratedDatabase, TEST_DATABASES } from './support/databases.js';
+import { startTestServer, TestClient, type TestServer } from './support/test-server.js';
+
+const ADMIN = { email: 'admin@example.test', password: 'correct horse battery' };
+
+describe.each(TEST_DATABASES)('sign-in and the API basics on $name', (kind) => {
+  let server: TestServer;
+
+  beforeAll(async () => {
+    if (kind.skipReason) return;
+    const database = await openMigratedDatabase(kind);
+    await seedFirstRun(database.knex, { adminEmail: ADMIN.email, adminPassword: ADMIN.password });
+    await insertUser(database.knex, {
+      email: 'disabled@example.test',
+      name: 'Gone',
+      passwordHash: await hashPassword(ADMIN.password),
+    });
+    await database
+      .knex('users')
+      .where({ email: 'disabled@example.test' })
+      .update({ disabled: true });
+    server = await startTestServer(database);
+  });
+  afterAll(async () => {
+    await server?.close();
+    await server?.database.close();
+  });
+
+  it.skipIf(kind.skipReason)(
+    'signs the seeded admin in and answers /me with the demo tenant',
+    async () => {
+      const client = new TestClient(server.url);
+      const login = await client.login(ADMIN.email.toUpperCase(), ADMIN.password);
+      expect(login.status).toBe(200);
+      expect(login.body.user).toMatchObject({ email: ADMIN.email, isPlatformAdmin: true });
+      expect(login.body.user).not.toHaveProperty('passwordHash');
+      expect(login.headers.get('set-cookie')).toMatch(/HttpOnly/i);
+      expect(login.headers.get('set-cookie')).toMatch(/SameSite=Lax/i);
+
+      const me = await client.send('GET', '/api/v1/me');
+      expect(me.status).toBe(200);
+      expect(me.body.memberships).toEqual([
+        expect.objectContaining({ tenantName: DEMO_TENANT_NAME, role: 'admin' }),
+      ]);
+      expect(me.body.csrfToken).toBe(login.body.csrfToken);
+    },
+  );
+
+  it.skipIf(kind.skipReason)(
+    'answers a wrong password, an unknown user and a disabled user alike',
+    async () => {
+      const answers = await Promise.all([
+        new TestClient(server.url).login(ADMIN.email, 'wrong password'),
+        new TestClient(server.url).login('nobody@example.test', ADMIN.password),
+        new TestClient(server.url).login('disabled@example.test', ADMIN.password),
+      ]);
+      for (const answer of answers) {
+        expect(answer.status).toBe(401);
+        expect(answer.body).toEqual({
+          error: { code: 'UNAUTHENTICATED', message: 'The email or password is wrong.' },
+        });
+      }
+      const failures = await server.database
+        .knex('audit_log')
+        .where({ action: 'auth.login.failed' })
+        .count();
+      expect(Number(failures[0]!.count)).toBeGreaterThanOrEqual(3);
+    },
+  );
+
+  it.skipIf(kind.skipReason)(
+    'rejects wrong types and unknown fields with 400 VALIDATION naming the field',
+    async () => {
+      const client = new TestClient(server.url);
+      const wrongType = await client.send('POST', '/api/v1/auth/login', {
+        email: ADMIN.email,
+        password: 42,
+      });
+      expect(wrongType.status).toBe(400);
+      expect(wrongType.body.error.code).toBe('VALIDATION');
+      expect(wrongType.body.error.message).toContain('password');
+      expect(wrongType.body.error.details.fields).toEqual([
+        expect.objectContaining({ field: 'password' }),
+      ]);
+
+      const unknown = await client.send('POST', '/api/v1/auth/login', { ...ADMIN, admin: true });
+      expect(unknown.status).toBe(400);
+      expect(unknown.body.error.details.fields).toEqual([
+        { field: 'admin', message: 'is not a known field' },
+      ]);
+
+      const notJson = await client.send('POST', '/api/v1/auth/login', '{"email":', {});
+      expect(notJson.status).toBe(400);
+      expect(notJson.body.error.code).toBe('VALIDATION');
+
+      const huge = await client.send('POST', '/api/v1/auth/login', {
+        email: 'a@b.c',
+        password: 'x'.repeat(400_000),
+      });
+      expect(huge.status).toBe(413);
+      expect(JSON.stringify(huge.body)).not.toMatch(/at .*\.js/);
+    },
+  );
+
+  it.skipIf(kind.skipReason)(
+    'requires a session for /me and the CSRF token for changes; logout ends the session',
+    async () => {
+      const anonymous = await new TestClient(server.url).send('GET', '/api/v1/me');
+      expect(anonymous.status).toBe(401);
+      expect(anonymous.body.error.code).toBe('UNAUTHENTICATED');
+
+      const client = new TestClient(server.url);
+      await client.login(ADMIN.email, ADMIN.password);
+      const noCsrf = await client.send('POST', '/api/v1/auth/logout', undefined, {
+        'x-csrf-token': 'forged',
+      });
+      expect(noCsrf.status).toBe(403);
+      expect((await client.send('GET', '/api/v1/me')).status).toBe(200);
+
+      expect((await client.send('POST', '/api/v1/auth/logout')).status).toBe(204);
+      expect((await client.send('GET', '/api/v1/me')).status).toBe(401);
+    },
+  );
+
+  it.skipIf(kind.skipReason)(
+    'answers unknown routes with the JSON 404 and reports health',
+    async () => {
+      const client = new TestClient(server.url);
+      const missing = await client.send('GET', '/api/v1/no-such-thing');
+      expect(missing.status).toBe(404);
+      expect(missing.body.error.code).toBe('NOT_FOUND');
+      expect((await client.send('DELETE', '/nowhere')).body.error.code).toBe('NOT_FOUND');
+
+      expect((await client.send('GET', '/healthz')).body).toEqual({ ok: true });
+      const ready = await client.send('GET', '/readyz');
+      expect(ready.status).toBe(200);
+      expect(ready.body).toMatchObject({
+        ready: true,
+        database: { ok: true, kind: kind.name },
+        engine: { ok: true, accel: 'tcg', qemuVersion: '7.2.0' },
+      });
+    },
+  );
+
+  it.skipIf(kind.skipReason)('reports not ready when the engine is unusable', async () => {
+    const broken = await startTestServer(server.database, {
+      info: () => ({ accel: 'tcg', version: '', error: 'qemu-system-x86_64 not found' }),
+    });
+    try {
+      const ready = await new TestClient(broken.url).send('GET', '/readyz');
+      expect(ready.status).toBe(503);
+      expect(ready.body.engine).toEqual({ ok: false, error: 'qemu-system-x86_64 not found' });
+    } finally {
+      await broken.close();
+    }
+  });
+});

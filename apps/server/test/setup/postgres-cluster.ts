@@ -1,0 +1,118 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import type { TestProject } from 'vitest/node';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** URL of a throwaway Postgres server's admin database, or '' when none could be started. */
+    postgresUrl: string;
+    /** Why no Postgres server is available, when postgresUrl is ''. */
+    postgresMissingReason: string;
+  }
+}
+
+const POSTGRES_USER = 'postgres';
+
+/** Finds the directory holding initdb and pg_ctl: PATH first, then Debian's versioned folders. */
+function findPostgresBin(): string | undefined {
+  const candidates = (process.env.PATH ?? '').split(':');
+  const debianRoot = '/usr/lib/postgresql';
+  if (fs.existsSync(debianRoot)) {
+    for (const version of fs.readdirSync(debianRoot).sort().reverse()) {
+      candidates.push(path.join(debianRoot, version, 'bin'));
+    }
+  }
+  return candidates.find(
+    (dir) =>
+      dir && fs.existsSync(path.join(dir, 'initdb')) && fs.existsSync(path.join(dir, 'pg_ctl')),
+  );
+}
+
+async function findFreePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Runs a Postgres binary, as the postgres user when we are root (Postgres refuses to run as root). */
+function runAsPostgres(binary: string, args: string[]): void {
+  const isRoot = process.getuid?.() === 0;
+  const [command, commandArgs] = isRoot
+    ? ['runuser', ['-u', POSTGRES_USER, '--', binary, ...args]]
+    : [binary, args];
+  const result = spawnSync(command, commandArgs, { encoding: 'utf8' });
+  if (result.status !== 0) {
+    throw new Error(
+      `${path.basename(binary)} failed: ${result.stderr || result.stdout || result.error}`,
+    );
+  }
+}
+
+/**
+ * Vitest global setup: starts a throwaway Postgres cluster (initdb + pg_ctl, free port, temp dir)
+ * for the data-layer tests and stops it afterwards. Under CI=true a missing Postgres fails the run.
+ */
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const bin = findPostgresBin();
+  const isRoot = process.getuid?.() === 0;
+  let missing = '';
+  if (!bin)
+    missing = 'Postgres binaries (initdb, pg_ctl) not found; install the postgresql package';
+  else if (isRoot && spawnSync('id', ['-u', POSTGRES_USER]).status !== 0) {
+    missing = `running as root but there is no "${POSTGRES_USER}" user to run Postgres as`;
+  }
+  if (missing) {
+    if (process.env.CI === 'true')
+      throw new Error(`CI=true and no Postgres server can be started: ${missing}`);
+    project.provide('postgresUrl', '');
+    project.provide('postgresMissingReason', missing);
+    return async () => {};
+  }
+
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'labvisor-pg-'));
+  const dataDir = path.join(dir, 'data');
+  if (isRoot) execFileSync('chown', [POSTGRES_USER, dir]);
+  const port = await findFreePort();
+  const initdb = path.join(bin!, 'initdb');
+  const pgCtl = path.join(bin!, 'pg_ctl');
+  runAsPostgres(initdb, [
+    '-D',
+    dataDir,
+    '-U',
+    POSTGRES_USER,
+    '-A',
+    'trust',
+    '--no-sync',
+    '-E',
+    'UTF8',
+  ]);
+  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`;
+  runAsPostgres(pgCtl, [
+    '-D',
+    dataDir,
+    '-o',
+    options,
+    '-l',
+    path.join(dir, 'postgres.log'),
+    '-w',
+    'start',
+  ]);
+
+  project.provide('postgresUrl', `postgres://${POSTGRES_USER}@127.0.0.1:${port}/postgres`);
+  project.provide('postgresMissingReason', '');
+  return async () => {
+    try {
+      runAsPostgres(pgCtl, ['-D', dataDir, '-m', 'immediate', '-w', 'stop']);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  };
+}

@@ -1,0 +1,12 @@
+import { z } from 'zod';
+
+/** An object id on the wire: a UUID string. */
+export const idSchema = z.uuid();
+
+/** A name a person gives a thing: a tenant, a VM, a snapshot, a token. */
+export const nameSchema = z.string().trim().min(1).max(64);
+
+/** A list response: `{items: [...]}`. */
+export function listOf<T extends z.ZodType>(item: T) {
+  return z.object({ items: z.array(item) });
+}

@@ -1,0 +1,20 @@
+import { z } from 'zod';
+
+/** Answer of `GET /readyz`: each dependency's state, with the accelerator and QEMU version. */
+export const readinessSchema = z.object({
+  ready: z.boolean(),
+  database: z.object({
+    ok: z.boolean(),
+    kind: z.enum(['pglite', 'postgres']),
+    error: z.string().optional(),
+  }),
+  engine: z.object({
+    ok: z.boolean(),
+    accel: z.enum(['kvm', 'tcg']).optional(),
+    qemuVersion: z.string().optional(),
+    error: z.string().optional(),
+  }),
+});
+
+/** Answer of `GET /readyz`. */
+export type Readiness = z.infer<typeof readinessSchema>;
