@@ -3,10 +3,18 @@ import session from 'express-session';
 import type { Logger } from 'pino';
 import type { Database } from './db/database.js';
 import type { KnexSessionStore } from './db/session-store.js';
-import { configurePassport, requireCsrfToken } from './http/auth/authentication.js';
+import { LoginThrottle } from './domain/login-throttle.js';
+import {
+  authenticateBearer,
+  configurePassport,
+  requireCsrfToken,
+} from './http/auth/authentication.js';
 import { errorHandler, notFoundHandler } from './http/errors.js';
 import { authRoutes, SESSION_COOKIE_NAME } from './http/routes/auth.js';
 import { healthRoutes } from './http/routes/health.js';
+import { tenantRoutes } from './http/routes/tenants.js';
+import { tokenRoutes } from './http/routes/tokens.js';
+import { userRoutes } from './http/routes/users.js';
 
 const MAX_JSON_BODY = '256kb';
 const SESSION_TTL_MS = 7 * 24 * 60 * 60 * 1000;
@@ -37,7 +45,8 @@ export function createApp(deps: AppDeps): Express {
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
 
-  const passportInstance = configurePassport(deps.database.knex);
+  const knex = deps.database.knex;
+  const passportInstance = configurePassport(knex);
   const sessionMiddleware = session({
     name: SESSION_COOKIE_NAME,
     store: deps.sessionStore,
@@ -58,8 +67,12 @@ export function createApp(deps: AppDeps): Express {
     if (req.user) req.authMethod = 'session';
     next();
   });
+  api.use(authenticateBearer(knex));
   api.use(requireCsrfToken);
-  api.use(authRoutes(deps.database.knex, passportInstance));
+  api.use(authRoutes(knex, passportInstance, new LoginThrottle()));
+  api.use(tokenRoutes(knex));
+  api.use(tenantRoutes(knex));
+  api.use(userRoutes(knex));
   api.use(notFoundHandler);
   api.use(errorHandler(deps.logger, deps.exposeStack));
   app.use('/api/v1', api);

@@ -1,6 +1,8 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, loadConfig as loadConfigFrom } from './config.js';
+
+const loadConfig = (env: Record<string, string>) => loadConfigFrom(env as NodeJS.ProcessEnv);
 
 describe('loadConfig', () => {
   it('applies the documented defaults', () => {

@@ -28,7 +28,12 @@ export class KnexSessionStore extends session.Store {
 
   /** Deletes every expired session. */
   async pruneExpired(): Promise<number> {
-    return this.knex('sessions').where('expires_at', '<', this.knex.fn.now()).delete();
+    // `returning` rather than the affected-row count: knex-pglite does not report counts for deletes.
+    const deleted = await this.knex('sessions')
+      .where('expires_at', '<', this.knex.fn.now())
+      .delete()
+      .returning('sid');
+    return deleted.length;
   }
 
   /** Stops the pruning timer. */

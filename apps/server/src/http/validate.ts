@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 import { AppError } from './errors.js';
 
 /** Where a value came from, for the error message. */
@@ -25,4 +25,11 @@ export function parseInput<T extends z.ZodType>(
   });
   const summary = fields.map((f) => `${f.field}: ${f.message}`).join('; ');
   throw new AppError('VALIDATION', `Invalid ${source}: ${summary}`, { source, fields });
+}
+
+/** Parses a UUID path parameter; a malformed one answers 400 VALIDATION naming it. */
+export function parseIdParam(params: Record<string, string | undefined>, name: string): string {
+  return parseInput(z.object({ [name]: z.uuid() }), { [name]: params[name] }, 'path')[
+    name
+  ] as string;
 }

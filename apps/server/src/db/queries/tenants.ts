@@ -1,15 +1,5 @@
-import type { TenantRole } from '@labvisor/shared';
+import type { QuotaLimits, Tenant, TenantRole } from '@labvisor/shared';
 import type { Knex } from 'knex';
-
-/** A tenant's quota limits, as the API names them. */
-export interface QuotaLimits {
-  runningVms: number;
-  vcpus: number;
-  memoryMib: number;
-  diskGib: number;
-  snapshots: number;
-  vmHoursPerMonth: number;
-}
 
 /** The limits a new tenant gets until a platform admin sets others. */
 export const DEFAULT_QUOTA_LIMITS: QuotaLimits = {
@@ -63,4 +53,19 @@ export async function upsertMembership(
     .insert({ tenant_id: membership.tenantId, user_id: membership.userId, role: membership.role })
     .onConflict(['tenant_id', 'user_id'])
     .merge(['role']);
+}
+
+/** The API view of a tenant row. */
+export function toTenant(row: TenantRow): Tenant {
+  return {
+    id: row.id,
+    name: row.name,
+    recordingEnabled: row.recording_enabled,
+    createdAt: new Date(row.created_at).toISOString(),
+  };
+}
+
+/** Finds a tenant by id, or undefined. */
+export async function findTenantById(knex: Knex, id: string): Promise<TenantRow | undefined> {
+  return knex<TenantRow>('tenants').where({ id }).first();
 }

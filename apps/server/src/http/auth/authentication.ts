@@ -3,7 +3,10 @@ import type { RequestHandler } from 'express';
 import type { Knex } from 'knex';
 import passport from 'passport';
 import { Strategy as LocalStrategy } from 'passport-local';
+import { findUserByTokenHash } from '../../db/queries/tokens.js';
 import { findUserByEmail, findUserById, type UserRow } from '../../db/queries/users.js';
+import { type Actor, loadActor } from '../../domain/access.js';
+import { hashApiToken } from '../../domain/api-tokens.js';
 import { verifyPassword } from '../../domain/passwords.js';
 import { AppError } from '../errors.js';
 
@@ -94,6 +97,34 @@ declare global {
     interface Request {
       /** How the request's user was authenticated. */
       authMethod?: 'session' | 'token';
+      /** The acting user's roles, once loaded by actorOf. */
+      actor?: Actor;
     }
   }
+}
+
+/**
+ * Authenticates `Authorization: Bearer <token>` requests with an API token. A wrong, expired or
+ * revoked token answers 401 rather than falling back to the session cookie.
+ */
+export function authenticateBearer(knex: Knex): RequestHandler {
+  return async (req, _res, next) => {
+    const header = req.get('authorization');
+    if (!header) return next();
+    const match = /^Bearer\s+(\S+)$/i.exec(header);
+    if (!match)
+      throw new AppError('UNAUTHENTICATED', 'The Authorization header must be "Bearer <token>".');
+    const user = await findUserByTokenHash(knex, hashApiToken(match[1]!));
+    if (!user) throw new AppError('UNAUTHENTICATED', 'The API token is wrong, expired or revoked.');
+    req.user = user;
+    req.authMethod = 'token';
+    next();
+  };
+}
+
+/** The acting user with their tenant roles, loaded once per request; 401 when nobody is signed in. */
+export async function actorOf(req: Express.Request, knex: Knex): Promise<Actor> {
+  if (!req.user) throw new AppError('UNAUTHENTICATED', 'Sign in first.');
+  req.actor ??= await loadActor(knex, req.user);
+  return req.actor;
 }

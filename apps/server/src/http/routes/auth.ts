@@ -4,20 +4,38 @@ import type { Knex } from 'knex';
 import type passport from 'passport';
 import { recordAudit } from '../../db/queries/audit.js';
 import { listMemberships, toUser, touchLastLogin, type UserRow } from '../../db/queries/users.js';
+import type { LoginThrottle } from '../../domain/login-throttle.js';
 import { csrfTokenOf, requireUser, SIGN_IN_FAILED_MESSAGE } from '../auth/authentication.js';
 import { AppError } from '../errors.js';
 import { parseInput } from '../validate.js';
 
 /** Sign-in, sign-out and the signed-in user: `/api/v1/auth/*` and `/api/v1/me`. */
-export function authRoutes(knex: Knex, passportInstance: passport.PassportStatic): Router {
+export function authRoutes(
+  knex: Knex,
+  passportInstance: passport.PassportStatic,
+  throttle: LoginThrottle,
+): Router {
   const router = Router();
 
   router.post('/auth/login', (req, res, next) => {
     const credentials = parseInput(loginRequestSchema, req.body);
     req.body = credentials;
+    const ip = req.ip ?? 'unknown';
+    const retryAfterMs = throttle.retryAfterMs(credentials.email, ip);
+    if (retryAfterMs > 0) {
+      res.set('Retry-After', String(Math.ceil(retryAfterMs / 1000)));
+      return next(
+        new AppError(
+          'RATE_LIMITED',
+          'Too many failed sign-ins. Wait a few minutes and try again.',
+          { retryAfterSeconds: Math.ceil(retryAfterMs / 1000) },
+        ),
+      );
+    }
     passportInstance.authenticate('local', (error: unknown, user: UserRow | false) => {
       if (error) return next(error);
       if (!user) {
+        throttle.recordFailure(credentials.email, ip);
         void recordAudit(knex, {
           actorId: null,
           action: 'auth.login.failed',
@@ -26,6 +44,7 @@ export function authRoutes(knex: Knex, passportInstance: passport.PassportStatic
         }).catch(next);
         return next(new AppError('UNAUTHENTICATED', SIGN_IN_FAILED_MESSAGE));
       }
+      throttle.recordSuccess(credentials.email);
       // A new session id on sign-in, so a planted session cookie is worthless (session fixation).
       req.logIn(user, (loginError) => {
         if (loginError) return next(loginError);

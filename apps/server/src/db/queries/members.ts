@@ -1,0 +1,38 @@
+import type { Member, TenantRole } from '@labvisor/shared';
+import type { Knex } from 'knex';
+
+/** A tenant's members with their roles, by name. */
+export async function listMembers(knex: Knex, tenantId: string): Promise<Member[]> {
+  const rows = await knex('memberships')
+    .join('users', 'users.id', 'memberships.user_id')
+    .where('memberships.tenant_id', tenantId)
+    .orderBy('users.name')
+    .select<{ user_id: string; email: string; name: string; role: TenantRole; created_at: Date }[]>(
+      'memberships.user_id',
+      'users.email',
+      'users.name',
+      'memberships.role',
+      'memberships.created_at',
+    );
+  return rows.map((row) => ({
+    userId: row.user_id,
+    email: row.email,
+    name: row.name,
+    role: row.role,
+    createdAt: new Date(row.created_at).toISOString(),
+  }));
+}
+
+/** Removes a member; false when they were not one. */
+export async function deleteMembership(
+  knex: Knex,
+  tenantId: string,
+  userId: string,
+): Promise<boolean> {
+  // `returning` rather than the affected-row count: knex-pglite does not report counts for deletes.
+  const deleted = await knex('memberships')
+    .where({ tenant_id: tenantId, user_id: userId })
+    .delete()
+    .returning('user_id');
+  return deleted.length > 0;
+}

@@ -1,0 +1,85 @@
+import type { ApiToken } from '@labvisor/shared';
+import type { Knex } from 'knex';
+import type { UserRow } from './users.js';
+
+/** An api_tokens row. */
+export interface ApiTokenRow {
+  id: string;
+  user_id: string;
+  name: string;
+  token_hash: string;
+  created_at: Date;
+  expires_at: Date | null;
+  last_used_at: Date | null;
+  revoked_at: Date | null;
+}
+
+const iso = (value: Date | null) => (value ? new Date(value).toISOString() : null);
+
+/** The API view of a token row (never its hash). */
+export function toApiToken(row: ApiTokenRow): ApiToken {
+  return {
+    id: row.id,
+    name: row.name,
+    createdAt: new Date(row.created_at).toISOString(),
+    expiresAt: iso(row.expires_at),
+    lastUsedAt: iso(row.last_used_at),
+  };
+}
+
+/** Stores a new token's hash. */
+export async function insertApiToken(
+  knex: Knex,
+  token: { userId: string; name: string; tokenHash: string; expiresAt: Date | null },
+): Promise<ApiTokenRow> {
+  const [row] = await knex<ApiTokenRow>('api_tokens')
+    .insert({
+      user_id: token.userId,
+      name: token.name,
+      token_hash: token.tokenHash,
+      expires_at: token.expiresAt,
+    })
+    .returning('*');
+  return row!;
+}
+
+/** A user's live tokens (not revoked), newest first. */
+export async function listApiTokens(knex: Knex, userId: string): Promise<ApiTokenRow[]> {
+  return knex<ApiTokenRow>('api_tokens')
+    .where({ user_id: userId })
+    .whereNull('revoked_at')
+    .orderBy('created_at', 'desc');
+}
+
+/** Revokes one of the user's tokens; false when the user has no such live token. */
+export async function revokeApiToken(
+  knex: Knex,
+  userId: string,
+  tokenId: string,
+): Promise<boolean> {
+  const count = await knex('api_tokens')
+    .where({ id: tokenId, user_id: userId })
+    .whereNull('revoked_at')
+    .update({ revoked_at: knex.fn.now() });
+  return count > 0;
+}
+
+/** The enabled user owning a live, unexpired token with this hash, or undefined; records its use. */
+export async function findUserByTokenHash(
+  knex: Knex,
+  tokenHash: string,
+): Promise<UserRow | undefined> {
+  const row = await knex('api_tokens')
+    .join('users', 'users.id', 'api_tokens.user_id')
+    .where('api_tokens.token_hash', tokenHash)
+    .whereNull('api_tokens.revoked_at')
+    .andWhere((q) =>
+      q.whereNull('api_tokens.expires_at').orWhere('api_tokens.expires_at', '>', knex.fn.now()),
+    )
+    .andWhere('users.disabled', false)
+    .first<(UserRow & { token_id: string }) | undefined>('users.*', 'api_tokens.id as token_id');
+  if (!row) return undefined;
+  await knex('api_tokens').where({ id: row.token_id }).update({ last_used_at: knex.fn.now() });
+  const { token_id: _tokenId, ...user } = row;
+  return user;
+}

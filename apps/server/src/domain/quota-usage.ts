@@ -1,0 +1,79 @@
+import type { QuotaLimits, QuotaUsage } from '@labvisor/shared';
+import type { Knex } from 'knex';
+
+/** VM states that hold host resources (CPU and memory) and count against running quotas. */
+export const RESOURCE_HOLDING_STATES = ['starting', 'running', 'paused'] as const;
+
+/** Reads a tenant's limits; undefined when the tenant does not exist. `forUpdate` locks the row. */
+export async function readLimits(
+  knex: Knex,
+  tenantId: string,
+  options: { forUpdate?: boolean } = {},
+): Promise<QuotaLimits | undefined> {
+  const query = knex('quotas').where({ tenant_id: tenantId });
+  if (options.forUpdate) query.forUpdate();
+  const row = await query.first();
+  if (!row) return undefined;
+  return {
+    runningVms: row.running_vms,
+    vcpus: row.vcpus,
+    memoryMib: row.memory_mib,
+    diskGib: row.disk_gib,
+    snapshots: row.snapshots,
+    vmHoursPerMonth: row.vm_hours_per_month,
+  };
+}
+
+/** Writes a tenant's limits. */
+export async function writeLimits(
+  knex: Knex,
+  tenantId: string,
+  limits: QuotaLimits,
+): Promise<void> {
+  await knex('quotas').where({ tenant_id: tenantId }).update({
+    running_vms: limits.runningVms,
+    vcpus: limits.vcpus,
+    memory_mib: limits.memoryMib,
+    disk_gib: limits.diskGib,
+    snapshots: limits.snapshots,
+    vm_hours_per_month: limits.vmHoursPerMonth,
+    updated_at: knex.fn.now(),
+  });
+}
+
+/** Sums what a tenant uses now: running resources, stored disk and snapshots, metered hours this month. */
+export async function readUsage(knex: Knex, tenantId: string): Promise<QuotaUsage> {
+  const running = await knex('vms')
+    .where({ tenant_id: tenantId })
+    .whereIn('state', RESOURCE_HOLDING_STATES)
+    .first<{ vms: string; vcpus: string | null; memory: string | null }>(
+      knex.raw('count(*) as vms'),
+      knex.raw('sum(vcpus) as vcpus'),
+      knex.raw('sum(memory_mib) as memory'),
+    );
+  const stored = await knex('vms')
+    .where({ tenant_id: tenantId })
+    .first<{ disk: string | null }>(knex.raw('sum(disk_gib) as disk'));
+  const snapshots = await knex('snapshots')
+    .join('vms', 'vms.id', 'snapshots.vm_id')
+    .where('vms.tenant_id', tenantId)
+    .first<{ count: string }>(knex.raw('count(*) as count'));
+  const hours = await knex('usage_intervals')
+    .where({ tenant_id: tenantId })
+    .andWhere((q) =>
+      q.whereNull('ended_at').orWhere('ended_at', '>', knex.raw("date_trunc('month', now())")),
+    )
+    .first<{ seconds: string | null }>(
+      knex.raw(
+        "sum(extract(epoch from (coalesce(ended_at, now()) - greatest(started_at, date_trunc('month', now()))))) as seconds",
+      ),
+    );
+  return {
+    runningVms: Number(running?.vms ?? 0),
+    vcpus: Number(running?.vcpus ?? 0),
+    memoryMib: Number(running?.memory ?? 0),
+    diskGib: Number(stored?.disk ?? 0),
+    snapshots: Number(snapshots?.count ?? 0),
+    vmHoursPerMonth: Math.round((Number(hours?.seconds ?? 0) / 3600) * 100) / 100,
+  };
+}

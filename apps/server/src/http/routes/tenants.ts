@@ -1,0 +1,217 @@
+import {
+  addMemberRequestSchema,
+  createTenantRequestSchema,
+  putQuotaRequestSchema,
+  type Quota,
+  updateTenantRequestSchema,
+} from '@labvisor/shared';
+import { Router } from 'express';
+import type { Knex } from 'knex';
+import { isForeignKeyViolation, isUniqueViolation } from '../../db/errors.js';
+import { recordAudit } from '../../db/queries/audit.js';
+import { deleteMembership, listMembers } from '../../db/queries/members.js';
+import {
+  findTenantById,
+  insertTenant,
+  type TenantRow,
+  toTenant,
+  upsertMembership,
+} from '../../db/queries/tenants.js';
+import { findUserByEmail } from '../../db/queries/users.js';
+import { requirePlatformAdmin, requireRole, tenantNotFound } from '../../domain/access.js';
+import { readLimits, readUsage, writeLimits } from '../../domain/quota-usage.js';
+import { actorOf } from '../auth/authentication.js';
+import { AppError } from '../errors.js';
+import { parseIdParam, parseInput } from '../validate.js';
+
+/** Tenants, their quota and their members: `/api/v1/tenants/*`. */
+export function tenantRoutes(knex: Knex): Router {
+  const router = Router();
+
+  /** The tenant of the path, when it exists; NOT_FOUND otherwise (access is checked by the caller). */
+  async function tenantOfPath(params: Record<string, string | undefined>): Promise<TenantRow> {
+    const tenant = await findTenantById(knex, parseIdParam(params, 'tenantId'));
+    if (!tenant) throw tenantNotFound();
+    return tenant;
+  }
+
+  router.get('/tenants', async (req, res) => {
+    const actor = await actorOf(req, knex);
+    const query = knex<TenantRow>('tenants').orderBy('name');
+    if (!actor.user.is_platform_admin) query.whereIn('id', [...actor.roles.keys()]);
+    res.json({ items: (await query).map(toTenant) });
+  });
+
+  router.post('/tenants', async (req, res) => {
+    const actor = await actorOf(req, knex);
+    requirePlatformAdmin(actor);
+    const body = parseInput(createTenantRequestSchema, req.body);
+    try {
+      const tenant = await knex.transaction(async (trx) => {
+        const row = await insertTenant(trx, { name: body.name });
+        await recordAudit(trx, {
+          actorId: actor.user.id,
+          tenantId: row.id,
+          action: 'tenant.create',
+          targetType: 'tenant',
+          targetId: row.id,
+          ip: req.ip,
+        });
+        return row;
+      });
+      res.status(201).json(toTenant(tenant));
+    } catch (error) {
+      if (isUniqueViolation(error))
+        throw new AppError('CONFLICT', `A tenant named "${body.name}" already exists.`);
+      throw error;
+    }
+  });
+
+  router.get('/tenants/:tenantId', async (req, res) => {
+    const actor = await actorOf(req, knex);
+    const tenant = await tenantOfPath(req.params);
+    requireRole(actor, tenant.id, 'member');
+    res.json(toTenant(tenant));
+  });
+
+  router.patch('/tenants/:tenantId', async (req, res) => {
+    const actor = await actorOf(req, knex);
+    const tenant = await tenantOfPath(req.params);
+    requireRole(actor, tenant.id, 'member');
+    requirePlatformAdmin(actor);
+    const body = parseInput(updateTenantRequestSchema, req.body);
+    const changes = {
+      ...(body.name !== undefined ? { name: body.name } : {}),
+      ...(body.recordingEnabled !== undefined ? { recording_enabled: body.recordingEnabled } : {}),
+    };
+    try {
+      const [row] = await knex<TenantRow>('tenants')
+        .where({ id: tenant.id })
+        .update({ ...changes, updated_at: knex.fn.now() })
+        .returning('*');
+      await recordAudit(knex, {
+        actorId: actor.user.id,
+        tenantId: tenant.id,
+        action: 'tenant.update',
+        targetType: 'tenant',
+        targetId: tenant.id,
+        ip: req.ip,
+        details: body,
+      });
+      res.json(toTenant(row!));
+    } catch (error) {
+      if (isUniqueViolation(error))
+        throw new AppError('CONFLICT', `A tenant named "${body.name}" already exists.`);
+      throw error;
+    }
+  });
+
+  router.delete('/tenants/:tenantId', async (req, res) => {
+    const actor = await actorOf(req, knex);
+    const tenant = await tenantOfPath(req.params);
+    requireRole(actor, tenant.id, 'member');
+    requirePlatformAdmin(actor);
+    try {
+      await knex('tenants').where({ id: tenant.id }).delete();
+    } catch (error) {
+      if (isForeignKeyViolation(error)) {
+        throw new AppError('CONFLICT', `Tenant "${tenant.name}" still has VMs; delete them first.`);
+      }
+      throw error;
+    }
+    await recordAudit(knex, {
+      actorId: actor.user.id,
+      action: 'tenant.delete',
+      targetType: 'tenant',
+      targetId: tenant.id,
+      ip: req.ip,
+      details: { name: tenant.name },
+    });
+    res.status(204).end();
+  });
+
+  router.get('/tenants/:tenantId/quota', async (req, res) => {
+    const actor = await actorOf(req, knex);
+    const tenant = await tenantOfPath(req.params);
+    requireRole(actor, tenant.id, 'member');
+    const quota: Quota = {
+      limits: (await readLimits(knex, tenant.id))!,
+      usage: await readUsage(knex, tenant.id),
+    };
+    res.json(quota);
+  });
+
+  router.put('/tenants/:tenantId/quota', async (req, res) => {
+    const actor = await actorOf(req, knex);
+    const tenant = await tenantOfPath(req.params);
+    requireRole(actor, tenant.id, 'member');
+    requirePlatformAdmin(actor);
+    const { limits } = parseInput(putQuotaRequestSchema, req.body);
+    await knex.transaction(async (trx) => {
+      await writeLimits(trx, tenant.id, limits);
+      await recordAudit(trx, {
+        actorId: actor.user.id,
+        tenantId: tenant.id,
+        action: 'quota.update',
+        targetType: 'tenant',
+        targetId: tenant.id,
+        ip: req.ip,
+        details: { limits },
+      });
+    });
+    const quota: Quota = { limits, usage: await readUsage(knex, tenant.id) };
+    res.json(quota);
+  });
+
+  router.get('/tenants/:tenantId/members', async (req, res) => {
+    const actor = await actorOf(req, knex);
+    const tenant = await tenantOfPath(req.params);
+    requireRole(actor, tenant.id, 'instructor');
+    res.json({ items: await listMembers(knex, tenant.id) });
+  });
+
+  router.post('/tenants/:tenantId/members', async (req, res) => {
+    const actor = await actorOf(req, knex);
+    const tenant = await tenantOfPath(req.params);
+    requireRole(actor, tenant.id, 'admin');
+    const body = parseInput(addMemberRequestSchema, req.body);
+    const user = await findUserByEmail(knex, body.email);
+    if (!user)
+      throw new AppError(
+        'NOT_FOUND',
+        `No user with the email ${body.email}; a platform admin creates users first.`,
+      );
+    await upsertMembership(knex, { tenantId: tenant.id, userId: user.id, role: body.role });
+    await recordAudit(knex, {
+      actorId: actor.user.id,
+      tenantId: tenant.id,
+      action: 'member.add',
+      targetType: 'user',
+      targetId: user.id,
+      ip: req.ip,
+      details: { role: body.role },
+    });
+    const member = (await listMembers(knex, tenant.id)).find((m) => m.userId === user.id);
+    res.status(201).json(member);
+  });
+
+  router.delete('/tenants/:tenantId/members/:userId', async (req, res) => {
+    const actor = await actorOf(req, knex);
+    const tenant = await tenantOfPath(req.params);
+    requireRole(actor, tenant.id, 'admin');
+    const userId = parseIdParam(req.params, 'userId');
+    if (!(await deleteMembership(knex, tenant.id, userId)))
+      throw new AppError('NOT_FOUND', 'No such member.');
+    await recordAudit(knex, {
+      actorId: actor.user.id,
+      tenantId: tenant.id,
+      action: 'member.remove',
+      targetType: 'user',
+      targetId: userId,
+      ip: req.ip,
+    });
+    res.status(204).end();
+  });
+
+  return router;
+}

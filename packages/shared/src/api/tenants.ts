@@ -1,0 +1,22 @@
+import { z } from 'zod';
+import { nameSchema } from './common.js';
+
+/** A tenant: a class, a department, a customer. */
+export const tenantSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  recordingEnabled: z.boolean(),
+  createdAt: z.string(),
+});
+
+/** A tenant. */
+export type Tenant = z.infer<typeof tenantSchema>;
+
+/** Body of `POST /api/v1/tenants`. */
+export const createTenantRequestSchema = z.strictObject({ name: nameSchema });
+
+/** Body of `PATCH /api/v1/tenants/:tenantId`. */
+export const updateTenantRequestSchema = z.strictObject({
+  name: nameSchema.optional(),
+  recordingEnabled: z.boolean().optional(),
+});

@@ -1,0 +1,30 @@
+import { z } from 'zod';
+import { tenantRoleSchema } from '../roles.js';
+
+const emailSchema = z.string().trim().toLowerCase().pipe(z.email());
+
+/** Body of `POST /api/v1/users` (platform admin). */
+export const createUserRequestSchema = z.strictObject({
+  email: emailSchema,
+  name: z.string().trim().min(1).max(128),
+  password: z.string().min(8).max(1024),
+  isPlatformAdmin: z.boolean().optional(),
+});
+
+/** Body of `POST /api/v1/tenants/:tenantId/members`. */
+export const addMemberRequestSchema = z.strictObject({
+  email: emailSchema,
+  role: tenantRoleSchema,
+});
+
+/** A tenant member. */
+export const memberSchema = z.object({
+  userId: z.string(),
+  email: z.string(),
+  name: z.string(),
+  role: tenantRoleSchema,
+  createdAt: z.string(),
+});
+
+/** A tenant member. */
+export type Member = z.infer<typeof memberSchema>;
