@@ -10,6 +10,7 @@ import {
   requireCsrfToken,
 } from './http/auth/authentication.js';
 import { errorHandler, notFoundHandler } from './http/errors.js';
+import { buildOpenApiDocument } from './http/openapi.js';
 import { authRoutes, SESSION_COOKIE_NAME } from './http/routes/auth.js';
 import { healthRoutes } from './http/routes/health.js';
 import { tenantRoutes } from './http/routes/tenants.js';
@@ -60,6 +61,10 @@ export function createApp(deps: AppDeps): Express {
   app.use(healthRoutes(deps.database, deps.engine));
 
   const api = express.Router();
+  const openApiDocument = buildOpenApiDocument();
+  api.get('/openapi.json', (_req, res) => {
+    res.json(openApiDocument);
+  });
   api.use(express.json({ limit: MAX_JSON_BODY }));
   api.use(sessionMiddleware);
   api.use(passportInstance.session());

@@ -1,0 +1,62 @@
+import type { Express } from 'express';
+import pino from 'pino';
+import { describe, expect, it } from 'vitest';
+import { createApp } from '../app.js';
+import type { Database } from '../db/database.js';
+import { KnexSessionStore } from '../db/session-store.js';
+import { API_OPERATIONS, buildOpenApiDocument } from './openapi.js';
+
+interface Layer {
+  route?: { path: string; methods: Record<string, boolean> };
+  handle?: { stack?: Layer[] };
+  matchers?: unknown[];
+  slash?: boolean;
+}
+
+/** Lists `METHOD path` for every route Express serves under a prefix. */
+function servedRoutes(app: Express): string[] {
+  const found: string[] = [];
+  const walk = (stack: Layer[], prefix: string) => {
+    for (const layer of stack) {
+      if (layer.route) {
+        for (const method of Object.keys(layer.route.methods))
+          found.push(`${method} ${prefix}${layer.route.path}`);
+      } else if (layer.handle?.stack) {
+        walk(layer.handle.stack, prefix || (layer.slash ? '' : '/api/v1'));
+      }
+    }
+  };
+  walk((app as unknown as { router: { stack: Layer[] } }).router.stack, '');
+  return found;
+}
+
+describe('the OpenAPI document', () => {
+  it('describes exactly the routes the server serves', () => {
+    const sessionStore = new KnexSessionStore({} as Database['knex']);
+    const app = createApp({
+      database: { knex: {} as Database['knex'], kind: 'pglite', close: async () => {} },
+      engine: { info: () => ({ accel: 'tcg', version: '7.2.0' }) },
+      logger: pino({ level: 'silent' }),
+      sessionStore,
+      sessionSecret: 'x'.repeat(32),
+      secureCookies: false,
+      exposeStack: false,
+    });
+    sessionStore.close();
+    const served = servedRoutes(app).sort();
+    const documented = API_OPERATIONS.map((op) => `${op.method} ${op.path}`).sort();
+    expect(served).toEqual(documented);
+  });
+
+  it('carries the request schemas, with unknown fields forbidden', () => {
+    const document = buildOpenApiDocument() as any;
+    const login = document.paths['/api/v1/auth/login'].post;
+    const schema = login.requestBody.content['application/json'].schema;
+    expect(schema.required).toEqual(['email', 'password']);
+    expect(schema.additionalProperties).toBe(false);
+    expect(document.paths['/api/v1/tenants/{tenantId}/quota'].put.parameters[0]).toMatchObject({
+      name: 'tenantId',
+      in: 'path',
+    });
+  });
+});

@@ -1,0 +1,215 @@
+import {
+  addMemberRequestSchema,
+  apiTokenSchema,
+  createdTokenSchema,
+  createTenantRequestSchema,
+  createTokenRequestSchema,
+  createUserRequestSchema,
+  errorBodySchema,
+  listOf,
+  loginRequestSchema,
+  loginResponseSchema,
+  memberSchema,
+  meResponseSchema,
+  putQuotaRequestSchema,
+  quotaSchema,
+  readinessSchema,
+  tenantSchema,
+  updateTenantRequestSchema,
+  userSchema,
+} from '@labvisor/shared';
+import { z } from 'zod';
+
+/** One operation of the public API, described by the same zod schemas the routes parse with. */
+export interface ApiOperation {
+  method: 'get' | 'post' | 'put' | 'patch' | 'delete';
+  /** Express-style path, e.g. `/api/v1/tenants/:tenantId`. */
+  path: string;
+  summary: string;
+  body?: z.ZodType;
+  /** The success answer; undefined for 204. */
+  response?: z.ZodType;
+  status?: number;
+  /** Whether it needs no sign-in. */
+  public?: boolean;
+}
+
+/** Every operation of the v1 API. A test checks this table against the routes Express serves. */
+export const API_OPERATIONS: ApiOperation[] = [
+  {
+    method: 'post',
+    path: '/api/v1/auth/login',
+    summary: 'Sign in with email and password',
+    body: loginRequestSchema,
+    response: loginResponseSchema,
+    public: true,
+  },
+  { method: 'post', path: '/api/v1/auth/logout', summary: 'Sign out', status: 204, public: true },
+  {
+    method: 'get',
+    path: '/api/v1/me',
+    summary: 'The signed-in user, their tenant roles and CSRF token',
+    response: meResponseSchema,
+  },
+  {
+    method: 'get',
+    path: '/api/v1/tokens',
+    summary: "The signed-in user's API tokens",
+    response: listOf(apiTokenSchema),
+  },
+  {
+    method: 'post',
+    path: '/api/v1/tokens',
+    summary: 'Create an API token (shown once)',
+    body: createTokenRequestSchema,
+    response: createdTokenSchema,
+    status: 201,
+  },
+  {
+    method: 'delete',
+    path: '/api/v1/tokens/:tokenId',
+    summary: 'Revoke an API token',
+    status: 204,
+  },
+  {
+    method: 'get',
+    path: '/api/v1/tenants',
+    summary: 'Tenants the user can see',
+    response: listOf(tenantSchema),
+  },
+  {
+    method: 'post',
+    path: '/api/v1/tenants',
+    summary: 'Create a tenant (platform admin)',
+    body: createTenantRequestSchema,
+    response: tenantSchema,
+    status: 201,
+  },
+  { method: 'get', path: '/api/v1/tenants/:tenantId', summary: 'A tenant', response: tenantSchema },
+  {
+    method: 'patch',
+    path: '/api/v1/tenants/:tenantId',
+    summary: 'Rename a tenant or switch recording (platform admin)',
+    body: updateTenantRequestSchema,
+    response: tenantSchema,
+  },
+  {
+    method: 'delete',
+    path: '/api/v1/tenants/:tenantId',
+    summary: 'Delete a tenant without VMs (platform admin)',
+    status: 204,
+  },
+  {
+    method: 'get',
+    path: '/api/v1/tenants/:tenantId/quota',
+    summary: "A tenant's limits and usage",
+    response: quotaSchema,
+  },
+  {
+    method: 'put',
+    path: '/api/v1/tenants/:tenantId/quota',
+    summary: "Set a tenant's limits (platform admin)",
+    body: putQuotaRequestSchema,
+    response: quotaSchema,
+  },
+  {
+    method: 'get',
+    path: '/api/v1/tenants/:tenantId/members',
+    summary: "A tenant's members (instructor or admin)",
+    response: listOf(memberSchema),
+  },
+  {
+    method: 'post',
+    path: '/api/v1/tenants/:tenantId/members',
+    summary: 'Add a member or change their role (tenant admin)',
+    body: addMemberRequestSchema,
+    response: memberSchema,
+    status: 201,
+  },
+  {
+    method: 'delete',
+    path: '/api/v1/tenants/:tenantId/members/:userId',
+    summary: 'Remove a member (tenant admin)',
+    status: 204,
+  },
+  {
+    method: 'get',
+    path: '/api/v1/users',
+    summary: 'Every user (platform admin)',
+    response: listOf(userSchema),
+  },
+  {
+    method: 'post',
+    path: '/api/v1/users',
+    summary: 'Create a user (platform admin)',
+    body: createUserRequestSchema,
+    response: userSchema,
+    status: 201,
+  },
+  { method: 'get', path: '/api/v1/openapi.json', summary: 'This document', public: true },
+  { method: 'get', path: '/healthz', summary: 'The process is up', public: true },
+  {
+    method: 'get',
+    path: '/readyz',
+    summary: 'Database and engine usable; names the accelerator and QEMU version',
+    response: readinessSchema,
+    public: true,
+  },
+];
+
+const jsonSchema = (schema: z.ZodType) =>
+  z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' });
+
+/** The OpenAPI 3.1 document of the v1 API, generated from the shared zod schemas. */
+export function buildOpenApiDocument(): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const operation of API_OPERATIONS) {
+    const openApiPath = operation.path.replace(/:(\w+)/g, '{$1}');
+    const parameters = [...operation.path.matchAll(/:(\w+)/g)].map((match) => ({
+      name: match[1],
+      in: 'path',
+      required: true,
+      schema: { type: 'string', format: 'uuid' },
+    }));
+    const status = String(operation.status ?? 200);
+    paths[openApiPath] ??= {};
+    paths[openApiPath][operation.method] = {
+      summary: operation.summary,
+      ...(parameters.length ? { parameters } : {}),
+      ...(operation.public ? { security: [] } : {}),
+      ...(operation.body
+        ? {
+            requestBody: {
+              required: true,
+              content: { 'application/json': { schema: jsonSchema(operation.body) } },
+            },
+          }
+        : {}),
+      responses: {
+        [status]: {
+          description: status === '204' ? 'Done' : 'Success',
+          ...(operation.response
+            ? { content: { 'application/json': { schema: jsonSchema(operation.response) } } }
+            : {}),
+        },
+        default: {
+          description:
+            'An error: VALIDATION 400, UNAUTHENTICATED 401, FORBIDDEN 403, NOT_FOUND 404, CONFLICT / QUOTA_EXCEEDED / INVALID_STATE 409, RATE_LIMITED 429, UNAVAILABLE 503',
+          content: { 'application/json': { schema: jsonSchema(errorBodySchema) } },
+        },
+      },
+    };
+  }
+  return {
+    openapi: '3.1.0',
+    info: { title: 'Labvisor API', version: '1' },
+    components: {
+      securitySchemes: {
+        session: { type: 'apiKey', in: 'cookie', name: 'labvisor.sid' },
+        bearer: { type: 'http', scheme: 'bearer' },
+      },
+    },
+    security: [{ session: [] }, { bearer: [] }],
+    paths,
+  };
+}
