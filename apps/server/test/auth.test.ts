@@ -148,7 +148,9 @@ describe.each(TEST_DATABASES)('sign-in and the API basics on $name', (kind) => {
 
   it.skipIf(kind.skipReason)('reports not ready when the engine is unusable', async () => {
     const broken = await startTestServer(server.database, {
-      info: () => ({ accel: 'tcg', version: '', error: 'qemu-system-x86_64 not found' }),
+      engine: {
+        info: () => ({ accel: 'tcg', version: '', error: 'qemu-system-x86_64 not found' }),
+      },
     });
     try {
       const ready = await new TestClient(broken.url).send('GET', '/readyz');

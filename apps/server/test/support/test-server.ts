@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { RequestHandler } from 'express';
 import pino from 'pino';
 import { createApp, type EngineStatusSource } from '../../src/app.js';
 import type { Database } from '../../src/db/database.js';
@@ -15,8 +16,9 @@ export interface TestServer {
 /** Starts the app on a free loopback port. The engine source defaults to a healthy TCG engine. */
 export async function startTestServer(
   database: Database,
-  engine: EngineStatusSource = { info: () => ({ accel: 'tcg', version: '7.2.0' }) },
+  options: { engine?: EngineStatusSource; webHandler?: RequestHandler } = {},
 ): Promise<TestServer> {
+  const engine = options.engine ?? { info: () => ({ accel: 'tcg' as const, version: '7.2.0' }) };
   const sessionStore = new KnexSessionStore(database.knex);
   const app = createApp({
     database,
@@ -26,6 +28,7 @@ export async function startTestServer(
     sessionSecret: 'test-secret-test-secret-test-secret-00',
     secureCookies: false,
     exposeStack: false,
+    webHandler: options.webHandler,
   });
   const server: Server = await new Promise((resolve) => {
     const listening = app.listen(0, '127.0.0.1', () => resolve(listening));

@@ -1,0 +1,64 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase } from '../src/db/database.js';
+import { migrateToLatest } from '../src/db/migrate.js';
+import { DEMO_TENANT_NAME, seedFirstRun } from '../src/domain/seed.js';
+import { createPortalHandler } from '../src/web/next-handler.js';
+import { browserSkipReason, launchBrowser } from './support/browser.js';
+import { startTestServer, type TestServer } from './support/test-server.js';
+
+const WEB_DIR = path.resolve(import.meta.dirname, '../../web');
+/** Screenshots of the main pages, for people to look at. */
+export const SCREENSHOT_DIR = path.resolve(
+  import.meta.dirname,
+  '../../../test-results/screenshots',
+);
+const ADMIN = { email: 'admin@example.test', password: 'portal-password-1' };
+
+const skipReason = browserSkipReason();
+
+describe.skipIf(skipReason)('the portal in Chromium', () => {
+  let server: TestServer;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    const database = await openDatabase({ pgliteMemory: true });
+    await migrateToLatest(database.knex);
+    await seedFirstRun(database.knex, { adminEmail: ADMIN.email, adminPassword: ADMIN.password });
+    server = await startTestServer(database, { webHandler: await createPortalHandler(WEB_DIR) });
+    browser = await launchBrowser();
+    fs.mkdirSync(SCREENSHOT_DIR, { recursive: true });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+    await server?.database.close();
+  });
+
+  it('sends a visitor to sign in, refuses a wrong password, then shows My labs', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    await page.goto(`${server.url}/`);
+    await page.waitForURL('**/login');
+    await page.screenshot({ path: path.join(SCREENSHOT_DIR, 'login.png') });
+
+    await page.getByLabel('Email').fill(ADMIN.email);
+    await page.getByLabel('Password').fill('not the password');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await expect
+      .poll(() => page.locator('form [role=alert]').textContent())
+      .toBe('The email or password is wrong.');
+
+    await page.getByLabel('Password').fill(ADMIN.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'My labs' }).waitFor();
+    expect(page.url()).toBe(`${server.url}/`);
+    expect(await page.textContent('body')).toContain(`${DEMO_TENANT_NAME} (admin)`);
+    await page.screenshot({ path: path.join(SCREENSHOT_DIR, 'my-labs.png') });
+
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.waitForURL('**/login');
+    await page.close();
+  });
+});
