@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Database } from './db/database.js';
 import type { KnexSessionStore } from './db/session-store.js';
 import { LoginThrottle } from './domain/login-throttle.js';
+import type { VmService } from './domain/vm-service.js';
 import {
   authenticateBearer,
   configurePassport,
@@ -13,9 +14,11 @@ import { errorHandler, notFoundHandler } from './http/errors.js';
 import { buildOpenApiDocument } from './http/openapi.js';
 import { authRoutes, SESSION_COOKIE_NAME } from './http/routes/auth.js';
 import { healthRoutes } from './http/routes/health.js';
+import { imageRoutes } from './http/routes/images.js';
 import { tenantRoutes } from './http/routes/tenants.js';
 import { tokenRoutes } from './http/routes/tokens.js';
 import { userRoutes } from './http/routes/users.js';
+import { vmRoutes } from './http/routes/vms.js';
 
 const MAX_JSON_BODY = '256kb';
 const SESSION_TTL_MS = 7 * 24 * 60 * 60 * 1000;
@@ -29,6 +32,7 @@ export interface EngineStatusSource {
 export interface AppDeps {
   database: Database;
   engine: EngineStatusSource;
+  vms: VmService;
   logger: Logger;
   sessionStore: KnexSessionStore;
   sessionSecret: string;
@@ -78,6 +82,8 @@ export function createApp(deps: AppDeps): Express {
   api.use(tokenRoutes(knex));
   api.use(tenantRoutes(knex));
   api.use(userRoutes(knex));
+  api.use(imageRoutes(knex));
+  api.use(vmRoutes(knex, deps.vms));
   api.use(notFoundHandler);
   api.use(errorHandler(deps.logger, deps.exposeStack));
   app.use('/api/v1', api);

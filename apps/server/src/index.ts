@@ -11,10 +11,12 @@ import { KnexSessionStore } from './db/session-store.js';
 import { registerBuiltImage } from './domain/images.js';
 import { loadSessionSecret } from './domain/secrets.js';
 import { seedFirstRun } from './domain/seed.js';
+import { VmService } from './domain/vm-service.js';
 import { createLogger } from './logger.js';
 import { createPortalHandler, PortalNotBuiltError } from './web/next-handler.js';
 
 const SHUTDOWN_TIMEOUT_MS = 10_000;
+const RECONCILE_INTERVAL_MS = 5_000;
 const WEB_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../web');
 
 /** Errors whose message is enough for the operator: printed as one line, no stack. */
@@ -56,10 +58,22 @@ async function main(): Promise<void> {
     'engine ready',
   );
 
+  const vms = new VmService({
+    knex: database.knex,
+    engine,
+    logger: logger.child({ component: 'vms' }),
+  });
+  await vms.reconcile();
+  const reconciler = setInterval(() => {
+    vms.reconcile().catch((error: unknown) => logger.warn({ err: error }, 'reconcile failed'));
+  }, RECONCILE_INTERVAL_MS);
+  reconciler.unref();
+
   const sessionStore = new KnexSessionStore(database.knex);
   const app = createApp({
     database,
     engine,
+    vms,
     logger,
     sessionStore,
     sessionSecret: await loadSessionSecret(config.dataDir, config.sessionSecret),
@@ -84,6 +98,8 @@ async function main(): Promise<void> {
     forceExit.unref();
     server.close();
     server.closeIdleConnections();
+    clearInterval(reconciler);
+    await vms.idle();
     await engine.close();
     sessionStore.close();
     await database.close();

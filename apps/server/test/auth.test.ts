@@ -141,21 +141,22 @@ describe.each(TEST_DATABASES)('sign-in and the API basics on $name', (kind) => {
       expect(ready.body).toMatchObject({
         ready: true,
         database: { ok: true, kind: kind.name },
-        engine: { ok: true, accel: 'tcg', qemuVersion: '7.2.0' },
+        engine: { ok: true, accel: 'tcg', qemuVersion: expect.stringMatching(/^\d+\.\d+/) },
       });
     },
   );
 
   it.skipIf(kind.skipReason)('reports not ready when the engine is unusable', async () => {
     const broken = await startTestServer(server.database, {
-      engine: {
-        info: () => ({ accel: 'tcg', version: '', error: 'qemu-system-x86_64 not found' }),
-      },
+      engine: { qemuBinary: '/nonexistent/qemu-system-x86_64' },
     });
     try {
       const ready = await new TestClient(broken.url).send('GET', '/readyz');
       expect(ready.status).toBe(503);
-      expect(ready.body.engine).toEqual({ ok: false, error: 'qemu-system-x86_64 not found' });
+      expect(ready.body.engine).toEqual({
+        ok: false,
+        error: expect.stringContaining('qemu-system-x86_64'),
+      });
     } finally {
       await broken.close();
     }

@@ -5,6 +5,9 @@ import ClientPgLite from 'knex-pglite';
 
 const CONNECT_TIMEOUT_MS = 5_000;
 
+/** knex prints to the console on its own; its failures reach us as thrown errors instead. */
+const QUIET_KNEX_LOG = { warn() {}, error() {}, deprecate() {}, debug() {} };
+
 /** Which Postgres the server talks to. */
 export type DatabaseKind = 'pglite' | 'postgres';
 
@@ -44,6 +47,7 @@ async function createKnex(
   if ('url' in location) {
     const knex = knexFactory({
       client: 'pg',
+      log: QUIET_KNEX_LOG,
       connection: { connectionString: location.url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS },
       pool: { min: 0, max: 10 },
       acquireConnectionTimeout: CONNECT_TIMEOUT_MS * 2,
@@ -55,6 +59,7 @@ async function createKnex(
     const knex = knexFactory({
       client: ClientPgLite,
       dialect: 'postgres',
+      log: QUIET_KNEX_LOG,
       connection: { filename: location.pgliteDir },
     } as Knex.Config);
     return { knex, kind: 'pglite', describe: `embedded PGlite in ${location.pgliteDir}` };

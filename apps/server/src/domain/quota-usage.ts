@@ -1,8 +1,6 @@
+import { RESOURCE_HOLDING_STATES } from '@labvisor/engine';
 import type { QuotaLimits, QuotaUsage } from '@labvisor/shared';
 import type { Knex } from 'knex';
-
-/** VM states that hold host resources (CPU and memory) and count against running quotas. */
-export const RESOURCE_HOLDING_STATES = ['starting', 'running', 'paused'] as const;
 
 /** Reads a tenant's limits; undefined when the tenant does not exist. `forUpdate` locks the row. */
 export async function readLimits(
@@ -41,7 +39,9 @@ export async function writeLimits(
   });
 }
 
-/** Sums what a tenant uses now: running resources, stored disk and snapshots, metered hours this month. */
+/**
+ * Sums what a tenant uses now: VMs holding host resources (the contract's starting, running and
+ * paused, and stopping, which holds them until QEMU ends), stored disk and snapshots, metered hours this month. */
 export async function readUsage(knex: Knex, tenantId: string): Promise<QuotaUsage> {
   const running = await knex('vms')
     .where({ tenant_id: tenantId })

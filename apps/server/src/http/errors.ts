@@ -1,3 +1,4 @@
+import { type EngineErrorCode, isEngineError } from '@labvisor/engine';
 import type { ErrorBody, ErrorCode } from '@labvisor/shared';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from 'pino';
@@ -15,6 +16,17 @@ export const HTTP_STATUS_BY_CODE: Record<ErrorCode, number> = {
   RATE_LIMITED: 429,
   UNAVAILABLE: 503,
   INTERNAL: 500,
+};
+
+/** How each engine error code reaches the API: a full host is a capacity refusal, like a quota. */
+const CODE_BY_ENGINE_CODE: Record<EngineErrorCode, ErrorCode> = {
+  VALIDATION: 'VALIDATION',
+  INVALID_STATE: 'INVALID_STATE',
+  NOT_FOUND: 'NOT_FOUND',
+  CONFLICT: 'CONFLICT',
+  CAPACITY_EXCEEDED: 'QUOTA_EXCEEDED',
+  UNAVAILABLE: 'UNAVAILABLE',
+  INTERNAL: 'INTERNAL',
 };
 
 /** An error meant for the API's caller: a contract code, a sentence, optional details. */
@@ -49,6 +61,11 @@ export class AppError extends Error {
 /** Turns anything thrown into an AppError; unknown errors become INTERNAL and keep their cause. */
 export function toAppError(error: unknown): AppError {
   if (error instanceof AppError) return error;
+  if (isEngineError(error) && error.code !== 'INTERNAL') {
+    return new AppError(CODE_BY_ENGINE_CODE[error.code], error.message, error.details, {
+      cause: error,
+    });
+  }
   const httpError = error as { type?: string; status?: number } | undefined;
   // body-parser's errors carry a type; they are the caller's fault, not ours.
   if (httpError?.type === 'entity.too.large') {

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { createApp } from '../app.js';
 import type { Database } from '../db/database.js';
 import { KnexSessionStore } from '../db/session-store.js';
+import type { VmService } from '../domain/vm-service.js';
 import { API_OPERATIONS, buildOpenApiDocument } from './openapi.js';
 
 interface Layer {
@@ -38,6 +39,7 @@ describe('the OpenAPI document', () => {
       engine: { info: () => ({ accel: 'tcg', version: '7.2.0' }) },
       logger: pino({ level: 'silent' }),
       sessionStore,
+      vms: {} as VmService,
       sessionSecret: 'x'.repeat(32),
       secureCookies: false,
       exposeStack: false,

@@ -5,7 +5,9 @@ import {
   createTenantRequestSchema,
   createTokenRequestSchema,
   createUserRequestSchema,
+  createVmRequestSchema,
   errorBodySchema,
+  imageSchema,
   listOf,
   loginRequestSchema,
   loginResponseSchema,
@@ -17,6 +19,7 @@ import {
   tenantSchema,
   updateTenantRequestSchema,
   userSchema,
+  vmSchema,
 } from '@labvisor/shared';
 import { z } from 'zod';
 
@@ -146,6 +149,44 @@ export const API_OPERATIONS: ApiOperation[] = [
     response: userSchema,
     status: 201,
   },
+  {
+    method: 'get',
+    path: '/api/v1/images',
+    summary: 'Images the user can create VMs from',
+    response: listOf(imageSchema),
+  },
+  { method: 'get', path: '/api/v1/images/:imageId', summary: 'An image', response: imageSchema },
+  {
+    method: 'get',
+    path: '/api/v1/vms',
+    summary: 'VMs the user can see',
+    response: listOf(vmSchema),
+  },
+  {
+    method: 'post',
+    path: '/api/v1/vms',
+    summary:
+      'Create and start a VM if the quota admits it (`?dryRun=1` only answers whether it would)',
+    body: createVmRequestSchema,
+    response: vmSchema,
+    status: 201,
+  },
+  { method: 'get', path: '/api/v1/vms/:vmId', summary: 'A VM', response: vmSchema },
+  {
+    method: 'delete',
+    path: '/api/v1/vms/:vmId',
+    summary: 'Delete a VM and every file it has',
+    status: 204,
+  },
+  ...(['start', 'stop', 'reboot', 'suspend', 'resume'] as const).map(
+    (action): ApiOperation => ({
+      method: 'post',
+      path: `/api/v1/vms/:vmId/${action}`,
+      summary: `${action[0]!.toUpperCase()}${action.slice(1)} a VM; answers its new, often transitional, state`,
+      response: vmSchema,
+      status: 202,
+    }),
+  ),
   { method: 'get', path: '/api/v1/openapi.json', summary: 'This document', public: true },
   { method: 'get', path: '/healthz', summary: 'The process is up', public: true },
   {

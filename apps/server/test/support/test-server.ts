@@ -1,29 +1,44 @@
+import fs from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { createEngine, type Engine, type EngineConfig } from '@labvisor/engine';
 import type { RequestHandler } from 'express';
 import pino from 'pino';
-import { createApp, type EngineStatusSource } from '../../src/app.js';
+import { createApp } from '../../src/app.js';
 import type { Database } from '../../src/db/database.js';
 import { KnexSessionStore } from '../../src/db/session-store.js';
+import { VmService } from '../../src/domain/vm-service.js';
 
-/** A running app on a loopback port, over a migrated test database. */
+/** A running app on a loopback port, over a migrated test database and a real engine. */
 export interface TestServer {
   url: string;
   database: Database;
-  close(): Promise<void>;
+  engine: Engine;
+  vms: VmService;
+  /** Stops the app; with `keepVms` leaves the engine's guests running (for adoption tests). */
+  close(options?: { keepVms?: boolean }): Promise<void>;
 }
 
-/** Starts the app on a free loopback port. The engine source defaults to a healthy TCG engine. */
+/**
+ * Starts the app on a free loopback port with a real engine (TCG, a temp run directory unless
+ * given). Closing it ends every VM it started unless told to keep them.
+ */
 export async function startTestServer(
   database: Database,
-  options: { engine?: EngineStatusSource; webHandler?: RequestHandler } = {},
+  options: { engine?: Partial<EngineConfig>; webHandler?: RequestHandler } = {},
 ): Promise<TestServer> {
-  const engine = options.engine ?? { info: () => ({ accel: 'tcg' as const, version: '7.2.0' }) };
+  const runDir = options.engine?.runDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'labvisor-vms-'));
+  const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  const engine = await createEngine({ accel: 'tcg', ...options.engine, runDir });
+  const vms = new VmService({ knex: database.knex, engine, logger });
   const sessionStore = new KnexSessionStore(database.knex);
   const app = createApp({
     database,
     engine,
-    logger: pino({ level: 'silent' }),
+    vms,
+    logger,
     sessionStore,
     sessionSecret: 'test-secret-test-secret-test-secret-00',
     secureCookies: false,
@@ -37,10 +52,18 @@ export async function startTestServer(
   return {
     url: `http://127.0.0.1:${port}`,
     database,
-    close: async () => {
+    engine,
+    vms,
+    close: async ({ keepVms = false } = {}) => {
       sessionStore.close();
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
+      await vms.idle();
+      if (!keepVms) {
+        for (const vm of await engine.listVms()) await engine.deleteVm(vm.id).catch(() => {});
+      }
+      await engine.close();
+      if (!keepVms && !options.engine?.runDir) fs.rmSync(runDir, { recursive: true, force: true });
     },
   };
 }

@@ -10,3 +10,6 @@ export const nameSchema = z.string().trim().min(1).max(64);
 export function listOf<T extends z.ZodType>(item: T) {
   return z.object({ items: z.array(item) });
 }
+
+/** The body of actions that take none: empty, or an empty object. */
+export const emptyBodySchema = z.strictObject({});

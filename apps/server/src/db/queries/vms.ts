@@ -1,0 +1,94 @@
+import type { Vm, VmState } from '@labvisor/shared';
+import type { Knex } from 'knex';
+
+/** A vms row. */
+export interface VmRow {
+  id: string;
+  tenant_id: string;
+  owner_id: string;
+  image_id: string;
+  name: string;
+  vcpus: number;
+  memory_mib: number;
+  disk_gib: number;
+  desired_state: 'stopped' | 'running' | 'paused' | 'suspended';
+  state: VmState;
+  state_reason: string | null;
+  created_at: Date;
+  updated_at: Date;
+  started_at: Date | null;
+  last_activity_at: Date | null;
+}
+
+const iso = (value: Date | null) => (value ? new Date(value).toISOString() : null);
+
+/** The API view of a VM row. */
+export function toVm(row: VmRow): Vm {
+  return {
+    id: row.id,
+    tenantId: row.tenant_id,
+    ownerId: row.owner_id,
+    imageId: row.image_id,
+    name: row.name,
+    vcpus: row.vcpus,
+    memoryMib: row.memory_mib,
+    diskGib: row.disk_gib,
+    state: row.state,
+    stateReason: row.state_reason,
+    createdAt: new Date(row.created_at).toISOString(),
+    updatedAt: new Date(row.updated_at).toISOString(),
+    startedAt: iso(row.started_at),
+    lastActivityAt: iso(row.last_activity_at),
+  };
+}
+
+/** Finds a VM by id, or undefined. */
+export async function findVmById(knex: Knex, id: string): Promise<VmRow | undefined> {
+  return knex<VmRow>('vms').where({ id }).first();
+}
+
+/**
+ * Records a state the engine observed (or an action began), with the usage interval that meters
+ * running time: opened when the VM starts holding resources, closed when it stops.
+ */
+export async function recordVmState(
+  knex: Knex,
+  vmId: string,
+  change: { state: VmState; reason?: string | null; desired?: VmRow['desired_state'] },
+  holdsResources: (state: VmState) => boolean,
+): Promise<VmRow | undefined> {
+  return knex.transaction(async (trx) => {
+    const before = await trx<VmRow>('vms').where({ id: vmId }).forUpdate().first();
+    if (!before) return undefined;
+    const [after] = await trx<VmRow>('vms')
+      .where({ id: vmId })
+      .update({
+        state: change.state,
+        state_reason: change.reason ?? null,
+        ...(change.desired ? { desired_state: change.desired } : {}),
+        ...(change.state === 'running' && before.state !== 'running'
+          ? { started_at: trx.fn.now() }
+          : {}),
+        updated_at: trx.fn.now(),
+      })
+      .returning('*');
+    const wasHolding = holdsResources(before.state);
+    const isHolding = holdsResources(change.state);
+    if (!wasHolding && isHolding) {
+      await trx('usage_intervals').insert({
+        tenant_id: before.tenant_id,
+        user_id: before.owner_id,
+        vm_id: before.id,
+        vcpus: before.vcpus,
+        memory_mib: before.memory_mib,
+        started_at: trx.fn.now(),
+      });
+    } else if (wasHolding && !isHolding) {
+      await trx('usage_intervals')
+        .where({ vm_id: vmId })
+        .whereNull('ended_at')
+        .update({ ended_at: trx.fn.now() });
+    }
+    return after;
+  });
+}

@@ -1,0 +1,126 @@
+import { checkQuota, type QuotaRequest, RESOURCE_HOLDING_STATES } from '@labvisor/engine';
+import type { CreateVmRequest, QuotaLimits, QuotaUsage } from '@labvisor/shared';
+import type { Knex } from 'knex';
+import type { VmRow } from '../db/queries/vms.js';
+import { AppError } from '../http/errors.js';
+import { readLimits, readUsage } from './quota-usage.js';
+
+/** Starting a VM needs at least this much metered time left this month (one minute). */
+const MIN_HOURS_TO_START = 1 / 60;
+
+/** Key of the advisory lock that serialises host-capacity decisions across tenants and replicas. */
+const HOST_CAPACITY_LOCK_KEY = 0x1ab_0001;
+
+/** What the host can give all tenants together (memory and vCPUs after overcommit). */
+export interface HostAllocatable {
+  memoryMib: number;
+  vcpus: number;
+}
+
+/** What an admission decided: the VM row written, or, on a dry run, only that it would pass. */
+export type AdmissionResult<T> =
+  | { admitted: true; dryRun: true }
+  | { admitted: true; dryRun: false; value: T };
+
+/**
+ * Runs `write` only if the tenant's quota and the host's capacity admit `request`, in one
+ * transaction: the tenant's quota row is locked (`SELECT … FOR UPDATE`) and host capacity is
+ * serialised by an advisory lock, so parallel requests — on several replicas too — never
+ * over-admit. A refusal throws QUOTA_EXCEEDED with `{resource, limit, used, requested}`.
+ */
+export async function admit<T>(
+  knex: Knex,
+  options: {
+    tenantId: string;
+    request: QuotaRequest;
+    host: HostAllocatable;
+    dryRun: boolean;
+    write: (trx: Knex.Transaction) => Promise<T>;
+  },
+): Promise<AdmissionResult<T>> {
+  return knex.transaction(async (trx) => {
+    const limits = await readLimits(trx, options.tenantId, { forUpdate: true });
+    if (!limits) throw new AppError('NOT_FOUND', 'No such tenant.');
+    const usage = await readUsage(trx, options.tenantId);
+    refuseOverQuota(limits, usage, options.request);
+    if ((options.request.vcpus ?? 0) > 0 || (options.request.memoryMib ?? 0) > 0) {
+      await trx.raw('select pg_advisory_xact_lock(?)', [HOST_CAPACITY_LOCK_KEY]);
+      await refuseOverHostCapacity(trx, options.host, options.request);
+    }
+    if (options.dryRun) return { admitted: true, dryRun: true } as const;
+    return { admitted: true, dryRun: false, value: await options.write(trx) } as const;
+  });
+}
+
+/** The quota request of creating (and so starting) a VM. */
+export function createRequest(
+  body: Pick<CreateVmRequest, 'vcpus' | 'memoryMib' | 'diskGib'>,
+): QuotaRequest {
+  return { ...startRequest(body), diskGib: body.diskGib };
+}
+
+/** The quota request of starting an existing VM (its disk is already counted). */
+export function startRequest(vm: Pick<CreateVmRequest, 'vcpus' | 'memoryMib'>): QuotaRequest {
+  return {
+    runningVms: 1,
+    vcpus: vm.vcpus,
+    memoryMib: vm.memoryMib,
+    vmHoursPerMonth: MIN_HOURS_TO_START,
+  };
+}
+
+/** The quota request of starting a VM row. */
+export function startRequestOf(vm: VmRow): QuotaRequest {
+  return startRequest({ vcpus: vm.vcpus, memoryMib: vm.memory_mib });
+}
+
+function refuseOverQuota(limits: QuotaLimits, usage: QuotaUsage, request: QuotaRequest): void {
+  const decision = checkQuota(limits, usage, request);
+  if (decision.allow) return;
+  const { resource, limit, used, requested } = decision;
+  throw new AppError(
+    'QUOTA_EXCEEDED',
+    `The tenant's ${resource} quota would be exceeded: ${used} used + ${roundUp(requested)} requested > limit ${limit}.`,
+    { resource, limit, used, requested },
+  );
+}
+
+async function refuseOverHostCapacity(
+  trx: Knex,
+  host: HostAllocatable,
+  request: QuotaRequest,
+): Promise<void> {
+  const used = await trx('vms')
+    .whereIn('state', RESOURCE_HOLDING_STATES)
+    .first<{ vcpus: string | null; memory: string | null }>(
+      trx.raw('sum(vcpus) as vcpus'),
+      trx.raw('sum(memory_mib) as memory'),
+    );
+  const checks = [
+    {
+      resource: 'hostVcpus',
+      limit: host.vcpus,
+      used: Number(used?.vcpus ?? 0),
+      requested: request.vcpus ?? 0,
+    },
+    {
+      resource: 'hostMemoryMib',
+      limit: host.memoryMib,
+      used: Number(used?.memory ?? 0),
+      requested: request.memoryMib ?? 0,
+    },
+  ];
+  for (const check of checks) {
+    if (check.used + check.requested > check.limit) {
+      throw new AppError(
+        'QUOTA_EXCEEDED',
+        `The host is full: ${check.resource} ${check.used} in use + ${check.requested} requested > ${check.limit} available. Try again later or ask an admin.`,
+        check,
+      );
+    }
+  }
+}
+
+function roundUp(value: number): number {
+  return Math.ceil(value * 100) / 100;
+}

@@ -1,0 +1,33 @@
+import type { Knex } from 'knex';
+import type { VmRow } from '../db/queries/vms.js';
+import { AppError } from '../http/errors.js';
+import { type Actor, hasRole, roleIn } from './access.js';
+
+/**
+ * Whether the actor may see and act on a VM: its owner while a member of its tenant, instructors
+ * and admins of its tenant, and platform admins.
+ */
+export function canSeeVm(actor: Actor, vm: VmRow): boolean {
+  if (hasRole(actor, vm.tenant_id, 'instructor')) return true;
+  return vm.owner_id === actor.user.id && roleIn(actor, vm.tenant_id) !== undefined;
+}
+
+/** The NOT_FOUND answered for a VM the actor cannot see: never reveal that it exists. */
+export function vmNotFound(): AppError {
+  return new AppError('NOT_FOUND', 'No such VM.');
+}
+
+/** Limits a VM query to what the actor may see. */
+export function visibleVmsQuery(knex: Knex, actor: Actor): Knex.QueryBuilder<VmRow, VmRow[]> {
+  const query = knex<VmRow>('vms');
+  if (actor.user.is_platform_admin) return query;
+  const supervised = [...actor.roles]
+    .filter(([, role]) => role !== 'member')
+    .map(([tenantId]) => tenantId);
+  const memberOf = [...actor.roles.keys()];
+  return query.where((where) => {
+    where.whereIn('tenant_id', supervised).orWhere((own) => {
+      own.where('owner_id', actor.user.id).whereIn('tenant_id', memberOf);
+    });
+  });
+}

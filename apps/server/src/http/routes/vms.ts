@@ -1,0 +1,51 @@
+import { createVmQuerySchema, createVmRequestSchema, emptyBodySchema } from '@labvisor/shared';
+import { Router } from 'express';
+import type { Knex } from 'knex';
+import { toVm } from '../../db/queries/vms.js';
+import type { VmAction, VmService } from '../../domain/vm-service.js';
+import { actorOf } from '../auth/authentication.js';
+import { parseIdParam, parseInput } from '../validate.js';
+
+const ACTIONS: VmAction[] = ['start', 'stop', 'reboot', 'suspend', 'resume'];
+
+/** Virtual machines and their lifecycle: `/api/v1/vms/*`. */
+export function vmRoutes(knex: Knex, vms: VmService): Router {
+  const router = Router();
+
+  router.get('/vms', async (req, res) => {
+    const actor = await actorOf(req, knex);
+    res.json({ items: (await vms.list(actor)).map(toVm) });
+  });
+
+  router.post('/vms', async (req, res) => {
+    const actor = await actorOf(req, knex);
+    const query = parseInput(createVmQuerySchema, req.query, 'query');
+    const body = parseInput(createVmRequestSchema, req.body);
+    const dryRun = query.dryRun === '1' || query.dryRun === 'true';
+    const vm = await vms.create(actor, body, dryRun, req.ip);
+    if (!vm) return void res.json({ admitted: true });
+    res.status(201).json(toVm(vm));
+  });
+
+  router.get('/vms/:vmId', async (req, res) => {
+    const actor = await actorOf(req, knex);
+    res.json(toVm(await vms.get(actor, parseIdParam(req.params, 'vmId'))));
+  });
+
+  router.delete('/vms/:vmId', async (req, res) => {
+    const actor = await actorOf(req, knex);
+    await vms.delete(actor, parseIdParam(req.params, 'vmId'), req.ip);
+    res.status(204).end();
+  });
+
+  for (const action of ACTIONS) {
+    router.post(`/vms/:vmId/${action}`, async (req, res) => {
+      const actor = await actorOf(req, knex);
+      parseInput(emptyBodySchema, req.body);
+      const vm = await vms.act(actor, parseIdParam(req.params, 'vmId'), action, req.ip);
+      res.status(202).json(toVm(vm));
+    });
+  }
+
+  return router;
+}

@@ -1,0 +1,68 @@
+import { z } from 'zod';
+import { nameSchema } from './common.js';
+
+/** Every state a VM can be in. */
+export const VM_STATES = [
+  'stopped',
+  'starting',
+  'running',
+  'paused',
+  'suspended',
+  'stopping',
+  'crashed',
+  'error',
+] as const;
+
+/** A VM's state. */
+export const vmStateSchema = z.enum(VM_STATES);
+
+/** A VM's state. */
+export type VmState = z.infer<typeof vmStateSchema>;
+
+/** A VM name: letters, digits, dots, dashes and underscores, starting with a letter or digit. */
+export const vmNameSchema = nameSchema.regex(
+  /^[A-Za-z0-9][A-Za-z0-9._-]*$/,
+  'must start with a letter or digit and use only letters, digits, ".", "-" and "_"',
+);
+
+/** A virtual machine. */
+export const vmSchema = z.object({
+  id: z.string(),
+  tenantId: z.string(),
+  ownerId: z.string(),
+  imageId: z.string(),
+  name: z.string(),
+  vcpus: z.number(),
+  memoryMib: z.number(),
+  diskGib: z.number(),
+  state: vmStateSchema,
+  stateReason: z.string().nullable(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  startedAt: z.string().nullable(),
+  lastActivityAt: z.string().nullable(),
+});
+
+/** A virtual machine. */
+export type Vm = z.infer<typeof vmSchema>;
+
+/** Body of `POST /api/v1/vms`. */
+export const createVmRequestSchema = z.strictObject({
+  tenantId: z.uuid(),
+  name: vmNameSchema,
+  imageId: z.uuid(),
+  vcpus: z.int().min(1).max(16),
+  memoryMib: z.int().min(64).max(65_536),
+  diskGib: z.int().min(1).max(1024),
+});
+
+/** Body of `POST /api/v1/vms`. */
+export type CreateVmRequest = z.infer<typeof createVmRequestSchema>;
+
+/** Query of `POST /api/v1/vms`: `?dryRun=1` answers whether it would be admitted, admitting nothing. */
+export const createVmQuerySchema = z.strictObject({
+  dryRun: z.enum(['0', '1', 'true', 'false']).optional(),
+});
+
+/** Answer of a dry run that would be admitted. */
+export const dryRunResponseSchema = z.object({ admitted: z.literal(true) });
