@@ -1,4 +1,13 @@
-import type { ErrorBody, ErrorCode, LoginResponse, MeResponse } from '@labvisor/shared';
+import type {
+  CreateVmRequest,
+  ErrorBody,
+  ErrorCode,
+  Image,
+  LoginResponse,
+  MeResponse,
+  Quota,
+  Vm,
+} from '@labvisor/shared';
 
 /** An API error, carrying the contract's code and a sentence a person understands. */
 export class ApiError extends Error {
@@ -70,4 +79,36 @@ export const api = {
     csrfToken = answer.csrfToken;
     return answer;
   },
+  listVms: async () => (await request<{ items: Vm[] }>('GET', '/api/v1/vms')).items,
+  listImages: async () => (await request<{ items: Image[] }>('GET', '/api/v1/images')).items,
+  quota: (tenantId: string) => request<Quota>('GET', `/api/v1/tenants/${tenantId}/quota`),
+  /** Whether the quota would admit the VM; throws the refusal (QUOTA_EXCEEDED with details) if not. */
+  checkVm: (body: CreateVmRequest) =>
+    request<{ admitted: true }>('POST', '/api/v1/vms?dryRun=1', body),
+  createVm: (body: CreateVmRequest) => request<Vm>('POST', '/api/v1/vms', body),
+  vmAction: (vmId: string, action: 'start' | 'stop' | 'reboot' | 'suspend' | 'resume') =>
+    request<Vm>('POST', `/api/v1/vms/${vmId}/${action}`),
+  deleteVm: (vmId: string) => request<void>('DELETE', `/api/v1/vms/${vmId}`),
+};
+
+/** A refusal's sentence for a student: which limit, how much is used and how much was asked. */
+export function describeError(error: unknown): string {
+  if (!(error instanceof ApiError)) return error instanceof Error ? error.message : String(error);
+  if (error.code === 'QUOTA_EXCEEDED' && error.details) {
+    const { resource, limit, used, requested } = error.details as Record<string, number | string>;
+    const label = RESOURCE_LABELS[String(resource)] ?? String(resource);
+    return `Not enough quota for ${label}: ${used} of ${limit} in use, ${requested} more requested.`;
+  }
+  return error.message;
+}
+
+const RESOURCE_LABELS: Record<string, string> = {
+  runningVms: 'running labs',
+  vcpus: 'virtual CPUs',
+  memoryMib: 'memory (MiB)',
+  diskGib: 'disk (GiB)',
+  snapshots: 'snapshots',
+  vmHoursPerMonth: 'lab hours this month',
+  hostVcpus: "the host's CPUs",
+  hostMemoryMib: "the host's memory (MiB)",
 };

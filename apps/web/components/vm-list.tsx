@@ -1,0 +1,117 @@
+'use client';
+
+import type { Vm } from '@labvisor/shared';
+import Link from 'next/link';
+import { useState } from 'react';
+import { api, describeError } from '@/lib/api';
+import { StateBadge } from './state-badge';
+
+type Action = 'start' | 'stop' | 'suspend' | 'resume';
+
+/** Which actions make sense in each state; the server still decides. */
+function actionsFor(vm: Vm): Action[] {
+  switch (vm.state) {
+    case 'running':
+      return ['stop', 'suspend'];
+    case 'paused':
+      return ['resume', 'stop'];
+    case 'suspended':
+      return ['resume'];
+    case 'stopped':
+    case 'crashed':
+    case 'error':
+      return ['start'];
+    default:
+      return [];
+  }
+}
+
+const ACTION_LABELS: Record<Action, string> = {
+  start: 'Start',
+  stop: 'Stop',
+  suspend: 'Suspend',
+  resume: 'Resume',
+};
+
+/** The user's labs with their state, resources and quick actions. */
+export function VmList({ vms, onChange }: { vms: Vm[]; onChange: () => void }) {
+  const [error, setError] = useState<string>();
+  const run = async (work: () => Promise<unknown>) => {
+    setError(undefined);
+    try {
+      await work();
+    } catch (caught) {
+      setError(describeError(caught));
+    }
+    onChange();
+  };
+  if (vms.length === 0) {
+    return <p className="empty">You have no labs yet. Launch one below.</p>;
+  }
+  return (
+    <>
+      {error && (
+        <p className="alert error" role="alert">
+          {error}
+        </p>
+      )}
+      <table className="table">
+        <thead>
+          <tr>
+            <th scope="col">Name</th>
+            <th scope="col">State</th>
+            <th scope="col">Resources</th>
+            <th scope="col">
+              <span className="visually-hidden">Actions</span>
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {vms.map((vm) => (
+            <tr key={vm.id}>
+              <td>
+                <Link href={`/vms/${vm.id}`}>{vm.name}</Link>
+              </td>
+              <td>
+                <StateBadge state={vm.state} />
+                {vm.stateReason && (vm.state === 'error' || vm.state === 'crashed') && (
+                  <div className="muted small">{vm.stateReason}</div>
+                )}
+              </td>
+              <td className="muted">
+                {vm.vcpus} vCPU · {vm.memoryMib} MiB · {vm.diskGib} GiB
+              </td>
+              <td className="actions">
+                {actionsFor(vm).map((action) => (
+                  <button
+                    key={action}
+                    className="button"
+                    type="button"
+                    onClick={() => run(() => api.vmAction(vm.id, action))}
+                    aria-label={`${ACTION_LABELS[action]} ${vm.name}`}
+                  >
+                    {ACTION_LABELS[action]}
+                  </button>
+                ))}
+                <button
+                  className="button danger"
+                  type="button"
+                  aria-label={`Delete ${vm.name}`}
+                  onClick={() => {
+                    if (
+                      window.confirm(`Delete "${vm.name}" and its disk? This cannot be undone.`)
+                    ) {
+                      void run(() => api.deleteVm(vm.id));
+                    }
+                  }}
+                >
+                  Delete
+                </button>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </>
+  );
+}
