@@ -1,8 +1,7 @@
 import express, { type Express, type RequestHandler } from 'express';
-import session from 'express-session';
 import type { Logger } from 'pino';
 import type { Database } from './db/database.js';
-import type { KnexSessionStore } from './db/session-store.js';
+import type { ConsoleTickets } from './domain/console-tickets.js';
 import { LoginThrottle } from './domain/login-throttle.js';
 import type { VmService } from './domain/vm-service.js';
 import {
@@ -12,7 +11,8 @@ import {
 } from './http/auth/authentication.js';
 import { errorHandler, notFoundHandler } from './http/errors.js';
 import { buildOpenApiDocument } from './http/openapi.js';
-import { authRoutes, SESSION_COOKIE_NAME } from './http/routes/auth.js';
+import { authRoutes } from './http/routes/auth.js';
+import { consoleRoutes } from './http/routes/consoles.js';
 import { healthRoutes } from './http/routes/health.js';
 import { imageRoutes } from './http/routes/images.js';
 import { tenantRoutes } from './http/routes/tenants.js';
@@ -21,7 +21,6 @@ import { userRoutes } from './http/routes/users.js';
 import { vmRoutes } from './http/routes/vms.js';
 
 const MAX_JSON_BODY = '256kb';
-const SESSION_TTL_MS = 7 * 24 * 60 * 60 * 1000;
 
 /** What `/readyz` needs from the engine. */
 export interface EngineStatusSource {
@@ -34,10 +33,10 @@ export interface AppDeps {
   engine: EngineStatusSource;
   vms: VmService;
   logger: Logger;
-  sessionStore: KnexSessionStore;
-  sessionSecret: string;
-  /** Cookies only over https (behind a TLS-terminating proxy). */
-  secureCookies: boolean;
+  /** The session middleware (see http/auth/session.ts), shared with the console gateway. */
+  sessionMiddleware: RequestHandler;
+  /** Issues console tickets (`POST /api/v1/vms/:vmId/console`). */
+  consoleTickets: ConsoleTickets;
   /** Include stack traces of server faults in answers (development only). */
   exposeStack: boolean;
   /** Serves the portal (Next.js) for every path the API does not own. */
@@ -52,15 +51,6 @@ export function createApp(deps: AppDeps): Express {
 
   const knex = deps.database.knex;
   const passportInstance = configurePassport(knex);
-  const sessionMiddleware = session({
-    name: SESSION_COOKIE_NAME,
-    store: deps.sessionStore,
-    secret: deps.sessionSecret,
-    resave: false,
-    saveUninitialized: false,
-    rolling: true,
-    cookie: { httpOnly: true, sameSite: 'lax', secure: deps.secureCookies, maxAge: SESSION_TTL_MS },
-  });
 
   app.use(healthRoutes(deps.database, deps.engine));
 
@@ -70,7 +60,7 @@ export function createApp(deps: AppDeps): Express {
     res.json(openApiDocument);
   });
   api.use(express.json({ limit: MAX_JSON_BODY }));
-  api.use(sessionMiddleware);
+  api.use(deps.sessionMiddleware);
   api.use(passportInstance.session());
   api.use((req, _res, next) => {
     if (req.user) req.authMethod = 'session';
@@ -84,6 +74,7 @@ export function createApp(deps: AppDeps): Express {
   api.use(userRoutes(knex));
   api.use(imageRoutes(knex));
   api.use(vmRoutes(knex, deps.vms));
+  api.use(consoleRoutes(knex, deps.vms, deps.consoleTickets));
   api.use(notFoundHandler);
   api.use(errorHandler(deps.logger, deps.exposeStack));
   app.use('/api/v1', api);

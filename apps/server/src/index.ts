@@ -8,12 +8,15 @@ import { ConfigError, loadConfig } from './config.js';
 import { type Database, DatabaseUnavailableError, openDatabase } from './db/database.js';
 import { migrateToLatest } from './db/migrate.js';
 import { KnexSessionStore } from './db/session-store.js';
+import { ConsoleTickets } from './domain/console-tickets.js';
 import { registerBuiltImage } from './domain/images.js';
 import { loadSessionSecret } from './domain/secrets.js';
 import { seedFirstRun } from './domain/seed.js';
 import { VmService } from './domain/vm-service.js';
+import { createSessionMiddleware } from './http/auth/session.js';
 import { createLogger } from './logger.js';
 import { createPortalHandler, PortalNotBuiltError } from './web/next-handler.js';
+import { ConsoleGateway } from './ws/console-gateway.js';
 
 const SHUTDOWN_TIMEOUT_MS = 10_000;
 const RECONCILE_INTERVAL_MS = 5_000;
@@ -70,22 +73,37 @@ async function main(): Promise<void> {
   reconciler.unref();
 
   const sessionStore = new KnexSessionStore(database.knex);
+  const sessionMiddleware = createSessionMiddleware({
+    store: sessionStore,
+    secret: await loadSessionSecret(config.dataDir, config.sessionSecret),
+    secureCookies: config.publicUrl?.startsWith('https:') ?? false,
+  });
+  const consoleTickets = new ConsoleTickets();
   const app = createApp({
     database,
     engine,
     vms,
     logger,
-    sessionStore,
-    sessionSecret: await loadSessionSecret(config.dataDir, config.sessionSecret),
-    secureCookies: config.publicUrl?.startsWith('https:') ?? false,
+    sessionMiddleware,
+    consoleTickets,
     exposeStack: config.isDevelopment,
     webHandler: await createPortalHandler(WEB_DIR),
+  });
+  const consoles = new ConsoleGateway({
+    knex: database.knex,
+    engine,
+    vms,
+    tickets: consoleTickets,
+    sessionMiddleware,
+    publicOrigin: config.publicUrl ? new URL(config.publicUrl).origin : undefined,
+    logger: logger.child({ component: 'consoles' }),
   });
 
   const server: Server = await new Promise((resolve, reject) => {
     const listening = app.listen(config.port, config.host, () => resolve(listening));
     listening.once('error', reject);
   });
+  server.on('upgrade', consoles.handleUpgrade);
   logger.info({ port: config.port }, 'listening');
   process.stdout.write(`Labvisor is serving on http://localhost:${config.port}\n`);
 
@@ -98,6 +116,7 @@ async function main(): Promise<void> {
     forceExit.unref();
     server.close();
     server.closeIdleConnections();
+    await consoles.close();
     clearInterval(reconciler);
     await vms.idle();
     await engine.close();

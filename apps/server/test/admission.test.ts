@@ -3,7 +3,14 @@ import { openMigratedDatabase, TEST_DATABASES } from './support/databases.js';
 import { createFixtureTenant, createFixtureUser, FIXTURE_PASSWORD } from './support/fixtures.js';
 import { startTestServer, TestClient, type TestServer } from './support/test-server.js';
 
-const LIMITS = { runningVms: 5, vcpus: 100, memoryMib: 100_000, diskGib: 1000, snapshots: 10, vmHoursPerMonth: 100 };
+const LIMITS = {
+  runningVms: 5,
+  vcpus: 100,
+  memoryMib: 100_000,
+  diskGib: 1000,
+  snapshots: 10,
+  vmHoursPerMonth: 100,
+};
 
 // These tests use an engine without a QEMU binary, so admitted VMs fail to boot (state `error`)
 // and release their quota at once; the parallel-admission test with real guests is vms.vm.test.ts.
@@ -21,14 +28,31 @@ describe.each(TEST_DATABASES)('admission on $name', (kind) => {
     const knex = database.knex;
     tenantId = (await createFixtureTenant(knex, 'Class A')).id;
     otherTenantId = (await createFixtureTenant(knex, 'Class B')).id;
-    await knex('quotas').where({ tenant_id: tenantId }).update({ running_vms: LIMITS.runningVms, vcpus: LIMITS.vcpus, memory_mib: LIMITS.memoryMib, disk_gib: LIMITS.diskGib });
+    await knex('quotas').where({ tenant_id: tenantId }).update({
+      running_vms: LIMITS.runningVms,
+      vcpus: LIMITS.vcpus,
+      memory_mib: LIMITS.memoryMib,
+      disk_gib: LIMITS.diskGib,
+    });
     await createFixtureUser(knex, 'student@example.test', { tenantId, role: 'member' });
     await createFixtureUser(knex, 'root@example.test', { isPlatformAdmin: true });
     const [image] = await knex('images')
-      .insert({ name: 'tiny', kind: 'disk', format: 'qcow2', path: '/nonexistent/tiny.qcow2', size_bytes: 1, sha256: 'b'.repeat(64) })
+      .insert({
+        name: 'tiny',
+        kind: 'disk',
+        format: 'qcow2',
+        path: '/nonexistent/tiny.qcow2',
+        size_bytes: 1,
+        sha256: 'b'.repeat(64),
+      })
       .returning('id');
     imageId = image.id;
-    server = await startTestServer(database, { engine: { qemuBinary: '/nonexistent/qemu-system-x86_64', host: { memoryMib: 1_000_000, vcpus: 1000 } } });
+    server = await startTestServer(database, {
+      engine: {
+        qemuBinary: '/nonexistent/qemu-system-x86_64',
+        host: { memoryMib: 1_000_000, vcpus: 1000 },
+      },
+    });
     student = new TestClient(server.url);
     await student.login('student@example.test', FIXTURE_PASSWORD);
     root = new TestClient(server.url);
@@ -39,79 +63,129 @@ describe.each(TEST_DATABASES)('admission on $name', (kind) => {
     await server?.database.close();
   });
 
-  const body = (name: string, overrides: Record<string, unknown> = {}) => ({ tenantId, name, imageId, vcpus: 1, memoryMib: 128, diskGib: 1, ...overrides });
+  const body = (name: string, overrides: Record<string, unknown> = {}) => ({
+    tenantId,
+    name,
+    imageId,
+    vcpus: 1,
+    memoryMib: 128,
+    diskGib: 1,
+    ...overrides,
+  });
 
   it.skipIf(kind.skipReason)('answers a dry run without admitting anything', async () => {
     const dry = await student.send('POST', '/api/v1/vms?dryRun=1', body('dry'));
     expect(dry.status).toBe(200);
     expect(dry.body).toEqual({ admitted: true });
-    const tooBig = await student.send('POST', '/api/v1/vms?dryRun=1', body('dry', { vcpus: 16, memoryMib: 65_536, diskGib: 1000 }));
+    const tooBig = await student.send(
+      'POST',
+      '/api/v1/vms?dryRun=1',
+      body('dry', { vcpus: 16, memoryMib: 65_536, diskGib: 1000 }),
+    );
     expect(tooBig.status).toBe(200);
-    const overDisk = await student.send('POST', '/api/v1/vms?dryRun=1', body('dry', { diskGib: 1025 }));
+    const overDisk = await student.send(
+      'POST',
+      '/api/v1/vms?dryRun=1',
+      body('dry', { diskGib: 1025 }),
+    );
     expect(overDisk.status).toBe(400);
     expect((await student.send('GET', '/api/v1/vms')).body.items).toEqual([]);
   });
 
-  it.skipIf(kind.skipReason)('refuses over quota with the resource, limit, used and requested', async () => {
-    const answer = await student.send('POST', '/api/v1/vms', body('huge', { vcpus: 16, memoryMib: 65_536, diskGib: 1000 }));
-    expect(answer.status).toBe(201);
-    const over = await student.send('POST', '/api/v1/vms?dryRun=1', body('more', { diskGib: 1 }));
-    expect(over.status).toBe(409);
-    expect(over.body.error).toMatchObject({ code: 'QUOTA_EXCEEDED', details: { resource: 'diskGib', limit: 1000, used: 1000, requested: 1 } });
-    expect(over.body.error.message).toContain('diskGib');
-    await server.vms.idle();
-    expect((await student.send('DELETE', `/api/v1/vms/${answer.body.id}`)).status).toBe(204);
-    for (let index = 0; index < 5; index++) {
-      expect((await student.send('POST', '/api/v1/vms', body(`lab-${index}`))).status).toBe(201);
-    }
-  });
+  it.skipIf(kind.skipReason)(
+    'refuses over quota with the resource, limit, used and requested',
+    async () => {
+      const answer = await student.send(
+        'POST',
+        '/api/v1/vms',
+        body('huge', { vcpus: 16, memoryMib: 65_536, diskGib: 1000 }),
+      );
+      expect(answer.status).toBe(201);
+      const over = await student.send('POST', '/api/v1/vms?dryRun=1', body('more', { diskGib: 1 }));
+      expect(over.status).toBe(409);
+      expect(over.body.error).toMatchObject({
+        code: 'QUOTA_EXCEEDED',
+        details: { resource: 'diskGib', limit: 1000, used: 1000, requested: 1 },
+      });
+      expect(over.body.error.message).toContain('diskGib');
+      await server.vms.idle();
+      expect((await student.send('DELETE', `/api/v1/vms/${answer.body.id}`)).status).toBe(204);
+      for (let index = 0; index < 5; index++) {
+        expect((await student.send('POST', '/api/v1/vms', body(`lab-${index}`))).status).toBe(201);
+      }
+    },
+  );
 
-  it.skipIf(kind.skipReason)('marks a VM whose boot fails as error with the reason, releasing the quota', async () => {
-    await server.vms.idle();
-    const list = await student.send('GET', '/api/v1/vms');
-    expect(list.body.items).toHaveLength(5);
-    for (const vm of list.body.items) {
-      expect(vm.state).toBe('error');
-      expect(vm.stateReason).toContain('qemu-system-x86_64');
-    }
-    const quota = await student.send('GET', `/api/v1/tenants/${tenantId}/quota`);
-    expect(quota.body.usage).toMatchObject({ runningVms: 0, vcpus: 0, memoryMib: 0, diskGib: 5 });
-    const intervals = await server.database.knex('usage_intervals').whereNull('ended_at');
-    expect(intervals).toEqual([]);
-  });
+  it.skipIf(kind.skipReason)(
+    'marks a VM whose boot fails as error with the reason, releasing the quota',
+    async () => {
+      await server.vms.idle();
+      const list = await student.send('GET', '/api/v1/vms');
+      expect(list.body.items).toHaveLength(5);
+      for (const vm of list.body.items) {
+        expect(vm.state).toBe('error');
+        expect(vm.stateReason).toContain('qemu-system-x86_64');
+      }
+      const quota = await student.send('GET', `/api/v1/tenants/${tenantId}/quota`);
+      expect(quota.body.usage).toMatchObject({ runningVms: 0, vcpus: 0, memoryMib: 0, diskGib: 5 });
+      const intervals = await server.database.knex('usage_intervals').whereNull('ended_at');
+      expect(intervals).toEqual([]);
+    },
+  );
 
-  it.skipIf(kind.skipReason)('refuses names twice, other tenants, unknown images and bad bodies clearly', async () => {
-    const [first] = (await student.send('GET', '/api/v1/vms')).body.items;
-    const duplicate = await student.send('POST', '/api/v1/vms', body(first.name));
-    expect([409]).toContain(duplicate.status);
-    const foreign = await student.send('POST', '/api/v1/vms', body('x', { tenantId: otherTenantId }));
-    expect(foreign.status).toBe(404);
-    const noImage = await student.send('POST', '/api/v1/vms', body('x', { imageId: '00000000-0000-4000-8000-000000000000' }));
-    expect(noImage.status).toBe(404);
-    expect(noImage.body.error.message).toBe('No such image.');
-    const badName = await student.send('POST', '/api/v1/vms', body('has space'));
-    expect(badName.status).toBe(400);
-    expect(badName.body.error.details.fields[0].field).toBe('name');
-    const badQuery = await student.send('POST', '/api/v1/vms?dryRun=maybe', body('x'));
-    expect(badQuery.status).toBe(400);
-  });
+  it.skipIf(kind.skipReason)(
+    'refuses names twice, other tenants, unknown images and bad bodies clearly',
+    async () => {
+      const [first] = (await student.send('GET', '/api/v1/vms')).body.items;
+      const duplicate = await student.send('POST', '/api/v1/vms', body(first.name));
+      expect([409]).toContain(duplicate.status);
+      const foreign = await student.send(
+        'POST',
+        '/api/v1/vms',
+        body('x', { tenantId: otherTenantId }),
+      );
+      expect(foreign.status).toBe(404);
+      const noImage = await student.send(
+        'POST',
+        '/api/v1/vms',
+        body('x', { imageId: '00000000-0000-4000-8000-000000000000' }),
+      );
+      expect(noImage.status).toBe(404);
+      expect(noImage.body.error.message).toBe('No such image.');
+      const badName = await student.send('POST', '/api/v1/vms', body('has space'));
+      expect(badName.status).toBe(400);
+      expect(badName.body.error.details.fields[0].field).toBe('name');
+      const badQuery = await student.send('POST', '/api/v1/vms?dryRun=maybe', body('x'));
+      expect(badQuery.status).toBe(400);
+    },
+  );
 
-  it.skipIf(kind.skipReason)('hides a VM from other tenants and refuses illegal transitions', async () => {
-    const [vm] = (await student.send('GET', '/api/v1/vms')).body.items;
-    const outsider = new TestClient(server.url);
-    await createFixtureUser(server.database.knex, 'outsider@example.test', { tenantId: otherTenantId });
-    await outsider.login('outsider@example.test', FIXTURE_PASSWORD);
-    for (const [method, path] of [['GET', ''], ['DELETE', ''], ['POST', '/start'], ['POST', '/stop']] as const) {
-      const answer = await outsider.send(method, `/api/v1/vms/${vm.id}${path}`);
-      expect(answer.status).toBe(404);
-      expect(answer.body.error.message).toBe('No such VM.');
-    }
-    const stop = await student.send('POST', `/api/v1/vms/${vm.id}/stop`);
-    expect(stop.status).toBe(409);
-    expect(stop.body.error.code).toBe('INVALID_STATE');
-    expect(stop.body.error.message).toBe(`Cannot stop VM "${vm.name}" while it is error.`);
-    expect((await root.send('GET', `/api/v1/vms/${vm.id}`)).status).toBe(200);
-    expect((await student.send('DELETE', `/api/v1/vms/${vm.id}`)).status).toBe(204);
-    expect((await student.send('GET', `/api/v1/vms/${vm.id}`)).status).toBe(404);
-  });
+  it.skipIf(kind.skipReason)(
+    'hides a VM from other tenants and refuses illegal transitions',
+    async () => {
+      const [vm] = (await student.send('GET', '/api/v1/vms')).body.items;
+      const outsider = new TestClient(server.url);
+      await createFixtureUser(server.database.knex, 'outsider@example.test', {
+        tenantId: otherTenantId,
+      });
+      await outsider.login('outsider@example.test', FIXTURE_PASSWORD);
+      for (const [method, path] of [
+        ['GET', ''],
+        ['DELETE', ''],
+        ['POST', '/start'],
+        ['POST', '/stop'],
+      ] as const) {
+        const answer = await outsider.send(method, `/api/v1/vms/${vm.id}${path}`);
+        expect(answer.status).toBe(404);
+        expect(answer.body.error.message).toBe('No such VM.');
+      }
+      const stop = await student.send('POST', `/api/v1/vms/${vm.id}/stop`);
+      expect(stop.status).toBe(409);
+      expect(stop.body.error.code).toBe('INVALID_STATE');
+      expect(stop.body.error.message).toBe(`Cannot stop VM "${vm.name}" while it is error.`);
+      expect((await root.send('GET', `/api/v1/vms/${vm.id}`)).status).toBe(200);
+      expect((await student.send('DELETE', `/api/v1/vms/${vm.id}`)).status).toBe(204);
+      expect((await student.send('GET', `/api/v1/vms/${vm.id}`)).status).toBe(404);
+    },
+  );
 });

@@ -10,3 +10,4 @@ export * from './api/users.js';
 export * from './api/vms.js';
 export * from './errors.js';
 export * from './roles.js';
+export * from './ws.js';

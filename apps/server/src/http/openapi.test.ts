@@ -4,7 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { createApp } from '../app.js';
 import type { Database } from '../db/database.js';
 import { KnexSessionStore } from '../db/session-store.js';
+import { ConsoleTickets } from '../domain/console-tickets.js';
 import type { VmService } from '../domain/vm-service.js';
+import { createSessionMiddleware } from './auth/session.js';
 import { API_OPERATIONS, buildOpenApiDocument } from './openapi.js';
 
 interface Layer {
@@ -34,14 +36,18 @@ function servedRoutes(app: Express): string[] {
 describe('the OpenAPI document', () => {
   it('describes exactly the routes the server serves', () => {
     const sessionStore = new KnexSessionStore({} as Database['knex']);
+    const sessionMiddleware = createSessionMiddleware({
+      store: sessionStore,
+      secret: 'x'.repeat(32),
+      secureCookies: false,
+    });
     const app = createApp({
       database: { knex: {} as Database['knex'], kind: 'pglite', close: async () => {} },
       engine: { info: () => ({ accel: 'tcg', version: '7.2.0' }) },
       logger: pino({ level: 'silent' }),
-      sessionStore,
+      sessionMiddleware,
+      consoleTickets: new ConsoleTickets(),
       vms: {} as VmService,
-      sessionSecret: 'x'.repeat(32),
-      secureCookies: false,
       exposeStack: false,
     });
     sessionStore.close();

@@ -1,6 +1,8 @@
 import {
   addMemberRequestSchema,
   apiTokenSchema,
+  consoleTicketRequestSchema,
+  consoleTicketSchema,
   createdTokenSchema,
   createTenantRequestSchema,
   createTokenRequestSchema,
@@ -187,6 +189,14 @@ export const API_OPERATIONS: ApiOperation[] = [
       status: 202,
     }),
   ),
+  {
+    method: 'post',
+    path: '/api/v1/vms/:vmId/console',
+    summary: 'A single-use ticket (about 30 s) to open the serial or VNC console over WebSocket',
+    body: consoleTicketRequestSchema,
+    response: consoleTicketSchema,
+    status: 201,
+  },
   { method: 'get', path: '/api/v1/openapi.json', summary: 'This document', public: true },
   { method: 'get', path: '/healthz', summary: 'The process is up', public: true },
   {

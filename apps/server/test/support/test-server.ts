@@ -9,7 +9,10 @@ import pino from 'pino';
 import { createApp } from '../../src/app.js';
 import type { Database } from '../../src/db/database.js';
 import { KnexSessionStore } from '../../src/db/session-store.js';
+import { ConsoleTickets } from '../../src/domain/console-tickets.js';
 import { VmService } from '../../src/domain/vm-service.js';
+import { createSessionMiddleware } from '../../src/http/auth/session.js';
+import { ConsoleGateway } from '../../src/ws/console-gateway.js';
 
 /** A running app on a loopback port, over a migrated test database and a real engine. */
 export interface TestServer {
@@ -17,6 +20,7 @@ export interface TestServer {
   database: Database;
   engine: Engine;
   vms: VmService;
+  consoles: ConsoleGateway;
   /** Stops the app; with `keepVms` leaves the engine's guests running (for adoption tests). */
   close(options?: { keepVms?: boolean }): Promise<void>;
 }
@@ -34,28 +38,45 @@ export async function startTestServer(
   const engine = await createEngine({ accel: 'tcg', ...options.engine, runDir });
   const vms = new VmService({ knex: database.knex, engine, logger });
   const sessionStore = new KnexSessionStore(database.knex);
+  const sessionMiddleware = createSessionMiddleware({
+    store: sessionStore,
+    secret: 'test-secret-test-secret-test-secret-00',
+    secureCookies: false,
+  });
+  const consoleTickets = new ConsoleTickets();
   const app = createApp({
     database,
     engine,
     vms,
     logger,
-    sessionStore,
-    sessionSecret: 'test-secret-test-secret-test-secret-00',
-    secureCookies: false,
+    sessionMiddleware,
+    consoleTickets,
     exposeStack: false,
     webHandler: options.webHandler,
+  });
+  const consoles = new ConsoleGateway({
+    knex: database.knex,
+    engine,
+    vms,
+    tickets: consoleTickets,
+    sessionMiddleware,
+    publicOrigin: undefined,
+    logger,
   });
   const server: Server = await new Promise((resolve) => {
     const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
   });
+  server.on('upgrade', consoles.handleUpgrade);
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
     database,
     engine,
     vms,
+    consoles,
     close: async ({ keepVms = false } = {}) => {
       sessionStore.close();
+      await consoles.close();
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
       await vms.idle();

@@ -6,6 +6,7 @@ import { recordAudit } from '../../db/queries/audit.js';
 import { listMemberships, toUser, touchLastLogin, type UserRow } from '../../db/queries/users.js';
 import type { LoginThrottle } from '../../domain/login-throttle.js';
 import { csrfTokenOf, requireUser, SIGN_IN_FAILED_MESSAGE } from '../auth/authentication.js';
+import { SESSION_COOKIE_NAME } from '../auth/session.js';
 import { AppError } from '../errors.js';
 import { parseInput } from '../validate.js';
 
@@ -36,13 +37,13 @@ export function authRoutes(
       if (error) return next(error);
       if (!user) {
         throttle.recordFailure(credentials.email, ip);
-        void recordAudit(knex, {
+        recordAudit(knex, {
           actorId: null,
           action: 'auth.login.failed',
           ip: req.ip,
           details: { email: credentials.email },
-        }).catch(next);
-        return next(new AppError('UNAUTHENTICATED', SIGN_IN_FAILED_MESSAGE));
+        }).then(() => next(new AppError('UNAUTHENTICATED', SIGN_IN_FAILED_MESSAGE)), next);
+        return;
       }
       throttle.recordSuccess(credentials.email);
       // A new session id on sign-in, so a planted session cookie is worthless (session fixation).
@@ -99,6 +100,3 @@ export function authRoutes(
 
   return router;
 }
-
-/** The session cookie's name. */
-export const SESSION_COOKIE_NAME = 'labvisor.sid';

@@ -1,0 +1,43 @@
+import { type ConsoleTicket, consoleTicketRequestSchema } from '@labvisor/shared';
+import { Router } from 'express';
+import type { Knex } from 'knex';
+import type { ConsoleTickets } from '../../domain/console-tickets.js';
+import type { VmService } from '../../domain/vm-service.js';
+import { actorOf } from '../auth/authentication.js';
+import { AppError } from '../errors.js';
+import { parseIdParam, parseInput } from '../validate.js';
+
+/** States in which a VM has consoles to open. */
+const CONSOLE_STATES = new Set(['running', 'paused']);
+
+/** Console tickets: `POST /api/v1/vms/:vmId/console`. */
+export function consoleRoutes(knex: Knex, vms: VmService, tickets: ConsoleTickets): Router {
+  const router = Router();
+
+  router.post('/vms/:vmId/console', async (req, res) => {
+    const actor = await actorOf(req, knex);
+    const vm = await vms.get(actor, parseIdParam(req.params, 'vmId'));
+    const body = parseInput(consoleTicketRequestSchema, req.body);
+    if (!CONSOLE_STATES.has(vm.state)) {
+      throw new AppError(
+        'INVALID_STATE',
+        `VM "${vm.name}" is ${vm.state}; start it to open its console.`,
+        { state: vm.state },
+      );
+    }
+    const { ticket, expiresAt } = tickets.issue({
+      userId: actor.user.id,
+      vmId: vm.id,
+      kind: body.kind,
+      mode: body.mode,
+    });
+    const answer: ConsoleTicket = {
+      ticket,
+      url: `/ws/vms/${vm.id}/${body.kind}?ticket=${encodeURIComponent(ticket)}`,
+      expiresAt: expiresAt.toISOString(),
+    };
+    res.status(201).json(answer);
+  });
+
+  return router;
+}

@@ -1,0 +1,176 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Engine } from '@labvisor/engine';
+import type { ErrorCode } from '@labvisor/shared';
+import type { RequestHandler } from 'express';
+import type { Knex } from 'knex';
+import type { Logger } from 'pino';
+import { WebSocketServer } from 'ws';
+import { findUserByTokenHash } from '../db/queries/tokens.js';
+import { findUserById, type UserRow } from '../db/queries/users.js';
+import { loadActor } from '../domain/access.js';
+import { hashApiToken } from '../domain/api-tokens.js';
+import type { ConsoleTickets } from '../domain/console-tickets.js';
+import type { VmService } from '../domain/vm-service.js';
+import { AppError, toAppError } from '../http/errors.js';
+import { SerialConsoles } from './serial.js';
+import { relayVnc } from './vnc.js';
+
+const CONSOLE_PATH = /^\/ws\/vms\/([0-9a-f-]{36})\/(serial|vnc)$/;
+/** Real input updates a VM's last activity at most this often. */
+const ACTIVITY_WRITE_INTERVAL_MS = 10_000;
+/** Frames larger than this from a browser are refused (keys and RFB messages are small). */
+const MAX_FRAME_BYTES = 256 * 1024;
+
+/**
+ * The WebSocket consoles: checks Origin, session or token, and a single-use ticket on the upgrade
+ * of `/ws/vms/:vmId/serial` and `/ws/vms/:vmId/vnc`, then attaches the serial fan-out or a VNC relay.
+ */
+export class ConsoleGateway {
+  readonly #wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES });
+  readonly #serial: SerialConsoles;
+  readonly #lastActivityWrite = new Map<string, number>();
+
+  constructor(
+    private readonly deps: {
+      knex: Knex;
+      engine: Engine;
+      vms: VmService;
+      tickets: ConsoleTickets;
+      sessionMiddleware: RequestHandler;
+      /** The public origin when behind a proxy; otherwise the request's own Host is expected. */
+      publicOrigin: string | undefined;
+      logger: Logger;
+    },
+  ) {
+    this.#serial = new SerialConsoles({
+      socketPathOf: (vmId) => deps.engine.consoleEndpoints(vmId).serialSocket,
+      onInput: (vmId) => this.#recordActivity(vmId),
+      logger: deps.logger,
+    });
+    deps.engine.on('vm-state', (event) => {
+      if (event.state !== 'running' && event.state !== 'paused')
+        void this.#serial.closeVm(event.vmId, `The VM is ${event.state}.`);
+    });
+  }
+
+  /** Handler for the HTTP server's `upgrade` event. */
+  readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const match = CONSOLE_PATH.exec(url.pathname);
+    if (!match) {
+      refuse(socket, new AppError('NOT_FOUND', `No WebSocket endpoint at ${url.pathname}.`));
+      return;
+    }
+    const [, vmId, kind] = match as unknown as [string, string, 'serial' | 'vnc'];
+    this.#authorize(req, vmId, kind, url.searchParams.get('ticket') ?? '')
+      .then(({ user, mode }) => {
+        this.#wss.handleUpgrade(req, socket, head, (ws) => {
+          if (kind === 'vnc') {
+            relayVnc({
+              socket: ws,
+              vncSocketPath: this.deps.engine.consoleEndpoints(vmId).vncSocket,
+              mode,
+              onInput: () => this.#recordActivity(vmId),
+            });
+            return;
+          }
+          this.#serial
+            .attach(vmId, ws, { userId: user.id, name: user.name, mode })
+            .catch((error: unknown) => {
+              this.deps.logger.warn({ err: error, vmId }, 'serial console unavailable');
+              ws.close(4404, 'The serial console is not available.');
+            });
+        });
+      })
+      .catch((error: unknown) => refuse(socket, toAppError(error)));
+  };
+
+  /** The sockets open now (for metrics and tests). */
+  get openSockets(): number {
+    return this.#wss.clients.size;
+  }
+
+  /** Closes every console; viewers are told the server restarts and reconnect. */
+  async close(): Promise<void> {
+    await this.#serial.closeAll();
+    for (const client of this.#wss.clients) client.close(1012, 'The server is restarting.');
+    this.#wss.close();
+  }
+
+  async #authorize(req: IncomingMessage, vmId: string, kind: 'serial' | 'vnc', ticket: string) {
+    this.#checkOrigin(req);
+    const user = await this.#authenticate(req);
+    const grant = this.deps.tickets.redeem(ticket, { userId: user.id, vmId, kind });
+    if ('refused' in grant) throw new AppError('FORBIDDEN', grant.refused);
+    const vm = await this.deps.vms.get(await loadActor(this.deps.knex, user), vmId);
+    if (vm.state !== 'running' && vm.state !== 'paused') {
+      throw new AppError('INVALID_STATE', `VM "${vm.name}" is ${vm.state}.`);
+    }
+    return { user, mode: grant.mode };
+  }
+
+  #checkOrigin(req: IncomingMessage): void {
+    const origin = req.headers.origin;
+    const expected = this.deps.publicOrigin ?? `http://${req.headers.host}`;
+    const allowed = [expected, expected.replace(/^http:/, 'https:')];
+    if (!origin || !allowed.includes(origin)) {
+      throw new AppError('FORBIDDEN', `Console connections are accepted only from ${expected}.`);
+    }
+  }
+
+  async #authenticate(req: IncomingMessage): Promise<UserRow> {
+    const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
+    let user: UserRow | undefined;
+    if (bearer) {
+      user = await findUserByTokenHash(this.deps.knex, hashApiToken(bearer[1]!));
+    } else {
+      const session = await new Promise<{ passport?: { user?: string } } | undefined>(
+        (resolve, reject) => {
+          const request = req as IncomingMessage & {
+            session?: { passport?: { user?: string } };
+            originalUrl?: string;
+          };
+          request.originalUrl = req.url;
+          this.deps.sessionMiddleware(
+            request as never,
+            {} as ServerResponse as never,
+            (error?: unknown) => (error ? reject(error) : resolve(request.session)),
+          );
+        },
+      );
+      const userId = session?.passport?.user;
+      user = userId ? await findUserById(this.deps.knex, userId) : undefined;
+    }
+    if (!user || user.disabled) throw new AppError('UNAUTHENTICATED', 'Sign in first.');
+    return user;
+  }
+
+  #recordActivity(vmId: string): void {
+    const now = Date.now();
+    if (now - (this.#lastActivityWrite.get(vmId) ?? 0) < ACTIVITY_WRITE_INTERVAL_MS) return;
+    this.#lastActivityWrite.set(vmId, now);
+    this.deps
+      .knex('vms')
+      .where({ id: vmId })
+      .update({ last_activity_at: this.deps.knex.fn.now() })
+      .catch((error: unknown) =>
+        this.deps.logger.warn({ err: error, vmId }, 'recording console activity failed'),
+      );
+  }
+}
+
+const STATUS_TEXT: Partial<Record<ErrorCode, string>> = {
+  UNAUTHENTICATED: 'Unauthorized',
+  FORBIDDEN: 'Forbidden',
+  NOT_FOUND: 'Not Found',
+  INVALID_STATE: 'Conflict',
+};
+
+/** Answers a refused upgrade with the contract's error body and closes the socket. */
+function refuse(socket: Duplex, error: AppError): void {
+  const body = JSON.stringify(error.toBody());
+  socket.end(
+    `HTTP/1.1 ${error.status} ${STATUS_TEXT[error.code] ?? 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}

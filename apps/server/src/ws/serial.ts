@@ -1,0 +1,167 @@
+import net from 'node:net';
+import { CONSOLE_CLOSE_CODES, type ConsoleServerMessage } from '@labvisor/shared';
+import type { Logger } from 'pino';
+import type { RawData, WebSocket } from 'ws';
+import { keepAlive, sendControl } from './keepalive.js';
+
+/** Bytes of recent output replayed to a viewer who attaches. */
+export const SCROLLBACK_BYTES = 64 * 1024;
+/** A viewer with more than this waiting to be sent is too slow and is dropped. */
+export const MAX_VIEWER_BUFFER_BYTES = 1024 * 1024;
+
+/** Someone watching or typing on a console. */
+export interface ConsoleViewer {
+  userId: string;
+  name: string;
+  mode: 'interactive' | 'view';
+}
+
+/** The last `capacity` bytes written to it. */
+class ByteRing {
+  #chunks: Buffer[] = [];
+  #size = 0;
+  constructor(private readonly capacity: number) {}
+
+  push(chunk: Buffer): void {
+    this.#chunks.push(chunk);
+    this.#size += chunk.length;
+    while (this.#size > this.capacity && this.#chunks.length > 0) {
+      const first = this.#chunks[0]!;
+      const excess = this.#size - this.capacity;
+      if (first.length <= excess) {
+        this.#chunks.shift();
+        this.#size -= first.length;
+      } else {
+        this.#chunks[0] = first.subarray(excess);
+        this.#size -= excess;
+      }
+    }
+  }
+
+  contents(): Buffer {
+    return Buffer.concat(this.#chunks);
+  }
+}
+
+/** One VM's serial console: the single connection to QEMU's chardev, fanned out to every viewer. */
+class SerialSession {
+  readonly #viewers = new Map<WebSocket, ConsoleViewer>();
+  readonly #scrollback = new ByteRing(SCROLLBACK_BYTES);
+
+  constructor(
+    readonly vmId: string,
+    private readonly connection: net.Socket,
+    private readonly onInput: (vmId: string) => void,
+    private readonly onEnd: () => void,
+  ) {
+    connection.on('data', (chunk: Buffer) => this.#broadcast(chunk));
+    connection.on('error', () => {});
+    connection.on('close', () => {
+      this.close(CONSOLE_CLOSE_CODES.GONE, 'The VM stopped.');
+      this.onEnd();
+    });
+  }
+
+  attach(socket: WebSocket, viewer: ConsoleViewer): void {
+    this.#viewers.set(socket, viewer);
+    keepAlive(socket);
+    const scrollback = this.#scrollback.contents();
+    if (scrollback.length > 0) socket.send(scrollback, { binary: true });
+    sendControl(socket, { type: 'status', state: 'running' } satisfies ConsoleServerMessage);
+    socket.on('message', (data: RawData, isBinary: boolean) => {
+      // Text frames are control messages (none are defined from the client yet); bytes are keys.
+      if (!isBinary || viewer.mode !== 'interactive') return;
+      this.connection.write(data as Buffer);
+      this.onInput(this.vmId);
+    });
+    socket.on('close', () => {
+      this.#viewers.delete(socket);
+      this.#announceViewers();
+    });
+    this.#announceViewers();
+  }
+
+  close(code: number, reason: string): void {
+    for (const socket of this.#viewers.keys()) socket.close(code, reason);
+    this.#viewers.clear();
+    this.connection.destroy();
+  }
+
+  #broadcast(chunk: Buffer): void {
+    this.#scrollback.push(chunk);
+    for (const socket of this.#viewers.keys()) {
+      if (socket.bufferedAmount > MAX_VIEWER_BUFFER_BYTES) {
+        socket.close(
+          CONSOLE_CLOSE_CODES.TOO_SLOW,
+          'The connection is too slow to follow the console.',
+        );
+        continue;
+      }
+      socket.send(chunk, { binary: true });
+    }
+  }
+
+  #announceViewers(): void {
+    const message: ConsoleServerMessage = { type: 'viewers', viewers: [...this.#viewers.values()] };
+    for (const socket of this.#viewers.keys()) sendControl(socket, message);
+  }
+}
+
+/**
+ * The serial consoles of this host's VMs. QEMU's chardev socket takes one client, so each running
+ * VM gets one connection, opened on the first viewer and kept (with its scrollback) until the VM stops.
+ */
+export class SerialConsoles {
+  readonly #sessions = new Map<string, Promise<SerialSession>>();
+
+  constructor(
+    private readonly deps: {
+      socketPathOf: (vmId: string) => string;
+      onInput: (vmId: string) => void;
+      logger: Logger;
+    },
+  ) {}
+
+  /** Attaches a viewer's socket to a VM's serial console. */
+  async attach(vmId: string, socket: WebSocket, viewer: ConsoleViewer): Promise<void> {
+    let session = this.#sessions.get(vmId);
+    if (!session) {
+      session = this.#open(vmId);
+      this.#sessions.set(vmId, session);
+      session.catch(() => this.#sessions.delete(vmId));
+    }
+    (await session).attach(socket, viewer);
+  }
+
+  /** Closes a VM's console (it stopped, or was deleted), telling every viewer why. */
+  async closeVm(vmId: string, reason: string): Promise<void> {
+    const session = this.#sessions.get(vmId);
+    this.#sessions.delete(vmId);
+    (await session?.catch(() => undefined))?.close(CONSOLE_CLOSE_CODES.GONE, reason);
+  }
+
+  /** Closes every console (server shutdown): viewers are told to reconnect. */
+  async closeAll(): Promise<void> {
+    const sessions = await Promise.allSettled([...this.#sessions.values()]);
+    this.#sessions.clear();
+    for (const result of sessions) {
+      if (result.status === 'fulfilled')
+        result.value.close(CONSOLE_CLOSE_CODES.RESTARTING, 'The server is restarting.');
+    }
+  }
+
+  async #open(vmId: string): Promise<SerialSession> {
+    const connection = await new Promise<net.Socket>((resolve, reject) => {
+      const socket = net.createConnection(this.deps.socketPathOf(vmId));
+      socket.once('connect', () => resolve(socket));
+      socket.once('error', reject);
+    });
+    this.deps.logger.info({ vmId }, 'serial console connected');
+    const session: SerialSession = new SerialSession(vmId, connection, this.deps.onInput, () => {
+      void this.#sessions.get(vmId)?.then((current) => {
+        if (current === session) this.#sessions.delete(vmId);
+      });
+    });
+    return session;
+  }
+}
