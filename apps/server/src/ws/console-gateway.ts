@@ -99,10 +99,11 @@ export class ConsoleGateway {
   }
 
   async #authorize(req: IncomingMessage, vmId: string, kind: 'serial' | 'vnc', ticket: string) {
-    this.#checkOrigin(req);
     const user = await this.#authenticate(req);
+    // Redeemed before the Origin check, so a ticket tried from a foreign page is used up.
     const grant = this.deps.tickets.redeem(ticket, { userId: user.id, vmId, kind });
     if ('refused' in grant) throw new AppError('FORBIDDEN', grant.refused);
+    this.#checkOrigin(req);
     const vm = await this.deps.vms.get(await loadActor(this.deps.knex, user), vmId);
     if (vm.state !== 'running' && vm.state !== 'paused') {
       throw new AppError('INVALID_STATE', `VM "${vm.name}" is ${vm.state}.`);

@@ -94,6 +94,11 @@ export class TestClient {
   private cookie: string | undefined;
   csrfToken: string | undefined;
 
+  /** The session cookie, for other clients (WebSocket) to present. */
+  get cookieHeader(): string | undefined {
+    return this.cookie;
+  }
+
   constructor(private readonly baseUrl: string) {}
 
   /** Sends a request; returns status and parsed JSON body (or raw text). */

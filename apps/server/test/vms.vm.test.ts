@@ -1,0 +1,200 @@
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { type Database, openDatabase } from '../src/db/database.js';
+import { migrateToLatest } from '../src/db/migrate.js';
+import { ConsoleSocket } from './support/console-client.js';
+import { createPostgresDatabase } from './support/databases.js';
+import { createFixtureTenant, createFixtureUser, FIXTURE_PASSWORD } from './support/fixtures.js';
+import { startTestServer, TestClient, type TestServer } from './support/test-server.js';
+import { guestSkipReason, registerTinyImage } from './support/tiny-image.js';
+
+const skipReason = guestSkipReason();
+
+/** Polls a VM until it reaches the state, failing with its last state and reason. */
+async function waitForState(client: TestClient, vmId: string, state: string, timeoutMs = 60_000) {
+  const deadline = Date.now() + timeoutMs;
+  let last: any;
+  while (Date.now() < deadline) {
+    last = (await client.send('GET', `/api/v1/vms/${vmId}`)).body;
+    if (last.state === state) return last;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`VM ${vmId} did not become ${state}: ${JSON.stringify(last)}`);
+}
+
+// Real guests under TCG, through the API and the console WebSocket, on real Postgres when the
+// test setup could start one (always under CI), else on PGlite.
+describe.skipIf(skipReason)('VMs and consoles with real guests', () => {
+  let database: Database;
+  let server: TestServer;
+  let tenantId: string;
+  let otherTenantId: string;
+  let imageId: string;
+  let student: TestClient;
+  let teacher: TestClient;
+  let outsider: TestClient;
+
+  beforeAll(async () => {
+    const postgresUrl = inject('postgresUrl');
+    database = postgresUrl
+      ? await openDatabase({ url: await createPostgresDatabase() })
+      : await openDatabase({ pgliteMemory: true });
+    await migrateToLatest(database.knex);
+    const knex = database.knex;
+    tenantId = (await createFixtureTenant(knex, 'Class A')).id;
+    otherTenantId = (await createFixtureTenant(knex, 'Class B')).id;
+    await knex('quotas')
+      .where({ tenant_id: tenantId })
+      .update({ running_vms: 5, vcpus: 20, memory_mib: 20_000, disk_gib: 100 });
+    await createFixtureUser(knex, 'student@example.test', { tenantId, role: 'member' });
+    await createFixtureUser(knex, 'teacher@example.test', { tenantId, role: 'instructor' });
+    await createFixtureUser(knex, 'outsider@example.test', {
+      tenantId: otherTenantId,
+      role: 'admin',
+    });
+    imageId = await registerTinyImage(knex);
+    server = await startTestServer(database);
+    student = new TestClient(server.url);
+    teacher = new TestClient(server.url);
+    outsider = new TestClient(server.url);
+    for (const [client, email] of [
+      [student, 'student'],
+      [teacher, 'teacher'],
+      [outsider, 'outsider'],
+    ] as const) {
+      expect((await client.login(`${email}@example.test`, FIXTURE_PASSWORD)).status).toBe(200);
+    }
+  });
+  afterEach(async () => {
+    // Whatever a test left behind (a failed assertion midway) must not eat the next test's quota.
+    for (const vm of (await teacher.send('GET', '/api/v1/vms')).body.items) {
+      await teacher.send('DELETE', `/api/v1/vms/${vm.id}`);
+    }
+  });
+  afterAll(async () => {
+    await server?.close();
+    await database?.close();
+  });
+
+  const body = (name: string) => ({
+    tenantId,
+    name,
+    imageId,
+    vcpus: 1,
+    memoryMib: 128,
+    diskGib: 1,
+  });
+
+  it('boots a lab, answers a command on the serial console, shares it read-only, and stops it', async () => {
+    const created = await student.send('POST', '/api/v1/vms', body('lab-1'));
+    expect(created.status).toBe(201);
+    expect(created.body.state).toBe('starting');
+    const running = await waitForState(student, created.body.id, 'running');
+    expect(running.startedAt).not.toBeNull();
+
+    const terminal = await ConsoleSocket.open(server.url, student, running.id);
+    terminal.type('\n');
+    await terminal.waitFor(/# $/);
+    const mark = terminal.output.length;
+    terminal.type('echo answer-$((6*7))\n');
+    await terminal.waitFor(/answer-42/, 20_000, mark);
+
+    // The instructor watches: same screen (scrollback replayed), and cannot type.
+    const watcher = await ConsoleSocket.open(server.url, teacher, running.id, { mode: 'view' });
+    await watcher.waitFor(/answer-42/);
+    await expect
+      .poll(() => terminal.controls.at(-1))
+      .toMatchObject({
+        type: 'viewers',
+        viewers: expect.arrayContaining([
+          expect.objectContaining({ name: 'teacher', mode: 'view' }),
+        ]),
+      });
+    watcher.type('echo from-watcher\n');
+    const mark2 = terminal.output.length;
+    terminal.type('echo still-$((2+3))\n');
+    await terminal.waitFor(/still-5/, 20_000, mark2);
+    expect(terminal.output).not.toContain('from-watcher');
+
+    const activity = (await student.send('GET', `/api/v1/vms/${running.id}`)).body.lastActivityAt;
+    expect(activity).not.toBeNull();
+
+    // A foreign tenant cannot get a ticket; a ticket works once, for its VM and Origin only.
+    expect(
+      (
+        await outsider.send('POST', `/api/v1/vms/${running.id}/console`, {
+          kind: 'serial',
+          mode: 'view',
+        })
+      ).status,
+    ).toBe(404);
+    const ticket = await student.send('POST', `/api/v1/vms/${running.id}/console`, {
+      kind: 'serial',
+      mode: 'interactive',
+    });
+    await expect(
+      ConsoleSocket.open(server.url, student, running.id, {
+        url: ticket.body.url,
+        origin: 'http://evil.example',
+      }),
+    ).rejects.toThrow('upgrade refused: 403');
+    await expect(
+      ConsoleSocket.open(server.url, student, running.id, { url: ticket.body.url }),
+    ).rejects.toThrow('upgrade refused: 403');
+    const vncTicket = await student.send('POST', `/api/v1/vms/${running.id}/console`, {
+      kind: 'vnc',
+      mode: 'view',
+    });
+    await expect(
+      ConsoleSocket.open(server.url, student, running.id, {
+        url: vncTicket.body.url.replace('/vnc?', '/serial?'),
+      }),
+    ).rejects.toThrow('upgrade refused: 403');
+    await expect(
+      ConsoleSocket.open(server.url, teacher, running.id, {
+        url: (await student.send('POST', `/api/v1/vms/${running.id}/console`, { kind: 'serial' }))
+          .body.url,
+      }),
+    ).rejects.toThrow('upgrade refused: 403');
+
+    const quotaRunning = (await student.send('GET', `/api/v1/tenants/${tenantId}/quota`)).body
+      .usage;
+    expect(quotaRunning).toMatchObject({ runningVms: 1, vcpus: 1, memoryMib: 128, diskGib: 1 });
+
+    const stop = await student.send('POST', `/api/v1/vms/${running.id}/stop`);
+    expect(stop.status).toBe(202);
+    expect(stop.body.state).toBe('stopping');
+    await waitForState(student, running.id, 'stopped');
+    await expect.poll(() => terminal.closed?.code).toBe(4404);
+    const quotaStopped = (await student.send('GET', `/api/v1/tenants/${tenantId}/quota`)).body
+      .usage;
+    expect(quotaStopped).toMatchObject({ runningVms: 0, vcpus: 0, memoryMib: 0, diskGib: 1 });
+    expect(
+      await database.knex('usage_intervals').where({ vm_id: running.id }).whereNull('ended_at'),
+    ).toEqual([]);
+    expect((await student.send('DELETE', `/api/v1/vms/${running.id}`)).status).toBe(204);
+  });
+
+  it('admits exactly the quota out of 50 parallel creates', async () => {
+    const answers = await Promise.all(
+      Array.from({ length: 50 }, (_, index) =>
+        student.send('POST', '/api/v1/vms', body(`burst-${index}`)),
+      ),
+    );
+    const statuses = answers.map((answer) => answer.status);
+    expect(statuses.filter((status) => status === 201)).toHaveLength(5);
+    expect(statuses.filter((status) => status === 409)).toHaveLength(45);
+    expect(answers.find((answer) => answer.status === 409)!.body.error.details).toEqual({
+      resource: 'runningVms',
+      limit: 5,
+      used: 5,
+      requested: 1,
+    });
+    const created = answers
+      .filter((answer) => answer.status === 201)
+      .map((answer) => answer.body.id as string);
+    for (const id of created) await waitForState(student, id, 'running', 120_000);
+    for (const id of created)
+      expect((await student.send('DELETE', `/api/v1/vms/${id}`)).status).toBe(204);
+    expect(await server.engine.listVms()).toEqual([]);
+  });
+});
