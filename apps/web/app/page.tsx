@@ -48,6 +48,11 @@ export default function MyLabsPage() {
   return (
     <AppShell me={me}>
       <h1>My labs</h1>
+      {me.memberships.length > 0 && (
+        <p className="muted">
+          {me.memberships.map((m) => `${m.tenantName} (${m.role})`).join(' · ')}
+        </p>
+      )}
       <section className="card" aria-labelledby="labs-title">
         <h2 id="labs-title" className="visually-hidden">
           Labs

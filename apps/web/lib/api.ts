@@ -1,4 +1,5 @@
 import type {
+  ConsoleTicket,
   CreateVmRequest,
   ErrorBody,
   ErrorCode,
@@ -89,6 +90,9 @@ export const api = {
   vmAction: (vmId: string, action: 'start' | 'stop' | 'reboot' | 'suspend' | 'resume') =>
     request<Vm>('POST', `/api/v1/vms/${vmId}/${action}`),
   deleteVm: (vmId: string) => request<void>('DELETE', `/api/v1/vms/${vmId}`),
+  getVm: (vmId: string) => request<Vm>('GET', `/api/v1/vms/${vmId}`),
+  consoleTicket: (vmId: string, kind: 'serial' | 'vnc', mode: 'interactive' | 'view') =>
+    request<ConsoleTicket>('POST', `/api/v1/vms/${vmId}/console`, { kind, mode }),
 };
 
 /** A refusal's sentence for a student: which limit, how much is used and how much was asked. */

@@ -8,6 +8,7 @@ import { DEMO_TENANT_NAME, seedFirstRun } from '../src/domain/seed.js';
 import { createPortalHandler } from '../src/web/next-handler.js';
 import { browserSkipReason, launchBrowser } from './support/browser.js';
 import { startTestServer, type TestServer } from './support/test-server.js';
+import { guestSkipReason, registerTinyImage } from './support/tiny-image.js';
 
 const WEB_DIR = path.resolve(import.meta.dirname, '../../web');
 /** Screenshots of the main pages, for people to look at. */
@@ -17,7 +18,7 @@ export const SCREENSHOT_DIR = path.resolve(
 );
 const ADMIN = { email: 'admin@example.test', password: 'portal-password-1' };
 
-const skipReason = browserSkipReason();
+const skipReason = browserSkipReason() ?? guestSkipReason();
 
 describe.skipIf(skipReason)('the portal in Chromium', () => {
   let server: TestServer;
@@ -27,6 +28,7 @@ describe.skipIf(skipReason)('the portal in Chromium', () => {
     const database = await openDatabase({ pgliteMemory: true });
     await migrateToLatest(database.knex);
     await seedFirstRun(database.knex, { adminEmail: ADMIN.email, adminPassword: ADMIN.password });
+    await registerTinyImage(database.knex);
     server = await startTestServer(database, { webHandler: await createPortalHandler(WEB_DIR) });
     browser = await launchBrowser();
     fs.mkdirSync(SCREENSHOT_DIR, { recursive: true });
@@ -54,11 +56,46 @@ describe.skipIf(skipReason)('the portal in Chromium', () => {
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('heading', { name: 'My labs' }).waitFor();
     expect(page.url()).toBe(`${server.url}/`);
-    expect(await page.textContent('body')).toContain(`${DEMO_TENANT_NAME} (admin)`);
+    expect(await page.locator('main').innerText()).toContain(`${DEMO_TENANT_NAME} (admin)`);
     await page.screenshot({ path: path.join(SCREENSHOT_DIR, 'my-labs.png') });
 
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.waitForURL('**/login');
+    await page.close();
+  });
+
+  it('launches a lab, shows its progress, and answers a command typed in its terminal', async () => {
+    const page = await browser.newPage({ viewport: { width: 1366, height: 900 } });
+    await page.goto(`${server.url}/login`);
+    await page.getByLabel('Email').fill(ADMIN.email);
+    await page.getByLabel('Password').fill(ADMIN.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'My labs' }).waitFor();
+    await page.getByText('You have no labs yet').waitFor();
+
+    await page.getByLabel('Name').fill('first-lab');
+    await page.getByLabel('Memory (MiB)').fill('128');
+    await page.getByRole('button', { name: 'Launch lab' }).click();
+    const row = page.getByRole('row', { name: /first-lab/ });
+    await row.waitFor();
+    await row.getByText('Running').waitFor({ timeout: 60_000 });
+    await page.screenshot({ path: path.join(SCREENSHOT_DIR, 'my-labs-running.png') });
+
+    await page.getByRole('link', { name: 'first-lab' }).click();
+    await page.getByRole('heading', { name: /first-lab/ }).waitFor();
+    const terminal = page.getByRole('region', { name: 'Serial terminal' });
+    await terminal.locator('.xterm-rows').waitFor();
+    await terminal.click();
+    await page.keyboard.press('Enter');
+    await expect
+      .poll(() => terminal.locator('.xterm-rows').textContent(), { timeout: 30_000 })
+      .toMatch(/# *$/m);
+    await page.keyboard.type('echo browser-$((20+22))');
+    await page.keyboard.press('Enter');
+    await expect
+      .poll(() => terminal.locator('.xterm-rows').textContent(), { timeout: 30_000 })
+      .toContain('browser-42');
+    await page.screenshot({ path: path.join(SCREENSHOT_DIR, 'vm-terminal.png') });
     await page.close();
   });
 });

@@ -1,0 +1,70 @@
+'use client';
+
+import type { Vm } from '@labvisor/shared';
+import Link from 'next/link';
+import { useParams } from 'next/navigation';
+import { useCallback, useEffect, useState } from 'react';
+import { AppShell } from '@/components/app-shell';
+import { SerialTerminal } from '@/components/serial-terminal';
+import { StateBadge } from '@/components/state-badge';
+import { useSession } from '@/components/use-session';
+import { api, describeError } from '@/lib/api';
+
+const POLL_MS = 2000;
+
+export default function VmPage() {
+  const { vmId } = useParams<{ vmId: string }>();
+  const { me, error } = useSession();
+  const [vm, setVm] = useState<Vm>();
+  const [loadError, setLoadError] = useState<string>();
+
+  const refresh = useCallback(() => {
+    api.getVm(vmId).then(setVm, (caught: unknown) => setLoadError(describeError(caught)));
+  }, [vmId]);
+  useEffect(() => {
+    if (!me) return;
+    refresh();
+    const timer = setInterval(refresh, POLL_MS);
+    return () => clearInterval(timer);
+  }, [me, refresh]);
+
+  if (error)
+    return (
+      <div className="center">
+        <p className="alert error">{error}</p>
+      </div>
+    );
+  if (!me) return <div className="center muted">Loading…</div>;
+  const hasConsole = vm?.state === 'running' || vm?.state === 'paused';
+  return (
+    <AppShell me={me}>
+      <p>
+        <Link href="/">← My labs</Link>
+      </p>
+      {loadError && <p className="alert error">{loadError}</p>}
+      {vm && (
+        <>
+          <h1>
+            {vm.name} <StateBadge state={vm.state} />
+          </h1>
+          <p className="muted">
+            {vm.vcpus} vCPU · {vm.memoryMib} MiB · {vm.diskGib} GiB
+            {vm.stateReason ? ` — ${vm.stateReason}` : ''}
+          </p>
+          <section className="card" aria-labelledby="terminal-title">
+            <h2 id="terminal-title">Terminal</h2>
+            {hasConsole ? (
+              <SerialTerminal vmId={vm.id} />
+            ) : (
+              <p className="empty">
+                {vm.state === 'starting'
+                  ? 'The lab is starting…'
+                  : 'Start the lab to use its terminal.'}
+              </p>
+            )}
+          </section>
+        </>
+      )}
+    </AppShell>
+  );
+}
