@@ -56,7 +56,7 @@ describe.skipIf(skipReason)('the portal in Chromium', () => {
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('heading', { name: 'My labs' }).waitFor();
     expect(page.url()).toBe(`${server.url}/`);
-    expect(await page.locator('main').innerText()).toContain(`${DEMO_TENANT_NAME} (admin)`);
+    expect(await page.locator('main').textContent()).toContain(`${DEMO_TENANT_NAME} (admin)`);
     await page.screenshot({ path: path.join(SCREENSHOT_DIR, 'my-labs.png') });
 
     await page.getByRole('button', { name: 'Sign out' }).click();

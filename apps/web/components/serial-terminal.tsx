@@ -22,7 +22,7 @@ export function SerialTerminal({
   vmId: string;
   mode?: 'interactive' | 'view';
 }) {
-  const container = useRef<HTMLDivElement>(null);
+  const container = useRef<HTMLElement>(null);
   const [banner, setBanner] = useState<string>('Connecting…');
   const [viewers, setViewers] = useState<Viewer[]>([]);
 
@@ -118,7 +118,7 @@ export function SerialTerminal({
           {banner}
         </p>
       )}
-      <div ref={container} className="terminal" role="region" aria-label="Serial terminal" />
+      <section ref={container} className="terminal" aria-label="Serial terminal" />
       {others.length > 0 && (
         <p className="muted small">
           Connected:{' '}
