@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { TestClient } from './support/test-server.js';
 
 const SERVER_ENTRY = path.resolve(import.meta.dirname, '../dist/index.js');
 
@@ -61,3 +62,84 @@ describe('server start with bad input', () => {
     expect(result.stderr).not.toMatch(/\n\s+at /);
   });
 });
+
+/** Starts the built server and resolves once it serves, with its output so far. */
+function startServer(env: Record<string, string>) {
+  const child = spawn(process.execPath, [SERVER_ENTRY], {
+    env: {
+      NODE_ENV: 'production',
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      LOG_LEVEL: 'warn',
+      ...env,
+    },
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const ready = new Promise<void>((resolve, reject) => {
+    const timer = setInterval(() => {
+      if (stdout.includes('Labvisor is serving on')) {
+        clearInterval(timer);
+        resolve();
+      }
+    }, 50);
+    void exited.then((code) => {
+      clearInterval(timer);
+      reject(new Error(`server exited ${code}: ${stderr}`));
+    });
+  });
+  return { child, ready, exited, output: () => stdout, errors: () => stderr };
+}
+
+describe('server start on a fresh data directory', () => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'labvisor-fresh-'));
+  afterAll(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+
+  it('migrates, seeds an admin with a password shown once, serves, stops on SIGTERM and reuses the data', async () => {
+    const env = { LABVISOR_DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', LABVISOR_ACCEL: 'tcg' };
+    const port = await freePort();
+    const first = startServer({ ...env, PORT: String(port) });
+    await first.ready;
+    const password = /password: (\S+)/.exec(first.output())?.[1];
+    expect(first.output()).toContain('First platform admin created: admin@labvisor.local');
+    expect(password).toBeDefined();
+    const base = `http://127.0.0.1:${port}`;
+    const ready = await new TestClient(base).send('GET', '/readyz');
+    expect(ready.status).toBe(200);
+    expect(ready.body).toMatchObject({
+      ready: true,
+      database: { kind: 'pglite' },
+      engine: { accel: 'tcg' },
+    });
+    const admin = new TestClient(base);
+    expect((await admin.login('admin@labvisor.local', password!)).status).toBe(200);
+    expect((await admin.send('GET', '/api/v1/me')).body.memberships[0].tenantName).toBe('Demo lab');
+    const portal = await fetch(`${base}/login`);
+    expect(portal.status).toBe(200);
+    expect(await portal.text()).toContain('Sign in to Labvisor');
+    first.child.kill('SIGTERM');
+    expect(await first.exited).toBe(0);
+
+    const second = startServer({ ...env, PORT: String(port) });
+    await second.ready;
+    expect(second.output()).not.toContain('First platform admin');
+    const again = new TestClient(base);
+    expect((await again.login('admin@labvisor.local', password!)).status).toBe(200);
+    second.child.kill('SIGINT');
+    expect(await second.exited).toBe(0);
+  });
+});
+
+async function freePort(): Promise<number> {
+  const net = await import('node:net');
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
