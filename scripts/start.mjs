@@ -2,6 +2,7 @@
 // `npm start`: installs what is missing, builds, builds the tiny guest image, then runs the server
 // (which migrates the database and seeds the first admin and the demo lab). Ctrl-C stops it cleanly.
 import { spawn, spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { installMissing, RUNTIME_PACKAGES } from './system-deps.mjs';
@@ -29,7 +30,12 @@ if (missing.length === 0) {
     'tiny',
   ]);
 }
-console.log('\nOther images: npm run images -- debian-lab (see infra/images/README.md)\n');
+const otherImages = readdirSync(path.join(root, 'infra', 'images'), { withFileTypes: true })
+  .filter((entry) => entry.isDirectory() && entry.name !== 'tiny')
+  .map((entry) => entry.name);
+if (otherImages.length > 0) {
+  console.log(`\nMore images: npm run images -- <${otherImages.join('|')}> (see infra/images/README.md)\n`);
+}
 
 const server = spawn(process.execPath, ['apps/server/dist/index.js'], {
   cwd: root,
