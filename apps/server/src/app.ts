@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Database } from './db/database.js';
 import type { ConsoleTickets } from './domain/console-tickets.js';
 import { LoginThrottle } from './domain/login-throttle.js';
+import type { SnapshotService } from './domain/snapshot-service.js';
 import type { VmService } from './domain/vm-service.js';
 import {
   authenticateBearer,
@@ -15,6 +16,7 @@ import { authRoutes } from './http/routes/auth.js';
 import { consoleRoutes } from './http/routes/consoles.js';
 import { healthRoutes } from './http/routes/health.js';
 import { imageRoutes } from './http/routes/images.js';
+import { snapshotRoutes } from './http/routes/snapshots.js';
 import { tenantRoutes } from './http/routes/tenants.js';
 import { tokenRoutes } from './http/routes/tokens.js';
 import { userRoutes } from './http/routes/users.js';
@@ -32,6 +34,7 @@ export interface AppDeps {
   database: Database;
   engine: EngineStatusSource;
   vms: VmService;
+  snapshots: SnapshotService;
   logger: Logger;
   /** The session middleware (see http/auth/session.ts), shared with the console gateway. */
   sessionMiddleware: RequestHandler;
@@ -74,6 +77,7 @@ export function createApp(deps: AppDeps): Express {
   api.use(userRoutes(knex));
   api.use(imageRoutes(knex));
   api.use(vmRoutes(knex, deps.vms));
+  api.use(snapshotRoutes(knex, deps.snapshots));
   api.use(consoleRoutes(knex, deps.vms, deps.consoleTickets));
   api.use(notFoundHandler);
   api.use(errorHandler(deps.logger, deps.exposeStack));

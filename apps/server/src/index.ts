@@ -12,6 +12,7 @@ import { ConsoleTickets } from './domain/console-tickets.js';
 import { registerBuiltImage } from './domain/images.js';
 import { loadSessionSecret } from './domain/secrets.js';
 import { seedFirstRun } from './domain/seed.js';
+import { SnapshotService } from './domain/snapshot-service.js';
 import { VmService } from './domain/vm-service.js';
 import { createSessionMiddleware } from './http/auth/session.js';
 import { createLogger } from './logger.js';
@@ -83,6 +84,7 @@ async function main(): Promise<void> {
     database,
     engine,
     vms,
+    snapshots: new SnapshotService({ knex: database.knex, engine, vms }),
     logger,
     sessionMiddleware,
     consoleTickets,

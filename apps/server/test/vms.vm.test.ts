@@ -197,4 +197,74 @@ describe.skipIf(skipReason)('VMs and consoles with real guests', () => {
       expect((await student.send('DELETE', `/api/v1/vms/${id}`)).status).toBe(204);
     expect(await server.engine.listVms()).toEqual([]);
   });
+
+  it('snapshots a lab, restores its disk and its memory, and counts snapshots in the quota', async () => {
+    const created = await student.send('POST', '/api/v1/vms', body('snap-lab'));
+    const vm = await waitForState(student, created.body.id, 'running');
+    let terminal = await ConsoleSocket.open(server.url, student, vm.id);
+    const run = async (command: string, expected: RegExp) => {
+      const mark = terminal.output.length;
+      terminal.type(`${command}\n`);
+      await terminal.waitFor(expected, 30_000, mark);
+    };
+    terminal.type('\n');
+    await terminal.waitFor(/# $/);
+    await run('echo before > /root/file; sync; echo written', /\nwritten/);
+
+    const disk = await student.send('POST', `/api/v1/vms/${vm.id}/snapshots`, { name: 'clean' });
+    expect(disk.status).toBe(201);
+    expect(disk.body).toMatchObject({ name: 'clean', memory: false, parentId: null });
+    await run('echo after > /root/file; sync; echo changed', /\nchanged/);
+
+    const restoredDisk = await student.send(
+      'POST',
+      `/api/v1/vms/${vm.id}/snapshots/${disk.body.id}/restore`,
+    );
+    expect(restoredDisk.status).toBe(200);
+    await waitForState(student, vm.id, 'running');
+    terminal.close();
+    terminal = await ConsoleSocket.open(server.url, student, vm.id);
+    terminal.type('\n');
+    await terminal.waitFor(/# $/, 30_000);
+    await run('cat /root/file', /\nbefore\n/);
+
+    await run('export MARK=kept-$((40+2)); echo set', /\nset/);
+    const memory = await student.send('POST', `/api/v1/vms/${vm.id}/snapshots`, {
+      name: 'with-memory',
+      memory: true,
+    });
+    expect(memory.status).toBe(201);
+    expect(memory.body).toMatchObject({ memory: true, parentId: disk.body.id });
+    expect(memory.body.sizeBytes).toBeGreaterThan(0);
+    await run('export MARK=lost; echo reset', /\nreset/);
+    const restoredMemory = await student.send(
+      'POST',
+      `/api/v1/vms/${vm.id}/snapshots/${memory.body.id}/restore`,
+    );
+    expect(restoredMemory.status).toBe(200);
+    terminal.close();
+    terminal = await ConsoleSocket.open(server.url, student, vm.id);
+    await run('echo value=$MARK', /value=kept-42/);
+    terminal.close();
+
+    const list = await student.send('GET', `/api/v1/vms/${vm.id}/snapshots`);
+    expect(list.body.items.map((snapshot: { name: string }) => snapshot.name)).toEqual([
+      'clean',
+      'with-memory',
+    ]);
+    expect(
+      (await student.send('GET', `/api/v1/tenants/${tenantId}/quota`)).body.usage.snapshots,
+    ).toBe(2);
+    expect(
+      (await student.send('POST', `/api/v1/vms/${vm.id}/snapshots`, { name: 'clean' })).status,
+    ).toBe(409);
+    expect((await outsider.send('GET', `/api/v1/vms/${vm.id}/snapshots`)).status).toBe(404);
+    expect(
+      (await student.send('DELETE', `/api/v1/vms/${vm.id}/snapshots/${disk.body.id}`)).status,
+    ).toBe(204);
+    const after = await student.send('GET', `/api/v1/vms/${vm.id}/snapshots`);
+    expect(after.body.items).toEqual([
+      expect.objectContaining({ name: 'with-memory', parentId: null }),
+    ]);
+  });
 });

@@ -41,7 +41,7 @@ describe.each(TEST_DATABASES)('migrations on $name', (kind) => {
       database = await kind.open();
       await migrateToLatest(database.knex);
       const broken = {
-        name: '0002_broken',
+        name: '9999_broken',
         up: async (knex: Database['knex']) => {
           await knex.raw('create table half_done (id integer)');
           await knex.raw('select * from no_such_table');
@@ -52,7 +52,7 @@ describe.each(TEST_DATABASES)('migrations on $name', (kind) => {
       );
       expect(await database.knex.schema.hasTable('half_done')).toBe(false);
       const applied = await database.knex('schema_migrations').pluck('name');
-      expect(applied).toEqual(['0001_create_schema']);
+      expect(applied).toEqual(MIGRATIONS.map((m) => m.name));
     },
   );
 });

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import * as createSchema from './migrations/0001_create_schema.js';
+import * as addVmCurrentSnapshot from './migrations/0002_add_vm_current_snapshot.js';
 
 /** One forward-only migration. Each runs inside its own transaction. */
 export interface Migration {
@@ -8,7 +9,10 @@ export interface Migration {
 }
 
 /** Every migration, in order. Append only; never edit one that has shipped. */
-export const MIGRATIONS: Migration[] = [{ name: '0001_create_schema', up: createSchema.up }];
+export const MIGRATIONS: Migration[] = [
+  { name: '0001_create_schema', up: createSchema.up },
+  { name: '0002_add_vm_current_snapshot', up: addVmCurrentSnapshot.up },
+];
 
 class ListMigrationSource implements Knex.MigrationSource<Migration> {
   constructor(private readonly migrations: Migration[]) {}

@@ -5,6 +5,7 @@ import { createApp } from '../app.js';
 import type { Database } from '../db/database.js';
 import { KnexSessionStore } from '../db/session-store.js';
 import { ConsoleTickets } from '../domain/console-tickets.js';
+import type { SnapshotService } from '../domain/snapshot-service.js';
 import type { VmService } from '../domain/vm-service.js';
 import { createSessionMiddleware } from './auth/session.js';
 import { API_OPERATIONS, buildOpenApiDocument } from './openapi.js';
@@ -48,6 +49,7 @@ describe('the OpenAPI document', () => {
       sessionMiddleware,
       consoleTickets: new ConsoleTickets(),
       vms: {} as VmService,
+      snapshots: {} as SnapshotService,
       exposeStack: false,
     });
     sessionStore.close();

@@ -10,6 +10,7 @@ import { createApp } from '../../src/app.js';
 import type { Database } from '../../src/db/database.js';
 import { KnexSessionStore } from '../../src/db/session-store.js';
 import { ConsoleTickets } from '../../src/domain/console-tickets.js';
+import { SnapshotService } from '../../src/domain/snapshot-service.js';
 import { VmService } from '../../src/domain/vm-service.js';
 import { createSessionMiddleware } from '../../src/http/auth/session.js';
 import { ConsoleGateway } from '../../src/ws/console-gateway.js';
@@ -48,6 +49,7 @@ export async function startTestServer(
     database,
     engine,
     vms,
+    snapshots: new SnapshotService({ knex: database.knex, engine, vms }),
     logger,
     sessionMiddleware,
     consoleTickets,

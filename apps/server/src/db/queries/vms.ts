@@ -18,6 +18,7 @@ export interface VmRow {
   updated_at: Date;
   started_at: Date | null;
   last_activity_at: Date | null;
+  current_snapshot_id: string | null;
 }
 
 const iso = (value: Date | null) => (value ? new Date(value).toISOString() : null);
