@@ -1,4 +1,4 @@
-import express, { type Express, type RequestHandler } from 'express';
+import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import type { Database } from './db/database.js';
 import type { ConsoleTickets } from './domain/console-tickets.js';
@@ -10,8 +10,10 @@ import {
   configurePassport,
   requireCsrfToken,
 } from './http/auth/authentication.js';
-import { errorHandler, notFoundHandler } from './http/errors.js';
+import { AppError, errorHandler, notFoundHandler } from './http/errors.js';
+import type { Metrics } from './http/metrics.js';
 import { buildOpenApiDocument } from './http/openapi.js';
+import { auditRoutes } from './http/routes/audit.js';
 import { authRoutes } from './http/routes/auth.js';
 import { consoleRoutes } from './http/routes/consoles.js';
 import { healthRoutes } from './http/routes/health.js';
@@ -38,6 +40,7 @@ export interface AppDeps {
   logger: Logger;
   /** The session middleware (see http/auth/session.ts), shared with the console gateway. */
   sessionMiddleware: RequestHandler;
+  metrics: Metrics;
   /** Issues console tickets (`POST /api/v1/vms/:vmId/console`). */
   consoleTickets: ConsoleTickets;
   /** Include stack traces of server faults in answers (development only). */
@@ -55,7 +58,9 @@ export function createApp(deps: AppDeps): Express {
   const knex = deps.database.knex;
   const passportInstance = configurePassport(knex);
 
+  app.use(deps.metrics.timeRequests);
   app.use(healthRoutes(deps.database, deps.engine));
+  app.get('/metrics', deps.metrics.serve);
 
   const api = express.Router();
   const openApiDocument = buildOpenApiDocument();
@@ -78,8 +83,10 @@ export function createApp(deps: AppDeps): Express {
   api.use(imageRoutes(knex));
   api.use(vmRoutes(knex, deps.vms));
   api.use(snapshotRoutes(knex, deps.snapshots));
+  api.use(auditRoutes(knex));
   api.use(consoleRoutes(knex, deps.vms, deps.consoleTickets));
   api.use(notFoundHandler);
+  api.use(countAdmissionRefusals(deps.metrics));
   api.use(errorHandler(deps.logger, deps.exposeStack));
   app.use('/api/v1', api);
 
@@ -87,4 +94,14 @@ export function createApp(deps: AppDeps): Express {
   app.use(notFoundHandler);
   app.use(errorHandler(deps.logger, deps.exposeStack));
   return app;
+}
+
+/** Counts quota and capacity refusals of real creates and starts (not dry runs) by resource. */
+function countAdmissionRefusals(metrics: Metrics): ErrorRequestHandler {
+  return (error, req, _res, next) => {
+    if (error instanceof AppError && error.code === 'QUOTA_EXCEEDED' && !req.query.dryRun) {
+      metrics.admissionRefusals.inc({ resource: String(error.details?.resource ?? 'unknown') });
+    }
+    next(error);
+  };
 }

@@ -15,6 +15,7 @@ import { seedFirstRun } from './domain/seed.js';
 import { SnapshotService } from './domain/snapshot-service.js';
 import { VmService } from './domain/vm-service.js';
 import { createSessionMiddleware } from './http/auth/session.js';
+import { Metrics } from './http/metrics.js';
 import { createLogger } from './logger.js';
 import { createPortalHandler, PortalNotBuiltError } from './web/next-handler.js';
 import { ConsoleGateway } from './ws/console-gateway.js';
@@ -80,17 +81,6 @@ async function main(): Promise<void> {
     secureCookies: config.publicUrl?.startsWith('https:') ?? false,
   });
   const consoleTickets = new ConsoleTickets();
-  const app = createApp({
-    database,
-    engine,
-    vms,
-    snapshots: new SnapshotService({ knex: database.knex, engine, vms }),
-    logger,
-    sessionMiddleware,
-    consoleTickets,
-    exposeStack: config.isDevelopment,
-    webHandler: await createPortalHandler(WEB_DIR),
-  });
   const consoles = new ConsoleGateway({
     knex: database.knex,
     engine,
@@ -99,6 +89,19 @@ async function main(): Promise<void> {
     sessionMiddleware,
     publicOrigin: config.publicUrl ? new URL(config.publicUrl).origin : undefined,
     logger: logger.child({ component: 'consoles' }),
+  });
+  const metrics = new Metrics(database.knex, () => consoles.openSockets);
+  const app = createApp({
+    database,
+    engine,
+    vms,
+    snapshots: new SnapshotService({ knex: database.knex, engine, vms }),
+    logger,
+    sessionMiddleware,
+    consoleTickets,
+    metrics,
+    exposeStack: config.isDevelopment,
+    webHandler: await createPortalHandler(WEB_DIR),
   });
 
   const server: Server = await new Promise((resolve, reject) => {

@@ -8,6 +8,7 @@ import { ConsoleTickets } from '../domain/console-tickets.js';
 import type { SnapshotService } from '../domain/snapshot-service.js';
 import type { VmService } from '../domain/vm-service.js';
 import { createSessionMiddleware } from './auth/session.js';
+import { Metrics } from './metrics.js';
 import { API_OPERATIONS, buildOpenApiDocument } from './openapi.js';
 
 interface Layer {
@@ -48,6 +49,7 @@ describe('the OpenAPI document', () => {
       logger: pino({ level: 'silent' }),
       sessionMiddleware,
       consoleTickets: new ConsoleTickets(),
+      metrics: new Metrics({} as Database['knex'], () => 0),
       vms: {} as VmService,
       snapshots: {} as SnapshotService,
       exposeStack: false,

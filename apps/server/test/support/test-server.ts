@@ -13,6 +13,7 @@ import { ConsoleTickets } from '../../src/domain/console-tickets.js';
 import { SnapshotService } from '../../src/domain/snapshot-service.js';
 import { VmService } from '../../src/domain/vm-service.js';
 import { createSessionMiddleware } from '../../src/http/auth/session.js';
+import { Metrics } from '../../src/http/metrics.js';
 import { ConsoleGateway } from '../../src/ws/console-gateway.js';
 
 /** A running app on a loopback port, over a migrated test database and a real engine. */
@@ -45,17 +46,6 @@ export async function startTestServer(
     secureCookies: false,
   });
   const consoleTickets = new ConsoleTickets();
-  const app = createApp({
-    database,
-    engine,
-    vms,
-    snapshots: new SnapshotService({ knex: database.knex, engine, vms }),
-    logger,
-    sessionMiddleware,
-    consoleTickets,
-    exposeStack: false,
-    webHandler: options.webHandler,
-  });
   const consoles = new ConsoleGateway({
     knex: database.knex,
     engine,
@@ -64,6 +54,19 @@ export async function startTestServer(
     sessionMiddleware,
     publicOrigin: undefined,
     logger,
+  });
+  const metrics = new Metrics(database.knex, () => consoles.openSockets);
+  const app = createApp({
+    database,
+    engine,
+    vms,
+    snapshots: new SnapshotService({ knex: database.knex, engine, vms }),
+    logger,
+    sessionMiddleware,
+    consoleTickets,
+    metrics,
+    exposeStack: false,
+    webHandler: options.webHandler,
   });
   const server: Server = await new Promise((resolve) => {
     const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
