@@ -1,3 +1,4 @@
+import { emptyBodySchema } from '@labvisor/shared';
 import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import type { Database } from './db/database.js';
@@ -23,6 +24,7 @@ import { tenantRoutes } from './http/routes/tenants.js';
 import { tokenRoutes } from './http/routes/tokens.js';
 import { userRoutes } from './http/routes/users.js';
 import { vmRoutes } from './http/routes/vms.js';
+import { parseInput } from './http/validate.js';
 
 const MAX_JSON_BODY = '256kb';
 
@@ -76,13 +78,19 @@ export function createApp(deps: AppDeps): Express {
   });
   api.use(authenticateBearer(knex));
   api.use(requireCsrfToken);
+  // Deletes and sign-out take no body: anything in one is a mistake, refused before it acts.
+  api.use((req, _res, next) => {
+    if (req.method === 'DELETE' || req.path === '/auth/logout')
+      parseInput(emptyBodySchema, req.body);
+    next();
+  });
   api.use(authRoutes(knex, passportInstance, new LoginThrottle()));
   api.use(tokenRoutes(knex));
   api.use(tenantRoutes(knex));
   api.use(userRoutes(knex));
   api.use(imageRoutes(knex));
   api.use(vmRoutes(knex, deps.vms));
-  api.use(snapshotRoutes(knex, deps.snapshots));
+  api.use(snapshotRoutes(knex, deps.vms, deps.snapshots));
   api.use(auditRoutes(knex));
   api.use(consoleRoutes(knex, deps.vms, deps.consoleTickets));
   api.use(notFoundHandler);

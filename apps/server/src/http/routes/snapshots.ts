@@ -4,11 +4,12 @@ import type { Knex } from 'knex';
 import { toSnapshot } from '../../db/queries/snapshots.js';
 import { toVm } from '../../db/queries/vms.js';
 import type { SnapshotService } from '../../domain/snapshot-service.js';
+import type { VmService } from '../../domain/vm-service.js';
 import { actorOf } from '../auth/authentication.js';
 import { parseIdParam, parseInput } from '../validate.js';
 
 /** A VM's snapshots: `/api/v1/vms/:vmId/snapshots/*`. */
-export function snapshotRoutes(knex: Knex, snapshots: SnapshotService): Router {
+export function snapshotRoutes(knex: Knex, vms: VmService, snapshots: SnapshotService): Router {
   const router = Router();
 
   router.get('/vms/:vmId/snapshots', async (req, res) => {
@@ -19,9 +20,10 @@ export function snapshotRoutes(knex: Knex, snapshots: SnapshotService): Router {
 
   router.post('/vms/:vmId/snapshots', async (req, res) => {
     const actor = await actorOf(req, knex);
-    const vmId = parseIdParam(req.params, 'vmId');
+    // The VM first: another tenant's VM answers 404 whatever the body.
+    const vm = await vms.get(actor, parseIdParam(req.params, 'vmId'));
     const body = parseInput(createSnapshotRequestSchema, req.body);
-    res.status(201).json(toSnapshot(await snapshots.create(actor, vmId, body, req.ip)));
+    res.status(201).json(toSnapshot(await snapshots.create(actor, vm.id, body, req.ip)));
   });
 
   router.post('/vms/:vmId/snapshots/:snapshotId/restore', async (req, res) => {

@@ -41,8 +41,9 @@ export function vmRoutes(knex: Knex, vms: VmService): Router {
   for (const action of ACTIONS) {
     router.post(`/vms/:vmId/${action}`, async (req, res) => {
       const actor = await actorOf(req, knex);
+      const vmId = (await vms.get(actor, parseIdParam(req.params, 'vmId'))).id;
       parseInput(emptyBodySchema, req.body);
-      const vm = await vms.act(actor, parseIdParam(req.params, 'vmId'), action, req.ip);
+      const vm = await vms.act(actor, vmId, action, req.ip);
       res.status(202).json(toVm(vm));
     });
   }
