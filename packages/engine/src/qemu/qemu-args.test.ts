@@ -1,0 +1,125 @@
+import { describe, expect, it } from 'vitest';
+import { vmPaths } from '../paths.js';
+import type { VmSpec } from '../spec.js';
+import { buildQemuArgs, escapeOptionValue, TCG_TB_SIZE_MIB } from './qemu-args.js';
+
+const spec: VmSpec = {
+  id: 'lab-1',
+  name: 'Lab 1 (Networking)',
+  vcpus: 2,
+  memoryMib: 512,
+  diskGib: 4,
+  boot: {
+    kind: 'kernel',
+    kernelPath: '/images/tiny/vmlinuz',
+    initrdPath: '/images/tiny/initrd.img',
+    cmdline: 'console=ttyS0 root=/dev/vda',
+    baseDiskPath: '/images/tiny/rootfs.qcow2',
+    baseDiskFormat: 'qcow2',
+  },
+};
+const paths = vmPaths('/run/labvisor', 'lab-1');
+
+/** The value following `flag` each time it appears. */
+function valuesOf(args: string[], flag: string): string[] {
+  return args.flatMap((arg, index) => (arg === flag ? [args[index + 1] ?? ''] : []));
+}
+
+describe('buildQemuArgs', () => {
+  const args = buildQemuArgs({ spec, paths, accel: 'tcg' });
+
+  it('sizes the guest from the spec', () => {
+    expect(valuesOf(args, '-m')).toEqual(['512M']);
+    expect(valuesOf(args, '-smp')).toEqual(['2']);
+  });
+
+  it('bounds the TCG translation cache, and uses the host CPU under KVM', () => {
+    expect(valuesOf(args, '-accel')).toEqual([`tcg,tb-size=${TCG_TB_SIZE_MIB}`]);
+    expect(args).not.toContain('-cpu');
+    const kvm = buildQemuArgs({ spec, paths, accel: 'kvm' });
+    expect(valuesOf(kvm, '-accel')).toEqual(['kvm']);
+    expect(valuesOf(kvm, '-cpu')).toEqual(['host']);
+  });
+
+  it('sandboxes QEMU without defaults or user config', () => {
+    expect(args).toContain('-nodefaults');
+    expect(args).toContain('-no-user-config');
+    expect(valuesOf(args, '-sandbox')[0]).toMatch(/^on,.*spawn=deny/);
+    expect(args).not.toContain('-daemonize');
+  });
+
+  it('puts QMP, serial and VNC on unix sockets in the VM folder', () => {
+    const chardevs = valuesOf(args, '-chardev');
+    expect(chardevs).toContain(
+      'socket,id=qmp0,path=/run/labvisor/lab-1/qmp.sock,server=on,wait=off',
+    );
+    expect(chardevs.find((c) => c.startsWith('socket,id=serial0'))).toContain(
+      'path=/run/labvisor/lab-1/serial.sock,server=on,wait=off',
+    );
+    expect(valuesOf(args, '-mon')).toEqual(['chardev=qmp0,mode=control']);
+    expect(valuesOf(args, '-serial')).toEqual(['chardev:serial0']);
+    expect(valuesOf(args, '-vnc')).toEqual(['unix:/run/labvisor/lab-1/vnc.sock']);
+    expect(valuesOf(args, '-display')).toEqual(['none']);
+    expect(valuesOf(args, '-pidfile')).toEqual(['/run/labvisor/lab-1/qemu.pid']);
+  });
+
+  it('gives each VM restricted user-mode networking with no port forwards', () => {
+    expect(valuesOf(args, '-netdev')).toEqual(['user,id=net0,restrict=on']);
+    expect(args.join(' ')).not.toContain('hostfwd');
+    expect(args.join(' ')).not.toContain('guestfwd');
+  });
+
+  it('boots the kernel with the manifest cmdline plus a hostname derived from the name', () => {
+    expect(valuesOf(args, '-kernel')).toEqual(['/images/tiny/vmlinuz']);
+    expect(valuesOf(args, '-initrd')).toEqual(['/images/tiny/initrd.img']);
+    expect(valuesOf(args, '-append')).toEqual([
+      'console=ttyS0 root=/dev/vda labvisor.hostname=lab-1-networking',
+    ]);
+  });
+
+  it('attaches the overlay as virtio-blk with a node name, throttled when asked', () => {
+    expect(valuesOf(args, '-drive')).toEqual([
+      'if=none,id=drive0,node-name=disk0,file=/run/labvisor/lab-1/disk.qcow2,format=qcow2,discard=unmap',
+    ]);
+    expect(valuesOf(args, '-device')).toContain('virtio-blk-pci,drive=drive0,bootindex=1');
+    const throttled = buildQemuArgs({
+      spec: { ...spec, diskThrottle: { iopsTotal: 500, bpsTotal: 50_000_000 } },
+      paths,
+      accel: 'tcg',
+    });
+    expect(valuesOf(throttled, '-drive')[0]).toContain(
+      'throttling.iops-total=500,throttling.bps-total=50000000',
+    );
+  });
+
+  it('boots an ISO before the blank disk', () => {
+    const iso = buildQemuArgs({
+      spec: { ...spec, boot: { kind: 'iso', isoPath: '/isos/debian,netinst.iso' } },
+      paths,
+      accel: 'tcg',
+    });
+    expect(iso).not.toContain('-kernel');
+    expect(valuesOf(iso, '-drive')[1]).toBe(
+      'if=none,id=cdrom0,file=/isos/debian,,netinst.iso,format=raw,media=cdrom,readonly=on',
+    );
+    expect(valuesOf(iso, '-device')).toContain('ide-cd,drive=cdrom0,bootindex=0');
+  });
+
+  it('restores from an inherited fd or a snapshot when asked', () => {
+    expect(
+      valuesOf(buildQemuArgs({ spec, paths, accel: 'tcg', incomingFd: 3 }), '-incoming'),
+    ).toEqual(['fd:3']);
+    expect(
+      valuesOf(buildQemuArgs({ spec, paths, accel: 'tcg', loadSnapshot: 'clean' }), '-loadvm'),
+    ).toEqual(['clean']);
+    expect(args).not.toContain('-incoming');
+  });
+
+  it('is deterministic (a saved state restores under the same command line)', () => {
+    expect(buildQemuArgs({ spec, paths, accel: 'tcg' })).toEqual(args);
+  });
+
+  it('escapes commas in option values', () => {
+    expect(escapeOptionValue('/a,b/c')).toBe('/a,,b/c');
+  });
+});

@@ -1,0 +1,146 @@
+import path from 'node:path';
+import { EngineError } from './errors.js';
+
+/** What a VM id must look like: it names the VM's folder under the run directory. */
+export const VM_ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
+/** Smallest guest memory the engine accepts. */
+export const MIN_MEMORY_MIB = 32;
+/** Largest guest memory the engine accepts (1 TiB). */
+export const MAX_MEMORY_MIB = 1024 * 1024;
+/** Largest vCPU count the engine accepts. */
+export const MAX_VCPUS = 255;
+/** Largest disk the engine accepts (64 TiB). */
+export const MAX_DISK_GIB = 64 * 1024;
+
+/** How a VM boots. */
+export type VmBoot =
+  | {
+      /** Direct kernel boot, with the root file system on the disk made from `baseDiskPath`. */
+      kind: 'kernel';
+      kernelPath: string;
+      initrdPath: string;
+      cmdline: string;
+      baseDiskPath: string;
+      baseDiskFormat: 'qcow2' | 'raw';
+    }
+  | {
+      /** Firmware boot from a disk made from `baseDiskPath`. */ kind: 'disk';
+      baseDiskPath: string;
+      baseDiskFormat: 'qcow2' | 'raw';
+    }
+  | { /** Boots the ISO with a blank disk of `diskGib`. */ kind: 'iso'; isoPath: string };
+
+/** Disk I/O limits for a VM (QEMU throttling, totals of read and write). */
+export interface DiskThrottle {
+  iopsTotal?: number;
+  bpsTotal?: number;
+}
+
+/** Everything the engine needs to create and run a VM; stored as `<runDir>/<id>/vm.json`. */
+export interface VmSpec {
+  id: string;
+  name: string;
+  vcpus: number;
+  memoryMib: number;
+  diskGib: number;
+  boot: VmBoot;
+  diskThrottle?: DiskThrottle;
+}
+
+function fail(spec: { id?: unknown }, message: string, field: string): never {
+  throw new EngineError(
+    'VALIDATION',
+    `Invalid VM spec${typeof spec.id === 'string' ? ` for "${spec.id}"` : ''}: ${message}`,
+    {
+      field,
+    },
+  );
+}
+
+function checkInteger(
+  spec: VmSpec,
+  field: 'vcpus' | 'memoryMib' | 'diskGib',
+  min: number,
+  max: number,
+): void {
+  const value = spec[field];
+  if (!Number.isInteger(value) || value < min || value > max) {
+    fail(spec, `${field} must be an integer from ${min} to ${max}, got ${String(value)}`, field);
+  }
+}
+
+function checkPath(spec: VmSpec, value: unknown, field: string): void {
+  if (typeof value !== 'string' || value.length === 0) fail(spec, `${field} must be a path`, field);
+}
+
+/** Checks a spec and returns a copy with absolute paths; throws VALIDATION naming the bad field. */
+export function validateVmSpec(spec: VmSpec): VmSpec {
+  if (typeof spec.id !== 'string' || !VM_ID_PATTERN.test(spec.id)) {
+    fail(spec, `id must match ${VM_ID_PATTERN}`, 'id');
+  }
+  if (typeof spec.name !== 'string' || spec.name.length === 0)
+    fail(spec, 'name is required', 'name');
+  checkInteger(spec, 'vcpus', 1, MAX_VCPUS);
+  checkInteger(spec, 'memoryMib', MIN_MEMORY_MIB, MAX_MEMORY_MIB);
+  checkInteger(spec, 'diskGib', 1, MAX_DISK_GIB);
+  const boot = spec.boot;
+  let normalized: VmBoot;
+  switch (boot?.kind) {
+    case 'kernel':
+      checkPath(spec, boot.kernelPath, 'boot.kernelPath');
+      checkPath(spec, boot.initrdPath, 'boot.initrdPath');
+      checkPath(spec, boot.baseDiskPath, 'boot.baseDiskPath');
+      if (typeof boot.cmdline !== 'string')
+        fail(spec, 'boot.cmdline must be a string', 'boot.cmdline');
+      normalized = {
+        ...boot,
+        kernelPath: path.resolve(boot.kernelPath),
+        initrdPath: path.resolve(boot.initrdPath),
+        baseDiskPath: path.resolve(boot.baseDiskPath),
+      };
+      break;
+    case 'disk':
+      checkPath(spec, boot.baseDiskPath, 'boot.baseDiskPath');
+      normalized = { ...boot, baseDiskPath: path.resolve(boot.baseDiskPath) };
+      break;
+    case 'iso':
+      checkPath(spec, boot.isoPath, 'boot.isoPath');
+      normalized = { ...boot, isoPath: path.resolve(boot.isoPath) };
+      break;
+    default:
+      fail(spec, 'boot.kind must be kernel, disk or iso', 'boot.kind');
+  }
+  if (
+    (normalized.kind === 'kernel' || normalized.kind === 'disk') &&
+    !['qcow2', 'raw'].includes(normalized.baseDiskFormat)
+  ) {
+    fail(spec, 'boot.baseDiskFormat must be qcow2 or raw', 'boot.baseDiskFormat');
+  }
+  for (const key of ['iopsTotal', 'bpsTotal'] as const) {
+    const value = spec.diskThrottle?.[key];
+    if (value !== undefined && (!Number.isInteger(value) || value < 0)) {
+      fail(spec, `diskThrottle.${key} must be a non-negative integer`, `diskThrottle.${key}`);
+    }
+  }
+  const result: VmSpec = {
+    id: spec.id,
+    name: spec.name,
+    vcpus: spec.vcpus,
+    memoryMib: spec.memoryMib,
+    diskGib: spec.diskGib,
+    boot: normalized,
+  };
+  if (spec.diskThrottle) result.diskThrottle = { ...spec.diskThrottle };
+  return result;
+}
+
+/** Turns a display name into a valid hostname label (lowercase letters, digits, dashes). */
+export function toHostname(name: string, fallback: string): string {
+  const label = name
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 63)
+    .replace(/-+$/g, '');
+  return label.length > 0 ? label : fallback;
+}
