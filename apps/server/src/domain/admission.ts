@@ -3,7 +3,7 @@ import type { CreateVmRequest, QuotaLimits, QuotaUsage } from '@labvisor/shared'
 import type { Knex } from 'knex';
 import type { VmRow } from '../db/queries/vms.js';
 import { AppError } from '../http/errors.js';
-import { readLimits, readUsage } from './quota-usage.js';
+import { readLimits, readMemberLimits, readUsage } from './quota-usage.js';
 
 /** Starting a VM needs at least this much metered time left this month (one minute). */
 const MIN_HOURS_TO_START = 1 / 60;
@@ -32,6 +32,8 @@ export async function admit<T>(
   knex: Knex,
   options: {
     tenantId: string;
+    /** The member whose own limits (if a tenant admin set any) also apply. */
+    ownerId?: string;
     request: QuotaRequest;
     host: HostAllocatable;
     dryRun: boolean;
@@ -42,7 +44,11 @@ export async function admit<T>(
     const limits = await readLimits(trx, options.tenantId, { forUpdate: true });
     if (!limits) throw new AppError('NOT_FOUND', 'No such tenant.');
     const usage = await readUsage(trx, options.tenantId);
-    refuseOverQuota(limits, usage, options.request);
+    refuseOverQuota(limits, usage, options.request, 'tenant');
+    const memberLimits = options.ownerId && (await readMemberLimits(trx, options.tenantId, options.ownerId));
+    if (memberLimits) {
+      refuseOverQuota(memberLimits, await readUsage(trx, options.tenantId, options.ownerId), options.request, 'member');
+    }
     if ((options.request.vcpus ?? 0) > 0 || (options.request.memoryMib ?? 0) > 0) {
       await trx.raw('select pg_advisory_xact_lock(?)', [HOST_CAPACITY_LOCK_KEY]);
       await refuseOverHostCapacity(trx, options.host, options.request);
@@ -74,14 +80,20 @@ export function startRequestOf(vm: VmRow): QuotaRequest {
   return startRequest({ vcpus: vm.vcpus, memoryMib: vm.memory_mib });
 }
 
-function refuseOverQuota(limits: QuotaLimits, usage: QuotaUsage, request: QuotaRequest): void {
+function refuseOverQuota(
+  limits: Partial<QuotaLimits>,
+  usage: QuotaUsage,
+  request: QuotaRequest,
+  scope: 'tenant' | 'member',
+): void {
   const decision = checkQuota(limits, usage, request);
   if (decision.allow) return;
   const { resource, limit, used, requested } = decision;
+  const whose = scope === 'tenant' ? "The tenant's" : 'Your own';
   throw new AppError(
     'QUOTA_EXCEEDED',
-    `The tenant's ${resource} quota would be exceeded: ${used} used + ${roundUp(requested)} requested > limit ${limit}.`,
-    { resource, limit, used, requested },
+    `${whose} ${resource} quota would be exceeded: ${used} used + ${roundUp(requested)} requested > limit ${limit}.`,
+    { resource, limit, used, requested, ...(scope === 'member' ? { scope } : {}) },
   );
 }
 

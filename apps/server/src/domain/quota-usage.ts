@@ -41,25 +41,28 @@ export async function writeLimits(
 
 /**
  * Sums what a tenant uses now: VMs holding host resources (the contract's starting, running and
- * paused, and stopping, which holds them until QEMU ends), stored disk and snapshots, metered hours this month. */
-export async function readUsage(knex: Knex, tenantId: string): Promise<QuotaUsage> {
-  const running = await knex('vms')
-    .where({ tenant_id: tenantId })
+ * paused, and stopping, which holds them until QEMU ends), stored disk and snapshots, metered hours this month; of one member's VMs when `ownerId` is given.
+ */
+export async function readUsage(knex: Knex, tenantId: string, ownerId?: string): Promise<QuotaUsage> {
+  const vms = () => knex('vms').where({ tenant_id: tenantId, ...(ownerId ? { owner_id: ownerId } : {}) });
+  const running = await vms()
     .whereIn('state', RESOURCE_HOLDING_STATES)
     .first<{ vms: string; vcpus: string | null; memory: string | null }>(
       knex.raw('count(*) as vms'),
       knex.raw('sum(vcpus) as vcpus'),
       knex.raw('sum(memory_mib) as memory'),
     );
-  const stored = await knex('vms')
-    .where({ tenant_id: tenantId })
+  const stored = await vms()
     .first<{ disk: string | null }>(knex.raw('sum(disk_gib) as disk'));
   const snapshots = await knex('snapshots')
     .join('vms', 'vms.id', 'snapshots.vm_id')
     .where('vms.tenant_id', tenantId)
+    .modify((q) => {
+      if (ownerId) q.where('vms.owner_id', ownerId);
+    })
     .first<{ count: string }>(knex.raw('count(*) as count'));
   const hours = await knex('usage_intervals')
-    .where({ tenant_id: tenantId })
+    .where({ tenant_id: tenantId, ...(ownerId ? { user_id: ownerId } : {}) })
     .andWhere((q) =>
       q.whereNull('ended_at').orWhere('ended_at', '>', knex.raw("date_trunc('month', now())")),
     )
@@ -76,4 +79,13 @@ export async function readUsage(knex: Knex, tenantId: string): Promise<QuotaUsag
     snapshots: Number(snapshots?.count ?? 0),
     vmHoursPerMonth: Math.round((Number(hours?.seconds ?? 0) / 3600) * 100) / 100,
   };
+}
+
+/** A member's own limits inside the tenant quota (each optional), set by a tenant admin. */
+export type MemberLimits = Partial<Pick<QuotaLimits, 'runningVms' | 'vcpus' | 'memoryMib' | 'diskGib'>>;
+
+/** A member's limits, or undefined when they have none. */
+export async function readMemberLimits(knex: Knex, tenantId: string, userId: string): Promise<MemberLimits | undefined> {
+  const row = await knex('memberships').where({ tenant_id: tenantId, user_id: userId }).first<{ limits: MemberLimits | null } | undefined>('limits');
+  return row?.limits ?? undefined;
 }

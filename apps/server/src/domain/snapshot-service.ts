@@ -100,6 +100,7 @@ export class SnapshotService {
     if (snapshot.with_memory && !holdsResources(vm.state)) {
       await admit(knex, {
         tenantId: vm.tenant_id,
+        ownerId: vm.owner_id,
         request: startRequestOf(vm),
         host: engine.capacity().allocatable,
         dryRun: false,

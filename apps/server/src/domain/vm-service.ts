@@ -94,6 +94,7 @@ export class VmService {
     try {
       result = await admit(this.#knex, {
         tenantId: body.tenantId,
+        ownerId: actor.user.id,
         request: createRequest(body),
         host: this.#engine.capacity().allocatable,
         dryRun,
@@ -159,6 +160,7 @@ export class VmService {
     if (next.admission) {
       const admitted = await admit(this.#knex, {
         tenantId: vm.tenant_id,
+        ownerId: vm.owner_id,
         request: startRequestOf(vm),
         host: this.#engine.capacity().allocatable,
         dryRun: false,

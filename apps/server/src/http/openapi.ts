@@ -24,6 +24,7 @@ import {
   updateTenantRequestSchema,
   userSchema,
   vmSchema,
+  putMemberLimitsRequestSchema,
 } from '@labvisor/shared';
 import { z } from 'zod';
 
@@ -133,6 +134,7 @@ export const API_OPERATIONS: ApiOperation[] = [
     response: memberSchema,
     status: 201,
   },
+  { method: 'put', path: '/api/v1/tenants/:tenantId/members/:userId/limits', summary: "Set a member's own limits inside the tenant quota (tenant admin)", body: putMemberLimitsRequestSchema, response: memberSchema },
   {
     method: 'delete',
     path: '/api/v1/tenants/:tenantId/members/:userId',

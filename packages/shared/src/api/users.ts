@@ -17,12 +17,24 @@ export const addMemberRequestSchema = z.strictObject({
   role: tenantRoleSchema,
 });
 
+/** A member's own limits inside the tenant quota; a missing key means only the tenant quota applies. */
+export const memberLimitsSchema = z.strictObject({
+  runningVms: z.int().min(0).optional(),
+  vcpus: z.int().min(0).optional(),
+  memoryMib: z.int().min(0).optional(),
+  diskGib: z.int().min(0).optional(),
+});
+
+/** Body of `PUT /api/v1/tenants/:tenantId/members/:userId/limits`; `null` removes them. */
+export const putMemberLimitsRequestSchema = z.strictObject({ limits: memberLimitsSchema.nullable() });
+
 /** A tenant member. */
 export const memberSchema = z.object({
   userId: z.string(),
   email: z.string(),
   name: z.string(),
   role: tenantRoleSchema,
+  limits: memberLimitsSchema.nullable(),
   createdAt: z.string(),
 });
 

@@ -7,11 +7,12 @@ export async function listMembers(knex: Knex, tenantId: string): Promise<Member[
     .join('users', 'users.id', 'memberships.user_id')
     .where('memberships.tenant_id', tenantId)
     .orderBy('users.name')
-    .select<{ user_id: string; email: string; name: string; role: TenantRole; created_at: Date }[]>(
+    .select<{ user_id: string; email: string; name: string; role: TenantRole; limits: Member['limits']; created_at: Date }[]>(
       'memberships.user_id',
       'users.email',
       'users.name',
       'memberships.role',
+      'memberships.limits',
       'memberships.created_at',
     );
   return rows.map((row) => ({
@@ -19,6 +20,7 @@ export async function listMembers(knex: Knex, tenantId: string): Promise<Member[
     email: row.email,
     name: row.name,
     role: row.role,
+    limits: row.limits ?? null,
     createdAt: new Date(row.created_at).toISOString(),
   }));
 }
