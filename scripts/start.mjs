@@ -34,7 +34,9 @@ const otherImages = readdirSync(path.join(root, 'infra', 'images'), { withFileTy
   .filter((entry) => entry.isDirectory() && entry.name !== 'tiny')
   .map((entry) => entry.name);
 if (otherImages.length > 0) {
-  console.log(`\nMore images: npm run images -- <${otherImages.join('|')}> (see infra/images/README.md)\n`);
+  console.log(
+    `\nMore images: npm run images -- <${otherImages.join('|')}> (see infra/images/README.md)\n`,
+  );
 }
 
 const server = spawn(process.execPath, ['apps/server/dist/index.js'], {

@@ -191,24 +191,58 @@ describe.each(TEST_DATABASES)('admission on $name', (kind) => {
 
   it.skipIf(kind.skipReason)("applies a member's own limits inside the tenant quota", async () => {
     const admin = new TestClient(server.url);
-    await createFixtureUser(server.database.knex, 'tenant-admin@example.test', { tenantId, role: 'admin' });
+    await createFixtureUser(server.database.knex, 'tenant-admin@example.test', {
+      tenantId,
+      role: 'admin',
+    });
     await admin.login('tenant-admin@example.test', FIXTURE_PASSWORD);
     const me = (await student.send('GET', '/api/v1/me')).body.user;
-    const tooHigh = await admin.send('PUT', `/api/v1/tenants/${tenantId}/members/${me.id}/limits`, { limits: { diskGib: 5000 } });
+    const tooHigh = await admin.send('PUT', `/api/v1/tenants/${tenantId}/members/${me.id}/limits`, {
+      limits: { diskGib: 5000 },
+    });
     expect(tooHigh.status).toBe(400);
-    expect(tooHigh.body.error.details.fields).toEqual([{ field: 'limits.diskGib', message: "must be at most the tenant's 1000" }]);
-    expect((await student.send('PUT', `/api/v1/tenants/${tenantId}/members/${me.id}/limits`, { limits: { diskGib: 100 } })).status).toBe(403);
+    expect(tooHigh.body.error.details.fields).toEqual([
+      { field: 'limits.diskGib', message: "must be at most the tenant's 1000" },
+    ]);
+    expect(
+      (
+        await student.send('PUT', `/api/v1/tenants/${tenantId}/members/${me.id}/limits`, {
+          limits: { diskGib: 100 },
+        })
+      ).status,
+    ).toBe(403);
 
-    const used = (await student.send('GET', `/api/v1/tenants/${tenantId}/quota`)).body.usage.diskGib;
-    const set = await admin.send('PUT', `/api/v1/tenants/${tenantId}/members/${me.id}/limits`, { limits: { diskGib: used + 1 } });
+    const used = (await student.send('GET', `/api/v1/tenants/${tenantId}/quota`)).body.usage
+      .diskGib;
+    const set = await admin.send('PUT', `/api/v1/tenants/${tenantId}/members/${me.id}/limits`, {
+      limits: { diskGib: used + 1 },
+    });
     expect(set.status).toBe(200);
     expect(set.body.limits).toEqual({ diskGib: used + 1 });
     expect((await student.send('POST', '/api/v1/vms?dryRun=1', body('fits'))).status).toBe(200);
-    const refused = await student.send('POST', '/api/v1/vms?dryRun=1', body('too-big', { diskGib: 2 }));
+    const refused = await student.send(
+      'POST',
+      '/api/v1/vms?dryRun=1',
+      body('too-big', { diskGib: 2 }),
+    );
     expect(refused.status).toBe(409);
-    expect(refused.body.error.details).toEqual({ resource: 'diskGib', limit: used + 1, used, requested: 2, scope: 'member' });
+    expect(refused.body.error.details).toEqual({
+      resource: 'diskGib',
+      limit: used + 1,
+      used,
+      requested: 2,
+      scope: 'member',
+    });
     expect(refused.body.error.message).toMatch(/^Your own diskGib quota/);
-    expect((await admin.send('PUT', `/api/v1/tenants/${tenantId}/members/${me.id}/limits`, { limits: null })).body.limits).toBeNull();
-    expect((await student.send('POST', '/api/v1/vms?dryRun=1', body('too-big', { diskGib: 2 }))).status).toBe(200);
+    expect(
+      (
+        await admin.send('PUT', `/api/v1/tenants/${tenantId}/members/${me.id}/limits`, {
+          limits: null,
+        })
+      ).body.limits,
+    ).toBeNull();
+    expect(
+      (await student.send('POST', '/api/v1/vms?dryRun=1', body('too-big', { diskGib: 2 }))).status,
+    ).toBe(200);
   });
 });

@@ -45,9 +45,15 @@ export async function admit<T>(
     if (!limits) throw new AppError('NOT_FOUND', 'No such tenant.');
     const usage = await readUsage(trx, options.tenantId);
     refuseOverQuota(limits, usage, options.request, 'tenant');
-    const memberLimits = options.ownerId && (await readMemberLimits(trx, options.tenantId, options.ownerId));
+    const memberLimits =
+      options.ownerId && (await readMemberLimits(trx, options.tenantId, options.ownerId));
     if (memberLimits) {
-      refuseOverQuota(memberLimits, await readUsage(trx, options.tenantId, options.ownerId), options.request, 'member');
+      refuseOverQuota(
+        memberLimits,
+        await readUsage(trx, options.tenantId, options.ownerId),
+        options.request,
+        'member',
+      );
     }
     if ((options.request.vcpus ?? 0) > 0 || (options.request.memoryMib ?? 0) > 0) {
       await trx.raw('select pg_advisory_xact_lock(?)', [HOST_CAPACITY_LOCK_KEY]);

@@ -43,8 +43,13 @@ export async function writeLimits(
  * Sums what a tenant uses now: VMs holding host resources (the contract's starting, running and
  * paused, and stopping, which holds them until QEMU ends), stored disk and snapshots, metered hours this month; of one member's VMs when `ownerId` is given.
  */
-export async function readUsage(knex: Knex, tenantId: string, ownerId?: string): Promise<QuotaUsage> {
-  const vms = () => knex('vms').where({ tenant_id: tenantId, ...(ownerId ? { owner_id: ownerId } : {}) });
+export async function readUsage(
+  knex: Knex,
+  tenantId: string,
+  ownerId?: string,
+): Promise<QuotaUsage> {
+  const vms = () =>
+    knex('vms').where({ tenant_id: tenantId, ...(ownerId ? { owner_id: ownerId } : {}) });
   const running = await vms()
     .whereIn('state', RESOURCE_HOLDING_STATES)
     .first<{ vms: string; vcpus: string | null; memory: string | null }>(
@@ -52,8 +57,7 @@ export async function readUsage(knex: Knex, tenantId: string, ownerId?: string):
       knex.raw('sum(vcpus) as vcpus'),
       knex.raw('sum(memory_mib) as memory'),
     );
-  const stored = await vms()
-    .first<{ disk: string | null }>(knex.raw('sum(disk_gib) as disk'));
+  const stored = await vms().first<{ disk: string | null }>(knex.raw('sum(disk_gib) as disk'));
   const snapshots = await knex('snapshots')
     .join('vms', 'vms.id', 'snapshots.vm_id')
     .where('vms.tenant_id', tenantId)
@@ -82,10 +86,18 @@ export async function readUsage(knex: Knex, tenantId: string, ownerId?: string):
 }
 
 /** A member's own limits inside the tenant quota (each optional), set by a tenant admin. */
-export type MemberLimits = Partial<Pick<QuotaLimits, 'runningVms' | 'vcpus' | 'memoryMib' | 'diskGib'>>;
+export type MemberLimits = Partial<
+  Pick<QuotaLimits, 'runningVms' | 'vcpus' | 'memoryMib' | 'diskGib'>
+>;
 
 /** A member's limits, or undefined when they have none. */
-export async function readMemberLimits(knex: Knex, tenantId: string, userId: string): Promise<MemberLimits | undefined> {
-  const row = await knex('memberships').where({ tenant_id: tenantId, user_id: userId }).first<{ limits: MemberLimits | null } | undefined>('limits');
+export async function readMemberLimits(
+  knex: Knex,
+  tenantId: string,
+  userId: string,
+): Promise<MemberLimits | undefined> {
+  const row = await knex('memberships')
+    .where({ tenant_id: tenantId, user_id: userId })
+    .first<{ limits: MemberLimits | null } | undefined>('limits');
   return row?.limits ?? undefined;
 }

@@ -16,6 +16,7 @@ import {
   loginResponseSchema,
   memberSchema,
   meResponseSchema,
+  putMemberLimitsRequestSchema,
   putQuotaRequestSchema,
   quotaSchema,
   readinessSchema,
@@ -24,7 +25,6 @@ import {
   updateTenantRequestSchema,
   userSchema,
   vmSchema,
-  putMemberLimitsRequestSchema,
 } from '@labvisor/shared';
 import { z } from 'zod';
 
@@ -134,7 +134,13 @@ export const API_OPERATIONS: ApiOperation[] = [
     response: memberSchema,
     status: 201,
   },
-  { method: 'put', path: '/api/v1/tenants/:tenantId/members/:userId/limits', summary: "Set a member's own limits inside the tenant quota (tenant admin)", body: putMemberLimitsRequestSchema, response: memberSchema },
+  {
+    method: 'put',
+    path: '/api/v1/tenants/:tenantId/members/:userId/limits',
+    summary: "Set a member's own limits inside the tenant quota (tenant admin)",
+    body: putMemberLimitsRequestSchema,
+    response: memberSchema,
+  },
   {
     method: 'delete',
     path: '/api/v1/tenants/:tenantId/members/:userId',

@@ -26,7 +26,9 @@ export const memberLimitsSchema = z.strictObject({
 });
 
 /** Body of `PUT /api/v1/tenants/:tenantId/members/:userId/limits`; `null` removes them. */
-export const putMemberLimitsRequestSchema = z.strictObject({ limits: memberLimitsSchema.nullable() });
+export const putMemberLimitsRequestSchema = z.strictObject({
+  limits: memberLimitsSchema.nullable(),
+});
 
 /** A tenant member. */
 export const memberSchema = z.object({

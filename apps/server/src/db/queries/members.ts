@@ -7,7 +7,16 @@ export async function listMembers(knex: Knex, tenantId: string): Promise<Member[
     .join('users', 'users.id', 'memberships.user_id')
     .where('memberships.tenant_id', tenantId)
     .orderBy('users.name')
-    .select<{ user_id: string; email: string; name: string; role: TenantRole; limits: Member['limits']; created_at: Date }[]>(
+    .select<
+      {
+        user_id: string;
+        email: string;
+        name: string;
+        role: TenantRole;
+        limits: Member['limits'];
+        created_at: Date;
+      }[]
+    >(
       'memberships.user_id',
       'users.email',
       'users.name',

@@ -203,19 +203,36 @@ export function tenantRoutes(knex: Knex): Router {
     const userId = parseIdParam(req.params, 'userId');
     const { limits } = parseInput(putMemberLimitsRequestSchema, req.body);
     const tenantLimits = (await readLimits(knex, tenant.id))!;
-    const tooHigh = Object.entries(limits ?? {}).filter(([key, value]) => value! > tenantLimits[key as keyof typeof tenantLimits]);
+    const tooHigh = Object.entries(limits ?? {}).filter(
+      ([key, value]) => value! > tenantLimits[key as keyof typeof tenantLimits],
+    );
     if (tooHigh.length > 0) {
-      throw new AppError('VALIDATION', `Member limits must fit inside the tenant quota: ${tooHigh.map(([key]) => `${key} ≤ ${tenantLimits[key as keyof typeof tenantLimits]}`).join(', ')}.`, {
-        source: 'body',
-        fields: tooHigh.map(([key]) => ({ field: `limits.${key}`, message: `must be at most the tenant's ${tenantLimits[key as keyof typeof tenantLimits]}` })),
-      });
+      throw new AppError(
+        'VALIDATION',
+        `Member limits must fit inside the tenant quota: ${tooHigh.map(([key]) => `${key} ≤ ${tenantLimits[key as keyof typeof tenantLimits]}`).join(', ')}.`,
+        {
+          source: 'body',
+          fields: tooHigh.map(([key]) => ({
+            field: `limits.${key}`,
+            message: `must be at most the tenant's ${tenantLimits[key as keyof typeof tenantLimits]}`,
+          })),
+        },
+      );
     }
     const updated = await knex('memberships')
       .where({ tenant_id: tenant.id, user_id: userId })
       .update({ limits: limits ? JSON.stringify(limits) : null })
       .returning('user_id');
     if (updated.length === 0) throw new AppError('NOT_FOUND', 'No such member.');
-    await recordAudit(knex, { actorId: actor.user.id, tenantId: tenant.id, action: 'member.limits', targetType: 'user', targetId: userId, ip: req.ip, details: { limits } });
+    await recordAudit(knex, {
+      actorId: actor.user.id,
+      tenantId: tenant.id,
+      action: 'member.limits',
+      targetType: 'user',
+      targetId: userId,
+      ip: req.ip,
+      details: { limits },
+    });
     res.json((await listMembers(knex, tenant.id)).find((m) => m.userId === userId));
   });
 
