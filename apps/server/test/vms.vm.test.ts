@@ -267,4 +267,35 @@ describe.skipIf(skipReason)('VMs and consoles with real guests', () => {
       expect.objectContaining({ name: 'with-memory', parentId: null }),
     ]);
   });
+
+  it('keeps a lab running and known across a server restart, and marks a killed one crashed', async () => {
+    const created = await student.send('POST', '/api/v1/vms', body('survivor'));
+    const vm = await waitForState(student, created.body.id, 'running');
+    let terminal = await ConsoleSocket.open(server.url, student, vm.id);
+    terminal.type('export KEEP=yes-$((1+1)); echo ok\n');
+    await terminal.waitFor(/\nok/);
+
+    const runDir = server.engine.consoleEndpoints(vm.id).serialSocket.split(`/${vm.id}/`)[0]!;
+    const { pid } = await server.engine.getVm(vm.id);
+    await server.close({ keepVms: true });
+    await expect.poll(() => terminal.closed?.code).toBe(1012);
+    expect(() => process.kill(pid!, 0)).not.toThrow();
+
+    server = await startTestServer(database, { engine: { runDir } });
+    await server.vms.reconcile();
+    for (const client of [student, teacher, outsider]) client.baseUrl = server.url;
+    expect((await student.send('GET', `/api/v1/vms/${vm.id}`)).body.state).toBe('running');
+    terminal = await ConsoleSocket.open(server.url, student, vm.id);
+    const mark = terminal.output.length;
+    terminal.type('echo kept=$KEEP\n');
+    await terminal.waitFor(/kept=yes-2/, 20_000, mark);
+    terminal.close();
+
+    process.kill((await server.engine.getVm(vm.id)).pid!, 'SIGKILL');
+    const crashed = await waitForState(student, vm.id, 'crashed', 10_000);
+    expect(crashed.stateReason).toMatch(/QEMU/);
+    expect(
+      (await student.send('GET', `/api/v1/tenants/${tenantId}/quota`)).body.usage.runningVms,
+    ).toBe(0);
+  });
 });

@@ -19,6 +19,8 @@ import { relayVnc } from './vnc.js';
 const CONSOLE_PATH = /^\/ws\/vms\/([0-9a-f-]{36})\/(serial|vnc)$/;
 /** Real input updates a VM's last activity at most this often. */
 const ACTIVITY_WRITE_INTERVAL_MS = 10_000;
+/** Console sockets one user may hold open at once (tabs, watched students). */
+export const MAX_CONSOLES_PER_USER = 20;
 /** Frames larger than this from a browser are refused (keys and RFB messages are small). */
 const MAX_FRAME_BYTES = 256 * 1024;
 
@@ -30,6 +32,7 @@ export class ConsoleGateway {
   readonly #wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES });
   readonly #serial: SerialConsoles;
   readonly #lastActivityWrite = new Map<string, number>();
+  readonly #openByUser = new Map<string, number>();
 
   constructor(
     private readonly deps: {
@@ -66,6 +69,12 @@ export class ConsoleGateway {
     this.#authorize(req, vmId, kind, url.searchParams.get('ticket') ?? '')
       .then(({ user, mode }) => {
         this.#wss.handleUpgrade(req, socket, head, (ws) => {
+          this.#openByUser.set(user.id, (this.#openByUser.get(user.id) ?? 0) + 1);
+          ws.on('close', () => {
+            const open = (this.#openByUser.get(user.id) ?? 1) - 1;
+            if (open > 0) this.#openByUser.set(user.id, open);
+            else this.#openByUser.delete(user.id);
+          });
           if (kind === 'vnc') {
             relayVnc({
               socket: ws,
@@ -100,6 +109,12 @@ export class ConsoleGateway {
 
   async #authorize(req: IncomingMessage, vmId: string, kind: 'serial' | 'vnc', ticket: string) {
     const user = await this.#authenticate(req);
+    if ((this.#openByUser.get(user.id) ?? 0) >= MAX_CONSOLES_PER_USER) {
+      throw new AppError(
+        'RATE_LIMITED',
+        `You have ${MAX_CONSOLES_PER_USER} consoles open; close one first.`,
+      );
+    }
     // Redeemed before the Origin check, so a ticket tried from a foreign page is used up.
     const grant = this.deps.tickets.redeem(ticket, { userId: user.id, vmId, kind });
     if ('refused' in grant) throw new AppError('FORBIDDEN', grant.refused);
@@ -166,6 +181,7 @@ const STATUS_TEXT: Partial<Record<ErrorCode, string>> = {
   FORBIDDEN: 'Forbidden',
   NOT_FOUND: 'Not Found',
   INVALID_STATE: 'Conflict',
+  RATE_LIMITED: 'Too Many Requests',
 };
 
 /** Answers a refused upgrade with the contract's error body and closes the socket. */

@@ -104,7 +104,8 @@ export class TestClient {
     return this.cookie;
   }
 
-  constructor(private readonly baseUrl: string) {}
+  /** The server this client talks to (changed when a test restarts the server). */
+  constructor(public baseUrl: string) {}
 
   /** Sends a request; returns status and parsed JSON body (or raw text). */
   async send(
