@@ -272,8 +272,11 @@ describe.skipIf(skipReason)('VMs and consoles with real guests', () => {
     const created = await student.send('POST', '/api/v1/vms', body('survivor'));
     const vm = await waitForState(student, created.body.id, 'running');
     let terminal = await ConsoleSocket.open(server.url, student, vm.id);
+    terminal.type('\n');
+    await terminal.waitFor(/# $/, 30_000);
+    const before = terminal.output.length;
     terminal.type('export KEEP=yes-$((1+1)); echo ok\n');
-    await terminal.waitFor(/\nok/);
+    await terminal.waitFor(/\nok/, 20_000, before);
 
     const runDir = server.engine.consoleEndpoints(vm.id).serialSocket.split(`/${vm.id}/`)[0]!;
     const { pid } = await server.engine.getVm(vm.id);
