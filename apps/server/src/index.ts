@@ -1,24 +1,16 @@
 import fs from 'node:fs/promises';
-import type { Server } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createEngine, type Engine } from '@labvisor/engine';
-import { createApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 import { type Database, DatabaseUnavailableError, openDatabase } from './db/database.js';
 import { migrateToLatest } from './db/migrate.js';
-import { KnexSessionStore } from './db/session-store.js';
-import { ConsoleTickets } from './domain/console-tickets.js';
 import { registerBuiltImage } from './domain/images.js';
 import { loadSessionSecret } from './domain/secrets.js';
 import { seedFirstRun } from './domain/seed.js';
-import { SnapshotService } from './domain/snapshot-service.js';
-import { VmService } from './domain/vm-service.js';
-import { createSessionMiddleware } from './http/auth/session.js';
-import { Metrics } from './http/metrics.js';
 import { createLogger } from './logger.js';
+import { buildServer } from './server.js';
 import { createPortalHandler, PortalNotBuiltError } from './web/next-handler.js';
-import { ConsoleGateway } from './ws/console-gateway.js';
 
 const SHUTDOWN_TIMEOUT_MS = 10_000;
 const RECONCILE_INTERVAL_MS = 5_000;
@@ -63,52 +55,23 @@ async function main(): Promise<void> {
     'engine ready',
   );
 
-  const vms = new VmService({
-    knex: database.knex,
-    engine,
-    logger: logger.child({ component: 'vms' }),
-  });
-  await vms.reconcile();
-  const reconciler = setInterval(() => {
-    vms.reconcile().catch((error: unknown) => logger.warn({ err: error }, 'reconcile failed'));
-  }, RECONCILE_INTERVAL_MS);
-  reconciler.unref();
-
-  const sessionStore = new KnexSessionStore(database.knex);
-  const sessionMiddleware = createSessionMiddleware({
-    store: sessionStore,
-    secret: await loadSessionSecret(config.dataDir, config.sessionSecret),
-    secureCookies: config.publicUrl?.startsWith('https:') ?? false,
-  });
-  const consoleTickets = new ConsoleTickets();
-  const consoles = new ConsoleGateway({
-    knex: database.knex,
-    engine,
-    vms,
-    tickets: consoleTickets,
-    sessionMiddleware,
-    publicOrigin: config.publicUrl ? new URL(config.publicUrl).origin : undefined,
-    logger: logger.child({ component: 'consoles' }),
-  });
-  const metrics = new Metrics(database.knex, () => consoles.openSockets);
-  const app = createApp({
+  const server = buildServer({
     database,
     engine,
-    vms,
-    snapshots: new SnapshotService({ knex: database.knex, engine, vms }),
     logger,
-    sessionMiddleware,
-    consoleTickets,
-    metrics,
+    sessionSecret: await loadSessionSecret(config.dataDir, config.sessionSecret),
+    publicOrigin: config.publicUrl ? new URL(config.publicUrl).origin : undefined,
     exposeStack: config.isDevelopment,
     webHandler: await createPortalHandler(WEB_DIR),
   });
-
-  const server: Server = await new Promise((resolve, reject) => {
-    const listening = app.listen(config.port, config.host, () => resolve(listening));
-    listening.once('error', reject);
-  });
-  server.on('upgrade', consoles.handleUpgrade);
+  await server.vms.reconcile();
+  const reconciler = setInterval(() => {
+    server.vms
+      .reconcile()
+      .catch((error: unknown) => logger.warn({ err: error }, 'reconcile failed'));
+  }, RECONCILE_INTERVAL_MS);
+  reconciler.unref();
+  await server.listen(config.port, config.host);
   logger.info({ port: config.port }, 'listening');
   process.stdout.write(`Labvisor is serving on http://localhost:${config.port}\n`);
 
@@ -119,13 +82,9 @@ async function main(): Promise<void> {
     logger.info({ signal }, 'stopping: no new requests; VMs keep running');
     const forceExit = setTimeout(() => process.exit(1), SHUTDOWN_TIMEOUT_MS);
     forceExit.unref();
-    server.close();
-    server.closeIdleConnections();
-    await consoles.close();
     clearInterval(reconciler);
-    await vms.idle();
+    await server.close();
     await engine.close();
-    sessionStore.close();
     await database.close();
     logger.info('stopped');
     process.exit(0);

@@ -1,19 +1,8 @@
+import type { VmState } from '@labvisor/shared';
 import { EngineError } from './errors.js';
 
-/** The states of a VM, as the API reports them. */
-export const VM_STATES = [
-  'stopped',
-  'starting',
-  'running',
-  'paused',
-  'suspended',
-  'stopping',
-  'crashed',
-  'error',
-] as const;
-
-/** One of {@link VM_STATES}. */
-export type VmState = (typeof VM_STATES)[number];
+/** The states of a VM: the public contract's, from the shared package. */
+export { VM_STATES, type VmState } from '@labvisor/shared';
 
 /**
  * The one table of legal transitions: for each state, the states it may move to, whether

@@ -1,9 +1,10 @@
 import { checkQuota, type QuotaRequest, RESOURCE_HOLDING_STATES } from '@labvisor/engine';
 import type { CreateVmRequest, QuotaLimits, QuotaUsage } from '@labvisor/shared';
 import type { Knex } from 'knex';
+import { readLimits } from '../db/queries/quotas.js';
 import type { VmRow } from '../db/queries/vms.js';
 import { AppError } from '../http/errors.js';
-import { readLimits, readMemberLimits, readUsage } from './quota-usage.js';
+import { readMemberLimits, readUsage } from './quota-usage.js';
 
 /** Starting a VM needs at least this much metered time left this month (one minute). */
 const MIN_HOURS_TO_START = 1 / 60;

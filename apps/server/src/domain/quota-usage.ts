@@ -2,43 +2,6 @@ import { RESOURCE_HOLDING_STATES } from '@labvisor/engine';
 import type { QuotaLimits, QuotaUsage } from '@labvisor/shared';
 import type { Knex } from 'knex';
 
-/** Reads a tenant's limits; undefined when the tenant does not exist. `forUpdate` locks the row. */
-export async function readLimits(
-  knex: Knex,
-  tenantId: string,
-  options: { forUpdate?: boolean } = {},
-): Promise<QuotaLimits | undefined> {
-  const query = knex('quotas').where({ tenant_id: tenantId });
-  if (options.forUpdate) query.forUpdate();
-  const row = await query.first();
-  if (!row) return undefined;
-  return {
-    runningVms: row.running_vms,
-    vcpus: row.vcpus,
-    memoryMib: row.memory_mib,
-    diskGib: row.disk_gib,
-    snapshots: row.snapshots,
-    vmHoursPerMonth: row.vm_hours_per_month,
-  };
-}
-
-/** Writes a tenant's limits. */
-export async function writeLimits(
-  knex: Knex,
-  tenantId: string,
-  limits: QuotaLimits,
-): Promise<void> {
-  await knex('quotas').where({ tenant_id: tenantId }).update({
-    running_vms: limits.runningVms,
-    vcpus: limits.vcpus,
-    memory_mib: limits.memoryMib,
-    disk_gib: limits.diskGib,
-    snapshots: limits.snapshots,
-    vm_hours_per_month: limits.vmHoursPerMonth,
-    updated_at: knex.fn.now(),
-  });
-}
-
 /**
  * Sums what a tenant uses now: VMs holding host resources (the contract's starting, running and
  * paused, and stopping, which holds them until QEMU ends), stored disk and snapshots, metered hours this month; of one member's VMs when `ownerId` is given.

@@ -1,20 +1,14 @@
 import fs from 'node:fs';
-import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createEngine, type Engine, type EngineConfig } from '@labvisor/engine';
 import type { RequestHandler } from 'express';
 import pino from 'pino';
-import { createApp } from '../../src/app.js';
 import type { Database } from '../../src/db/database.js';
-import { KnexSessionStore } from '../../src/db/session-store.js';
-import { ConsoleTickets } from '../../src/domain/console-tickets.js';
-import { SnapshotService } from '../../src/domain/snapshot-service.js';
-import { VmService } from '../../src/domain/vm-service.js';
-import { createSessionMiddleware } from '../../src/http/auth/session.js';
-import { Metrics } from '../../src/http/metrics.js';
-import { ConsoleGateway } from '../../src/ws/console-gateway.js';
+import type { VmService } from '../../src/domain/vm-service.js';
+import { buildServer } from '../../src/server.js';
+import type { ConsoleGateway } from '../../src/ws/console-gateway.js';
 
 /** A running app on a loopback port, over a migrated test database and a real engine. */
 export interface TestServer {
@@ -38,53 +32,25 @@ export async function startTestServer(
   const runDir = options.engine?.runDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'labvisor-vms-'));
   const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const engine = await createEngine({ accel: 'tcg', ...options.engine, runDir });
-  const vms = new VmService({ knex: database.knex, engine, logger });
-  const sessionStore = new KnexSessionStore(database.knex);
-  const sessionMiddleware = createSessionMiddleware({
-    store: sessionStore,
-    secret: 'test-secret-test-secret-test-secret-00',
-    secureCookies: false,
-  });
-  const consoleTickets = new ConsoleTickets();
-  const consoles = new ConsoleGateway({
-    knex: database.knex,
-    engine,
-    vms,
-    tickets: consoleTickets,
-    sessionMiddleware,
-    publicOrigin: undefined,
-    logger,
-  });
-  const metrics = new Metrics(database.knex, () => consoles.openSockets);
-  const app = createApp({
+  const server = buildServer({
     database,
     engine,
-    vms,
-    snapshots: new SnapshotService({ knex: database.knex, engine, vms }),
     logger,
-    sessionMiddleware,
-    consoleTickets,
-    metrics,
+    sessionSecret: 'test-secret-test-secret-test-secret-00',
+    publicOrigin: undefined,
     exposeStack: false,
     webHandler: options.webHandler,
   });
-  const server: Server = await new Promise((resolve) => {
-    const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
-  });
-  server.on('upgrade', consoles.handleUpgrade);
-  const { port } = server.address() as AddressInfo;
+  const listening = await server.listen(0, '127.0.0.1');
+  const { port } = listening.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
     database,
     engine,
-    vms,
-    consoles,
+    vms: server.vms,
+    consoles: server.consoles,
     close: async ({ keepVms = false } = {}) => {
-      sessionStore.close();
-      await consoles.close();
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-      await vms.idle();
+      await server.close();
       if (!keepVms) {
         for (const vm of await engine.listVms()) await engine.deleteVm(vm.id).catch(() => {});
       }

@@ -1,5 +1,6 @@
 import type { QuotaLimits, Tenant, TenantRole } from '@labvisor/shared';
 import type { Knex } from 'knex';
+import { quotaColumns } from './quotas.js';
 
 /** The limits a new tenant gets until a platform admin sets others. */
 export const DEFAULT_QUOTA_LIMITS: QuotaLimits = {
@@ -32,15 +33,7 @@ export async function insertTenant(
 ): Promise<TenantRow> {
   const limits = tenant.limits ?? DEFAULT_QUOTA_LIMITS;
   const [row] = await knex<TenantRow>('tenants').insert({ name: tenant.name }).returning('*');
-  await knex('quotas').insert({
-    tenant_id: row!.id,
-    running_vms: limits.runningVms,
-    vcpus: limits.vcpus,
-    memory_mib: limits.memoryMib,
-    disk_gib: limits.diskGib,
-    snapshots: limits.snapshots,
-    vm_hours_per_month: limits.vmHoursPerMonth,
-  });
+  await knex('quotas').insert({ tenant_id: row!.id, ...quotaColumns(limits) });
   return row!;
 }
 

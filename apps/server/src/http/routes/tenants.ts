@@ -11,6 +11,7 @@ import type { Knex } from 'knex';
 import { isForeignKeyViolation, isUniqueViolation } from '../../db/errors.js';
 import { recordAudit } from '../../db/queries/audit.js';
 import { deleteMembership, listMembers } from '../../db/queries/members.js';
+import { readLimits, writeLimits } from '../../db/queries/quotas.js';
 import {
   findTenantById,
   insertTenant,
@@ -20,7 +21,7 @@ import {
 } from '../../db/queries/tenants.js';
 import { findUserByEmail } from '../../db/queries/users.js';
 import { requirePlatformAdmin, requireRole, tenantNotFound } from '../../domain/access.js';
-import { readLimits, readUsage, writeLimits } from '../../domain/quota-usage.js';
+import { readUsage } from '../../domain/quota-usage.js';
 import { actorOf } from '../auth/authentication.js';
 import { AppError } from '../errors.js';
 import { parseIdParam, parseInput } from '../validate.js';

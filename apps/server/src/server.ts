@@ -1,0 +1,96 @@
+import type { Server } from 'node:http';
+import type { Engine } from '@labvisor/engine';
+import type { Express, RequestHandler } from 'express';
+import type { Logger } from 'pino';
+import { createApp } from './app.js';
+import type { Database } from './db/database.js';
+import { KnexSessionStore } from './db/session-store.js';
+import { ConsoleTickets } from './domain/console-tickets.js';
+import { SnapshotService } from './domain/snapshot-service.js';
+import { VmService } from './domain/vm-service.js';
+import { createSessionMiddleware } from './http/auth/session.js';
+import { Metrics } from './http/metrics.js';
+import { ConsoleGateway } from './ws/console-gateway.js';
+
+/** What the server is built from: the open database and engine, and settings from the config. */
+export interface ServerOptions {
+  database: Database;
+  engine: Engine;
+  logger: Logger;
+  sessionSecret: string;
+  /** The public origin (https behind a proxy): Secure cookies and the console Origin check. */
+  publicOrigin: string | undefined;
+  exposeStack: boolean;
+  webHandler?: RequestHandler;
+}
+
+/** The server's parts, wired together; `listen` serves HTTP and console upgrades. */
+export interface LabvisorServer {
+  app: Express;
+  vms: VmService;
+  consoles: ConsoleGateway;
+  /** Serves on a port; resolves with the listening HTTP server. */
+  listen(port: number, host: string): Promise<Server>;
+  /** Stops serving: closes consoles and sockets, waits for engine work; VMs keep running. */
+  close(): Promise<void>;
+}
+
+/** Builds every service of the server (the one composition root, for index.ts and the tests). */
+export function buildServer(options: ServerOptions): LabvisorServer {
+  const { database, engine, logger } = options;
+  const knex = database.knex;
+  const vms = new VmService({ knex, engine, logger: logger.child({ component: 'vms' }) });
+  const sessionStore = new KnexSessionStore(knex);
+  const sessionMiddleware = createSessionMiddleware({
+    store: sessionStore,
+    secret: options.sessionSecret,
+    secureCookies: options.publicOrigin?.startsWith('https:') ?? false,
+  });
+  const consoleTickets = new ConsoleTickets();
+  const consoles = new ConsoleGateway({
+    knex,
+    engine,
+    vms,
+    tickets: consoleTickets,
+    sessionMiddleware,
+    publicOrigin: options.publicOrigin,
+    logger: logger.child({ component: 'consoles' }),
+  });
+  const app = createApp({
+    database,
+    engine,
+    vms,
+    snapshots: new SnapshotService({ knex, engine, vms }),
+    logger,
+    sessionMiddleware,
+    consoleTickets,
+    metrics: new Metrics(knex, () => consoles.openSockets),
+    exposeStack: options.exposeStack,
+    webHandler: options.webHandler,
+  });
+
+  let httpServer: Server | undefined;
+  return {
+    app,
+    vms,
+    consoles,
+    listen: (port, host) =>
+      new Promise((resolve, reject) => {
+        const listening = app.listen(port, host, () => resolve(listening));
+        listening.once('error', reject);
+        listening.on('upgrade', consoles.handleUpgrade);
+        httpServer = listening;
+      }),
+    close: async () => {
+      // Stop accepting, tell console viewers to reconnect, then let in-flight requests finish.
+      const closed = new Promise((resolve) =>
+        httpServer ? httpServer.close(resolve) : resolve(undefined),
+      );
+      httpServer?.closeIdleConnections();
+      await consoles.close();
+      await closed;
+      sessionStore.close();
+      await vms.idle();
+    },
+  };
+}
