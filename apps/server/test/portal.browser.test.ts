@@ -74,7 +74,6 @@ describe.skipIf(skipReason)('the portal in Chromium', () => {
     await page.getByText('You have no labs yet').waitFor();
 
     await page.getByLabel('Name').fill('first-lab');
-    await page.getByLabel('Memory (MiB)').fill('128');
     await page.getByRole('button', { name: 'Launch lab' }).click();
     const row = page.getByRole('row', { name: /first-lab/ });
     await row.waitFor();
@@ -96,6 +95,16 @@ describe.skipIf(skipReason)('the portal in Chromium', () => {
       .poll(() => terminal.locator('.xterm-rows').textContent(), { timeout: 30_000 })
       .toContain('browser-42');
     await page.screenshot({ path: path.join(SCREENSHOT_DIR, 'vm-terminal.png') });
+
+    await page.getByRole('tab', { name: 'Desktop' }).click();
+    const canvas = page.locator('.desktop canvas');
+    await canvas.waitFor({ timeout: 30_000 });
+    await expect
+      .poll(() => page.locator('.desktop-panel [role=status]').count(), { timeout: 30_000 })
+      .toBe(0);
+    await expect.poll(async () => (await canvas.boundingBox())?.width ?? 0).toBeGreaterThan(100);
+    await page.waitForTimeout(6000);
+    await page.screenshot({ path: path.join(SCREENSHOT_DIR, 'vm-desktop.png') });
     await page.close();
   });
 });

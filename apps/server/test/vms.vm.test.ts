@@ -4,6 +4,7 @@ import { migrateToLatest } from '../src/db/migrate.js';
 import { ConsoleSocket } from './support/console-client.js';
 import { createPostgresDatabase } from './support/databases.js';
 import { createFixtureTenant, createFixtureUser, FIXTURE_PASSWORD } from './support/fixtures.js';
+import { RfbTestClient } from './support/rfb-client.js';
 import { startTestServer, TestClient, type TestServer } from './support/test-server.js';
 import { guestSkipReason, registerTinyImage } from './support/tiny-image.js';
 
@@ -300,5 +301,41 @@ describe.skipIf(skipReason)('VMs and consoles with real guests', () => {
     expect(
       (await student.send('GET', `/api/v1/tenants/${tenantId}/quota`)).body.usage.runningVms,
     ).toBe(0);
+  });
+
+  it("drops a view-only VNC viewer's keys in the server, while an interactive viewer types into the guest", async () => {
+    const created = await student.send('POST', '/api/v1/vms', body('desktop'));
+    const vm = await waitForState(student, created.body.id, 'running');
+    const terminal = await ConsoleSocket.open(server.url, student, vm.id);
+    terminal.type('\n');
+    await terminal.waitFor(/# $/, 30_000);
+    const ticketFor = async (client: TestClient, mode: string) =>
+      (await client.send('POST', `/api/v1/vms/${vm.id}/console`, { kind: 'vnc', mode })).body
+        .url as string;
+
+    const watcher = await RfbTestClient.connect(
+      server.url,
+      await ticketFor(teacher, 'view'),
+      teacher.cookieHeader!,
+    );
+    await watcher.typeLine('touch /watcherfile');
+    const driver = await RfbTestClient.connect(
+      server.url,
+      await ticketFor(student, 'interactive'),
+      student.cookieHeader!,
+    );
+    await driver.typeLine('touch /driverfile');
+
+    // The guest's own view: the interactive viewer's file appears on its disk, the watcher's never does.
+    const check = async () => {
+      const mark = terminal.output.length;
+      terminal.type('ls /driverfile /watcherfile 2>&1; echo done\n');
+      return (await terminal.waitFor(/([\s\S]*)\ndone\n/, 20_000, mark))[1]!;
+    };
+    await expect.poll(check, { timeout: 30_000, interval: 1000 }).toMatch(/^\/driverfile$/m);
+    expect(await check()).toMatch(/watcherfile: No such file/);
+    watcher.close();
+    driver.close();
+    terminal.close();
   });
 });

@@ -5,6 +5,7 @@ import Link from 'next/link';
 import { useParams } from 'next/navigation';
 import { useCallback, useEffect, useState } from 'react';
 import { AppShell } from '@/components/app-shell';
+import { DesktopViewer } from '@/components/desktop-viewer';
 import { SerialTerminal } from '@/components/serial-terminal';
 import { StateBadge } from '@/components/state-badge';
 import { useSession } from '@/components/use-session';
@@ -17,6 +18,7 @@ export default function VmPage() {
   const { me, error } = useSession();
   const [vm, setVm] = useState<Vm>();
   const [loadError, setLoadError] = useState<string>();
+  const [tab, setTab] = useState<'terminal' | 'desktop'>('terminal');
 
   const refresh = useCallback(() => {
     api.getVm(vmId).then(setVm, (caught: unknown) => setLoadError(describeError(caught)));
@@ -51,17 +53,30 @@ export default function VmPage() {
             {vm.vcpus} vCPU · {vm.memoryMib} MiB · {vm.diskGib} GiB
             {vm.stateReason ? ` — ${vm.stateReason}` : ''}
           </p>
-          <section className="card" aria-labelledby="terminal-title">
-            <h2 id="terminal-title">Terminal</h2>
-            {hasConsole ? (
-              <SerialTerminal vmId={vm.id} />
-            ) : (
+          <section className="card">
+            <div className="tabs" role="tablist" aria-label="Console">
+              {(['terminal', 'desktop'] as const).map((name) => (
+                <button
+                  key={name}
+                  type="button"
+                  role="tab"
+                  aria-selected={tab === name}
+                  className={`tab ${tab === name ? 'active' : ''}`}
+                  onClick={() => setTab(name)}
+                >
+                  {name === 'terminal' ? 'Terminal' : 'Desktop'}
+                </button>
+              ))}
+            </div>
+            {!hasConsole && (
               <p className="empty">
                 {vm.state === 'starting'
                   ? 'The lab is starting…'
-                  : 'Start the lab to use its terminal.'}
+                  : 'Start the lab to use its consoles.'}
               </p>
             )}
+            {hasConsole && tab === 'terminal' && <SerialTerminal vmId={vm.id} />}
+            {hasConsole && tab === 'desktop' && <DesktopViewer vmId={vm.id} />}
           </section>
         </>
       )}
