@@ -11,6 +11,7 @@ import {
   configurePassport,
   requireCsrfToken,
 } from './http/auth/authentication.js';
+import type { OidcSignIn } from './http/auth/oidc.js';
 import { AppError, errorHandler, notFoundHandler } from './http/errors.js';
 import type { Metrics } from './http/metrics.js';
 import { buildOpenApiDocument } from './http/openapi.js';
@@ -43,6 +44,10 @@ export interface AppDeps {
   /** The session middleware (see http/auth/session.ts), shared with the console gateway. */
   sessionMiddleware: RequestHandler;
   metrics: Metrics;
+  /** OpenID Connect sign-in, when configured. */
+  oidc?: OidcSignIn;
+  /** The public origin behind a proxy (for the OpenID Connect callback URL). */
+  publicOrigin?: string;
   /** Issues console tickets (`POST /api/v1/vms/:vmId/console`). */
   consoleTickets: ConsoleTickets;
   /** Include stack traces of server faults in answers (development only). */
@@ -84,7 +89,12 @@ export function createApp(deps: AppDeps): Express {
       parseInput(emptyBodySchema, req.body);
     next();
   });
-  api.use(authRoutes(knex, passportInstance, new LoginThrottle()));
+  api.use(
+    authRoutes(knex, passportInstance, new LoginThrottle(), {
+      oidc: deps.oidc,
+      publicOrigin: deps.publicOrigin,
+    }),
+  );
   api.use(tokenRoutes(knex));
   api.use(tenantRoutes(knex));
   api.use(userRoutes(knex));

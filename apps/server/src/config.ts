@@ -27,6 +27,9 @@ const envSchema = z.object({
   LABVISOR_ADMIN_PASSWORD: z.string().min(8, 'must be at least 8 characters').optional(),
   SESSION_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   LABVISOR_PUBLIC_URL: z.url().optional(),
+  OIDC_ISSUER: z.url().optional(),
+  OIDC_CLIENT_ID: z.string().min(1).optional(),
+  OIDC_CLIENT_SECRET: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   NODE_ENV: z.enum(['development', 'production', 'test']).default('production'),
 });
@@ -49,6 +52,15 @@ export interface Config {
   publicUrl: string | undefined;
   logLevel: string;
   isDevelopment: boolean;
+  /** OpenID Connect single sign-on, when OIDC_ISSUER, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET are all set. */
+  oidc: OidcSettings | undefined;
+}
+
+/** An OpenID Connect provider to sign users in with. */
+export interface OidcSettings {
+  issuer: string;
+  clientId: string;
+  clientSecret: string;
 }
 
 /** Thrown when the environment does not describe a valid configuration. */
@@ -64,6 +76,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
   }
   const values = parsed.data;
+  const oidcKeys = ['OIDC_ISSUER', 'OIDC_CLIENT_ID', 'OIDC_CLIENT_SECRET'] as const;
+  const oidcSet = oidcKeys.filter((key) => values[key] !== undefined);
+  if (oidcSet.length > 0 && oidcSet.length < oidcKeys.length) {
+    const missing = oidcKeys.filter((key) => values[key] === undefined);
+    throw new ConfigError(
+      `Invalid configuration: ${missing.join(', ')} must be set too, to use single sign-on`,
+    );
+  }
   const home = env.HOME ?? '/root';
   return {
     port: values.PORT,
@@ -78,5 +98,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     publicUrl: values.LABVISOR_PUBLIC_URL,
     logLevel: values.LOG_LEVEL,
     isDevelopment: values.NODE_ENV === 'development',
+    oidc: values.OIDC_ISSUER
+      ? {
+          issuer: values.OIDC_ISSUER,
+          clientId: values.OIDC_CLIENT_ID!,
+          clientSecret: values.OIDC_CLIENT_SECRET!,
+        }
+      : undefined,
   };
 }

@@ -63,6 +63,7 @@ async function main(): Promise<void> {
     publicOrigin: config.publicUrl ? new URL(config.publicUrl).origin : undefined,
     exposeStack: config.isDevelopment,
     webHandler: await createPortalHandler(WEB_DIR),
+    oidc: config.oidc,
   });
   await server.vms.reconcile();
   const reconciler = setInterval(() => {

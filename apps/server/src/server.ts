@@ -3,11 +3,13 @@ import type { Engine } from '@labvisor/engine';
 import type { Express, RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { createApp } from './app.js';
+import type { OidcSettings } from './config.js';
 import type { Database } from './db/database.js';
 import { KnexSessionStore } from './db/session-store.js';
 import { ConsoleTickets } from './domain/console-tickets.js';
 import { SnapshotService } from './domain/snapshot-service.js';
 import { VmService } from './domain/vm-service.js';
+import { OidcSignIn } from './http/auth/oidc.js';
 import { createSessionMiddleware } from './http/auth/session.js';
 import { Metrics } from './http/metrics.js';
 import { ConsoleGateway } from './ws/console-gateway.js';
@@ -22,6 +24,8 @@ export interface ServerOptions {
   publicOrigin: string | undefined;
   exposeStack: boolean;
   webHandler?: RequestHandler;
+  /** OpenID Connect single sign-on, when configured. */
+  oidc?: OidcSettings;
 }
 
 /** The server's parts, wired together; `listen` serves HTTP and console upgrades. */
@@ -67,6 +71,8 @@ export function buildServer(options: ServerOptions): LabvisorServer {
     metrics: new Metrics(knex, () => consoles.openSockets),
     exposeStack: options.exposeStack,
     webHandler: options.webHandler,
+    oidc: options.oidc && new OidcSignIn(options.oidc, knex, logger.child({ component: 'oidc' })),
+    publicOrigin: options.publicOrigin,
   });
 
   let httpServer: Server | undefined;

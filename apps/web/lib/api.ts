@@ -80,6 +80,7 @@ export const api = {
     csrfToken = answer.csrfToken;
     return answer;
   },
+  providers: () => request<{ password: boolean; oidc: boolean }>('GET', '/api/v1/auth/providers'),
   listVms: async () => (await request<{ items: Vm[] }>('GET', '/api/v1/vms')).items,
   listImages: async () => (await request<{ items: Image[] }>('GET', '/api/v1/images')).items,
   quota: (tenantId: string) => request<Quota>('GET', `/api/v1/tenants/${tenantId}/quota`),

@@ -55,6 +55,25 @@ export const API_OPERATIONS: ApiOperation[] = [
   { method: 'post', path: '/api/v1/auth/logout', summary: 'Sign out', status: 204, public: true },
   {
     method: 'get',
+    path: '/api/v1/auth/providers',
+    summary: 'Which sign-in methods are offered (password, OpenID Connect)',
+    public: true,
+  },
+  {
+    method: 'get',
+    path: '/api/v1/auth/oidc/login',
+    summary: 'Start single sign-on: redirects to the OpenID Connect provider',
+    public: true,
+  },
+  {
+    method: 'get',
+    path: '/api/v1/auth/oidc/callback',
+    summary:
+      'Where the provider returns; signs in the user with the verified email and redirects to the portal',
+    public: true,
+  },
+  {
+    method: 'get',
     path: '/api/v1/me',
     summary: 'The signed-in user, their tenant roles and CSRF token',
     response: meResponseSchema,

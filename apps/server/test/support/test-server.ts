@@ -5,6 +5,7 @@ import path from 'node:path';
 import { createEngine, type Engine, type EngineConfig } from '@labvisor/engine';
 import type { RequestHandler } from 'express';
 import pino from 'pino';
+import type { OidcSettings } from '../../src/config.js';
 import type { Database } from '../../src/db/database.js';
 import type { VmService } from '../../src/domain/vm-service.js';
 import { buildServer } from '../../src/server.js';
@@ -27,7 +28,11 @@ export interface TestServer {
  */
 export async function startTestServer(
   database: Database,
-  options: { engine?: Partial<EngineConfig>; webHandler?: RequestHandler } = {},
+  options: {
+    engine?: Partial<EngineConfig>;
+    webHandler?: RequestHandler;
+    oidc?: OidcSettings;
+  } = {},
 ): Promise<TestServer> {
   const runDir = options.engine?.runDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'labvisor-vms-'));
   const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
@@ -40,6 +45,7 @@ export async function startTestServer(
     publicOrigin: undefined,
     exposeStack: false,
     webHandler: options.webHandler,
+    oidc: options.oidc,
   });
   const listening = await server.listen(0, '127.0.0.1');
   const { port } = listening.address() as AddressInfo;

@@ -1,13 +1,23 @@
 'use client';
 
 import { useRouter } from 'next/navigation';
-import { type FormEvent, useState } from 'react';
+import { type FormEvent, useEffect, useState } from 'react';
 import { api } from '@/lib/api';
 
 export default function LoginPage() {
   const router = useRouter();
   const [error, setError] = useState<string>();
   const [busy, setBusy] = useState(false);
+  const [sso, setSso] = useState(false);
+
+  useEffect(() => {
+    const fromProvider = new URLSearchParams(window.location.search).get('error');
+    if (fromProvider) setError(fromProvider);
+    api.providers().then(
+      (providers) => setSso(providers.oidc),
+      () => setSso(false),
+    );
+  }, []);
 
   const submit = async (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
@@ -49,6 +59,11 @@ export default function LoginPage() {
         <button className="button primary block" type="submit" disabled={busy}>
           {busy ? 'Signing in…' : 'Sign in'}
         </button>
+        {sso && (
+          <a className="button block sso" href="/api/v1/auth/oidc/login">
+            Sign in with single sign-on
+          </a>
+        )}
       </form>
     </main>
   );

@@ -1,11 +1,12 @@
 import { type LoginResponse, loginRequestSchema, type MeResponse } from '@labvisor/shared';
-import { Router } from 'express';
+import { type Request, Router } from 'express';
 import type { Knex } from 'knex';
 import type passport from 'passport';
 import { recordAudit } from '../../db/queries/audit.js';
 import { listMemberships, toUser, touchLastLogin, type UserRow } from '../../db/queries/users.js';
 import type { LoginThrottle } from '../../domain/login-throttle.js';
 import { csrfTokenOf, requireUser, SIGN_IN_FAILED_MESSAGE } from '../auth/authentication.js';
+import { OIDC_CALLBACK_PATH, type OidcSignIn } from '../auth/oidc.js';
 import { SESSION_COOKIE_NAME } from '../auth/session.js';
 import { AppError } from '../errors.js';
 import { parseInput } from '../validate.js';
@@ -15,8 +16,33 @@ export function authRoutes(
   knex: Knex,
   passportInstance: passport.PassportStatic,
   throttle: LoginThrottle,
+  sso: { oidc: OidcSignIn | undefined; publicOrigin: string | undefined },
 ): Router {
   const router = Router();
+  const originOf = (req: Request) => sso.publicOrigin ?? `${req.protocol}://${req.get('host')}`;
+
+  router.get('/auth/providers', (_req, res) => {
+    res.json({ password: true, oidc: sso.oidc !== undefined });
+  });
+
+  router.get('/auth/oidc/login', async (req, res) => {
+    if (!sso.oidc) throw new AppError('NOT_FOUND', 'Single sign-on is not configured.');
+    res.redirect(await sso.oidc.start(req.session, originOf(req) + OIDC_CALLBACK_PATH));
+  });
+
+  router.get('/auth/oidc/callback', async (req, res, next) => {
+    if (!sso.oidc) throw new AppError('NOT_FOUND', 'Single sign-on is not configured.');
+    let user: UserRow;
+    try {
+      user = await sso.oidc.finish(req.session, new URL(req.originalUrl, originOf(req)), req.ip);
+    } catch (error) {
+      // A browser arrives here: send it to the sign-in page with the reason, never a JSON error.
+      const message =
+        error instanceof AppError ? error.message : 'Single sign-on failed; try again.';
+      return res.redirect(`/login?error=${encodeURIComponent(message)}`);
+    }
+    req.logIn(user, (error) => (error ? next(error) : res.redirect('/')));
+  });
 
   router.post('/auth/login', (req, res, next) => {
     const credentials = parseInput(loginRequestSchema, req.body);

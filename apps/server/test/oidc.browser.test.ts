@@ -1,0 +1,115 @@
+import net from 'node:net';
+import path from 'node:path';
+import Provider from 'oidc-provider';
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase } from '../src/db/database.js';
+import { migrateToLatest } from '../src/db/migrate.js';
+import { createPortalHandler } from '../src/web/next-handler.js';
+import { browserSkipReason, launchBrowser } from './support/browser.js';
+import { createFixtureTenant, createFixtureUser } from './support/fixtures.js';
+import { startTestServer, TestClient, type TestServer } from './support/test-server.js';
+
+const WEB_DIR = path.resolve(import.meta.dirname, '../../web');
+const CLIENT = { clientId: 'labvisor', clientSecret: 'a-client-secret-for-tests' };
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+// A real OpenID Connect provider (oidc-provider, with its development login pages) on loopback.
+describe.skipIf(browserSkipReason())('single sign-on with OpenID Connect', () => {
+  let server: TestServer;
+  let browser: Browser;
+  let providerServer: import('node:http').Server;
+
+  beforeAll(async () => {
+    const database = await openDatabase({ pgliteMemory: true });
+    await migrateToLatest(database.knex);
+    const tenant = await createFixtureTenant(database.knex, 'Class A');
+    await createFixtureUser(database.knex, 'student@example.test', { tenantId: tenant.id });
+    const issuer = `http://127.0.0.1:${await freePort()}`;
+    server = await startTestServer(database, {
+      oidc: { issuer, ...CLIENT },
+      webHandler: await createPortalHandler(WEB_DIR),
+    });
+    const provider = new Provider(issuer, {
+      clients: [
+        {
+          client_id: CLIENT.clientId,
+          client_secret: CLIENT.clientSecret,
+          redirect_uris: [`${server.url}/api/v1/auth/oidc/callback`],
+        },
+      ],
+      claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
+      findAccount: async (_ctx: unknown, sub: string) => ({
+        accountId: sub,
+        claims: async () => ({ sub, email: sub, email_verified: !sub.startsWith('unverified') }),
+      }),
+    });
+    providerServer = provider.listen(Number(new URL(issuer).port));
+    browser = await launchBrowser();
+  });
+  afterAll(async () => {
+    await browser?.close();
+    providerServer?.close();
+    await server?.close();
+    await server?.database.close();
+  });
+
+  /** Goes through the provider's login and consent pages as `login`; returns the page after. */
+  async function signInAs(login: string) {
+    const page = await browser.newPage();
+    await page.goto(`${server.url}/login`);
+    await page.getByRole('link', { name: 'Sign in with single sign-on' }).click();
+    await page.locator('input[name=login]').fill(login);
+    await page.locator('input[name=password]').fill('anything');
+    await page.locator('button[type=submit]').click();
+    await page.getByRole('button', { name: /continue/i }).click();
+    return page;
+  }
+
+  it('signs in a known user by their verified email', async () => {
+    const page = await signInAs('student@example.test');
+    await page.getByRole('heading', { name: 'My labs' }).waitFor();
+    expect(await page.locator('header').textContent()).toContain('student@example.test');
+    const audit = await server.database.knex('audit_log').where({ action: 'auth.login' }).first();
+    expect(audit.details).toEqual({ via: 'oidc' });
+    await page.close();
+  });
+
+  it('refuses an unknown or unverified email with a sentence on the sign-in page', async () => {
+    for (const [login, message] of [
+      [
+        'stranger@example.test',
+        'There is no Labvisor account for stranger@example.test. Ask your administrator to add you.',
+      ],
+      ['unverified@example.test', 'Your single sign-on account has no verified email address.'],
+    ]) {
+      const page = await signInAs(login!);
+      await page.waitForURL('**/login?error=*');
+      await expect.poll(() => page.locator('form [role=alert]').textContent()).toBe(message);
+      await page.close();
+    }
+  });
+
+  it('refuses a callback that was not started here', async () => {
+    const answer = await fetch(`${server.url}/api/v1/auth/oidc/callback?code=forged&state=forged`, {
+      redirect: 'manual',
+    });
+    expect(answer.status).toBe(302);
+    expect(decodeURIComponent(answer.headers.get('location')!)).toContain(
+      'The sign-in took too long or was started elsewhere',
+    );
+    expect((await new TestClient(server.url).send('GET', '/api/v1/auth/providers')).body).toEqual({
+      password: true,
+      oidc: true,
+    });
+  });
+});
