@@ -33,6 +33,8 @@ describe('loadConfig', () => {
     [{ LABVISOR_ADMIN_EMAIL: 'admin' }, 'LABVISOR_ADMIN_EMAIL'],
     [{ LABVISOR_ADMIN_PASSWORD: 'short' }, 'LABVISOR_ADMIN_PASSWORD'],
     [{ SESSION_SECRET: 'too-short' }, 'SESSION_SECRET'],
+    [{ OIDC_ISSUER: 'https://sso.example.org' }, 'OIDC_CLIENT_ID, OIDC_CLIENT_SECRET'],
+    [{ OIDC_ISSUER: 'not a url', OIDC_CLIENT_ID: 'x', OIDC_CLIENT_SECRET: 'y' }, 'OIDC_ISSUER'],
   ])('rejects %o naming %s', (env, variable) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(new RegExp(`^Invalid configuration: .*${variable}`));

@@ -14,6 +14,9 @@ export interface ApiTokenRow {
   revoked_at: Date | null;
 }
 
+/** How often a token's last use is written. */
+const TOKEN_USE_WRITE_INTERVAL_MS = 60_000;
+
 const iso = (value: Date | null) => (value ? new Date(value).toISOString() : null);
 
 /** The API view of a token row (never its hash). */
@@ -77,9 +80,19 @@ export async function findUserByTokenHash(
       q.whereNull('api_tokens.expires_at').orWhere('api_tokens.expires_at', '>', knex.fn.now()),
     )
     .andWhere('users.disabled', false)
-    .first<(UserRow & { token_id: string }) | undefined>('users.*', 'api_tokens.id as token_id');
+    .first<(UserRow & { token_id: string; token_used_at: Date | null }) | undefined>(
+      'users.*',
+      'api_tokens.id as token_id',
+      'api_tokens.last_used_at as token_used_at',
+    );
   if (!row) return undefined;
-  await knex('api_tokens').where({ id: row.token_id }).update({ last_used_at: knex.fn.now() });
-  const { token_id: _tokenId, ...user } = row;
+  // Record use at most once a minute per token: a script's every request must not be a write.
+  if (
+    !row.token_used_at ||
+    Date.now() - new Date(row.token_used_at).getTime() > TOKEN_USE_WRITE_INTERVAL_MS
+  ) {
+    await knex('api_tokens').where({ id: row.token_id }).update({ last_used_at: knex.fn.now() });
+  }
+  const { token_id: _tokenId, token_used_at: _usedAt, ...user } = row;
   return user;
 }
