@@ -2,6 +2,7 @@ import { emptyBodySchema } from '@labvisor/shared';
 import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import type { Database } from './db/database.js';
+import type { AccessEvents } from './domain/access-events.js';
 import type { ConsoleTickets } from './domain/console-tickets.js';
 import { LoginThrottle } from './domain/login-throttle.js';
 import type { SnapshotService } from './domain/snapshot-service.js';
@@ -50,6 +51,8 @@ export interface AppDeps {
   publicOrigin?: string;
   /** Issues console tickets (`POST /api/v1/vms/:vmId/console`). */
   consoleTickets: ConsoleTickets;
+  /** Announces access changes (to close consoles of people who lost access). */
+  accessEvents: AccessEvents;
   /** Include stack traces of server faults in answers (development only). */
   exposeStack: boolean;
   /** Serves the portal (Next.js) for every path the API does not own. */
@@ -96,7 +99,7 @@ export function createApp(deps: AppDeps): Express {
     }),
   );
   api.use(tokenRoutes(knex));
-  api.use(tenantRoutes(knex));
+  api.use(tenantRoutes(knex, deps.accessEvents));
   api.use(userRoutes(knex));
   api.use(imageRoutes(knex));
   api.use(vmRoutes(knex, deps.vms));

@@ -6,6 +6,7 @@ import { createApp } from './app.js';
 import type { OidcSettings } from './config.js';
 import type { Database } from './db/database.js';
 import { KnexSessionStore } from './db/session-store.js';
+import { AccessEvents } from './domain/access-events.js';
 import { ConsoleTickets } from './domain/console-tickets.js';
 import { SnapshotService } from './domain/snapshot-service.js';
 import { VmService } from './domain/vm-service.js';
@@ -51,6 +52,7 @@ export function buildServer(options: ServerOptions): LabvisorServer {
     secureCookies: options.publicOrigin?.startsWith('https:') ?? false,
   });
   const consoleTickets = new ConsoleTickets();
+  const accessEvents = new AccessEvents();
   const consoles = new ConsoleGateway({
     knex,
     engine,
@@ -58,6 +60,7 @@ export function buildServer(options: ServerOptions): LabvisorServer {
     tickets: consoleTickets,
     sessionMiddleware,
     publicOrigin: options.publicOrigin,
+    accessEvents,
     logger: logger.child({ component: 'consoles' }),
   });
   const app = createApp({
@@ -68,6 +71,7 @@ export function buildServer(options: ServerOptions): LabvisorServer {
     logger,
     sessionMiddleware,
     consoleTickets,
+    accessEvents,
     metrics: new Metrics(knex, () => consoles.openSockets),
     exposeStack: options.exposeStack,
     webHandler: options.webHandler,

@@ -33,6 +33,7 @@ describe.skipIf(skipReason)('VMs and consoles with real guests', () => {
   let student: TestClient;
   let teacher: TestClient;
   let outsider: TestClient;
+  let root: TestClient;
 
   beforeAll(async () => {
     const postgresUrl = inject('postgresUrl');
@@ -52,11 +53,14 @@ describe.skipIf(skipReason)('VMs and consoles with real guests', () => {
       tenantId: otherTenantId,
       role: 'admin',
     });
+    await createFixtureUser(knex, 'root@example.test', { isPlatformAdmin: true });
     imageId = await registerTinyImage(knex);
     server = await startTestServer(database);
     student = new TestClient(server.url);
     teacher = new TestClient(server.url);
     outsider = new TestClient(server.url);
+    root = new TestClient(server.url);
+    expect((await root.login('root@example.test', FIXTURE_PASSWORD)).status).toBe(200);
     for (const [client, email] of [
       [student, 'student'],
       [teacher, 'teacher'],
@@ -115,6 +119,25 @@ describe.skipIf(skipReason)('VMs and consoles with real guests', () => {
     terminal.type('echo still-$((2+3))\n');
     await terminal.waitFor(/still-5/, 20_000, mark2);
     expect(terminal.output).not.toContain('from-watcher');
+
+    // Taking the instructor out of the tenant closes their console within a second.
+    const teacherId = (await teacher.send('GET', '/api/v1/me')).body.user.id;
+    const removedAt = Date.now();
+    expect(
+      (await root.send('DELETE', `/api/v1/tenants/${tenantId}/members/${teacherId}`)).status,
+    ).toBe(204);
+    await expect
+      .poll(() => watcher.closed, { timeout: 1000, interval: 20 })
+      .toEqual({ code: 4404, reason: 'Your access to this VM was removed.' });
+    expect(Date.now() - removedAt).toBeLessThan(1000);
+    expect(
+      (
+        await root.send('POST', `/api/v1/tenants/${tenantId}/members`, {
+          email: 'teacher@example.test',
+          role: 'instructor',
+        })
+      ).status,
+    ).toBe(201);
 
     const activity = (await student.send('GET', `/api/v1/vms/${running.id}`)).body.lastActivityAt;
     expect(activity).not.toBeNull();
@@ -287,7 +310,7 @@ describe.skipIf(skipReason)('VMs and consoles with real guests', () => {
 
     server = await startTestServer(database, { engine: { runDir } });
     await server.vms.reconcile();
-    for (const client of [student, teacher, outsider]) client.baseUrl = server.url;
+    for (const client of [student, teacher, outsider, root]) client.baseUrl = server.url;
     expect((await student.send('GET', `/api/v1/vms/${vm.id}`)).body.state).toBe('running');
     terminal = await ConsoleSocket.open(server.url, student, vm.id);
     const mark = terminal.output.length;

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { createApp } from '../app.js';
 import type { Database } from '../db/database.js';
 import { KnexSessionStore } from '../db/session-store.js';
+import { AccessEvents } from '../domain/access-events.js';
 import { ConsoleTickets } from '../domain/console-tickets.js';
 import type { SnapshotService } from '../domain/snapshot-service.js';
 import type { VmService } from '../domain/vm-service.js';
@@ -49,6 +50,7 @@ describe('the OpenAPI document', () => {
       logger: pino({ level: 'silent' }),
       sessionMiddleware,
       consoleTickets: new ConsoleTickets(),
+      accessEvents: new AccessEvents(),
       metrics: new Metrics({} as Database['knex'], () => 0),
       vms: {} as VmService,
       snapshots: {} as SnapshotService,

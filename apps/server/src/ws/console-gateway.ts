@@ -9,6 +9,7 @@ import { WebSocketServer } from 'ws';
 import { findUserByTokenHash } from '../db/queries/tokens.js';
 import { findUserById, type UserRow } from '../db/queries/users.js';
 import { loadActor } from '../domain/access.js';
+import type { AccessChange, AccessEvents } from '../domain/access-events.js';
 import { hashApiToken } from '../domain/api-tokens.js';
 import type { ConsoleTickets } from '../domain/console-tickets.js';
 import type { VmService } from '../domain/vm-service.js';
@@ -33,6 +34,8 @@ export class ConsoleGateway {
   readonly #serial: SerialConsoles;
   readonly #lastActivityWrite = new Map<string, number>();
   readonly #openByUser = new Map<string, number>();
+  /** Every open console socket with whom and what it shows, to re-check access when it changes. */
+  readonly #open = new Map<import('ws').WebSocket, { user: UserRow; vmId: string }>();
 
   constructor(
     private readonly deps: {
@@ -43,9 +46,11 @@ export class ConsoleGateway {
       sessionMiddleware: RequestHandler;
       /** The public origin when behind a proxy; otherwise the request's own Host is expected. */
       publicOrigin: string | undefined;
+      accessEvents: AccessEvents;
       logger: Logger;
     },
   ) {
+    deps.accessEvents.on('access-changed', (change) => void this.#recheckAccess(change));
     this.#serial = new SerialConsoles({
       socketPathOf: (vmId) => deps.engine.consoleEndpoints(vmId).serialSocket,
       onInput: (vmId) => this.#recordActivity(vmId),
@@ -70,7 +75,9 @@ export class ConsoleGateway {
       .then(({ user, mode }) => {
         this.#wss.handleUpgrade(req, socket, head, (ws) => {
           this.#openByUser.set(user.id, (this.#openByUser.get(user.id) ?? 0) + 1);
+          this.#open.set(ws, { user, vmId });
           ws.on('close', () => {
+            this.#open.delete(ws);
             const open = (this.#openByUser.get(user.id) ?? 1) - 1;
             if (open > 0) this.#openByUser.set(user.id, open);
             else this.#openByUser.delete(user.id);
@@ -124,6 +131,20 @@ export class ConsoleGateway {
       throw new AppError('INVALID_STATE', `VM "${vm.name}" is ${vm.state}.`);
     }
     return { user, mode: grant.mode };
+  }
+
+  /** Closes the consoles of anyone who can no longer see the VM they watch. */
+  async #recheckAccess(change: AccessChange): Promise<void> {
+    for (const [socket, { user, vmId }] of this.#open) {
+      if (change.userId && change.userId !== user.id) continue;
+      try {
+        const fresh = await findUserById(this.deps.knex, user.id);
+        if (!fresh || fresh.disabled) throw new AppError('FORBIDDEN', 'Your account was disabled.');
+        await this.deps.vms.get(await loadActor(this.deps.knex, fresh), vmId);
+      } catch {
+        socket.close(4404, 'Your access to this VM was removed.');
+      }
+    }
   }
 
   #checkOrigin(req: IncomingMessage): void {

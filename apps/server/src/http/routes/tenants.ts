@@ -21,13 +21,14 @@ import {
 } from '../../db/queries/tenants.js';
 import { findUserByEmail } from '../../db/queries/users.js';
 import { requirePlatformAdmin, requireRole, tenantNotFound } from '../../domain/access.js';
+import type { AccessEvents } from '../../domain/access-events.js';
 import { readUsage } from '../../domain/quota-usage.js';
 import { actorOf } from '../auth/authentication.js';
 import { AppError } from '../errors.js';
 import { parseIdParam, parseInput } from '../validate.js';
 
 /** Tenants, their quota and their members: `/api/v1/tenants/*`. */
-export function tenantRoutes(knex: Knex): Router {
+export function tenantRoutes(knex: Knex, accessEvents: AccessEvents): Router {
   const router = Router();
 
   /** The tenant of the path, when it exists; NOT_FOUND otherwise (access is checked by the caller). */
@@ -184,6 +185,7 @@ export function tenantRoutes(knex: Knex): Router {
         `No user with the email ${body.email}; a platform admin creates users first.`,
       );
     await upsertMembership(knex, { tenantId: tenant.id, userId: user.id, role: body.role });
+    accessEvents.changed({ userId: user.id, tenantId: tenant.id });
     await recordAudit(knex, {
       actorId: actor.user.id,
       tenantId: tenant.id,
@@ -244,6 +246,7 @@ export function tenantRoutes(knex: Knex): Router {
     const userId = parseIdParam(req.params, 'userId');
     if (!(await deleteMembership(knex, tenant.id, userId)))
       throw new AppError('NOT_FOUND', 'No such member.');
+    accessEvents.changed({ userId, tenantId: tenant.id });
     await recordAudit(knex, {
       actorId: actor.user.id,
       tenantId: tenant.id,
