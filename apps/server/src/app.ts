@@ -21,6 +21,7 @@ import { authRoutes } from './http/routes/auth.js';
 import { consoleRoutes } from './http/routes/consoles.js';
 import { healthRoutes } from './http/routes/health.js';
 import { imageRoutes } from './http/routes/images.js';
+import { recordingRoutes } from './http/routes/recordings.js';
 import { snapshotRoutes } from './http/routes/snapshots.js';
 import { tenantRoutes } from './http/routes/tenants.js';
 import { tokenRoutes } from './http/routes/tokens.js';
@@ -105,6 +106,7 @@ export function createApp(deps: AppDeps): Express {
   api.use(vmRoutes(knex, deps.vms));
   api.use(snapshotRoutes(knex, deps.vms, deps.snapshots));
   api.use(auditRoutes(knex));
+  api.use(recordingRoutes(knex, deps.vms));
   api.use(consoleRoutes(knex, deps.vms, deps.consoleTickets));
   api.use(notFoundHandler);
   api.use(countAdmissionRefusals(deps.metrics));

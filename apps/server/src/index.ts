@@ -60,6 +60,7 @@ async function main(): Promise<void> {
     engine,
     logger,
     sessionSecret: await loadSessionSecret(config.dataDir, config.sessionSecret),
+    recordingsDir: path.join(config.dataDir, 'recordings'),
     publicOrigin: config.publicUrl ? new URL(config.publicUrl).origin : undefined,
     exposeStack: config.isDevelopment,
     webHandler: await createPortalHandler(WEB_DIR),

@@ -21,6 +21,8 @@ export interface ServerOptions {
   engine: Engine;
   logger: Logger;
   sessionSecret: string;
+  /** Where console recordings are kept. */
+  recordingsDir: string;
   /** The public origin (https behind a proxy): Secure cookies and the console Origin check. */
   publicOrigin: string | undefined;
   exposeStack: boolean;
@@ -61,6 +63,7 @@ export function buildServer(options: ServerOptions): LabvisorServer {
     sessionMiddleware,
     publicOrigin: options.publicOrigin,
     accessEvents,
+    recordingsDir: options.recordingsDir,
     logger: logger.child({ component: 'consoles' }),
   });
   const app = createApp({

@@ -73,6 +73,7 @@ describe.skipIf(skipReason)('the portal in Chromium', () => {
     await page.getByRole('heading', { name: 'My labs' }).waitFor();
     await page.getByText('You have no labs yet').waitFor();
 
+    await server.database.knex('tenants').update({ recording_enabled: true });
     await page.getByLabel('Name').fill('first-lab');
     await page.getByRole('button', { name: 'Launch lab' }).click();
     const row = page.getByRole('row', { name: /first-lab/ });
@@ -95,6 +96,16 @@ describe.skipIf(skipReason)('the portal in Chromium', () => {
       .poll(() => terminal.locator('.xterm-rows').textContent(), { timeout: 30_000 })
       .toContain('browser-42');
     await page.screenshot({ path: path.join(SCREENSHOT_DIR, 'vm-terminal.png') });
+
+    // The session was recorded: an instructor (here the platform admin) plays it back.
+    await page.reload();
+    await page.getByRole('heading', { name: 'Console recordings' }).waitFor();
+    await page.getByRole('button', { name: 'Play' }).first().click();
+    const playback = page.getByRole('region', { name: 'Recording playback' });
+    await expect
+      .poll(() => playback.locator('.xterm-rows').textContent(), { timeout: 30_000 })
+      .toContain('browser-42');
+    await page.screenshot({ path: path.join(SCREENSHOT_DIR, 'vm-recording.png') });
 
     await page.getByRole('tab', { name: 'Desktop' }).click();
     const canvas = page.locator('.desktop canvas');

@@ -361,4 +361,58 @@ describe.skipIf(skipReason)('VMs and consoles with real guests', () => {
     driver.close();
     terminal.close();
   });
+
+  it('records serial sessions as asciicast v2 when the tenant asks, for instructors to play back', async () => {
+    expect(
+      (await root.send('PATCH', `/api/v1/tenants/${tenantId}`, { recordingEnabled: true })).status,
+    ).toBe(200);
+    const created = await student.send('POST', '/api/v1/vms', body('recorded'));
+    const vm = await waitForState(student, created.body.id, 'running');
+    const terminal = await ConsoleSocket.open(server.url, student, vm.id);
+    terminal.type('\n');
+    await terminal.waitFor(/# $/, 30_000);
+    const mark = terminal.output.length;
+    terminal.type('echo recorded-$((3*3))\n');
+    await terminal.waitFor(/recorded-9/, 20_000, mark);
+    terminal.close();
+    expect((await student.send('POST', `/api/v1/vms/${vm.id}/stop`)).status).toBe(202);
+    await waitForState(student, vm.id, 'stopped');
+
+    expect((await student.send('GET', `/api/v1/vms/${vm.id}/recordings`)).status).toBe(403);
+    const list = await teacher.send('GET', `/api/v1/vms/${vm.id}/recordings`);
+    expect(list.body.items).toEqual([
+      expect.objectContaining({
+        vmName: 'recorded',
+        viewers: [expect.objectContaining({ name: 'student', mode: 'interactive' })],
+        endedAt: expect.any(String),
+      }),
+    ]);
+    const cast = await teacher.send('GET', `/api/v1/recordings/${list.body.items[0].id}/cast`);
+    expect(cast.headers.get('content-type')).toContain('application/x-asciicast');
+    const lines = (cast.body as string)
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
+    expect(lines[0]).toMatchObject({ version: 2, title: 'recorded' });
+    const events = lines.slice(1) as Array<[number, string, string]>;
+    expect(
+      events
+        .filter(([, kind]) => kind === 'o')
+        .map(([, , text]) => text)
+        .join(''),
+    ).toContain('recorded-9');
+    expect(
+      events
+        .filter(([, kind]) => kind === 'i')
+        .map(([, , text]) => text)
+        .join(''),
+    ).toContain('echo recorded-$((3*3))');
+    expect(
+      events.every(([seconds], index) => index === 0 || seconds >= events[index - 1]![0]),
+    ).toBe(true);
+    expect(
+      (await outsider.send('GET', `/api/v1/recordings/${list.body.items[0].id}/cast`)).status,
+    ).toBe(404);
+    await root.send('PATCH', `/api/v1/tenants/${tenantId}`, { recordingEnabled: false });
+  });
 });

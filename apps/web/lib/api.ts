@@ -80,6 +80,18 @@ export const api = {
     csrfToken = answer.csrfToken;
     return answer;
   },
+  listRecordings: async (vmId: string) =>
+    (
+      await request<{
+        items: Array<{
+          id: string;
+          vmName: string;
+          startedAt: string;
+          endedAt: string | null;
+          viewers: Array<{ name: string; mode: string }>;
+        }>;
+      }>('GET', `/api/v1/vms/${vmId}/recordings`)
+    ).items,
   providers: () => request<{ password: boolean; oidc: boolean }>('GET', '/api/v1/auth/providers'),
   listVms: async () => (await request<{ items: Vm[] }>('GET', '/api/v1/vms')).items,
   listImages: async () => (await request<{ items: Image[] }>('GET', '/api/v1/images')).items,

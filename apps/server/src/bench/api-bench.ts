@@ -109,6 +109,7 @@ async function main(): Promise<void> {
     engine,
     logger: pino({ level: 'silent' }),
     sessionSecret: 'x'.repeat(32),
+    recordingsDir: path.join(runDir, 'recordings'),
     publicOrigin: undefined,
     exposeStack: false,
   });

@@ -254,6 +254,16 @@ export const API_OPERATIONS: ApiOperation[] = [
   },
   {
     method: 'get',
+    path: '/api/v1/vms/:vmId/recordings',
+    summary: "A VM's serial console recordings (instructors and admins of its tenant)",
+  },
+  {
+    method: 'get',
+    path: '/api/v1/recordings/:recordingId/cast',
+    summary: 'A recording as an asciicast v2 file',
+  },
+  {
+    method: 'get',
     path: '/api/v1/audit',
     summary: 'The audit log, newest first (platform admins; tenant admins with ?tenantId=)',
   },

@@ -11,6 +11,7 @@ import { findUserById, type UserRow } from '../db/queries/users.js';
 import { loadActor } from '../domain/access.js';
 import type { AccessChange, AccessEvents } from '../domain/access-events.js';
 import { hashApiToken } from '../domain/api-tokens.js';
+import { ConsoleRecording } from '../domain/console-recordings.js';
 import type { ConsoleTickets } from '../domain/console-tickets.js';
 import type { VmService } from '../domain/vm-service.js';
 import { AppError, toAppError } from '../http/errors.js';
@@ -47,6 +48,8 @@ export class ConsoleGateway {
       /** The public origin when behind a proxy; otherwise the request's own Host is expected. */
       publicOrigin: string | undefined;
       accessEvents: AccessEvents;
+      /** Where serial recordings (asciicast files) are written. */
+      recordingsDir: string;
       logger: Logger;
     },
   ) {
@@ -54,6 +57,12 @@ export class ConsoleGateway {
     this.#serial = new SerialConsoles({
       socketPathOf: (vmId) => deps.engine.consoleEndpoints(vmId).serialSocket,
       onInput: (vmId) => this.#recordActivity(vmId),
+      startRecording: (vmId) =>
+        ConsoleRecording.startIfEnabled(deps.knex, {
+          vmId,
+          recordingsDir: deps.recordingsDir,
+          logger: deps.logger,
+        }),
       logger: deps.logger,
     });
     deps.engine.on('vm-state', (event) => {

@@ -16,6 +16,14 @@ export interface ConsoleViewer {
   mode: 'interactive' | 'view';
 }
 
+/** Where a session's traffic is recorded, when its tenant records consoles. */
+export interface SessionRecorder {
+  output(data: Buffer): void;
+  input(data: Buffer): void;
+  addViewer(viewer: ConsoleViewer): void;
+  close(): Promise<void>;
+}
+
 /** The last `capacity` bytes written to it. */
 class ByteRing {
   #chunks: Buffer[] = [];
@@ -53,17 +61,23 @@ class SerialSession {
     private readonly connection: net.Socket,
     private readonly onInput: (vmId: string) => void,
     private readonly onEnd: () => void,
+    private readonly recorder: SessionRecorder | undefined,
   ) {
-    connection.on('data', (chunk: Buffer) => this.#broadcast(chunk));
+    connection.on('data', (chunk: Buffer) => {
+      this.recorder?.output(chunk);
+      this.#broadcast(chunk);
+    });
     connection.on('error', () => {});
     connection.on('close', () => {
       this.close(CONSOLE_CLOSE_CODES.GONE, 'The VM stopped.');
+      void this.recorder?.close();
       this.onEnd();
     });
   }
 
   attach(socket: WebSocket, viewer: ConsoleViewer): void {
     this.#viewers.set(socket, viewer);
+    this.recorder?.addViewer(viewer);
     keepAlive(socket);
     const scrollback = this.#scrollback.contents();
     if (scrollback.length > 0) socket.send(scrollback, { binary: true });
@@ -72,6 +86,7 @@ class SerialSession {
       // Text frames are control messages (none are defined from the client yet); bytes are keys.
       if (!isBinary || viewer.mode !== 'interactive') return;
       this.connection.write(data as Buffer);
+      this.recorder?.input(data as Buffer);
       this.onInput(this.vmId);
     });
     socket.on('close', () => {
@@ -118,6 +133,8 @@ export class SerialConsoles {
     private readonly deps: {
       socketPathOf: (vmId: string) => string;
       onInput: (vmId: string) => void;
+      /** Starts a recording of a VM's serial session, when its tenant records consoles. */
+      startRecording: (vmId: string) => Promise<SessionRecorder | undefined>;
       logger: Logger;
     },
   ) {}
@@ -157,11 +174,21 @@ export class SerialConsoles {
       socket.once('error', reject);
     });
     this.deps.logger.info({ vmId }, 'serial console connected');
-    const session: SerialSession = new SerialSession(vmId, connection, this.deps.onInput, () => {
-      void this.#sessions.get(vmId)?.then((current) => {
-        if (current === session) this.#sessions.delete(vmId);
-      });
+    const recorder = await this.deps.startRecording(vmId).catch((error: unknown) => {
+      this.deps.logger.warn({ err: error, vmId }, 'console recording could not start');
+      return undefined;
     });
+    const session: SerialSession = new SerialSession(
+      vmId,
+      connection,
+      this.deps.onInput,
+      () => {
+        void this.#sessions.get(vmId)?.then((current) => {
+          if (current === session) this.#sessions.delete(vmId);
+        });
+      },
+      recorder,
+    );
     return session;
   }
 }

@@ -42,6 +42,7 @@ export async function startTestServer(
     engine,
     logger,
     sessionSecret: 'test-secret-test-secret-test-secret-00',
+    recordingsDir: path.join(runDir, 'recordings'),
     publicOrigin: undefined,
     exposeStack: false,
     webHandler: options.webHandler,

@@ -6,6 +6,7 @@ import { useParams } from 'next/navigation';
 import { useCallback, useEffect, useState } from 'react';
 import { AppShell } from '@/components/app-shell';
 import { DesktopViewer } from '@/components/desktop-viewer';
+import { RecordingsPanel } from '@/components/recordings-panel';
 import { SerialTerminal } from '@/components/serial-terminal';
 import { StateBadge } from '@/components/state-badge';
 import { useSession } from '@/components/use-session';
@@ -37,6 +38,10 @@ export default function VmPage() {
       </div>
     );
   if (!me) return <div className="center muted">Loading…</div>;
+  const supervises =
+    vm !== undefined &&
+    (me.user.isPlatformAdmin ||
+      me.memberships.some((m) => m.tenantId === vm.tenantId && m.role !== 'member'));
   const hasConsole = vm?.state === 'running' || vm?.state === 'paused';
   return (
     <AppShell me={me}>
@@ -78,6 +83,12 @@ export default function VmPage() {
             {hasConsole && tab === 'terminal' && <SerialTerminal vmId={vm.id} />}
             {hasConsole && tab === 'desktop' && <DesktopViewer vmId={vm.id} />}
           </section>
+          {supervises && (
+            <section className="card" aria-labelledby="recordings-title">
+              <h2 id="recordings-title">Console recordings</h2>
+              <RecordingsPanel vmId={vm.id} />
+            </section>
+          )}
         </>
       )}
     </AppShell>
