@@ -83,9 +83,4 @@ export class KnexSessionStore extends session.Store {
         (error: unknown) => callback?.(error),
       );
   }
-
-  /** Ends every session of a user (after disabling them or changing their password). */
-  async destroyUserSessions(userId: string): Promise<void> {
-    await this.knex('sessions').where({ user_id: userId }).delete();
-  }
 }

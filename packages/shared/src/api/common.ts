@@ -1,8 +1,5 @@
 import { z } from 'zod';
 
-/** An object id on the wire: a UUID string. */
-export const idSchema = z.uuid();
-
 /** A name a person gives a thing: a tenant, a VM, a snapshot, a token. */
 export const nameSchema = z.string().trim().min(1).max(64);
 

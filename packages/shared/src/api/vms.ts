@@ -63,6 +63,3 @@ export type CreateVmRequest = z.infer<typeof createVmRequestSchema>;
 export const createVmQuerySchema = z.strictObject({
   dryRun: z.enum(['0', '1', 'true', 'false']).optional(),
 });
-
-/** Answer of a dry run that would be admitted. */
-export const dryRunResponseSchema = z.object({ admitted: z.literal(true) });

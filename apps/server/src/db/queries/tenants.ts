@@ -21,11 +21,6 @@ export interface TenantRow {
   updated_at: Date;
 }
 
-/** Finds a tenant by name, or undefined. */
-export async function findTenantByName(knex: Knex, name: string): Promise<TenantRow | undefined> {
-  return knex<TenantRow>('tenants').where({ name }).first();
-}
-
 /** Creates a tenant with its quota row, in the caller's transaction. */
 export async function insertTenant(
   knex: Knex,
