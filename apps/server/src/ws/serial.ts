@@ -141,13 +141,22 @@ export class SerialConsoles {
 
   /** Attaches a viewer's socket to a VM's serial console. */
   async attach(vmId: string, socket: WebSocket, viewer: ConsoleViewer): Promise<void> {
+    // Keys typed while the connection to QEMU is still being made are kept, not lost.
+    const early: Array<[RawData, boolean]> = [];
+    const hold = (data: RawData, isBinary: boolean) => early.push([data, isBinary]);
+    socket.on('message', hold);
     let session = this.#sessions.get(vmId);
     if (!session) {
       session = this.#open(vmId);
       this.#sessions.set(vmId, session);
       session.catch(() => this.#sessions.delete(vmId));
     }
-    (await session).attach(socket, viewer);
+    try {
+      (await session).attach(socket, viewer);
+    } finally {
+      socket.off('message', hold);
+    }
+    for (const [data, isBinary] of early) socket.emit('message', data, isBinary);
   }
 
   /** Closes a VM's console (it stopped, or was deleted), telling every viewer why. */
