@@ -52,8 +52,12 @@ export async function registerBuiltImage(
   const stored = async (file: { path: string } | undefined) => {
     if (!file) return null;
     const target = path.join(storeDir, path.basename(file.path));
-    await fs.copyFile(path.join(options.manifestDir, file.path), target);
-    await fs.chmod(target, 0o444);
+    // The store is content-addressed by the disk's checksum: a file already there is this one.
+    if (!(await exists(target))) {
+      await fs.copyFile(path.join(options.manifestDir, file.path), `${target}.partial`);
+      await fs.chmod(`${target}.partial`, 0o444);
+      await fs.rename(`${target}.partial`, target);
+    }
     return target;
   };
   const diskPath = (await stored(disk))!;
@@ -81,4 +85,13 @@ export async function registerBuiltImage(
   }
   const [inserted] = await knex('images').insert(row).returning<{ id: string }[]>('id');
   return { id: inserted!.id, created: true };
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await fs.access(file);
+    return true;
+  } catch {
+    return false;
+  }
 }

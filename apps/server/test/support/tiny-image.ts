@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ensureTinyImage, tinyImageDir, vmTestSkipReason } from '@labvisor/engine/testing';
@@ -17,7 +16,8 @@ export function guestSkipReason(): string | undefined {
 export async function registerTinyImage(knex: Knex): Promise<string> {
   const options = { ci: process.env.CI === 'true', cacheDir: process.env.LABVISOR_CACHE_DIR };
   ensureTinyImage(options);
-  const imagesDir = fs.mkdtempSync(path.join(os.tmpdir(), 'labvisor-images-'));
+  // One store for every test run: it is content-addressed, so runs share the copies.
+  const imagesDir = path.join(os.tmpdir(), 'labvisor-test-images');
   const { id } = await registerBuiltImage(knex, { manifestDir: tinyImageDir(options), imagesDir });
   return id;
 }
