@@ -274,13 +274,7 @@ export class Engine extends EventEmitter<{
           force: options.force ?? false,
         });
       } catch (error) {
-        const alive = this.#driver.pidOf(id) !== undefined;
-        this.#setState(
-          record,
-          alive ? from : 'error',
-          alive ? undefined : (error as Error).message,
-        );
-        throw toEngineError(error, `Failed stopping VM "${id}"`);
+        throw this.#failedEnding(record, from, error, `Failed stopping VM "${id}"`);
       }
       this.#setState(record, 'stopped');
       return this.#status(record);
@@ -333,13 +327,7 @@ export class Engine extends EventEmitter<{
         const { wasRunning } = await this.#driver.suspend(this.#driverVm(record));
         record.wasRunning = wasRunning;
       } catch (error) {
-        const alive = this.#driver.pidOf(id) !== undefined;
-        this.#setState(
-          record,
-          alive ? from : 'error',
-          alive ? undefined : (error as Error).message,
-        );
-        throw toEngineError(error, `Failed suspending VM "${id}"`);
+        throw this.#failedEnding(record, from, error, `Failed suspending VM "${id}"`);
       }
       this.#setState(record, 'suspended');
       return this.#status(record);
@@ -462,6 +450,16 @@ export class Engine extends EventEmitter<{
     this.#closed = true;
     await this.#driver.close();
     this.removeAllListeners();
+  }
+
+  /**
+   * After a stop or suspend failed: back to the state it had if QEMU still runs, `error` with the
+   * reason if it does not. Returns the error to throw.
+   */
+  #failedEnding(record: VmRecord, from: VmState, error: unknown, context: string): EngineError {
+    const alive = this.#driver.pidOf(record.spec.id) !== undefined;
+    this.#setState(record, alive ? from : 'error', alive ? undefined : (error as Error).message);
+    return toEngineError(error, context);
   }
 
   async #start(record: VmRecord, loadSnapshot?: string): Promise<VmStatus> {

@@ -13,11 +13,9 @@ import autocannon from 'autocannon';
 import pino from 'pino';
 import { openDatabase } from '../db/database.js';
 import { migrateToLatest } from '../db/migrate.js';
-import { insertTenant, upsertMembership } from '../db/queries/tenants.js';
-import { insertApiToken } from '../db/queries/tokens.js';
-import { insertUser } from '../db/queries/users.js';
-import { generateApiToken, hashApiToken } from '../domain/api-tokens.js';
+import { insertTenant } from '../db/queries/tenants.js';
 import { buildServer } from '../server.js';
+import { createTokenUser } from './fixtures.js';
 
 const LOAD_SECONDS = 5;
 const CONNECTIONS = 10;
@@ -66,18 +64,10 @@ async function main(): Promise<void> {
   const tenants: Array<{ tenantId: string; token: string }> = [];
   for (let index = 0; index < TENANTS; index++) {
     const tenant = await insertTenant(knex, { name: `bench-${index}`, limits: BIG_LIMITS });
-    const user = await insertUser(knex, {
+    const token = await createTokenUser(knex, {
+      tenantId: tenant.id,
       email: `bench-${index}@example.test`,
-      name: `bench ${index}`,
-      passwordHash: null,
-    });
-    await upsertMembership(knex, { tenantId: tenant.id, userId: user.id, role: 'member' });
-    const token = generateApiToken();
-    await insertApiToken(knex, {
-      userId: user.id,
-      name: 'bench',
-      tokenHash: hashApiToken(token),
-      expiresAt: null,
+      role: 'member',
     });
     tenants.push({ tenantId: tenant.id, token });
   }

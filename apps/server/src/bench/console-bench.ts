@@ -14,12 +14,10 @@ import pino from 'pino';
 import WebSocket from 'ws';
 import { openDatabase } from '../db/database.js';
 import { migrateToLatest } from '../db/migrate.js';
-import { insertTenant, upsertMembership } from '../db/queries/tenants.js';
-import { insertApiToken } from '../db/queries/tokens.js';
-import { insertUser } from '../db/queries/users.js';
-import { generateApiToken, hashApiToken } from '../domain/api-tokens.js';
+import { insertTenant } from '../db/queries/tenants.js';
 import { registerBuiltImage } from '../domain/images.js';
 import { buildServer } from '../server.js';
+import { createTokenUser } from './fixtures.js';
 
 const ECHO_SAMPLES = 200;
 const ECHO_WARMUP = 50;
@@ -87,18 +85,10 @@ async function main(): Promise<void> {
   });
   const tokens: string[] = [];
   for (let index = 0; index <= Math.ceil(IDLE_SOCKETS / VIEWERS_PER_USER); index++) {
-    const user = await insertUser(knex, {
+    const token = await createTokenUser(knex, {
+      tenantId: tenant.id,
       email: `viewer-${index}@example.test`,
-      name: `viewer ${index}`,
-      passwordHash: null,
-    });
-    await upsertMembership(knex, { tenantId: tenant.id, userId: user.id, role: 'instructor' });
-    const token = generateApiToken();
-    await insertApiToken(knex, {
-      userId: user.id,
-      name: 'bench',
-      tokenHash: hashApiToken(token),
-      expiresAt: null,
+      role: 'instructor',
     });
     tokens.push(token);
   }

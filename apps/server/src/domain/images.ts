@@ -1,5 +1,3 @@
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Knex } from 'knex';
@@ -19,13 +17,6 @@ const builtImageManifestSchema = z.object({
 
 /** Defaults for a VM made from the tiny image. */
 const TINY_DEFAULTS = { vcpus: 1, memoryMib: 256, diskGib: 1 } as const;
-
-/** sha256 of a file, streamed. */
-export async function sha256File(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
 
 /**
  * Registers a built image (from the image cache) as a global image: its files are copied into the

@@ -108,7 +108,12 @@ export class ConsoleGateway {
             });
         });
       })
-      .catch((error: unknown) => refuse(socket, toAppError(error)));
+      .catch((error: unknown) => {
+        const appError = toAppError(error);
+        if (appError.code === 'INTERNAL')
+          this.deps.logger.error({ err: error, vmId }, 'console upgrade failed');
+        refuse(socket, appError);
+      });
   };
 
   /** The sockets open now (for metrics and tests). */
