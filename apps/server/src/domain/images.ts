@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Knex } from 'knex';
 import { z } from 'zod';
+import { addToImageStore, storedImagePath } from './image-store.js';
 
 /** The manifest a guest image recipe writes beside its files (infra/images/<name>/build.sh). */
 const builtImageManifestSchema = z.object({
@@ -38,17 +39,10 @@ export async function registerBuiltImage(
     .first<{ id: string; sha256: string } | undefined>('id', 'sha256');
   if (existing && existing.sha256 === disk.sha256) return { id: existing.id, created: false };
 
-  const storeDir = path.join(options.imagesDir, disk.sha256);
-  await fs.mkdir(storeDir, { recursive: true });
   const stored = async (file: { path: string } | undefined) => {
     if (!file) return null;
-    const target = path.join(storeDir, path.basename(file.path));
-    // The store is content-addressed by the disk's checksum: a file already there is this one.
-    if (!(await exists(target))) {
-      await fs.copyFile(path.join(options.manifestDir, file.path), `${target}.partial`);
-      await fs.chmod(`${target}.partial`, 0o444);
-      await fs.rename(`${target}.partial`, target);
-    }
+    const target = storedImagePath(options.imagesDir, disk.sha256, path.basename(file.path));
+    await addToImageStore(path.join(options.manifestDir, file.path), target, 'copy');
     return target;
   };
   const diskPath = (await stored(disk))!;
@@ -76,13 +70,4 @@ export async function registerBuiltImage(
   }
   const [inserted] = await knex('images').insert(row).returning<{ id: string }[]>('id');
   return { id: inserted!.id, created: true };
-}
-
-async function exists(file: string): Promise<boolean> {
-  try {
-    await fs.access(file);
-    return true;
-  } catch {
-    return false;
-  }
 }
