@@ -16,6 +16,7 @@ import type { OidcSignIn } from './http/auth/oidc.js';
 import { AppError, errorHandler, notFoundHandler } from './http/errors.js';
 import type { Metrics } from './http/metrics.js';
 import { buildOpenApiDocument } from './http/openapi.js';
+import { activityRoutes } from './http/routes/activity.js';
 import { auditRoutes } from './http/routes/audit.js';
 import { authRoutes } from './http/routes/auth.js';
 import { consoleRoutes } from './http/routes/consoles.js';
@@ -28,6 +29,7 @@ import { tokenRoutes } from './http/routes/tokens.js';
 import { userRoutes } from './http/routes/users.js';
 import { vmRoutes } from './http/routes/vms.js';
 import { parseInput } from './http/validate.js';
+import type { ConsolePresence } from './ws/console-gateway.js';
 
 const MAX_JSON_BODY = '256kb';
 
@@ -52,6 +54,8 @@ export interface AppDeps {
   publicOrigin?: string;
   /** Issues console tickets (`POST /api/v1/vms/:vmId/console`). */
   consoleTickets: ConsoleTickets;
+  /** Who is connected now to each VM's consoles (the console gateway). */
+  consolePresence: ConsolePresence;
   /** Announces access changes (to close consoles of people who lost access). */
   accessEvents: AccessEvents;
   /** Include stack traces of server faults in answers (development only). */
@@ -107,7 +111,8 @@ export function createApp(deps: AppDeps): Express {
   api.use(snapshotRoutes(knex, deps.vms, deps.snapshots));
   api.use(auditRoutes(knex));
   api.use(recordingRoutes(knex, deps.vms));
-  api.use(consoleRoutes(knex, deps.vms, deps.consoleTickets));
+  api.use(activityRoutes(knex, deps.vms));
+  api.use(consoleRoutes(knex, deps.vms, deps.consoleTickets, deps.consolePresence));
   api.use(notFoundHandler);
   api.use(countAdmissionRefusals(deps.metrics));
   api.use(errorHandler(deps.logger, deps.exposeStack));

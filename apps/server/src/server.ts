@@ -74,6 +74,7 @@ export function buildServer(options: ServerOptions): LabvisorServer {
     logger,
     sessionMiddleware,
     consoleTickets,
+    consolePresence: consoles,
     accessEvents,
     metrics: new Metrics(knex, () => consoles.openSockets),
     exposeStack: options.exposeStack,

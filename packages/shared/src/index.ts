@@ -1,5 +1,7 @@
+export * from './api/activity.js';
 export * from './api/auth.js';
 export * from './api/common.js';
+export * from './api/consoles.js';
 export * from './api/health.js';
 export * from './api/images.js';
 export * from './api/quota.js';

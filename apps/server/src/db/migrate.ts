@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import * as createSchema from './migrations/0001_create_schema.js';
 import * as addVmCurrentSnapshot from './migrations/0002_add_vm_current_snapshot.js';
 import * as createConsoleRecordings from './migrations/0003_create_console_recordings.js';
+import * as indexAuditLogByTarget from './migrations/0004_index_audit_log_by_target.js';
 
 /** One forward-only migration. Each runs inside its own transaction. */
 export interface Migration {
@@ -14,6 +15,7 @@ export const MIGRATIONS: Migration[] = [
   { name: '0001_create_schema', up: createSchema.up },
   { name: '0002_add_vm_current_snapshot', up: addVmCurrentSnapshot.up },
   { name: '0003_create_console_recordings', up: createConsoleRecordings.up },
+  { name: '0004_index_audit_log_by_target', up: indexAuditLogByTarget.up },
 ];
 
 class ListMigrationSource implements Knex.MigrationSource<Migration> {

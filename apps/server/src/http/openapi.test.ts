@@ -50,6 +50,7 @@ describe('the OpenAPI document', () => {
       logger: pino({ level: 'silent' }),
       sessionMiddleware,
       consoleTickets: new ConsoleTickets(),
+      consolePresence: { connectionsTo: () => [] },
       accessEvents: new AccessEvents(),
       metrics: new Metrics({} as Database['knex'], () => 0),
       vms: {} as VmService,

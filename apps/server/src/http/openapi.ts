@@ -1,6 +1,7 @@
 import {
   addMemberRequestSchema,
   apiTokenSchema,
+  consoleConnectionSchema,
   consoleTicketRequestSchema,
   consoleTicketSchema,
   createdTokenSchema,
@@ -24,6 +25,7 @@ import {
   tenantSchema,
   updateTenantRequestSchema,
   userSchema,
+  vmActivitySchema,
   vmSchema,
 } from '@labvisor/shared';
 import { z } from 'zod';
@@ -190,7 +192,7 @@ export const API_OPERATIONS: ApiOperation[] = [
   {
     method: 'get',
     path: '/api/v1/vms',
-    summary: 'VMs the user can see',
+    summary: 'VMs the user can see (`?tenantId=` for one tenant)',
     response: listOf(vmSchema),
   },
   {
@@ -251,6 +253,20 @@ export const API_OPERATIONS: ApiOperation[] = [
     body: consoleTicketRequestSchema,
     response: consoleTicketSchema,
     status: 201,
+  },
+  {
+    method: 'get',
+    path: '/api/v1/tenants/:tenantId/consoles',
+    summary:
+      "Who is connected now to the consoles of a tenant's VMs, from this server's live console gateway (instructors and admins)",
+    response: listOf(consoleConnectionSchema),
+  },
+  {
+    method: 'get',
+    path: '/api/v1/vms/:vmId/activity',
+    summary:
+      "A VM's recent activity, newest first: starts, stops, snapshots, consoles opened (`?limit=`, default 50)",
+    response: listOf(vmActivitySchema),
   },
   {
     method: 'get',

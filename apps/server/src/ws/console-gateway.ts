@@ -1,11 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Engine } from '@labvisor/engine';
-import type { ErrorCode } from '@labvisor/shared';
+import type { ConsoleConnection, ErrorCode } from '@labvisor/shared';
 import type { RequestHandler } from 'express';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
+import { recordAudit } from '../db/queries/audit.js';
 import { findUserByTokenHash } from '../db/queries/tokens.js';
 import { findUserById, type UserRow } from '../db/queries/users.js';
 import { loadActor } from '../domain/access.js';
@@ -26,17 +27,32 @@ export const MAX_CONSOLES_PER_USER = 20;
 /** Frames larger than this from a browser are refused (keys and RFB messages are small). */
 const MAX_FRAME_BYTES = 256 * 1024;
 
+/** One open console socket: who, on which VM, which console and mode, since when. */
+interface OpenConsole {
+  user: UserRow;
+  vmId: string;
+  kind: 'serial' | 'vnc';
+  mode: 'interactive' | 'view';
+  since: Date;
+}
+
+/** Who is connected now to VMs' consoles (the gateway's live registry, not the database). */
+export interface ConsolePresence {
+  /** The people connected to these VMs' consoles: one entry per person, VM, kind and mode. */
+  connectionsTo(vmIds: ReadonlySet<string>): ConsoleConnection[];
+}
+
 /**
  * The WebSocket consoles: checks Origin, session or token, and a single-use ticket on the upgrade
  * of `/ws/vms/:vmId/serial` and `/ws/vms/:vmId/vnc`, then attaches the serial fan-out or a VNC relay.
  */
-export class ConsoleGateway {
+export class ConsoleGateway implements ConsolePresence {
   readonly #wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES });
   readonly #serial: SerialConsoles;
   readonly #lastActivityWrite = new Map<string, number>();
   readonly #openByUser = new Map<string, number>();
   /** Every open console socket with whom and what it shows, to re-check access when it changes. */
-  readonly #open = new Map<import('ws').WebSocket, { user: UserRow; vmId: string }>();
+  readonly #open = new Map<import('ws').WebSocket, OpenConsole>();
 
   constructor(
     private readonly deps: {
@@ -81,10 +97,11 @@ export class ConsoleGateway {
     }
     const [, vmId, kind] = match as unknown as [string, string, 'serial' | 'vnc'];
     this.#authorize(req, vmId, kind, url.searchParams.get('ticket') ?? '')
-      .then(({ user, mode }) => {
+      .then(({ user, mode, tenantId }) => {
         this.#wss.handleUpgrade(req, socket, head, (ws) => {
           this.#openByUser.set(user.id, (this.#openByUser.get(user.id) ?? 0) + 1);
-          this.#open.set(ws, { user, vmId });
+          this.#open.set(ws, { user, vmId, kind, mode, since: new Date() });
+          this.#recordOpened(user, { vmId, tenantId, kind, mode }, req.socket.remoteAddress);
           ws.on('close', () => {
             this.#open.delete(ws);
             const open = (this.#openByUser.get(user.id) ?? 1) - 1;
@@ -116,6 +133,27 @@ export class ConsoleGateway {
       });
   };
 
+  connectionsTo(vmIds: ReadonlySet<string>): ConsoleConnection[] {
+    const people = new Map<string, ConsoleConnection>();
+    for (const open of this.#open.values()) {
+      if (!vmIds.has(open.vmId)) continue;
+      const key = `${open.vmId}:${open.user.id}:${open.kind}:${open.mode}`;
+      const since = open.since.toISOString();
+      const known = people.get(key);
+      if (known && known.since <= since) continue;
+      people.set(key, {
+        vmId: open.vmId,
+        userId: open.user.id,
+        name: open.user.name,
+        email: open.user.email,
+        kind: open.kind,
+        mode: open.mode,
+        since,
+      });
+    }
+    return [...people.values()];
+  }
+
   /** The sockets open now (for metrics and tests). */
   get openSockets(): number {
     return this.#wss.clients.size;
@@ -144,7 +182,31 @@ export class ConsoleGateway {
     if (vm.state !== 'running' && vm.state !== 'paused') {
       throw new AppError('INVALID_STATE', `VM "${vm.name}" is ${vm.state}.`);
     }
-    return { user, mode: grant.mode };
+    return { user, mode: grant.mode, tenantId: vm.tenant_id };
+  }
+
+  /** Writes who opened which console to the audit log (the VM's activity). */
+  #recordOpened(
+    user: UserRow,
+    console: {
+      vmId: string;
+      tenantId: string;
+      kind: 'serial' | 'vnc';
+      mode: 'interactive' | 'view';
+    },
+    ip: string | undefined,
+  ): void {
+    recordAudit(this.deps.knex, {
+      actorId: user.id,
+      tenantId: console.tenantId,
+      action: 'console.open',
+      targetType: 'vm',
+      targetId: console.vmId,
+      ip,
+      details: { kind: console.kind, mode: console.mode },
+    }).catch((error: unknown) =>
+      this.deps.logger.warn({ err: error, vmId: console.vmId }, 'recording a console open failed'),
+    );
   }
 
   /** Closes the consoles of anyone who can no longer see the VM they watch. */

@@ -41,6 +41,8 @@ export const vmSchema = z.object({
   updatedAt: z.string(),
   startedAt: z.string().nullable(),
   lastActivityAt: z.string().nullable(),
+  /** The snapshot the VM's disk last came from or was last saved as: its place in the timeline. */
+  currentSnapshotId: z.string().nullable(),
 });
 
 /** A virtual machine. */
@@ -58,6 +60,9 @@ export const createVmRequestSchema = z.strictObject({
 
 /** Body of `POST /api/v1/vms`. */
 export type CreateVmRequest = z.infer<typeof createVmRequestSchema>;
+
+/** Query of `GET /api/v1/vms`: `?tenantId=` lists one tenant's VMs (of those the user can see). */
+export const listVmsQuerySchema = z.strictObject({ tenantId: z.uuid().optional() });
 
 /** Query of `POST /api/v1/vms`: `?dryRun=1` answers whether it would be admitted, admitting nothing. */
 export const createVmQuerySchema = z.strictObject({

@@ -40,6 +40,7 @@ export function toVm(row: VmRow): Vm {
     updatedAt: new Date(row.updated_at).toISOString(),
     startedAt: iso(row.started_at),
     lastActivityAt: iso(row.last_activity_at),
+    currentSnapshotId: row.current_snapshot_id,
   };
 }
 

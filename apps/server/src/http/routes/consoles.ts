@@ -1,8 +1,10 @@
 import { type ConsoleTicket, consoleTicketRequestSchema } from '@labvisor/shared';
 import { Router } from 'express';
 import type { Knex } from 'knex';
+import { requireRole } from '../../domain/access.js';
 import type { ConsoleTickets } from '../../domain/console-tickets.js';
 import type { VmService } from '../../domain/vm-service.js';
+import type { ConsolePresence } from '../../ws/console-gateway.js';
 import { actorOf } from '../auth/authentication.js';
 import { AppError } from '../errors.js';
 import { parseIdParam, parseInput } from '../validate.js';
@@ -10,8 +12,16 @@ import { parseIdParam, parseInput } from '../validate.js';
 /** States in which a VM has consoles to open. */
 const CONSOLE_STATES = new Set(['running', 'paused']);
 
-/** Console tickets: `POST /api/v1/vms/:vmId/console`. */
-export function consoleRoutes(knex: Knex, vms: VmService, tickets: ConsoleTickets): Router {
+/**
+ * Console tickets (`POST /api/v1/vms/:vmId/console`) and who is connected now to a tenant's
+ * consoles (`GET /api/v1/tenants/:tenantId/consoles`, instructors and admins).
+ */
+export function consoleRoutes(
+  knex: Knex,
+  vms: VmService,
+  tickets: ConsoleTickets,
+  presence: ConsolePresence,
+): Router {
   const router = Router();
 
   router.post('/vms/:vmId/console', async (req, res) => {
@@ -37,6 +47,14 @@ export function consoleRoutes(knex: Knex, vms: VmService, tickets: ConsoleTicket
       expiresAt: expiresAt.toISOString(),
     };
     res.status(201).json(answer);
+  });
+
+  router.get('/tenants/:tenantId/consoles', async (req, res) => {
+    const actor = await actorOf(req, knex);
+    const tenantId = parseIdParam(req.params, 'tenantId');
+    requireRole(actor, tenantId, 'instructor');
+    const vmIds = new Set((await vms.list(actor, tenantId)).map((vm) => vm.id));
+    res.json({ items: presence.connectionsTo(vmIds) });
   });
 
   return router;

@@ -1,4 +1,9 @@
-import { createVmQuerySchema, createVmRequestSchema, emptyBodySchema } from '@labvisor/shared';
+import {
+  createVmQuerySchema,
+  createVmRequestSchema,
+  emptyBodySchema,
+  listVmsQuerySchema,
+} from '@labvisor/shared';
 import { Router } from 'express';
 import type { Knex } from 'knex';
 import { toVm } from '../../db/queries/vms.js';
@@ -14,7 +19,8 @@ export function vmRoutes(knex: Knex, vms: VmService): Router {
 
   router.get('/vms', async (req, res) => {
     const actor = await actorOf(req, knex);
-    res.json({ items: (await vms.list(actor)).map(toVm) });
+    const query = parseInput(listVmsQuerySchema, req.query, 'query');
+    res.json({ items: (await vms.list(actor, query.tenantId)).map(toVm) });
   });
 
   router.post('/vms', async (req, res) => {
