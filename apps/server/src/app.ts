@@ -1,3 +1,4 @@
+import type { CapacityReport } from '@labvisor/engine';
 import { emptyBodySchema } from '@labvisor/shared';
 import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
 import type { Logger } from 'pino';
@@ -21,6 +22,7 @@ import { auditRoutes } from './http/routes/audit.js';
 import { authRoutes } from './http/routes/auth.js';
 import { consoleRoutes } from './http/routes/consoles.js';
 import { healthRoutes } from './http/routes/health.js';
+import { hostRoutes } from './http/routes/host.js';
 import { imageRoutes } from './http/routes/images.js';
 import { recordingRoutes } from './http/routes/recordings.js';
 import { snapshotRoutes } from './http/routes/snapshots.js';
@@ -33,9 +35,10 @@ import type { ConsolePresence } from './ws/console-gateway.js';
 
 const MAX_JSON_BODY = '256kb';
 
-/** What `/readyz` needs from the engine. */
+/** What `/readyz` and `/api/v1/host` need from the engine. */
 export interface EngineStatusSource {
   info(): { accel: 'kvm' | 'tcg'; version: string; error?: string };
+  capacity(): CapacityReport;
 }
 
 /** Everything the HTTP app depends on; built by index.ts, or by a test. */
@@ -105,11 +108,12 @@ export function createApp(deps: AppDeps): Express {
   );
   api.use(tokenRoutes(knex));
   api.use(tenantRoutes(knex, deps.accessEvents));
-  api.use(userRoutes(knex));
+  api.use(userRoutes(knex, deps.accessEvents));
   api.use(imageRoutes(knex));
   api.use(vmRoutes(knex, deps.vms));
   api.use(snapshotRoutes(knex, deps.vms, deps.snapshots));
   api.use(auditRoutes(knex));
+  api.use(hostRoutes(knex, deps.engine));
   api.use(recordingRoutes(knex, deps.vms));
   api.use(activityRoutes(knex, deps.vms));
   api.use(consoleRoutes(knex, deps.vms, deps.consoleTickets, deps.consolePresence));

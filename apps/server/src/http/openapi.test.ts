@@ -46,7 +46,14 @@ describe('the OpenAPI document', () => {
     });
     const app = createApp({
       database: { knex: {} as Database['knex'], kind: 'pglite', close: async () => {} },
-      engine: { info: () => ({ accel: 'tcg', version: '7.2.0' }) },
+      engine: {
+        info: () => ({ accel: 'tcg', version: '7.2.0' }),
+        capacity: () => ({
+          host: { vcpus: 2, memoryMib: 4096 },
+          allocatable: { vcpus: 8, memoryMib: 4096 },
+          used: { vcpus: 0, memoryMib: 0, vms: 0 },
+        }),
+      },
       logger: pino({ level: 'silent' }),
       sessionMiddleware,
       consoleTickets: new ConsoleTickets(),

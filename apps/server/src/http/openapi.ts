@@ -1,6 +1,7 @@
 import {
   addMemberRequestSchema,
   apiTokenSchema,
+  auditEntrySchema,
   consoleConnectionSchema,
   consoleTicketRequestSchema,
   consoleTicketSchema,
@@ -11,6 +12,7 @@ import {
   createUserRequestSchema,
   createVmRequestSchema,
   errorBodySchema,
+  hostCapacitySchema,
   imageSchema,
   listOf,
   loginRequestSchema,
@@ -23,7 +25,10 @@ import {
   readinessSchema,
   snapshotSchema,
   tenantSchema,
+  tenantUsageSchema,
+  updateMemberRequestSchema,
   updateTenantRequestSchema,
+  updateUserRequestSchema,
   userSchema,
   vmActivitySchema,
   vmSchema,
@@ -156,6 +161,20 @@ export const API_OPERATIONS: ApiOperation[] = [
     status: 201,
   },
   {
+    method: 'patch',
+    path: '/api/v1/tenants/:tenantId/members/:userId',
+    summary: "Change a member's role (tenant admin; not one's own)",
+    body: updateMemberRequestSchema,
+    response: memberSchema,
+  },
+  {
+    method: 'get',
+    path: '/api/v1/tenants/:tenantId/usage',
+    summary:
+      'VM-hours per UTC day and member over the last `?days=` days, default 30 (tenant admin)',
+    response: tenantUsageSchema,
+  },
+  {
     method: 'put',
     path: '/api/v1/tenants/:tenantId/members/:userId/limits',
     summary: "Set a member's own limits inside the tenant quota (tenant admin)",
@@ -181,6 +200,20 @@ export const API_OPERATIONS: ApiOperation[] = [
     body: createUserRequestSchema,
     response: userSchema,
     status: 201,
+  },
+  {
+    method: 'patch',
+    path: '/api/v1/users/:userId',
+    summary:
+      'Rename, disable or enable a user (platform admin); a disabled user cannot sign in or use tokens or consoles',
+    body: updateUserRequestSchema,
+    response: userSchema,
+  },
+  {
+    method: 'get',
+    path: '/api/v1/host',
+    summary: "This host's CPUs, memory, VMs by state and accelerator (platform admin)",
+    response: hostCapacitySchema,
   },
   {
     method: 'get',
@@ -281,7 +314,9 @@ export const API_OPERATIONS: ApiOperation[] = [
   {
     method: 'get',
     path: '/api/v1/audit',
-    summary: 'The audit log, newest first (platform admins; tenant admins with ?tenantId=)',
+    summary:
+      'The audit log, newest first (platform admins; tenant admins with ?tenantId=); filters action, actorId; pages with before=<id>',
+    response: listOf(auditEntrySchema),
   },
   { method: 'get', path: '/api/v1/openapi.json', summary: 'This document', public: true },
   { method: 'get', path: '/metrics', summary: 'Prometheus metrics', public: true },

@@ -42,3 +42,16 @@ export const memberSchema = z.object({
 
 /** A tenant member. */
 export type Member = z.infer<typeof memberSchema>;
+
+/** Body of `PATCH /api/v1/tenants/:tenantId/members/:userId`: the member's new role. */
+export const updateMemberRequestSchema = z.strictObject({ role: tenantRoleSchema });
+
+/** Body of `PATCH /api/v1/users/:userId` (platform admin): rename, disable or enable an account. */
+export const updateUserRequestSchema = z
+  .strictObject({
+    name: z.string().trim().min(1).max(128).optional(),
+    disabled: z.boolean().optional(),
+  })
+  .refine((body) => body.name !== undefined || body.disabled !== undefined, {
+    message: 'Give a new name or disabled: true|false.',
+  });

@@ -4,10 +4,12 @@ import {
   putMemberLimitsRequestSchema,
   putQuotaRequestSchema,
   type Quota,
+  updateMemberRequestSchema,
   updateTenantRequestSchema,
 } from '@labvisor/shared';
 import { Router } from 'express';
 import type { Knex } from 'knex';
+import { z } from 'zod';
 import { isForeignKeyViolation, isUniqueViolation } from '../../db/errors.js';
 import { recordAudit } from '../../db/queries/audit.js';
 import { deleteMembership, listMembers } from '../../db/queries/members.js';
@@ -19,6 +21,7 @@ import {
   toTenant,
   upsertMembership,
 } from '../../db/queries/tenants.js';
+import { readDailyUsage } from '../../db/queries/usage.js';
 import { findUserByEmail } from '../../db/queries/users.js';
 import { requirePlatformAdmin, requireRole, tenantNotFound } from '../../domain/access.js';
 import type { AccessEvents } from '../../domain/access-events.js';
@@ -27,7 +30,11 @@ import { actorOf } from '../auth/authentication.js';
 import { AppError } from '../errors.js';
 import { parseIdParam, parseInput } from '../validate.js';
 
-/** Tenants, their quota and their members: `/api/v1/tenants/*`. */
+const usageQuerySchema = z.strictObject({
+  days: z.coerce.number().int().min(1).max(366).default(30),
+});
+
+/** Tenants, their quota, members and usage: `/api/v1/tenants/*`. */
 export function tenantRoutes(knex: Knex, accessEvents: AccessEvents): Router {
   const router = Router();
 
@@ -199,6 +206,36 @@ export function tenantRoutes(knex: Knex, accessEvents: AccessEvents): Router {
     res.status(201).json(member);
   });
 
+  router.patch('/tenants/:tenantId/members/:userId', async (req, res) => {
+    const actor = await actorOf(req, knex);
+    const tenant = await tenantOfPath(req.params);
+    requireRole(actor, tenant.id, 'admin');
+    const userId = parseIdParam(req.params, 'userId');
+    const { role } = parseInput(updateMemberRequestSchema, req.body);
+    if (userId === actor.user.id && !actor.user.is_platform_admin) {
+      throw new AppError(
+        'CONFLICT',
+        'You cannot change your own role; ask another admin of the tenant.',
+      );
+    }
+    const updated = await knex('memberships')
+      .where({ tenant_id: tenant.id, user_id: userId })
+      .update({ role })
+      .returning('user_id');
+    if (updated.length === 0) throw new AppError('NOT_FOUND', 'No such member.');
+    accessEvents.changed({ userId, tenantId: tenant.id });
+    await recordAudit(knex, {
+      actorId: actor.user.id,
+      tenantId: tenant.id,
+      action: 'member.role',
+      targetType: 'user',
+      targetId: userId,
+      ip: req.ip,
+      details: { role },
+    });
+    res.json((await listMembers(knex, tenant.id)).find((m) => m.userId === userId));
+  });
+
   router.put('/tenants/:tenantId/members/:userId/limits', async (req, res) => {
     const actor = await actorOf(req, knex);
     const tenant = await tenantOfPath(req.params);
@@ -256,6 +293,14 @@ export function tenantRoutes(knex: Knex, accessEvents: AccessEvents): Router {
       ip: req.ip,
     });
     res.status(204).end();
+  });
+
+  router.get('/tenants/:tenantId/usage', async (req, res) => {
+    const actor = await actorOf(req, knex);
+    const tenant = await tenantOfPath(req.params);
+    requireRole(actor, tenant.id, 'admin');
+    const { days } = parseInput(usageQuerySchema, req.query, 'query');
+    res.json(await readDailyUsage(knex, tenant.id, days));
   });
 
   return router;

@@ -1,0 +1,67 @@
+import type { TenantUsage } from '@labvisor/shared';
+import type { Knex } from 'knex';
+
+/**
+ * A tenant's VM-hours per UTC day and person over the last `days` days (today included). Each
+ * metered interval is split at UTC midnights; an interval still open counts up to now.
+ */
+export async function readDailyUsage(
+  knex: Knex,
+  tenantId: string,
+  days: number,
+): Promise<TenantUsage> {
+  const { rows } = (await knex.raw(
+    `with day as (
+       select d::date as date, d at time zone 'UTC' as starts, (d + interval '1 day') at time zone 'UTC' as ends
+       from generate_series(
+         date_trunc('day', now() at time zone 'UTC') - make_interval(days => ?),
+         date_trunc('day', now() at time zone 'UTC'),
+         interval '1 day'
+       ) as d
+     )
+     select to_char(day.date, 'YYYY-MM-DD') as date, usage.user_id, count(usage.id) as intervals,
+       sum(extract(epoch from
+         least(coalesce(usage.ended_at, now()), now(), day.ends) - greatest(usage.started_at, day.starts)
+       )) / 3600 as hours
+     from day
+     left join usage_intervals usage
+       on usage.tenant_id = ?
+      and usage.started_at < day.ends
+      and coalesce(usage.ended_at, now()) > day.starts
+     group by day.date, usage.user_id
+     order by day.date, usage.user_id`,
+    [days - 1, tenantId],
+  )) as {
+    rows: Array<{
+      date: string;
+      user_id: string | null;
+      intervals: string | number;
+      hours: string | number | null;
+    }>;
+  };
+  // A day without any interval comes back as one row with no user and no intervals.
+  const used = rows.filter((row) => Number(row.intervals) > 0);
+  const userIds = [...new Set(used.flatMap((row) => (row.user_id ? [row.user_id] : [])))];
+  const users = await knex('users')
+    .whereIn('id', userIds)
+    .orderBy('name')
+    .select<{ id: string; name: string; email: string }[]>('id', 'name', 'email');
+  const members: TenantUsage['members'] = users.map((user) => ({
+    userId: user.id,
+    name: user.name,
+    email: user.email,
+  }));
+  if (used.some((row) => row.user_id === null))
+    members.push({ userId: null, name: 'Deleted accounts', email: null });
+  return {
+    days: [...new Set(rows.map((row) => row.date))],
+    members,
+    items: used
+      .map((row) => ({
+        date: row.date,
+        userId: row.user_id,
+        vmHours: Math.round(Number(row.hours) * 100) / 100,
+      }))
+      .filter((item) => item.vmHours > 0),
+  };
+}
