@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { Database } from './db/database.js';
 import type { AccessEvents } from './domain/access-events.js';
 import type { ConsoleTickets } from './domain/console-tickets.js';
+import type { ImageImport } from './domain/image-import.js';
 import { LoginThrottle } from './domain/login-throttle.js';
 import type { SnapshotService } from './domain/snapshot-service.js';
 import type { VmService } from './domain/vm-service.js';
@@ -47,6 +48,8 @@ export interface AppDeps {
   engine: EngineStatusSource;
   vms: VmService;
   snapshots: SnapshotService;
+  /** Image uploads and deletes (`POST|DELETE /api/v1/images`). */
+  images: ImageImport;
   logger: Logger;
   /** The session middleware (see http/auth/session.ts), shared with the console gateway. */
   sessionMiddleware: RequestHandler;
@@ -109,7 +112,7 @@ export function createApp(deps: AppDeps): Express {
   api.use(tokenRoutes(knex));
   api.use(tenantRoutes(knex, deps.accessEvents));
   api.use(userRoutes(knex, deps.accessEvents));
-  api.use(imageRoutes(knex));
+  api.use(imageRoutes(knex, deps.images));
   api.use(vmRoutes(knex, deps.vms));
   api.use(snapshotRoutes(knex, deps.vms, deps.snapshots));
   api.use(auditRoutes(knex));

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_MAX_VIRTUAL_BYTES } from './domain/image-import.js';
 
 const DEFAULT_PORT = 3000;
 
@@ -23,6 +24,8 @@ const envSchema = z.object({
     .transform((value) => (value === '' ? undefined : value))
     .pipe(postgresUrlSchema.optional()),
   LABVISOR_ACCEL: z.enum(['auto', 'kvm', 'tcg']).default('auto'),
+  LABVISOR_IMAGE_MAX_UPLOAD_MIB: z.coerce.number().int().min(1).optional(),
+  LABVISOR_IMAGE_MAX_VIRTUAL_GIB: z.coerce.number().int().min(1).optional(),
   LABVISOR_ADMIN_EMAIL: z.email().optional(),
   LABVISOR_ADMIN_PASSWORD: z.string().min(8, 'must be at least 8 characters').optional(),
   SESSION_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
@@ -45,6 +48,10 @@ export interface Config {
   /** A Postgres server's URL, or undefined for the embedded PGlite database. */
   databaseUrl: string | undefined;
   accel: 'auto' | 'kvm' | 'tcg';
+  /** Largest image upload accepted, in bytes. */
+  imageMaxUploadBytes: number;
+  /** Largest virtual disk size an uploaded image may have, in bytes. */
+  imageMaxVirtualBytes: number;
   adminEmail: string | undefined;
   adminPassword: string | undefined;
   sessionSecret: string | undefined;
@@ -92,6 +99,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     imageCacheDir: path.resolve(values.LABVISOR_CACHE_DIR ?? path.join(home, '.cache', 'labvisor')),
     databaseUrl: values.DATABASE_URL,
     accel: values.LABVISOR_ACCEL,
+    imageMaxUploadBytes:
+      values.LABVISOR_IMAGE_MAX_UPLOAD_MIB !== undefined
+        ? values.LABVISOR_IMAGE_MAX_UPLOAD_MIB * 1024 ** 2
+        : DEFAULT_MAX_UPLOAD_BYTES,
+    imageMaxVirtualBytes:
+      values.LABVISOR_IMAGE_MAX_VIRTUAL_GIB !== undefined
+        ? values.LABVISOR_IMAGE_MAX_VIRTUAL_GIB * 1024 ** 3
+        : DEFAULT_MAX_VIRTUAL_BYTES,
     adminEmail: values.LABVISOR_ADMIN_EMAIL?.toLowerCase(),
     adminPassword: values.LABVISOR_ADMIN_PASSWORD,
     sessionSecret: values.SESSION_SECRET,

@@ -5,6 +5,7 @@ import { createEngine, type Engine } from '@labvisor/engine';
 import { ConfigError, loadConfig } from './config.js';
 import { type Database, DatabaseUnavailableError, openDatabase } from './db/database.js';
 import { migrateToLatest } from './db/migrate.js';
+import { defaultImageImportSettings } from './domain/image-import.js';
 import { registerBuiltImage } from './domain/images.js';
 import { loadSessionSecret } from './domain/secrets.js';
 import { seedFirstRun } from './domain/seed.js';
@@ -61,6 +62,11 @@ async function main(): Promise<void> {
     logger,
     sessionSecret: await loadSessionSecret(config.dataDir, config.sessionSecret),
     recordingsDir: path.join(config.dataDir, 'recordings'),
+    images: {
+      ...defaultImageImportSettings(path.join(config.dataDir, 'images')),
+      maxUploadBytes: config.imageMaxUploadBytes,
+      maxVirtualBytes: config.imageMaxVirtualBytes,
+    },
     publicOrigin: config.publicUrl ? new URL(config.publicUrl).origin : undefined,
     exposeStack: config.isDevelopment,
     webHandler: await createPortalHandler(WEB_DIR),

@@ -8,6 +8,7 @@ import type { Database } from './db/database.js';
 import { KnexSessionStore } from './db/session-store.js';
 import { AccessEvents } from './domain/access-events.js';
 import { ConsoleTickets } from './domain/console-tickets.js';
+import { ImageImport, type ImageImportSettings } from './domain/image-import.js';
 import { SnapshotService } from './domain/snapshot-service.js';
 import { VmService } from './domain/vm-service.js';
 import { OidcSignIn } from './http/auth/oidc.js';
@@ -23,6 +24,8 @@ export interface ServerOptions {
   sessionSecret: string;
   /** Where console recordings are kept. */
   recordingsDir: string;
+  /** The image store and upload limits. */
+  images: ImageImportSettings;
   /** The public origin (https behind a proxy): Secure cookies and the console Origin check. */
   publicOrigin: string | undefined;
   exposeStack: boolean;
@@ -71,6 +74,7 @@ export function buildServer(options: ServerOptions): LabvisorServer {
     engine,
     vms,
     snapshots: new SnapshotService({ knex, engine, vms }),
+    images: new ImageImport(knex, options.images),
     logger,
     sessionMiddleware,
     consoleTickets,

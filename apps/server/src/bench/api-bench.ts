@@ -14,6 +14,7 @@ import pino from 'pino';
 import { openDatabase } from '../db/database.js';
 import { migrateToLatest } from '../db/migrate.js';
 import { insertTenant } from '../db/queries/tenants.js';
+import { defaultImageImportSettings } from '../domain/image-import.js';
 import { buildServer } from '../server.js';
 import { createTokenUser } from './fixtures.js';
 
@@ -100,6 +101,7 @@ async function main(): Promise<void> {
     logger: pino({ level: 'silent' }),
     sessionSecret: 'x'.repeat(32),
     recordingsDir: path.join(runDir, 'recordings'),
+    images: defaultImageImportSettings(path.join(runDir, 'images')),
     publicOrigin: undefined,
     exposeStack: false,
   });

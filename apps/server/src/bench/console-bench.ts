@@ -15,6 +15,7 @@ import WebSocket from 'ws';
 import { openDatabase } from '../db/database.js';
 import { migrateToLatest } from '../db/migrate.js';
 import { insertTenant } from '../db/queries/tenants.js';
+import { defaultImageImportSettings } from '../domain/image-import.js';
 import { registerBuiltImage } from '../domain/images.js';
 import { buildServer } from '../server.js';
 import { createTokenUser } from './fixtures.js';
@@ -99,6 +100,7 @@ async function main(): Promise<void> {
     logger: pino({ level: 'silent' }),
     sessionSecret: 'x'.repeat(32),
     recordingsDir: path.join(work, 'recordings'),
+    images: defaultImageImportSettings(path.join(work, 'images')),
     publicOrigin: undefined,
     exposeStack: false,
   });

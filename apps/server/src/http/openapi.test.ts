@@ -6,6 +6,7 @@ import type { Database } from '../db/database.js';
 import { KnexSessionStore } from '../db/session-store.js';
 import { AccessEvents } from '../domain/access-events.js';
 import { ConsoleTickets } from '../domain/console-tickets.js';
+import type { ImageImport } from '../domain/image-import.js';
 import type { SnapshotService } from '../domain/snapshot-service.js';
 import type { VmService } from '../domain/vm-service.js';
 import { createSessionMiddleware } from './auth/session.js';
@@ -62,6 +63,7 @@ describe('the OpenAPI document', () => {
       metrics: new Metrics({} as Database['knex'], () => 0),
       vms: {} as VmService,
       snapshots: {} as SnapshotService,
+      images: {} as ImageImport,
       exposeStack: false,
     });
     sessionStore.close();

@@ -29,6 +29,7 @@ import {
   updateMemberRequestSchema,
   updateTenantRequestSchema,
   updateUserRequestSchema,
+  uploadImageQuerySchema,
   userSchema,
   vmActivitySchema,
   vmSchema,
@@ -42,6 +43,10 @@ export interface ApiOperation {
   path: string;
   summary: string;
   body?: z.ZodType;
+  /** A body of raw bytes (`application/octet-stream`) instead of JSON: what the bytes are. */
+  binaryBody?: string;
+  /** Query parameters the route parses. */
+  query?: z.ZodObject;
   /** The success answer; undefined for 204. */
   response?: z.ZodType;
   status?: number;
@@ -221,7 +226,23 @@ export const API_OPERATIONS: ApiOperation[] = [
     summary: 'Images the user can create VMs from',
     response: listOf(imageSchema),
   },
+  {
+    method: 'post',
+    path: '/api/v1/images',
+    summary:
+      "Upload a qcow2, raw or ISO image (platform admin; tenant admin for their tenant's): the body is the file, described by the query; checked with qemu-img (no backing or data file)",
+    query: uploadImageQuerySchema,
+    binaryBody: 'The image file',
+    response: imageSchema,
+    status: 201,
+  },
   { method: 'get', path: '/api/v1/images/:imageId', summary: 'An image', response: imageSchema },
+  {
+    method: 'delete',
+    path: '/api/v1/images/:imageId',
+    summary: "Delete an image no VM uses (platform admin; tenant admin for their tenant's)",
+    status: 204,
+  },
   {
     method: 'get',
     path: '/api/v1/vms',
@@ -338,12 +359,23 @@ export function buildOpenApiDocument(): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const operation of API_OPERATIONS) {
     const openApiPath = operation.path.replace(/:(\w+)/g, '{$1}');
-    const parameters = [...operation.path.matchAll(/:(\w+)/g)].map((match) => ({
-      name: match[1],
-      in: 'path',
-      required: true,
-      schema: { type: 'string', format: 'uuid' },
-    }));
+    const parameters: Record<string, unknown>[] = [...operation.path.matchAll(/:(\w+)/g)].map(
+      (match) => ({
+        name: match[1],
+        in: 'path',
+        required: true,
+        schema: { type: 'string', format: 'uuid' },
+      }),
+    );
+    for (const [name, field] of Object.entries(operation.query?.shape ?? {})) {
+      const schema = field as z.ZodType;
+      parameters.push({
+        name,
+        in: 'query',
+        required: !schema.safeParse(undefined).success,
+        schema: jsonSchema(schema),
+      });
+    }
     const status = String(operation.status ?? 200);
     paths[openApiPath] ??= {};
     paths[openApiPath][operation.method] = {
@@ -355,6 +387,17 @@ export function buildOpenApiDocument(): Record<string, unknown> {
             requestBody: {
               required: true,
               content: { 'application/json': { schema: jsonSchema(operation.body) } },
+            },
+          }
+        : {}),
+      ...(operation.binaryBody
+        ? {
+            requestBody: {
+              required: true,
+              description: operation.binaryBody,
+              content: {
+                'application/octet-stream': { schema: { type: 'string', format: 'binary' } },
+              },
             },
           }
         : {}),

@@ -7,6 +7,10 @@ import type { RequestHandler } from 'express';
 import pino from 'pino';
 import type { OidcSettings } from '../../src/config.js';
 import type { Database } from '../../src/db/database.js';
+import {
+  defaultImageImportSettings,
+  type ImageImportSettings,
+} from '../../src/domain/image-import.js';
 import type { VmService } from '../../src/domain/vm-service.js';
 import { buildServer } from '../../src/server.js';
 import type { ConsoleGateway } from '../../src/ws/console-gateway.js';
@@ -32,6 +36,8 @@ export async function startTestServer(
     engine?: Partial<EngineConfig>;
     webHandler?: RequestHandler;
     oidc?: OidcSettings;
+    /** Image store and upload limits; the store defaults to `images` in the run directory. */
+    images?: Partial<ImageImportSettings>;
   } = {},
 ): Promise<TestServer> {
   const runDir = options.engine?.runDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'labvisor-vms-'));
@@ -43,6 +49,7 @@ export async function startTestServer(
     logger,
     sessionSecret: 'test-secret-test-secret-test-secret-00',
     recordingsDir: path.join(runDir, 'recordings'),
+    images: { ...defaultImageImportSettings(path.join(runDir, 'images')), ...options.images },
     publicOrigin: undefined,
     exposeStack: false,
     webHandler: options.webHandler,

@@ -19,8 +19,8 @@ export interface ImageRow {
   created_at: Date;
 }
 
-/** The API view of an image row (never its paths on the host). */
-export function toImage(row: ImageRow): Image {
+/** The API view of an image row (never its paths on the host), with how many VMs use it. */
+export function toImage(row: ImageRow, vmCount: number): Image {
   return {
     id: row.id,
     tenantId: row.tenant_id,
@@ -32,6 +32,7 @@ export function toImage(row: ImageRow): Image {
     defaultVcpus: row.default_vcpus,
     defaultMemoryMib: row.default_memory_mib,
     defaultDiskGib: row.default_disk_gib,
+    vmCount,
     createdAt: new Date(row.created_at).toISOString(),
   };
 }

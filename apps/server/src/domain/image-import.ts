@@ -1,0 +1,304 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { UploadImageQuery } from '@labvisor/shared';
+import type { Knex } from 'knex';
+import { isForeignKeyViolation, isUniqueViolation } from '../db/errors.js';
+import { recordAudit } from '../db/queries/audit.js';
+import type { ImageRow } from '../db/queries/images.js';
+import { AppError } from '../http/errors.js';
+import { type Actor, requirePlatformAdmin, requireRole } from './access.js';
+import { inspectImage } from './image-inspection.js';
+import { addToImageStore, removeFromImageStore, storedImagePath } from './image-store.js';
+
+const GIB = 1024 ** 3;
+/** Resources a VM gets from an uploaded image unless the upload says otherwise. */
+const DEFAULT_VCPUS = 1;
+const DEFAULT_MEMORY_MIB = 512;
+/** The blank disk a VM booting an installer ISO gets by default. */
+const DEFAULT_ISO_DISK_GIB = 8;
+/** How many VM names a refused delete lists. */
+const NAMED_VMS_IN_CONFLICT = 3;
+
+/** Largest image upload by default (20 GiB). */
+export const DEFAULT_MAX_UPLOAD_BYTES = 20 * GIB;
+/** Largest virtual disk of an uploaded image by default: the largest VM disk (1 TiB). */
+export const DEFAULT_MAX_VIRTUAL_BYTES = 1024 * GIB;
+
+/** Where uploads go and how big they may be. */
+export interface ImageImportSettings {
+  /** The content-addressed image store; uploads are received in its `.uploads` folder. */
+  imagesDir: string;
+  /** Largest upload accepted, in bytes. */
+  maxUploadBytes: number;
+  /** Largest virtual disk size an uploaded image may have, in bytes. */
+  maxVirtualBytes: number;
+  qemuImgBinary: string;
+}
+
+/** Settings with the default limits, for a store at `imagesDir`. */
+export function defaultImageImportSettings(imagesDir: string): ImageImportSettings {
+  return {
+    imagesDir,
+    maxUploadBytes: DEFAULT_MAX_UPLOAD_BYTES,
+    maxVirtualBytes: DEFAULT_MAX_VIRTUAL_BYTES,
+    qemuImgBinary: 'qemu-img',
+  };
+}
+
+/** Who uploads and from where. */
+interface UploadContext {
+  actor: Actor;
+  query: UploadImageQuery;
+  /** The declared body length, when the client sent one. */
+  contentLength: number | undefined;
+  ip: string | undefined;
+}
+
+/** A received upload in the temporary folder. */
+interface ReceivedFile {
+  file: string;
+  sha256: string;
+  sizeBytes: number;
+}
+
+/**
+ * Imports images uploaded through the API (qcow2, raw or ISO) into the content-addressed store, and
+ * deletes images nobody uses. An upload is streamed to a temporary file while its checksum is
+ * computed, checked by qemu-img, then moved into the store; any failure leaves neither a file nor a row.
+ */
+export class ImageImport {
+  readonly #knex: Knex;
+  readonly #settings: ImageImportSettings;
+
+  constructor(knex: Knex, settings: ImageImportSettings) {
+    this.#knex = knex;
+    this.#settings = settings;
+  }
+
+  /** The folder uploads are received in, on the store's file system so a move is a rename. */
+  get uploadsDir(): string {
+    return path.join(this.#settings.imagesDir, '.uploads');
+  }
+
+  /**
+   * Uploads an image from a request body. Platform admins upload global images or a tenant's; a
+   * tenant admin only their tenant's. Everything that can be checked before reading the body is.
+   */
+  async upload(context: UploadContext, body: Readable): Promise<ImageRow> {
+    const { actor, query } = context;
+    if (query.tenantId) requireRole(actor, query.tenantId, 'admin');
+    else requirePlatformAdmin(actor);
+    await this.#refuseTakenName(query);
+    if (
+      context.contentLength !== undefined &&
+      context.contentLength > this.#settings.maxUploadBytes
+    ) {
+      throw this.#tooLarge();
+    }
+
+    const received = await this.#receive(body);
+    try {
+      const inspected = await inspectImage(received.file, query.format, this.#settings);
+      const minimumDiskGib = Math.max(1, Math.ceil(inspected.virtualSizeBytes / GIB));
+      const defaultDiskGib =
+        query.defaultDiskGib ?? (query.format === 'iso' ? DEFAULT_ISO_DISK_GIB : minimumDiskGib);
+      if (query.format !== 'iso' && defaultDiskGib < minimumDiskGib) {
+        throw new AppError(
+          'VALIDATION',
+          `defaultDiskGib must be at least ${minimumDiskGib}: the image's virtual disk is that large.`,
+          { field: 'defaultDiskGib', minimumDiskGib },
+        );
+      }
+      return await this.#store(context, received, defaultDiskGib);
+    } finally {
+      await fs.rm(received.file, { force: true });
+    }
+  }
+
+  /**
+   * Deletes an image, only while no VM is made from it; its file leaves the store when no other
+   * image uses it. Platform admins delete any image, tenant admins their tenant's.
+   */
+  async delete(actor: Actor, image: ImageRow, ip: string | undefined): Promise<void> {
+    if (image.tenant_id) requireRole(actor, image.tenant_id, 'admin');
+    else requirePlatformAdmin(actor);
+    await this.#knex.transaction(async (trx) => {
+      await lockContent(trx, image.sha256);
+      const users = await trx('vms').where({ image_id: image.id }).orderBy('name').pluck('name');
+      if (users.length > 0) throw inUse(image, users);
+      try {
+        await trx('images').where({ id: image.id }).delete();
+      } catch (error) {
+        // A VM made from it in the meantime.
+        if (isForeignKeyViolation(error)) throw inUse(image, []);
+        throw error;
+      }
+      await recordAudit(trx, {
+        actorId: actor.user.id,
+        tenantId: image.tenant_id,
+        action: 'image.delete',
+        targetType: 'image',
+        targetId: image.id,
+        ip,
+        details: { name: image.name, sha256: image.sha256 },
+      });
+      for (const file of [image.path, image.kernel_path, image.initrd_path]) {
+        if (file && !(await isStoredFileUsed(trx, file))) await removeFromImageStore(file);
+      }
+    });
+  }
+
+  async #refuseTakenName(query: UploadImageQuery): Promise<void> {
+    const taken = await this.#knex('images')
+      .where({ name: query.name })
+      .andWhere((q) =>
+        query.tenantId ? q.where({ tenant_id: query.tenantId }) : q.whereNull('tenant_id'),
+      )
+      .first('id');
+    if (taken) throw nameTaken(query.name);
+  }
+
+  /** Streams the body to a temporary file, hashing and counting; removes the file on any failure. */
+  async #receive(body: Readable): Promise<ReceivedFile> {
+    await fs.mkdir(this.uploadsDir, { recursive: true });
+    const file = path.join(this.uploadsDir, `${randomUUID()}.part`);
+    const hash = createHash('sha256');
+    const maxBytes = this.#settings.maxUploadBytes;
+    let sizeBytes = 0;
+    const meter = new Transform({
+      transform: (chunk: Buffer, _encoding, done) => {
+        sizeBytes += chunk.length;
+        if (sizeBytes > maxBytes) return done(this.#tooLarge());
+        hash.update(chunk);
+        done(null, chunk);
+      },
+    });
+    // The body is piped, not put in the pipeline: over the limit it must stay open for the 413.
+    const interrupted = () =>
+      meter.destroy(new AppError('VALIDATION', 'The upload was interrupted before it finished.'));
+    body.once('error', interrupted);
+    body.once('close', () => {
+      if (!(body as { complete?: boolean }).complete) interrupted();
+    });
+    body.pipe(meter);
+    try {
+      await pipeline(meter, createWriteStream(file, { flags: 'wx', mode: 0o600 }));
+    } catch (error) {
+      body.unpipe(meter);
+      await fs.rm(file, { force: true });
+      throw error;
+    } finally {
+      body.off('error', interrupted);
+    }
+    if (sizeBytes === 0) {
+      await fs.rm(file, { force: true });
+      throw new AppError('VALIDATION', 'The upload is empty: send the image file as the body.');
+    }
+    return { file, sha256: hash.digest('hex'), sizeBytes };
+  }
+
+  /** Moves a checked upload into the store and inserts its row, under the content's lock. */
+  async #store(
+    context: UploadContext,
+    received: ReceivedFile,
+    defaultDiskGib: number,
+  ): Promise<ImageRow> {
+    const { actor, query } = context;
+    const target = storedImagePath(
+      this.#settings.imagesDir,
+      received.sha256,
+      `image.${query.format}`,
+    );
+    try {
+      return await this.#knex.transaction(async (trx) => {
+        await lockContent(trx, received.sha256);
+        await addToImageStore(received.file, target, 'move');
+        const [row] = await trx<ImageRow>('images')
+          .insert({
+            tenant_id: query.tenantId ?? null,
+            name: query.name,
+            kind: query.format === 'iso' ? 'iso' : 'disk',
+            format: query.format,
+            path: target,
+            size_bytes: received.sizeBytes,
+            sha256: received.sha256,
+            default_vcpus: query.defaultVcpus ?? DEFAULT_VCPUS,
+            default_memory_mib: query.defaultMemoryMib ?? DEFAULT_MEMORY_MIB,
+            default_disk_gib: defaultDiskGib,
+          })
+          .returning('*');
+        await recordAudit(trx, {
+          actorId: actor.user.id,
+          tenantId: query.tenantId ?? null,
+          action: 'image.upload',
+          targetType: 'image',
+          targetId: row!.id,
+          ip: context.ip,
+          details: {
+            name: query.name,
+            format: query.format,
+            sizeBytes: received.sizeBytes,
+            sha256: received.sha256,
+          },
+        });
+        return row!;
+      });
+    } catch (error) {
+      // Nothing was inserted: the stored file stays only if another image uses it.
+      if (!(await isStoredFileUsed(this.#knex, target))) await removeFromImageStore(target);
+      if (isUniqueViolation(error)) throw nameTaken(query.name);
+      throw error;
+    }
+  }
+
+  #tooLarge(): AppError {
+    const limit = this.#settings.maxUploadBytes;
+    return new AppError(
+      'PAYLOAD_TOO_LARGE',
+      `The image is larger than the upload limit of ${limit} bytes (${(limit / GIB).toFixed(1)} GiB).`,
+      { maxUploadBytes: limit },
+    );
+  }
+}
+
+/**
+ * Serializes store changes of one content (a move in and an insert, or a delete and a removal), so
+ * a file is never removed under an image being added, across every server sharing the database.
+ */
+async function lockContent(trx: Knex.Transaction, sha256: string): Promise<void> {
+  await trx.raw('select pg_advisory_xact_lock(hashtext(?))', [`image-store:${sha256}`]);
+}
+
+async function isStoredFileUsed(knex: Knex, file: string): Promise<boolean> {
+  const row = await knex('images')
+    .where({ path: file })
+    .orWhere({ kernel_path: file })
+    .orWhere({ initrd_path: file })
+    .first('id');
+  return row !== undefined;
+}
+
+function nameTaken(name: string): AppError {
+  return new AppError('CONFLICT', `An image named "${name}" already exists here.`);
+}
+
+function inUse(image: ImageRow, vmNames: string[]): AppError {
+  const named = vmNames.slice(0, NAMED_VMS_IN_CONFLICT).map((name) => `"${name}"`);
+  if (vmNames.length > named.length) named.push(`${vmNames.length - named.length} more`);
+  const which =
+    vmNames.length === 0
+      ? 'a VM'
+      : vmNames.length === 1
+        ? `VM ${named[0]}`
+        : `${vmNames.length} VMs (${named.join(', ')})`;
+  return new AppError(
+    'CONFLICT',
+    `Image "${image.name}" is used by ${which}; delete ${vmNames.length > 1 ? 'them' : 'it'} first.`,
+    { vmCount: vmNames.length },
+  );
+}
