@@ -114,6 +114,15 @@ describe.skipIf(skipReason)('VMs and consoles with real guests', () => {
           expect.objectContaining({ name: 'teacher', mode: 'view' }),
         ]),
       });
+    // A second tab of the same watcher is one person in the list, not two.
+    const controlsBefore = terminal.controls.length;
+    const secondTab = await ConsoleSocket.open(server.url, teacher, running.id, { mode: 'view' });
+    const announced = () =>
+      terminal.controls.slice(controlsBefore).findLast((control) => control.type === 'viewers');
+    await expect.poll(announced).toBeDefined();
+    const people = announced()!.viewers as Array<{ name: string }>;
+    expect(people.filter((viewer) => viewer.name === 'teacher')).toHaveLength(1);
+    secondTab.close();
     watcher.type('echo from-watcher\n');
     const mark2 = terminal.output.length;
     terminal.type('echo still-$((2+3))\n');

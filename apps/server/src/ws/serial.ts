@@ -8,6 +8,8 @@ import { keepAlive, sendControl } from './keepalive.js';
 export const SCROLLBACK_BYTES = 64 * 1024;
 /** A viewer with more than this waiting to be sent is too slow and is dropped. */
 export const MAX_VIEWER_BUFFER_BYTES = 1024 * 1024;
+/** Joins and leaves within this long are announced to the viewers together. */
+const ANNOUNCE_DELAY_MS = 100;
 
 /** Someone watching or typing on a console. */
 export interface ConsoleViewer {
@@ -55,6 +57,7 @@ class ByteRing {
 class SerialSession {
   readonly #viewers = new Map<WebSocket, ConsoleViewer>();
   readonly #scrollback = new ByteRing(SCROLLBACK_BYTES);
+  #announceTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly vmId: string,
@@ -97,6 +100,7 @@ class SerialSession {
   }
 
   close(code: number, reason: string): void {
+    clearTimeout(this.#announceTimer);
     for (const socket of this.#viewers.keys()) socket.close(code, reason);
     this.#viewers.clear();
     this.connection.destroy();
@@ -116,9 +120,20 @@ class SerialSession {
     }
   }
 
+  /**
+   * Tells every viewer who is connected: one entry per person and mode (not per socket), sent once
+   * per burst of joins and leaves, so a crowd joining costs one message each rather than one per join.
+   */
   #announceViewers(): void {
-    const message: ConsoleServerMessage = { type: 'viewers', viewers: [...this.#viewers.values()] };
-    for (const socket of this.#viewers.keys()) sendControl(socket, message);
+    if (this.#announceTimer) return;
+    this.#announceTimer = setTimeout(() => {
+      this.#announceTimer = undefined;
+      const people = new Map<string, ConsoleViewer>();
+      for (const viewer of this.#viewers.values())
+        people.set(`${viewer.userId}:${viewer.mode}`, viewer);
+      const message: ConsoleServerMessage = { type: 'viewers', viewers: [...people.values()] };
+      for (const socket of this.#viewers.keys()) sendControl(socket, message);
+    }, ANNOUNCE_DELAY_MS);
   }
 }
 
