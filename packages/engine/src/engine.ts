@@ -130,9 +130,10 @@ function readJson<T>(file: string): T | undefined {
   }
 }
 
+/** Writes JSON by rename, readable by the engine's user only (a spec may hold a guest password). */
 function writeJsonAtomic(file: string, value: unknown): void {
   const temp = `${file}.tmp`;
-  fs.writeFileSync(temp, `${JSON.stringify(value, null, 2)}\n`);
+  fs.writeFileSync(temp, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600 });
   fs.renameSync(temp, file);
 }
 

@@ -34,7 +34,7 @@ export { SILENT_LOGGER } from './logger.js';
 export type { VmPaths } from './paths.js';
 export { vmPaths } from './paths.js';
 export { chooseAccelerator, probeAccelerator } from './qemu/accel-probe.js';
-export { buildQemuArgs } from './qemu/qemu-args.js';
+export { buildQemuArgs, GUEST_CONFIG_FW_CFG_NAME, guestConfigJson } from './qemu/qemu-args.js';
 export { QmpClient } from './qemu/qmp/commands.js';
 export {
   QmpCommandError,
@@ -54,8 +54,14 @@ export type {
 } from './quota.js';
 export { checkQuota, listQuotaViolations, QUOTA_RESOURCES } from './quota.js';
 export { SNAPSHOT_NAME_PATTERN } from './snapshots/internal-snapshots.js';
-export type { DiskThrottle, VmBoot, VmSpec } from './spec.js';
-export { toHostname, VM_ID_PATTERN, validateVmSpec } from './spec.js';
+export type { DiskThrottle, GuestConfig, VmBoot, VmSpec } from './spec.js';
+export {
+  GUEST_HOSTNAME_PATTERN,
+  GUEST_USER_PATTERN,
+  toHostname,
+  VM_ID_PATTERN,
+  validateVmSpec,
+} from './spec.js';
 export type { VmState } from './state.js';
 export {
   canTransition,

@@ -29,6 +29,8 @@ export interface VmPaths {
   savedState: string;
   /** Unix socket the engine serves while QEMU migrates its memory state into `savedState`. */
   migrateSocket: string;
+  /** The spec's guest configuration as JSON (mode 0600), which QEMU hands the guest by fw_cfg. */
+  guestConfig: string;
 }
 
 /** The paths of VM `id` under `runDir`. */
@@ -49,6 +51,7 @@ export function vmPaths(runDir: string, id: string): VmPaths {
     serialLog: path.join(dir, 'serial.log'),
     savedState: path.join(dir, 'saved-state.bin'),
     migrateSocket: path.join(dir, 'migrate.sock'),
+    guestConfig: path.join(dir, 'guest-config.json'),
   };
 }
 

@@ -36,6 +36,34 @@ export interface DiskThrottle {
   bpsTotal?: number;
 }
 
+/** A login name the guest can create: what Debian's `adduser` accepts by default. */
+export const GUEST_USER_PATTERN = /^[a-z_][a-z0-9_-]{0,31}$/;
+/** A hostname: dot-separated labels of letters, digits and inner dashes, at most 253 characters. */
+export const GUEST_HOSTNAME_PATTERN =
+  /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+/** A crypt(3) hash as /etc/shadow holds it (`$6$salt$hash`, `$y$...`). */
+const PASSWORD_HASH_PATTERN = /^\$[0-9a-z]+\$[!-9;-~]+$/;
+/** Longest plain password passed to a guest. */
+const MAX_GUEST_PASSWORD_LENGTH = 256;
+
+/**
+ * Configuration handed to the guest at boot through QEMU's fw_cfg (`opt/labvisor/config`, JSON),
+ * read by images that know it (infra/images/debian-lab): the hostname and the user to log in as.
+ */
+export interface GuestConfig {
+  /** The guest's hostname (default: the VM's name as a hostname label). */
+  hostname?: string;
+  /** The account the guest creates at its first boot (or renames its `student` to), with sudo. */
+  user?: {
+    /** Login name, as {@link GUEST_USER_PATTERN}. */
+    name: string;
+    /** Plain password, hashed by the guest; no newline. */
+    password?: string;
+    /** Or a crypt(3) hash, used as is. */
+    passwordHash?: string;
+  };
+}
+
 /** Everything the engine needs to create and run a VM; stored as `<runDir>/<id>/vm.json`. */
 export interface VmSpec {
   id: string;
@@ -45,6 +73,8 @@ export interface VmSpec {
   diskGib: number;
   boot: VmBoot;
   diskThrottle?: DiskThrottle;
+  /** Passed to the guest through fw_cfg; without it the guest gets no fw_cfg entry. */
+  guestConfig?: GuestConfig;
 }
 
 function fail(spec: { id?: unknown }, message: string, field: string): never {
@@ -131,6 +161,80 @@ export function validateVmSpec(spec: VmSpec): VmSpec {
     boot: normalized,
   };
   if (spec.diskThrottle) result.diskThrottle = { ...spec.diskThrottle };
+  if (spec.guestConfig !== undefined) result.guestConfig = validateGuestConfig(spec);
+  return result;
+}
+
+/** Checks `spec.guestConfig` field by field and returns a copy holding only the known fields. */
+function validateGuestConfig(spec: VmSpec): GuestConfig {
+  const config = spec.guestConfig;
+  if (typeof config !== 'object' || config === null || Array.isArray(config)) {
+    fail(spec, 'guestConfig must be an object', 'guestConfig');
+  }
+  const unknown = Object.keys(config).filter((key) => key !== 'hostname' && key !== 'user');
+  if (unknown.length > 0) fail(spec, `guestConfig has unknown field ${unknown[0]}`, 'guestConfig');
+  const result: GuestConfig = {};
+  if (config.hostname !== undefined) {
+    if (typeof config.hostname !== 'string' || !GUEST_HOSTNAME_PATTERN.test(config.hostname)) {
+      fail(spec, 'guestConfig.hostname must be a hostname', 'guestConfig.hostname');
+    }
+    result.hostname = config.hostname;
+  }
+  const user = config.user;
+  if (user !== undefined) {
+    if (typeof user !== 'object' || user === null) {
+      fail(spec, 'guestConfig.user must be an object', 'guestConfig.user');
+    }
+    const extra = Object.keys(user).filter(
+      (key) => !['name', 'password', 'passwordHash'].includes(key),
+    );
+    if (extra.length > 0)
+      fail(spec, `guestConfig.user has unknown field ${extra[0]}`, 'guestConfig.user');
+    if (
+      typeof user.name !== 'string' ||
+      !GUEST_USER_PATTERN.test(user.name) ||
+      user.name === 'root'
+    ) {
+      fail(
+        spec,
+        `guestConfig.user.name must match ${GUEST_USER_PATTERN} and not be root`,
+        'guestConfig.user.name',
+      );
+    }
+    result.user = { name: user.name };
+    if (user.password !== undefined) {
+      if (
+        typeof user.password !== 'string' ||
+        user.password.length === 0 ||
+        user.password.length > MAX_GUEST_PASSWORD_LENGTH ||
+        /[\n\r\0]/.test(user.password)
+      ) {
+        fail(
+          spec,
+          `guestConfig.user.password must be 1 to ${MAX_GUEST_PASSWORD_LENGTH} characters on one line`,
+          'guestConfig.user.password',
+        );
+      }
+      result.user.password = user.password;
+    }
+    if (user.passwordHash !== undefined) {
+      if (typeof user.passwordHash !== 'string' || !PASSWORD_HASH_PATTERN.test(user.passwordHash)) {
+        fail(
+          spec,
+          'guestConfig.user.passwordHash must be a crypt(3) hash',
+          'guestConfig.user.passwordHash',
+        );
+      }
+      if (user.password !== undefined) {
+        fail(
+          spec,
+          'guestConfig.user takes password or passwordHash, not both',
+          'guestConfig.user.passwordHash',
+        );
+      }
+      result.user.passwordHash = user.passwordHash;
+    }
+  }
   return result;
 }
 

@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { vmPaths } from '../paths.js';
 import type { VmSpec } from '../spec.js';
-import { buildQemuArgs, escapeOptionValue, TCG_TB_SIZE_MIB } from './qemu-args.js';
+import {
+  buildQemuArgs,
+  escapeOptionValue,
+  GUEST_CONFIG_FW_CFG_NAME,
+  guestConfigJson,
+  TCG_TB_SIZE_MIB,
+} from './qemu-args.js';
 
 const spec: VmSpec = {
   id: 'lab-1',
@@ -77,6 +83,10 @@ describe('buildQemuArgs', () => {
     ]);
   });
 
+  it('gives the guest an absolute pointer, so a desktop follows the VNC viewer', () => {
+    expect(valuesOf(args, '-device')).toContain('virtio-tablet-pci');
+  });
+
   it('attaches the overlay as virtio-blk with a node name, throttled when asked', () => {
     expect(valuesOf(args, '-drive')).toEqual([
       'if=none,id=drive0,node-name=disk0,file=/run/labvisor/lab-1/disk.qcow2,format=qcow2,discard=unmap',
@@ -121,5 +131,34 @@ describe('buildQemuArgs', () => {
 
   it('escapes commas in option values', () => {
     expect(escapeOptionValue('/a,b/c')).toBe('/a,,b/c');
+  });
+});
+
+describe('guest configuration by fw_cfg', () => {
+  it('passes none without a guest config', () => {
+    expect(buildQemuArgs({ spec, paths, accel: 'tcg' })).not.toContain('-fw_cfg');
+  });
+
+  it('passes the config file by name, never its content on the command line', () => {
+    const withConfig: VmSpec = {
+      ...spec,
+      guestConfig: { user: { name: 'ada', password: 's3cret' } },
+    };
+    const args = buildQemuArgs({ spec: withConfig, paths, accel: 'tcg' });
+    expect(valuesOf(args, '-fw_cfg')).toEqual([
+      `name=${GUEST_CONFIG_FW_CFG_NAME},file=${paths.guestConfig}`,
+    ]);
+    expect(args.join(' ')).not.toContain('s3cret');
+  });
+
+  it('fills in the hostname from the VM name unless the config names one', () => {
+    const user = { name: 'ada', password: 's3cret' };
+    expect(JSON.parse(guestConfigJson({ ...spec, guestConfig: { user } }))).toEqual({
+      hostname: 'lab-1-networking',
+      user,
+    });
+    expect(
+      JSON.parse(guestConfigJson({ ...spec, guestConfig: { hostname: 'web.lab' } })).hostname,
+    ).toBe('web.lab');
   });
 });

@@ -1,6 +1,6 @@
 import type { Accelerator } from '../driver.js';
 import type { VmPaths } from '../paths.js';
-import { toHostname, type VmSpec } from '../spec.js';
+import { type GuestConfig, toHostname, type VmSpec } from '../spec.js';
 
 /**
  * Default TCG translation-cache size. QEMU's default (1 GiB on 64-bit hosts) would dominate per-VM
@@ -33,6 +33,9 @@ export interface QemuArgsInput {
    */
   kernelBootFirmware?: string;
 }
+
+/** The fw_cfg item the guest reads its {@link GuestConfig} from (`/sys/firmware/qemu_fw_cfg/by_name/…`). */
+export const GUEST_CONFIG_FW_CFG_NAME = 'opt/labvisor/config';
 
 /** Escapes a value for QEMU's comma-separated option syntax (a comma is doubled). */
 export function escapeOptionValue(value: string): string {
@@ -91,6 +94,10 @@ export function buildQemuArgs(input: QemuArgsInput): string[] {
     `unix:${esc(paths.vnc)}`,
     '-device',
     'VGA',
+    // An absolute pointer: VNC clients (noVNC) send where the pointer is, and a relative PS/2
+    // mouse would drift from it. Guests without the driver ignore the device.
+    '-device',
+    'virtio-tablet-pci',
     '-netdev',
     'user,id=net0,restrict=on',
     '-device',
@@ -132,7 +139,21 @@ export function buildQemuArgs(input: QemuArgsInput): string[] {
     );
   }
 
+  if (spec.guestConfig) {
+    // A file, not `string=`: the password must not show in the host's process list.
+    args.push('-fw_cfg', `name=${GUEST_CONFIG_FW_CFG_NAME},file=${esc(paths.guestConfig)}`);
+  }
+
   if (input.loadSnapshot !== undefined) args.push('-loadvm', input.loadSnapshot);
   if (input.incomingFd !== undefined) args.push('-incoming', `fd:${input.incomingFd}`);
   return args;
+}
+
+/** The JSON the guest reads from fw_cfg: the spec's guest config, with the hostname filled in. */
+export function guestConfigJson(spec: VmSpec): string {
+  const config: GuestConfig = {
+    hostname: toHostname(spec.name, spec.id),
+    ...spec.guestConfig,
+  };
+  return `${JSON.stringify(config)}\n`;
 }

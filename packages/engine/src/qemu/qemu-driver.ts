@@ -28,7 +28,7 @@ import {
   sleep,
   tailFile,
 } from './process.js';
-import { buildQemuArgs } from './qemu-args.js';
+import { buildQemuArgs, guestConfigJson } from './qemu-args.js';
 import { createBlankDisk, createOverlay, readVirtualSize } from './qemu-img.js';
 import { QmpClient } from './qmp/commands.js';
 import { QMP_EVENTS, type ShutdownEventData } from './qmp/events.js';
@@ -210,6 +210,9 @@ export class QemuDriver implements Driver {
     try {
       await this.#assertBootFilesExist(vm);
       await this.#removeRuntimeFiles(vm);
+      if (vm.spec.guestConfig) {
+        await fsp.writeFile(paths.guestConfig, guestConfigJson(vm.spec), { mode: 0o600 });
+      }
       const logFd = fs.openSync(paths.log, 'w');
       let stateFd: number | undefined;
       try {
