@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildBootableIso } from './support/boot-iso.js';
 import { openMigratedDatabase, TEST_DATABASES } from './support/databases.js';
 import { createFixtureTenant, createFixtureUser, FIXTURE_PASSWORD } from './support/fixtures.js';
+import { uploadImage } from './support/image-upload.js';
 import { startTestServer, TestClient, type TestServer } from './support/test-server.js';
 
 const MIB = 1024 ** 2;
@@ -36,25 +37,6 @@ const fixtures = (() => {
 afterAll(() => fs.rmSync(fixtures.dir, { recursive: true, force: true }));
 
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
-
-/** Sends an image file as the body of `POST /api/v1/images` with the client's session. */
-async function upload(
-  client: TestClient,
-  query: Record<string, string>,
-  body: Buffer,
-  contentType = 'application/octet-stream',
-) {
-  const response = await fetch(`${client.baseUrl}/api/v1/images?${new URLSearchParams(query)}`, {
-    method: 'POST',
-    headers: {
-      'content-type': contentType,
-      cookie: client.cookieHeader!,
-      'x-csrf-token': client.csrfToken!,
-    },
-    body,
-  });
-  return { status: response.status, body: (await response.json()) as any };
-}
 
 /** Every file in a folder tree, relative to it. */
 function filesUnder(dir: string): string[] {
@@ -121,7 +103,7 @@ describe.each(TEST_DATABASES)('image uploads on $name', (kind) => {
       ];
       for (const each of cases) {
         const bytes = fixtures.read(each.file);
-        const answer = await upload(as.root!, { name: each.name, format: each.format }, bytes);
+        const answer = await uploadImage(as.root!, { name: each.name, format: each.format }, bytes);
         expect(answer.status, JSON.stringify(answer.body)).toBe(201);
         expect(answer.body).toMatchObject({
           name: each.name,
@@ -153,7 +135,7 @@ describe.each(TEST_DATABASES)('image uploads on $name', (kind) => {
         .pluck('target_id');
       expect(audit).toHaveLength(3);
 
-      const again = await upload(
+      const again = await uploadImage(
         as.root!,
         { name: 'installer', format: 'iso' },
         fixtures.read('boot.iso'),
@@ -167,7 +149,7 @@ describe.each(TEST_DATABASES)('image uploads on $name', (kind) => {
   it.skipIf(kind.skipReason)(
     'refuses a qcow2 with a backing file or an external data file, leaving no row and no file',
     async () => {
-      const backed = await upload(
+      const backed = await uploadImage(
         as.root!,
         { name: 'backed', format: 'qcow2' },
         fixtures.read('backed.qcow2'),
@@ -178,7 +160,7 @@ describe.each(TEST_DATABASES)('image uploads on $name', (kind) => {
       expect(backed.body.error.message).not.toContain(imagesDir);
       await expectNothingLeft('backed');
 
-      const external = await upload(
+      const external = await uploadImage(
         as.root!,
         { name: 'external', format: 'qcow2' },
         fixtures.read('data-file.qcow2'),
@@ -192,7 +174,7 @@ describe.each(TEST_DATABASES)('image uploads on $name', (kind) => {
   it.skipIf(kind.skipReason)(
     'refuses a wrong declared format, a missing ISO signature, an oversized virtual disk and a non-file body',
     async () => {
-      const qcowAsRaw = await upload(
+      const qcowAsRaw = await uploadImage(
         as.root!,
         { name: 'liar', format: 'raw' },
         fixtures.read('disk.qcow2'),
@@ -201,14 +183,14 @@ describe.each(TEST_DATABASES)('image uploads on $name', (kind) => {
       expect(qcowAsRaw.body.error.message).toBe(
         'The uploaded file cannot be used as a raw image: it is a qcow2 image.',
       );
-      const rawAsQcow = await upload(
+      const rawAsQcow = await uploadImage(
         as.root!,
         { name: 'liar', format: 'qcow2' },
         fixtures.read('disk.raw'),
       );
       expect(rawAsQcow.status).toBe(400);
       expect(rawAsQcow.body.error.message).toMatch(/cannot be used as a qcow2 image/);
-      const rawAsIso = await upload(
+      const rawAsIso = await uploadImage(
         as.root!,
         { name: 'liar', format: 'iso' },
         fixtures.read('disk.raw'),
@@ -217,7 +199,7 @@ describe.each(TEST_DATABASES)('image uploads on $name', (kind) => {
       expect(rawAsIso.body.error.message).toMatch(/no ISO 9660 signature/);
       await expectNothingLeft('liar');
 
-      const big = await upload(
+      const big = await uploadImage(
         as.root!,
         { name: 'big', format: 'qcow2' },
         fixtures.read('big.qcow2'),
@@ -228,7 +210,7 @@ describe.each(TEST_DATABASES)('image uploads on $name', (kind) => {
       );
       await expectNothingLeft('big');
 
-      const json = await upload(
+      const json = await uploadImage(
         as.root!,
         { name: 'json', format: 'raw' },
         Buffer.from('{}'),
@@ -236,20 +218,20 @@ describe.each(TEST_DATABASES)('image uploads on $name', (kind) => {
       );
       expect(json.status).toBe(400);
       expect(json.body.error.message).toMatch(/application\/octet-stream/);
-      const badQuery = await upload(
+      const badQuery = await uploadImage(
         as.root!,
         { name: 'x', format: 'vmdk' },
         fixtures.read('disk.raw'),
       );
       expect(badQuery.status).toBe(400);
       expect(badQuery.body.error.details.fields[0].field).toBe('format');
-      const unknownField = await upload(
+      const unknownField = await uploadImage(
         as.root!,
         { name: 'x', format: 'raw', color: 'red' },
         fixtures.read('disk.raw'),
       );
       expect(unknownField.status).toBe(400);
-      const tooSmallDisk = await upload(
+      const tooSmallDisk = await uploadImage(
         as.root!,
         { name: 'small-disk', format: 'qcow2', defaultDiskGib: '1' },
         fixtures.read('big.qcow2'),
@@ -262,7 +244,7 @@ describe.each(TEST_DATABASES)('image uploads on $name', (kind) => {
   it.skipIf(kind.skipReason)(
     'answers 413 for an upload above the limit, declared or streamed, and keeps nothing',
     async () => {
-      const declared = await upload(
+      const declared = await uploadImage(
         as.root!,
         { name: 'huge', format: 'raw' },
         fixtures.read('too-big.raw'),
@@ -339,7 +321,7 @@ describe.each(TEST_DATABASES)('image uploads on $name', (kind) => {
     "lets a tenant admin upload and delete only their tenant's images; others see 404, members 403",
     async () => {
       const bytes = fixtures.read('disk.qcow2');
-      const mine = await upload(
+      const mine = await uploadImage(
         as['admin-a']!,
         { name: 'class-disk', format: 'qcow2', tenantId: classA.id },
         bytes,
@@ -349,15 +331,15 @@ describe.each(TEST_DATABASES)('image uploads on $name', (kind) => {
       // Same content as the global disk-qcow2: one stored file for both.
       expect(filesUnder(imagesDir)).toEqual(storedFiles());
 
-      const global = await upload(as['admin-a']!, { name: 'global', format: 'qcow2' }, bytes);
+      const global = await uploadImage(as['admin-a']!, { name: 'global', format: 'qcow2' }, bytes);
       expect(global.status).toBe(403);
-      const foreign = await upload(
+      const foreign = await uploadImage(
         as['admin-a']!,
         { name: 'foreign', format: 'qcow2', tenantId: classB.id },
         bytes,
       );
       expect(foreign.status).toBe(404);
-      const student = await upload(
+      const student = await uploadImage(
         as['student-a']!,
         { name: 'student', format: 'qcow2', tenantId: classA.id },
         bytes,
