@@ -6,10 +6,11 @@ import { useState } from 'react';
 import { api, describeError } from '@/lib/api';
 import { StateBadge } from './state-badge';
 
-type Action = 'start' | 'stop' | 'suspend' | 'resume';
+/** A lifecycle action offered as a button. */
+export type VmAction = 'start' | 'stop' | 'suspend' | 'resume';
 
 /** Which actions make sense in each state; the server still decides. */
-function actionsFor(vm: Vm): Action[] {
+export function actionsFor(vm: Vm): VmAction[] {
   switch (vm.state) {
     case 'running':
       return ['stop', 'suspend'];
@@ -26,7 +27,8 @@ function actionsFor(vm: Vm): Action[] {
   }
 }
 
-const ACTION_LABELS: Record<Action, string> = {
+/** The label of each action's button. */
+export const ACTION_LABELS: Record<VmAction, string> = {
   start: 'Start',
   stop: 'Stop',
   suspend: 'Suspend',

@@ -1,13 +1,20 @@
 import type {
+  ApiToken,
+  ConsoleConnection,
   ConsoleTicket,
+  CreatedToken,
   CreateVmRequest,
   ErrorBody,
   ErrorCode,
   Image,
   LoginResponse,
+  Member,
   MeResponse,
   Quota,
+  Snapshot,
+  Tenant,
   Vm,
+  VmActivity,
 } from '@labvisor/shared';
 
 /** An API error, carrying the contract's code and a sentence a person understands. */
@@ -93,7 +100,14 @@ export const api = {
       }>('GET', `/api/v1/vms/${vmId}/recordings`)
     ).items,
   providers: () => request<{ password: boolean; oidc: boolean }>('GET', '/api/v1/auth/providers'),
-  listVms: async () => (await request<{ items: Vm[] }>('GET', '/api/v1/vms')).items,
+  /** The VMs the user can see; with a tenant, only that tenant's. */
+  listVms: async (tenantId?: string) =>
+    (
+      await request<{ items: Vm[] }>(
+        'GET',
+        tenantId ? `/api/v1/vms?tenantId=${encodeURIComponent(tenantId)}` : '/api/v1/vms',
+      )
+    ).items,
   listImages: async () => (await request<{ items: Image[] }>('GET', '/api/v1/images')).items,
   quota: (tenantId: string) => request<Quota>('GET', `/api/v1/tenants/${tenantId}/quota`),
   /** Whether the quota would admit the VM; throws the refusal (QUOTA_EXCEEDED with details) if not. */
@@ -104,6 +118,27 @@ export const api = {
     request<Vm>('POST', `/api/v1/vms/${vmId}/${action}`),
   deleteVm: (vmId: string) => request<void>('DELETE', `/api/v1/vms/${vmId}`),
   getVm: (vmId: string) => request<Vm>('GET', `/api/v1/vms/${vmId}`),
+  vmActivity: async (vmId: string) =>
+    (await request<{ items: VmActivity[] }>('GET', `/api/v1/vms/${vmId}/activity`)).items,
+  listSnapshots: async (vmId: string) =>
+    (await request<{ items: Snapshot[] }>('GET', `/api/v1/vms/${vmId}/snapshots`)).items,
+  createSnapshot: (vmId: string, body: { name: string; memory: boolean }) =>
+    request<Snapshot>('POST', `/api/v1/vms/${vmId}/snapshots`, body),
+  restoreSnapshot: (vmId: string, snapshotId: string) =>
+    request<Vm>('POST', `/api/v1/vms/${vmId}/snapshots/${snapshotId}/restore`),
+  deleteSnapshot: (vmId: string, snapshotId: string) =>
+    request<void>('DELETE', `/api/v1/vms/${vmId}/snapshots/${snapshotId}`),
+  getTenant: (tenantId: string) => request<Tenant>('GET', `/api/v1/tenants/${tenantId}`),
+  listMembers: async (tenantId: string) =>
+    (await request<{ items: Member[] }>('GET', `/api/v1/tenants/${tenantId}/members`)).items,
+  /** Who is connected now to the consoles of the tenant's VMs (instructors and admins). */
+  tenantConsoles: async (tenantId: string) =>
+    (await request<{ items: ConsoleConnection[] }>('GET', `/api/v1/tenants/${tenantId}/consoles`))
+      .items,
+  listTokens: async () => (await request<{ items: ApiToken[] }>('GET', '/api/v1/tokens')).items,
+  createToken: (body: { name: string; expiresInDays?: number }) =>
+    request<CreatedToken>('POST', '/api/v1/tokens', body),
+  revokeToken: (tokenId: string) => request<void>('DELETE', `/api/v1/tokens/${tokenId}`),
   consoleTicket: (vmId: string, kind: 'serial' | 'vnc', mode: 'interactive' | 'view') =>
     request<ConsoleTicket>('POST', `/api/v1/vms/${vmId}/console`, { kind, mode }),
 };

@@ -2,27 +2,49 @@
 
 import type { Vm } from '@labvisor/shared';
 import Link from 'next/link';
-import { useParams } from 'next/navigation';
-import { useCallback, useEffect, useState } from 'react';
+import { useParams, useSearchParams } from 'next/navigation';
+import { Suspense, useCallback, useEffect, useState } from 'react';
 import { AppShell } from '@/components/app-shell';
 import { DesktopViewer } from '@/components/desktop-viewer';
 import { RecordingsPanel } from '@/components/recordings-panel';
 import { SerialTerminal } from '@/components/serial-terminal';
+import { SnapshotTimeline } from '@/components/snapshot-timeline';
 import { StateBadge } from '@/components/state-badge';
 import { useSession } from '@/components/use-session';
+import { VmActivityList } from '@/components/vm-activity';
+import { ACTION_LABELS, actionsFor, type VmAction } from '@/components/vm-list';
 import { api, describeError } from '@/lib/api';
 
 const POLL_MS = 2000;
 
-export default function VmPage() {
+/** The VM page: `?mode=view` opens its consoles to watch only (the server drops a watcher's input). */
+export default function VmPageWithSearch() {
+  return (
+    <Suspense fallback={<div className="center muted">Loading…</div>}>
+      <VmPage />
+    </Suspense>
+  );
+}
+
+function VmPage() {
   const { vmId } = useParams<{ vmId: string }>();
+  const watching = useSearchParams().get('mode') === 'view';
+  const mode = watching ? 'view' : 'interactive';
   const { me, error } = useSession();
   const [vm, setVm] = useState<Vm>();
   const [loadError, setLoadError] = useState<string>();
+  const [actionError, setActionError] = useState<string>();
+  const [changes, setChanges] = useState(0);
   const [tab, setTab] = useState<'terminal' | 'desktop'>('terminal');
 
   const refresh = useCallback(() => {
-    api.getVm(vmId).then(setVm, (caught: unknown) => setLoadError(describeError(caught)));
+    api.getVm(vmId).then(
+      (fresh) => {
+        setVm(fresh);
+        setLoadError(undefined);
+      },
+      (caught: unknown) => setLoadError(describeError(caught)),
+    );
   }, [vmId]);
   useEffect(() => {
     if (!me) return;
@@ -31,6 +53,20 @@ export default function VmPage() {
     return () => clearInterval(timer);
   }, [me, refresh]);
 
+  const changed = () => {
+    setChanges((count) => count + 1);
+    refresh();
+  };
+  const act = async (action: VmAction) => {
+    setActionError(undefined);
+    try {
+      setVm(await api.vmAction(vmId, action));
+    } catch (caught) {
+      setActionError(describeError(caught));
+    }
+    changed();
+  };
+
   if (error)
     return (
       <div className="center">
@@ -38,26 +74,53 @@ export default function VmPage() {
       </div>
     );
   if (!me) return <div className="center muted">Loading…</div>;
-  const supervises =
-    vm !== undefined &&
-    (me.user.isPlatformAdmin ||
-      me.memberships.some((m) => m.tenantId === vm.tenantId && m.role !== 'member'));
+  const supervisedClass =
+    vm === undefined
+      ? undefined
+      : me.memberships.find((m) => m.tenantId === vm.tenantId && m.role !== 'member');
+  const supervises = me.user.isPlatformAdmin || supervisedClass !== undefined;
   const hasConsole = vm?.state === 'running' || vm?.state === 'paused';
   return (
     <AppShell me={me}>
       <p>
-        <Link href="/">← My labs</Link>
+        {supervisedClass && vm?.ownerId !== me.user.id ? (
+          <Link href={`/tenants/${supervisedClass.tenantId}`}>← {supervisedClass.tenantName}</Link>
+        ) : (
+          <Link href="/">← My labs</Link>
+        )}
       </p>
       {loadError && <p className="alert error">{loadError}</p>}
       {vm && (
         <>
-          <h1>
-            {vm.name} <StateBadge state={vm.state} />
-          </h1>
-          <p className="muted">
-            {vm.vcpus} vCPU · {vm.memoryMib} MiB · {vm.diskGib} GiB
-            {vm.stateReason ? ` — ${vm.stateReason}` : ''}
-          </p>
+          <div className="vm-heading">
+            <div>
+              <h1>
+                {vm.name} <StateBadge state={vm.state} />
+              </h1>
+              <p className="muted">
+                {vm.vcpus} vCPU · {vm.memoryMib} MiB · {vm.diskGib} GiB
+                {vm.stateReason ? ` — ${vm.stateReason}` : ''}
+              </p>
+            </div>
+            <div className="toolbar">
+              {actionsFor(vm).map((action) => (
+                <button key={action} className="button" type="button" onClick={() => act(action)}>
+                  {ACTION_LABELS[action]}
+                </button>
+              ))}
+            </div>
+          </div>
+          {actionError && (
+            <p className="alert error" role="alert">
+              {actionError}
+            </p>
+          )}
+          {watching && (
+            <p className="banner watch" role="status">
+              You are watching: what you type is not sent to the VM.{' '}
+              <Link href={`/vms/${vm.id}`}>Take over</Link>
+            </p>
+          )}
           <section className="card">
             <div className="tabs" role="tablist" aria-label="Console">
               {(['terminal', 'desktop'] as const).map((name) => (
@@ -80,9 +143,27 @@ export default function VmPage() {
                   : 'Start the lab to use its consoles.'}
               </p>
             )}
-            {hasConsole && tab === 'terminal' && <SerialTerminal vmId={vm.id} />}
-            {hasConsole && tab === 'desktop' && <DesktopViewer vmId={vm.id} />}
+            {/* Keyed on the boot: a VM restarted under the page (a disk restore) gets new consoles. */}
+            {hasConsole && tab === 'terminal' && (
+              <SerialTerminal key={vm.startedAt} vmId={vm.id} mode={mode} />
+            )}
+            {hasConsole && tab === 'desktop' && (
+              <DesktopViewer key={vm.startedAt} vmId={vm.id} mode={mode} />
+            )}
           </section>
+          <div className="vm-panels">
+            <section className="card" id="snapshots" aria-labelledby="snapshots-title">
+              <h2 id="snapshots-title">Snapshots</h2>
+              <SnapshotTimeline vm={vm} onChange={changed} />
+            </section>
+            <section className="card" aria-labelledby="activity-title">
+              <h2 id="activity-title">Recent activity</h2>
+              <VmActivityList
+                vmId={vm.id}
+                version={`${vm.state}:${vm.currentSnapshotId}:${changes}`}
+              />
+            </section>
+          </div>
           {supervises && (
             <section className="card" aria-labelledby="recordings-title">
               <h2 id="recordings-title">Console recordings</h2>
