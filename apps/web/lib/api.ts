@@ -1,18 +1,25 @@
 import type {
   ApiToken,
+  AuditEntry,
   ConsoleConnection,
   ConsoleTicket,
   CreatedToken,
   CreateVmRequest,
   ErrorBody,
   ErrorCode,
+  HostCapacity,
   Image,
   LoginResponse,
   Member,
   MeResponse,
   Quota,
+  QuotaLimits,
   Snapshot,
   Tenant,
+  TenantRole,
+  TenantUsage,
+  User,
+  UploadImageQuery,
   Vm,
   VmActivity,
 } from '@labvisor/shared';
@@ -59,16 +66,64 @@ async function request<T>(method: string, url: string, body?: unknown): Promise<
   }
   if (response.status === 204) return undefined as T;
   const payload = (await response.json().catch(() => undefined)) as unknown;
-  if (!response.ok) {
-    const error = (payload as ErrorBody | undefined)?.error;
-    const code = error?.code ?? 'INTERNAL';
-    const message =
-      code === 'INTERNAL' || !error?.message
-        ? (FRIENDLY_MESSAGES[code] ?? 'Request failed.')
-        : error.message;
-    throw new ApiError(code, message, response.status, error?.details);
-  }
+  if (!response.ok) throw apiErrorOf(response.status, payload);
   return payload as T;
+}
+
+/** The ApiError of a refused answer: the server's sentence, or a friendly one for its code. */
+function apiErrorOf(status: number, payload: unknown): ApiError {
+  const error = (payload as ErrorBody | undefined)?.error;
+  const code = error?.code ?? 'INTERNAL';
+  const message =
+    code === 'INTERNAL' || !error?.message
+      ? (FRIENDLY_MESSAGES[code] ?? 'Request failed.')
+      : error.message;
+  return new ApiError(code, message, status, error?.details);
+}
+
+/** An upload under way: its answer, and how to cancel it. */
+export interface Upload<T> {
+  done: Promise<T>;
+  cancel(): void;
+}
+
+/**
+ * Sends a file as a POST body with XMLHttpRequest, which reports upload progress (fetch does
+ * not); `onProgress` gets the bytes sent and the total. A cancelled upload rejects with an Error.
+ */
+function uploadFile<T>(
+  url: string,
+  file: Blob,
+  onProgress: (sent: number, total: number) => void,
+): Upload<T> {
+  const xhr = new XMLHttpRequest();
+  const done = new Promise<T>((resolve, reject) => {
+    xhr.open('POST', url);
+    xhr.setRequestHeader('accept', 'application/json');
+    xhr.setRequestHeader('content-type', 'application/octet-stream');
+    if (csrfToken) xhr.setRequestHeader('x-csrf-token', csrfToken);
+    xhr.upload.onprogress = (event) =>
+      onProgress(event.loaded, event.lengthComputable ? event.total : file.size);
+    xhr.onload = () => {
+      let payload: unknown;
+      try {
+        payload = JSON.parse(xhr.responseText);
+      } catch {}
+      if (xhr.status >= 200 && xhr.status < 300) resolve(payload as T);
+      else reject(apiErrorOf(xhr.status, payload));
+    };
+    xhr.onerror = () =>
+      reject(
+        new ApiError(
+          'UNAVAILABLE',
+          'The upload stopped: the connection to the server was lost or closed.',
+          0,
+        ),
+      );
+    xhr.onabort = () => reject(new Error('The upload was cancelled.'));
+    xhr.send(file);
+  });
+  return { done, cancel: () => xhr.abort() };
 }
 
 /** The typed client of the Labvisor API, for the portal. */
@@ -109,6 +164,18 @@ export const api = {
       )
     ).items,
   listImages: async () => (await request<{ items: Image[] }>('GET', '/api/v1/images')).items,
+  /** Uploads an image file (its bytes as the body, described by the query), with progress. */
+  uploadImage: (
+    query: UploadImageQuery,
+    file: Blob,
+    onProgress: (sent: number, total: number) => void,
+  ) => {
+    const params = Object.entries(query).flatMap(([key, value]) =>
+      value === undefined ? [] : [[key, String(value)]],
+    );
+    return uploadFile<Image>(`/api/v1/images?${new URLSearchParams(params)}`, file, onProgress);
+  },
+  deleteImage: (imageId: string) => request<void>('DELETE', `/api/v1/images/${imageId}`),
   quota: (tenantId: string) => request<Quota>('GET', `/api/v1/tenants/${tenantId}/quota`),
   /** Whether the quota would admit the VM; throws the refusal (QUOTA_EXCEEDED with details) if not. */
   checkVm: (body: CreateVmRequest) =>
@@ -139,6 +206,41 @@ export const api = {
   createToken: (body: { name: string; expiresInDays?: number }) =>
     request<CreatedToken>('POST', '/api/v1/tokens', body),
   revokeToken: (tokenId: string) => request<void>('DELETE', `/api/v1/tokens/${tokenId}`),
+  // Tenant and platform administration.
+  listTenants: async () => (await request<{ items: Tenant[] }>('GET', '/api/v1/tenants')).items,
+  createTenant: (name: string) => request<Tenant>('POST', '/api/v1/tenants', { name }),
+  deleteTenant: (tenantId: string) => request<void>('DELETE', `/api/v1/tenants/${tenantId}`),
+  putQuota: (tenantId: string, limits: QuotaLimits) =>
+    request<Quota>('PUT', `/api/v1/tenants/${tenantId}/quota`, { limits }),
+  addMember: (tenantId: string, body: { email: string; role: TenantRole }) =>
+    request<Member>('POST', `/api/v1/tenants/${tenantId}/members`, body),
+  setMemberRole: (tenantId: string, userId: string, role: TenantRole) =>
+    request<Member>('PATCH', `/api/v1/tenants/${tenantId}/members/${userId}`, { role }),
+  setMemberLimits: (tenantId: string, userId: string, limits: Member['limits']) =>
+    request<Member>('PUT', `/api/v1/tenants/${tenantId}/members/${userId}/limits`, { limits }),
+  removeMember: (tenantId: string, userId: string) =>
+    request<void>('DELETE', `/api/v1/tenants/${tenantId}/members/${userId}`),
+  tenantUsage: (tenantId: string, days: number) =>
+    request<TenantUsage>('GET', `/api/v1/tenants/${tenantId}/usage?days=${days}`),
+  host: () => request<HostCapacity>('GET', '/api/v1/host'),
+  listUsers: async () => (await request<{ items: User[] }>('GET', '/api/v1/users')).items,
+  createUser: (body: { email: string; name: string; password: string; isPlatformAdmin: boolean }) =>
+    request<User>('POST', '/api/v1/users', body),
+  setUserDisabled: (userId: string, disabled: boolean) =>
+    request<User>('PATCH', `/api/v1/users/${userId}`, { disabled }),
+  /** Audit entries, newest first; `before` is the id of the oldest entry already shown. */
+  audit: async (filters: {
+    tenantId?: string;
+    action?: string;
+    actorId?: string;
+    before?: string;
+    limit: number;
+  }) => {
+    const query = new URLSearchParams();
+    for (const [key, value] of Object.entries(filters))
+      if (value !== undefined && value !== '') query.set(key, String(value));
+    return (await request<{ items: AuditEntry[] }>('GET', `/api/v1/audit?${query}`)).items;
+  },
   consoleTicket: (vmId: string, kind: 'serial' | 'vnc', mode: 'interactive' | 'view') =>
     request<ConsoleTicket>('POST', `/api/v1/vms/${vmId}/console`, { kind, mode }),
 };
