@@ -1,0 +1,315 @@
+'use client';
+
+import type { HostCapacity, Quota, QuotaLimits, Tenant } from '@labvisor/shared';
+import { VM_STATES } from '@labvisor/shared';
+import Link from 'next/link';
+import { type FormEvent, useState } from 'react';
+import { ConfirmButton } from '@/components/confirm-button';
+import { ADMIN_SECTION, SectionPage } from '@/components/section-page';
+import { formatNumber, UsageBar } from '@/components/usage-bar';
+import { useApiLoad } from '@/components/use-api-load';
+import { useSession } from '@/components/use-session';
+import { api, describeError } from '@/lib/api';
+
+/** The quota's resources in the order shown, with their labels and units. */
+const QUOTA_RESOURCES: Array<{ key: keyof QuotaLimits; label: string; unit: string }> = [
+  { key: 'runningVms', label: 'Running VMs', unit: '' },
+  { key: 'vcpus', label: 'vCPUs', unit: '' },
+  { key: 'memoryMib', label: 'Memory', unit: 'MiB' },
+  { key: 'diskGib', label: 'Disk', unit: 'GiB' },
+  { key: 'snapshots', label: 'Snapshots', unit: '' },
+  { key: 'vmHoursPerMonth', label: 'VM-hours this month', unit: 'h' },
+];
+
+/** The platform admin's overview: this host's capacity, and every tenant with its quota and usage. */
+export default function AdminTenantsPage() {
+  const { me, error } = useSession();
+  // The host first: only platform admins get it, so anyone else stops at the refusal.
+  const loaded = useApiLoad(me && 'admin', async () => {
+    const host = await api.host();
+    const tenants = await api.listTenants();
+    const quotas = await Promise.all(tenants.map((tenant) => api.quota(tenant.id)));
+    return { host, tenants: tenants.map((tenant, index) => ({ tenant, quota: quotas[index]! })) };
+  });
+  const [message, setMessage] = useState<string>();
+  const [actionError, setActionError] = useState<string>();
+  const [editing, setEditing] = useState<string>();
+
+  if (error)
+    return (
+      <div className="center">
+        <p className="alert error">{error}</p>
+      </div>
+    );
+  if (!me) return <div className="center muted">Loading…</div>;
+
+  /** Runs a change, then shows what it did or the API's refusal; true when it was done. */
+  const run = async (work: () => Promise<unknown>, done: string): Promise<boolean> => {
+    setActionError(undefined);
+    setMessage(undefined);
+    let succeeded = false;
+    try {
+      await work();
+      setMessage(done);
+      setEditing(undefined);
+      succeeded = true;
+    } catch (caught) {
+      setActionError(describeError(caught));
+    }
+    loaded.reload();
+    return succeeded;
+  };
+
+  const { data } = loaded;
+  return (
+    <SectionPage
+      me={me}
+      section={ADMIN_SECTION}
+      sectionLabel="Admin"
+      title="Tenants and host"
+      refusal={loaded.refusal}
+    >
+      {loaded.error && <p className="alert error">{loaded.error}</p>}
+      {actionError && (
+        <p className="alert error" role="alert">
+          {actionError}
+        </p>
+      )}
+      <p className="alert success" role="status" hidden={!message}>
+        {message}
+      </p>
+      {!data ? (
+        !loaded.error && <p className="muted">Loading…</p>
+      ) : (
+        <>
+          <HostCard host={data.host} />
+          <section className="card" aria-labelledby="tenants-title">
+            <h2 id="tenants-title">Tenants</h2>
+            <CreateTenantForm
+              onCreate={(name) => run(() => api.createTenant(name), `Created tenant ${name}.`)}
+            />
+            {data.tenants.length === 0 ? (
+              <p className="empty">No tenants yet. Create the first one above.</p>
+            ) : (
+              <ul className="tenant-list">
+                {data.tenants.map(({ tenant, quota }) => (
+                  <TenantItem
+                    key={tenant.id}
+                    tenant={tenant}
+                    quota={quota}
+                    editing={editing === tenant.id}
+                    onEdit={(open) => setEditing(open ? tenant.id : undefined)}
+                    onSaveQuota={(limits) =>
+                      run(
+                        () => api.putQuota(tenant.id, limits),
+                        `Saved the quota of ${tenant.name}.`,
+                      )
+                    }
+                    onDelete={() =>
+                      run(() => api.deleteTenant(tenant.id), `Deleted tenant ${tenant.name}.`)
+                    }
+                  />
+                ))}
+              </ul>
+            )}
+          </section>
+        </>
+      )}
+    </SectionPage>
+  );
+}
+
+function HostCard({ host }: { host: HostCapacity }) {
+  const states = VM_STATES.filter((state) => host.vmsByState[state] > 0);
+  return (
+    <section className="card" aria-labelledby="host-title">
+      <h2 id="host-title">This host</h2>
+      {host.engineError && <p className="alert error">VMs cannot run: {host.engineError}</p>}
+      <dl className="facts">
+        <dt>CPUs</dt>
+        <dd>
+          {host.host.vcpus} ({host.allocatable.vcpus} vCPUs may be handed out)
+        </dd>
+        <dt>Memory</dt>
+        <dd>
+          {formatNumber(host.host.memoryMib)} MiB ({formatNumber(host.allocatable.memoryMib)} MiB
+          may be handed out)
+        </dd>
+        <dt>Accelerator</dt>
+        <dd>
+          {host.accelerator === 'kvm' ? 'KVM (hardware)' : 'TCG (software emulation)'}
+          {host.qemuVersion && `, QEMU ${host.qemuVersion}`}
+        </dd>
+      </dl>
+      <div className="bars">
+        <UsageBar label="vCPUs in use" used={host.used.vcpus} limit={host.allocatable.vcpus} />
+        <UsageBar
+          label="Memory in use"
+          used={host.used.memoryMib}
+          limit={host.allocatable.memoryMib}
+          unit="MiB"
+        />
+      </div>
+      <p className="vm-states">
+        <span className="muted">VMs by state:</span>{' '}
+        {states.length === 0
+          ? 'no VMs yet'
+          : states.map((state) => (
+              <span key={state} className={`badge state-${state}`}>
+                {host.vmsByState[state]} {state}
+              </span>
+            ))}
+      </p>
+    </section>
+  );
+}
+
+function TenantItem({
+  tenant,
+  quota,
+  editing,
+  onEdit,
+  onSaveQuota,
+  onDelete,
+}: {
+  tenant: Tenant;
+  quota: Quota;
+  editing: boolean;
+  onEdit: (open: boolean) => void;
+  onSaveQuota: (limits: QuotaLimits) => void;
+  onDelete: () => void;
+}) {
+  const headingId = `tenant-${tenant.id}`;
+  return (
+    <li className="tenant" aria-labelledby={headingId}>
+      <div className="tenant-head">
+        <h3 id={headingId}>{tenant.name}</h3>
+        <Link href={`/tenants/${tenant.id}/members`}>Members</Link>
+        <Link href={`/tenants/${tenant.id}/usage`}>Usage</Link>
+        <span className="spacer" />
+        <button
+          className="button"
+          type="button"
+          aria-expanded={editing}
+          aria-label={`Edit quota of ${tenant.name}`}
+          onClick={() => onEdit(!editing)}
+        >
+          Edit quota
+        </button>
+        <ConfirmButton
+          label="Delete"
+          ariaLabel={`Delete ${tenant.name}`}
+          question={`Delete ${tenant.name}? Only a tenant without VMs can be deleted.`}
+          confirmLabel="Delete tenant"
+          danger
+          onConfirm={onDelete}
+        />
+      </div>
+      {editing ? (
+        <QuotaForm
+          tenant={tenant}
+          limits={quota.limits}
+          onSave={onSaveQuota}
+          onCancel={() => onEdit(false)}
+        />
+      ) : (
+        <div className="bars">
+          {QUOTA_RESOURCES.map(({ key, label, unit }) => (
+            <UsageBar
+              key={key}
+              label={label}
+              used={quota.usage[key]}
+              limit={quota.limits[key]}
+              unit={unit}
+            />
+          ))}
+        </div>
+      )}
+    </li>
+  );
+}
+
+function QuotaForm({
+  tenant,
+  limits,
+  onSave,
+  onCancel,
+}: {
+  tenant: Tenant;
+  limits: QuotaLimits;
+  onSave: (limits: QuotaLimits) => void;
+  onCancel: () => void;
+}) {
+  const [values, setValues] = useState(() =>
+    Object.fromEntries(QUOTA_RESOURCES.map(({ key }) => [key, String(limits[key])])),
+  );
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    onSave(
+      Object.fromEntries(
+        QUOTA_RESOURCES.map(({ key }) => [key, Number(values[key])]),
+      ) as QuotaLimits,
+    );
+  };
+  return (
+    <form className="quota-form" onSubmit={submit} aria-label={`Quota of ${tenant.name}`}>
+      <div className="form-row">
+        {QUOTA_RESOURCES.map(({ key, label, unit }) => (
+          <div className="field" key={key}>
+            <label htmlFor={`${tenant.id}-${key}`}>
+              {label}
+              {unit && ` (${unit})`}
+            </label>
+            <input
+              id={`${tenant.id}-${key}`}
+              type="number"
+              min={0}
+              step={1}
+              required
+              inputMode="numeric"
+              value={values[key]}
+              onChange={(event) => setValues({ ...values, [key]: event.target.value })}
+            />
+          </div>
+        ))}
+      </div>
+      <div className="toolbar">
+        <button className="button primary" type="submit">
+          Save quota
+        </button>
+        <button className="button" type="button" onClick={onCancel}>
+          Cancel
+        </button>
+      </div>
+    </form>
+  );
+}
+
+function CreateTenantForm({ onCreate }: { onCreate: (name: string) => Promise<boolean> }) {
+  const [name, setName] = useState('');
+  const [busy, setBusy] = useState(false);
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    setBusy(true);
+    if (await onCreate(name.trim())) setName('');
+    setBusy(false);
+  };
+  return (
+    <form className="form-row" onSubmit={submit}>
+      <div className="field grow">
+        <label htmlFor="tenant-name">New tenant's name</label>
+        <input
+          id="tenant-name"
+          required
+          maxLength={64}
+          placeholder="e.g. Networking 101"
+          value={name}
+          onChange={(event) => setName(event.target.value)}
+        />
+      </div>
+      <button className="button primary" type="submit" disabled={busy}>
+        Create tenant
+      </button>
+    </form>
+  );
+}
