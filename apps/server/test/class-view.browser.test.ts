@@ -146,6 +146,9 @@ describe.skipIf(skipReason)('profile, snapshots and the class view in Chromium',
 
     await page.getByRole('button', { name: 'Restore checkpoint' }).click();
     await page.getByText('Everything changed on ana-lab since it was taken is lost').waitFor();
+    await page.getByRole('region', { name: 'Snapshots' }).screenshot({
+      path: path.join(SCREENSHOT_DIR, 'vm-restore-confirm.png'),
+    });
     await page.getByRole('button', { name: 'Restore “checkpoint”' }).click();
     await page.getByRole('status').getByText('Restoring “checkpoint”…').waitFor();
     await expect
@@ -157,6 +160,16 @@ describe.skipIf(skipReason)('profile, snapshots and the class view in Chromium',
     await page.keyboard.type('echo value=$MARK');
     await page.keyboard.press('Enter');
     await expect.poll(() => screenText(terminal), { timeout: 30_000 }).toContain('value=kept-42');
+
+    // A refusal reads as a sentence: the class may keep one snapshot.
+    await server.database.knex('quotas').where({ tenant_id: tenantId }).update({ snapshots: 1 });
+    await page.getByLabel('Snapshot name').fill('second');
+    await page.getByRole('button', { name: 'Take snapshot' }).click();
+    await page
+      .locator('.alert.error')
+      .getByText('Not enough quota for snapshots: 1 of 1 in use, 1 more requested.')
+      .waitFor();
+    expect(await timeline.getByRole('listitem').count()).toBe(1);
 
     const activity = page.getByRole('region', { name: 'Recent activity' });
     await expect

@@ -103,7 +103,7 @@ export function ClassVmTable({
                   {connected.length === 0 ? (
                     <span className="muted">Nobody</span>
                   ) : (
-                    <ul className="plain" aria-label={`Connected to ${vm.name}`}>
+                    <ul className="plain connected" aria-label={`Connected to ${vm.name}`}>
                       {connected.map((connection) => (
                         <li
                           key={`${connection.userId}:${connection.kind}:${connection.mode}`}
@@ -117,7 +117,7 @@ export function ClassVmTable({
                 </td>
                 <td className="actions">
                   {CONSOLE_STATES.has(vm.state) && (
-                    <>
+                    <div>
                       <Link
                         className="button"
                         href={`/vms/${vm.id}?mode=view`}
@@ -132,26 +132,28 @@ export function ClassVmTable({
                       >
                         Take over
                       </Link>
-                    </>
+                    </div>
                   )}
-                  {actionsFor(vm).map((action) => (
-                    <button
-                      key={action}
+                  <div>
+                    {actionsFor(vm).map((action) => (
+                      <button
+                        key={action}
+                        className="button"
+                        type="button"
+                        aria-label={`${ACTION_LABELS[action]} ${vm.name}`}
+                        onClick={() => run(() => api.vmAction(vm.id, action))}
+                      >
+                        {ACTION_LABELS[action]}
+                      </button>
+                    ))}
+                    <Link
                       className="button"
-                      type="button"
-                      aria-label={`${ACTION_LABELS[action]} ${vm.name}`}
-                      onClick={() => run(() => api.vmAction(vm.id, action))}
+                      href={`/vms/${vm.id}#snapshots`}
+                      aria-label={`Snapshots of ${vm.name}`}
                     >
-                      {ACTION_LABELS[action]}
-                    </button>
-                  ))}
-                  <Link
-                    className="button"
-                    href={`/vms/${vm.id}#snapshots`}
-                    aria-label={`Snapshots of ${vm.name}`}
-                  >
-                    Snapshots
-                  </Link>
+                      Snapshots
+                    </Link>
+                  </div>
                 </td>
               </tr>
             );
