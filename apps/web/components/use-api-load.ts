@@ -27,7 +27,7 @@ export function useApiLoad<T>(key: string | undefined, load: () => Promise<T>): 
   const loadRef = useRef(load);
   loadRef.current = load;
 
-  // biome-ignore lint/correctness/useExhaustiveDependencies: `round` asks for a reload
+  // `round` changes to ask for a reload.
   useEffect(() => {
     if (key === undefined) return;
     let current = true;

@@ -25,6 +25,7 @@ import {
   readinessSchema,
   snapshotSchema,
   tenantSchema,
+  tenantUsageQuerySchema,
   tenantUsageSchema,
   updateMemberRequestSchema,
   updateTenantRequestSchema,
@@ -177,6 +178,7 @@ export const API_OPERATIONS: ApiOperation[] = [
     path: '/api/v1/tenants/:tenantId/usage',
     summary:
       'VM-hours per UTC day and member over the last `?days=` days, default 30 (tenant admin)',
+    query: tenantUsageQuerySchema,
     response: tenantUsageSchema,
   },
   {

@@ -7,6 +7,11 @@ export const usageMemberSchema = z.object({
   email: z.string().nullable(),
 });
 
+/** Query of `GET /api/v1/tenants/:tenantId/usage`: how many days back, today included. */
+export const tenantUsageQuerySchema = z.strictObject({
+  days: z.coerce.number().int().min(1).max(366).default(30),
+});
+
 /** Answer of `GET /api/v1/tenants/:tenantId/usage`: VM-hours per UTC day and member. */
 export const tenantUsageSchema = z.object({
   /** The days covered, oldest first, as `YYYY-MM-DD` (UTC); the last one is today. */

@@ -4,12 +4,12 @@ import {
   putMemberLimitsRequestSchema,
   putQuotaRequestSchema,
   type Quota,
+  tenantUsageQuerySchema,
   updateMemberRequestSchema,
   updateTenantRequestSchema,
 } from '@labvisor/shared';
 import { Router } from 'express';
 import type { Knex } from 'knex';
-import { z } from 'zod';
 import { isForeignKeyViolation, isUniqueViolation } from '../../db/errors.js';
 import { recordAudit } from '../../db/queries/audit.js';
 import { deleteMembership, listMembers } from '../../db/queries/members.js';
@@ -29,10 +29,6 @@ import { readUsage } from '../../domain/quota-usage.js';
 import { actorOf } from '../auth/authentication.js';
 import { AppError } from '../errors.js';
 import { parseIdParam, parseInput } from '../validate.js';
-
-const usageQuerySchema = z.strictObject({
-  days: z.coerce.number().int().min(1).max(366).default(30),
-});
 
 /** Tenants, their quota, members and usage: `/api/v1/tenants/*`. */
 export function tenantRoutes(knex: Knex, accessEvents: AccessEvents): Router {
@@ -299,7 +295,7 @@ export function tenantRoutes(knex: Knex, accessEvents: AccessEvents): Router {
     const actor = await actorOf(req, knex);
     const tenant = await tenantOfPath(req.params);
     requireRole(actor, tenant.id, 'admin');
-    const { days } = parseInput(usageQuerySchema, req.query, 'query');
+    const { days } = parseInput(tenantUsageQuerySchema, req.query, 'query');
     res.json(await readDailyUsage(knex, tenant.id, days));
   });
 
