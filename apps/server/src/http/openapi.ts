@@ -412,7 +412,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         },
         default: {
           description:
-            'An error: VALIDATION 400, UNAUTHENTICATED 401, FORBIDDEN 403, NOT_FOUND 404, CONFLICT / QUOTA_EXCEEDED / INVALID_STATE 409, RATE_LIMITED 429, UNAVAILABLE 503',
+            'An error: VALIDATION 400, UNAUTHENTICATED 401, FORBIDDEN 403, NOT_FOUND 404, CONFLICT / QUOTA_EXCEEDED / INVALID_STATE 409, PAYLOAD_TOO_LARGE 413, RATE_LIMITED 429, UNAVAILABLE 503',
           content: { 'application/json': { schema: jsonSchema(errorBodySchema) } },
         },
       },
