@@ -153,6 +153,7 @@ describe.skipIf(skipReason)('the admin pages in Chromium', () => {
     };
     for (const [label, value] of Object.entries(limits))
       await quotaForm.getByLabel(label, { exact: true }).fill(value);
+    await page.screenshot({ path: path.join(SCREENSHOT_DIR, 'admin-quota-form.png') });
     await quotaForm.getByRole('button', { name: 'Save quota' }).click();
     await page.getByRole('status').getByText('Saved the quota of Physics 101.').waitFor();
     await physics.getByText('0 / 3,072 MiB').waitFor();
@@ -181,6 +182,7 @@ describe.skipIf(skipReason)('the admin pages in Chromium', () => {
       .getByRole('alert')
       .getByText('Member limits must fit inside the tenant quota: runningVms ≤ 3.')
       .waitFor();
+    await page.screenshot({ path: path.join(SCREENSHOT_DIR, 'tenant-member-limits.png') });
     await limitsForm.getByLabel('Running VMs').fill('2');
     await limitsForm.getByLabel('vCPUs').fill('4');
     await limitsForm.getByRole('button', { name: 'Save limits' }).click();
@@ -232,6 +234,16 @@ describe.skipIf(skipReason)('the admin pages in Chromium', () => {
     await expect.poll(() => actionCells.count()).toBe(56);
     expect(new Set(await actionCells.allTextContents())).toEqual(new Set(['auth.login.failed']));
     await page.getByText('That is the oldest entry.').waitFor();
+
+    // A tenant without VMs can be deleted; its members lose only that membership.
+    await page
+      .getByRole('navigation', { name: 'Admin' })
+      .getByRole('link', { name: 'Tenants' })
+      .click();
+    await physics.getByRole('button', { name: 'Delete Physics 101' }).click();
+    await physics.getByRole('button', { name: 'Delete tenant' }).click();
+    await page.getByRole('status').getByText('Deleted tenant Physics 101.').waitFor();
+    await expect.poll(() => physics.count()).toBe(0);
     await page.close();
   });
 
