@@ -21,6 +21,11 @@ const DEFAULT_VCPUS = 1;
 const DEFAULT_MEMORY_MIB = 512;
 /** The blank disk a VM booting an installer ISO gets by default. */
 const DEFAULT_ISO_DISK_GIB = 8;
+/**
+ * A temporary upload file untouched this long belongs to no upload under way (its server was
+ * stopped mid-upload): the next upload removes it.
+ */
+const STALE_UPLOAD_MS = 60 * 60 * 1000;
 /** How many VM names a refused delete lists. */
 const NAMED_VMS_IN_CONFLICT = 3;
 
@@ -166,6 +171,7 @@ export class ImageImport {
   /** Streams the body to a temporary file, hashing and counting; removes the file on any failure. */
   async #receive(body: Readable): Promise<ReceivedFile> {
     await fs.mkdir(this.uploadsDir, { recursive: true });
+    await this.#removeStaleUploads();
     const file = path.join(this.uploadsDir, `${randomUUID()}.part`);
     const hash = createHash('sha256');
     const maxBytes = this.#settings.maxUploadBytes;
@@ -200,6 +206,15 @@ export class ImageImport {
       throw new AppError('VALIDATION', 'The upload is empty: send the image file as the body.');
     }
     return { file, sha256: hash.digest('hex'), sizeBytes };
+  }
+
+  async #removeStaleUploads(): Promise<void> {
+    const staleBefore = Date.now() - STALE_UPLOAD_MS;
+    for (const name of await fs.readdir(this.uploadsDir)) {
+      const file = path.join(this.uploadsDir, name);
+      const stat = await fs.stat(file).catch(() => undefined);
+      if (stat && stat.mtimeMs < staleBefore) await fs.rm(file, { force: true });
+    }
   }
 
   /** Moves a checked upload into the store and inserts its row, under the content's lock. */
