@@ -347,6 +347,13 @@ describe.each(TEST_DATABASES)('image uploads on $name', (kind) => {
         bytes,
       );
       expect(foreign.status).toBe(404);
+      const nowhere = await uploadImage(
+        as.root!,
+        { name: 'nowhere', format: 'qcow2', tenantId: '00000000-0000-4000-8000-000000000000' },
+        bytes,
+      );
+      expect(nowhere.status).toBe(404);
+      expect(nowhere.body.error.message).toBe('No such tenant.');
       const student = await uploadImage(
         as['student-a']!,
         { name: 'student', format: 'qcow2', tenantId: classA.id },

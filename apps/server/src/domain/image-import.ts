@@ -10,8 +10,9 @@ import type { Knex } from 'knex';
 import { isForeignKeyViolation, isUniqueViolation } from '../db/errors.js';
 import { recordAudit } from '../db/queries/audit.js';
 import type { ImageRow } from '../db/queries/images.js';
+import { findTenantById } from '../db/queries/tenants.js';
 import { AppError } from '../http/errors.js';
-import { type Actor, requirePlatformAdmin, requireRole } from './access.js';
+import { type Actor, requirePlatformAdmin, requireRole, tenantNotFound } from './access.js';
 import { inspectImage } from './image-inspection.js';
 import { addToImageStore, removeFromImageStore, storedImagePath } from './image-store.js';
 
@@ -96,8 +97,13 @@ export class ImageImport {
    */
   async upload(context: UploadContext, body: Readable): Promise<ImageRow> {
     const { actor, query } = context;
-    if (query.tenantId) requireRole(actor, query.tenantId, 'admin');
-    else requirePlatformAdmin(actor);
+    if (query.tenantId) {
+      requireRole(actor, query.tenantId, 'admin');
+      // Platform admins hold every role, even in a tenant that does not exist.
+      if (!(await findTenantById(this.#knex, query.tenantId))) throw tenantNotFound();
+    } else {
+      requirePlatformAdmin(actor);
+    }
     await this.#refuseTakenName(query);
     if (
       context.contentLength !== undefined &&
