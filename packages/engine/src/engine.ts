@@ -55,7 +55,10 @@ export interface EngineConfig {
   /** Overcommit ratios; default memory 1.0, vCPUs 4.0. */
   overcommit?: Partial<OvercommitRatios>;
   logger?: EngineLogger;
-  /** TCG translation-cache size per VM in MiB (default 16); more helps heavy guests, costs memory. */
+  /**
+   * TCG translation-cache size per VM in MiB; default 1/16 of the guest's memory, 16 to 256 MiB.
+   * More helps heavy guests and costs host memory.
+   */
   tcgTranslationCacheMib?: number;
 }
 

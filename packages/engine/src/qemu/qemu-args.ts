@@ -3,12 +3,24 @@ import type { VmPaths } from '../paths.js';
 import { type GuestConfig, toHostname, type VmSpec } from '../spec.js';
 
 /**
- * Default TCG translation-cache size. QEMU's default (1 GiB on 64-bit hosts) would dominate per-VM
- * memory; measured here, 16 MiB boots the tiny image as fast as 64 MiB (within noise) and keeps
- * QEMU's private memory beyond guest RAM near 35 MiB instead of ~80 MiB. Heavier guests (desktops)
- * may want more: see `EngineConfig.tcgTranslationCacheMib`.
+ * Smallest TCG translation-cache size, and the one of a small guest. QEMU's default (1 GiB on
+ * 64-bit hosts) would dominate per-VM memory; measured here, 16 MiB boots the tiny image as fast
+ * as 64 MiB (within noise) and keeps QEMU's private memory beyond guest RAM near 35 MiB instead of
+ * ~80 MiB. A full Debian with systemd thrashes in it, though: 1 GiB debian-lab reached its login
+ * prompt in 94 s with 16 MiB and in 42 s with 64 MiB on the same loaded host. So the default grows
+ * with guest memory ({@link defaultTranslationCacheMib}).
  */
 export const TCG_TB_SIZE_MIB = 16;
+/** Largest default TCG translation-cache size. */
+export const MAX_DEFAULT_TCG_TB_SIZE_MIB = 256;
+
+/** The default TCG translation cache of a guest: 1/16 of its memory, from 16 to 256 MiB. */
+export function defaultTranslationCacheMib(memoryMib: number): number {
+  return Math.min(
+    MAX_DEFAULT_TCG_TB_SIZE_MIB,
+    Math.max(TCG_TB_SIZE_MIB, Math.round(memoryMib / 16)),
+  );
+}
 
 /** QEMU's drive id for the VM's disk (the BlockBackend). */
 export const DISK_DRIVE_ID = 'drive0';
@@ -20,7 +32,7 @@ export interface QemuArgsInput {
   spec: VmSpec;
   paths: VmPaths;
   accel: Accelerator;
-  /** TCG translation-cache size (default {@link TCG_TB_SIZE_MIB}). */
+  /** TCG translation-cache size (default {@link defaultTranslationCacheMib} of the guest's memory). */
   tcgTranslationCacheMib?: number;
   /** Restore a saved memory state read from this inherited file descriptor (`-incoming fd:N`). */
   incomingFd?: number;
@@ -66,7 +78,9 @@ export function buildQemuArgs(input: QemuArgsInput): string[] {
     '-machine',
     'pc',
     '-accel',
-    accel === 'tcg' ? `tcg,tb-size=${input.tcgTranslationCacheMib ?? TCG_TB_SIZE_MIB}` : 'kvm',
+    accel === 'tcg'
+      ? `tcg,tb-size=${input.tcgTranslationCacheMib ?? defaultTranslationCacheMib(spec.memoryMib)}`
+      : 'kvm',
   ];
   if (accel === 'kvm') args.push('-cpu', 'host');
   args.push(
