@@ -180,7 +180,7 @@ describe.skipIf(skipReason)('the admin pages in Chromium', () => {
     await limitsForm.getByRole('button', { name: 'Save limits' }).click();
     await page
       .getByRole('alert')
-      .getByText('Member limits must fit inside the tenant quota: runningVms ≤ 3.')
+      .getByText('Member limits must fit inside the tenant quota: at most 3 running VMs.')
       .waitFor();
     await page.screenshot({ path: path.join(SCREENSHOT_DIR, 'tenant-member-limits.png') });
     await limitsForm.getByLabel('Running VMs').fill('2');

@@ -288,6 +288,24 @@ describe.each(TEST_DATABASES)('admin pages API (usage, host, roles, users) on $n
   );
 
   it.skipIf(kind.skipReason)(
+    'refuses member limits above the tenant quota with a sentence naming each one',
+    async () => {
+      const path = `/api/v1/tenants/${classA.id}/members/${ids['student-a']}/limits`;
+      const refused = await as['admin-a']!.send('PUT', path, {
+        limits: { runningVms: 50, memoryMib: 999_999, diskGib: 1 },
+      });
+      expect(refused.status).toBe(400);
+      expect(refused.body.error.message).toBe(
+        'Member limits must fit inside the tenant quota: at most 5 running VMs, at most 4096 MiB of memory.',
+      );
+      expect(refused.body.error.details.fields.map((f: { field: string }) => f.field)).toEqual([
+        'limits.runningVms',
+        'limits.memoryMib',
+      ]);
+    },
+  );
+
+  it.skipIf(kind.skipReason)(
     'disables a user: no sign-in, no session, no token, no console; enabling restores sign-in',
     async () => {
       const victim = new TestClient(server.url);

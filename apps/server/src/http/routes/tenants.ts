@@ -30,6 +30,14 @@ import { actorOf } from '../auth/authentication.js';
 import { AppError } from '../errors.js';
 import { parseIdParam, parseInput } from '../validate.js';
 
+/** How a refusal names each member limit after its number. */
+const MEMBER_LIMIT_UNITS = {
+  runningVms: 'running VMs',
+  vcpus: 'vCPUs',
+  memoryMib: 'MiB of memory',
+  diskGib: 'GiB of disk',
+} as const;
+
 /** Tenants, their quota, members and usage: `/api/v1/tenants/*`. */
 export function tenantRoutes(knex: Knex, accessEvents: AccessEvents): Router {
   const router = Router();
@@ -245,7 +253,7 @@ export function tenantRoutes(knex: Knex, accessEvents: AccessEvents): Router {
     if (tooHigh.length > 0) {
       throw new AppError(
         'VALIDATION',
-        `Member limits must fit inside the tenant quota: ${tooHigh.map(([key]) => `${key} ≤ ${tenantLimits[key as keyof typeof tenantLimits]}`).join(', ')}.`,
+        `Member limits must fit inside the tenant quota: ${tooHigh.map(([key]) => `at most ${tenantLimits[key as keyof typeof tenantLimits]} ${MEMBER_LIMIT_UNITS[key as keyof typeof MEMBER_LIMIT_UNITS]}`).join(', ')}.`,
         {
           source: 'body',
           fields: tooHigh.map(([key]) => ({

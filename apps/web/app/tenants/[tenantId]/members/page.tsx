@@ -46,6 +46,7 @@ export default function TenantMembersPage() {
   });
   const [message, setMessage] = useState<string>();
   const [actionError, setActionError] = useState<string>();
+  const [limitsError, setLimitsError] = useState<string>();
   const [editing, setEditing] = useState<string>();
 
   if (error)
@@ -62,9 +63,17 @@ export default function TenantMembersPage() {
     me.user.isPlatformAdmin ||
     me.memberships.some((m) => m.tenantId === tenantId && m.role === 'admin');
 
-  /** Runs a change, then shows what it did or the API's refusal; true when it was done. */
-  const run = async (work: () => Promise<unknown>, done: string): Promise<boolean> => {
+  /**
+   * Runs a change, then shows what it did or the API's refusal (a refused limit beside its form);
+   * true when it was done.
+   */
+  const run = async (
+    work: () => Promise<unknown>,
+    done: string,
+    refusalShownIn: 'page' | 'limits-form' = 'page',
+  ): Promise<boolean> => {
     setActionError(undefined);
+    setLimitsError(undefined);
     setMessage(undefined);
     let succeeded = false;
     try {
@@ -73,7 +82,7 @@ export default function TenantMembersPage() {
       setEditing(undefined);
       succeeded = true;
     } catch (caught) {
-      setActionError(describeError(caught));
+      (refusalShownIn === 'page' ? setActionError : setLimitsError)(describeError(caught));
     }
     loaded.reload();
     return succeeded;
@@ -130,7 +139,11 @@ export default function TenantMembersPage() {
                       quota={data.quota}
                       canManage={canManage}
                       editing={editing === member.userId}
-                      onEdit={(open) => setEditing(open ? member.userId : undefined)}
+                      limitsError={limitsError}
+                      onEdit={(open) => {
+                        setLimitsError(undefined);
+                        setEditing(open ? member.userId : undefined);
+                      }}
                       onRole={(role) =>
                         run(
                           () => api.setMemberRole(tenantId, member.userId, role),
@@ -141,6 +154,7 @@ export default function TenantMembersPage() {
                         run(
                           () => api.setMemberLimits(tenantId, member.userId, limits),
                           `Saved the limits of ${member.name}.`,
+                          'limits-form',
                         )
                       }
                       onRemove={() =>
@@ -176,6 +190,7 @@ function MemberRow({
   quota,
   canManage,
   editing,
+  limitsError,
   onEdit,
   onRole,
   onLimits,
@@ -185,6 +200,7 @@ function MemberRow({
   quota: Quota;
   canManage: boolean;
   editing: boolean;
+  limitsError: string | undefined;
   onEdit: (open: boolean) => void;
   onRole: (role: TenantRole) => void;
   onLimits: (limits: Member['limits']) => void;
@@ -246,6 +262,7 @@ function MemberRow({
             <LimitsForm
               member={member}
               quota={quota}
+              error={limitsError}
               onSave={onLimits}
               onCancel={() => onEdit(false)}
             />
@@ -259,11 +276,13 @@ function MemberRow({
 function LimitsForm({
   member,
   quota,
+  error,
   onSave,
   onCancel,
 }: {
   member: Member;
   quota: Quota;
+  error: string | undefined;
   onSave: (limits: Member['limits']) => void;
   onCancel: () => void;
 }) {
@@ -282,6 +301,11 @@ function LimitsForm({
   };
   return (
     <form onSubmit={submit} aria-label={`Limits of ${member.name}`}>
+      {error && (
+        <p className="alert error" role="alert">
+          {error}
+        </p>
+      )}
       <p className="muted small">
         Leave a field empty to let {member.name} use up to the tenant's quota.
       </p>
