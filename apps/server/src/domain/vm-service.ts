@@ -16,6 +16,7 @@ import { findVmById, recordVmState, type VmRow } from '../db/queries/vms.js';
 import { AppError } from '../http/errors.js';
 import { type Actor, requireRole } from './access.js';
 import { admit, createRequest, startRequestOf } from './admission.js';
+import { guestConfigFor } from './guest-config.js';
 import { canSeeVm, visibleVmsQuery, vmNotFound } from './vm-visibility.js';
 
 /** A lifecycle action on an existing VM, as the API names it. */
@@ -145,6 +146,7 @@ export class VmService {
         memoryMib: vm.memory_mib,
         diskGib: vm.disk_gib,
         boot: bootOf(image),
+        guestConfig: guestConfigFor(vm.name, actor.user),
       });
       await this.#engine.startVm(vm.id);
     });
