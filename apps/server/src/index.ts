@@ -6,7 +6,7 @@ import { ConfigError, loadConfig } from './config.js';
 import { type Database, DatabaseUnavailableError, openDatabase } from './db/database.js';
 import { migrateToLatest } from './db/migrate.js';
 import { defaultImageImportSettings } from './domain/image-import.js';
-import { registerBuiltImage } from './domain/images.js';
+import { registerCachedImages } from './domain/images.js';
 import { loadSessionSecret } from './domain/secrets.js';
 import { seedFirstRun } from './domain/seed.js';
 import { createLogger } from './logger.js';
@@ -43,7 +43,18 @@ async function main(): Promise<void> {
       : 'password: the one in LABVISOR_ADMIN_PASSWORD';
     process.stdout.write(`\nFirst platform admin created: ${firstRun.adminEmail}\n${password}\n\n`);
   }
-  await registerTinyImage(database, config.imageCacheDir, config.dataDir, logger);
+  const images = await registerCachedImages(database.knex, {
+    cacheDir: config.imageCacheDir,
+    imagesDir: path.join(config.dataDir, 'images'),
+  });
+  for (const image of images) {
+    if ('error' in image)
+      logger.warn({ image: image.name, reason: image.error }, 'cannot register a built image');
+    else if (image.created) logger.info({ image: image.name }, 'registered a built image');
+  }
+  if (!images.some((image) => image.name === 'tiny' && !('error' in image))) {
+    logger.warn('the tiny image is not built; run "npm run images -- tiny"');
+  }
 
   const engine: Engine = await createEngine({
     runDir: path.join(config.dataDir, 'vms'),
@@ -99,27 +110,6 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
-}
-
-/** Registers the tiny image from the image cache, when it has been built. */
-async function registerTinyImage(
-  database: Database,
-  imageCacheDir: string,
-  dataDir: string,
-  logger: ReturnType<typeof createLogger>,
-): Promise<void> {
-  const manifestDir = path.join(imageCacheDir, 'images', 'tiny');
-  try {
-    await fs.access(path.join(manifestDir, 'manifest.json'));
-  } catch {
-    logger.warn({ manifestDir }, 'the tiny image is not built; run "npm run images -- tiny"');
-    return;
-  }
-  const { created } = await registerBuiltImage(database.knex, {
-    manifestDir,
-    imagesDir: path.join(dataDir, 'images'),
-  });
-  if (created) logger.info('registered the tiny image');
 }
 
 main().catch((error: unknown) => {

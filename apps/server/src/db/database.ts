@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import ClientPgLite from 'knex-pglite';
+import { lockPgliteDir, type PgliteLock, PgliteLockedError } from './pglite-lock.js';
 
 const CONNECT_TIMEOUT_MS = 5_000;
 
@@ -28,17 +29,36 @@ export type DatabaseLocation = { url: string } | { pgliteDir: string } | { pglit
 
 /** Opens the database and checks it answers; throws DatabaseUnavailableError with one clear line. */
 export async function openDatabase(location: DatabaseLocation): Promise<Database> {
+  // PGlite is one process's database: a second process (another server, `npm run images`) is refused.
+  let lock: PgliteLock | undefined;
+  if ('pgliteDir' in location) {
+    await fs.mkdir(path.dirname(location.pgliteDir), { recursive: true });
+    try {
+      lock = lockPgliteDir(location.pgliteDir);
+    } catch (error) {
+      if (!(error instanceof PgliteLockedError)) throw error;
+      throw new DatabaseUnavailableError(error.message, { cause: error });
+    }
+  }
   const { knex, kind, describe } = await createKnex(location);
   try {
     await knex.raw('select 1');
   } catch (error) {
     await knex.destroy().catch(() => {});
+    lock?.release();
     const reason = error instanceof Error ? error.message : String(error);
     throw new DatabaseUnavailableError(`Cannot reach the database at ${describe}: ${reason}`, {
       cause: error,
     });
   }
-  return { knex, kind, close: () => knex.destroy() };
+  return {
+    knex,
+    kind,
+    close: async () => {
+      await knex.destroy();
+      lock?.release();
+    },
+  };
 }
 
 async function createKnex(
@@ -55,7 +75,6 @@ async function createKnex(
     return { knex, kind: 'postgres', describe: redactUrl(location.url) };
   }
   if ('pgliteDir' in location) {
-    await fs.mkdir(path.dirname(location.pgliteDir), { recursive: true });
     const knex = knexFactory({
       client: ClientPgLite,
       dialect: 'postgres',

@@ -14,10 +14,15 @@ const builtImageManifestSchema = z.object({
     initrd: z.object({ path: z.string(), sha256: z.string() }).optional(),
     disk: z.object({ path: z.string(), sha256: z.string(), format: z.enum(['qcow2', 'raw']) }),
   }),
+  /** What a VM of the image should get; manifests written before recipes named it get the tiny's. */
+  defaults: z
+    .object({
+      vcpus: z.int().min(1),
+      memoryMib: z.int().min(32),
+      diskGib: z.int().min(1),
+    })
+    .default({ vcpus: 1, memoryMib: 256, diskGib: 1 }),
 });
-
-/** Defaults for a VM made from the tiny image. */
-const TINY_DEFAULTS = { vcpus: 1, memoryMib: 256, diskGib: 1 } as const;
 
 /**
  * Registers a built image (from the image cache) as a global image: its files are copied into the
@@ -59,9 +64,9 @@ export async function registerBuiltImage(
     cmdline: manifest.cmdline ?? null,
     size_bytes: size,
     sha256: disk.sha256,
-    default_vcpus: TINY_DEFAULTS.vcpus,
-    default_memory_mib: TINY_DEFAULTS.memoryMib,
-    default_disk_gib: TINY_DEFAULTS.diskGib,
+    default_vcpus: manifest.defaults.vcpus,
+    default_memory_mib: manifest.defaults.memoryMib,
+    default_disk_gib: manifest.defaults.diskGib,
   };
   if (existing) {
     // A rebuilt recipe: the new files replace the old base only for VMs created from now on.
@@ -70,4 +75,44 @@ export async function registerBuiltImage(
   }
   const [inserted] = await knex('images').insert(row).returning<{ id: string }[]>('id');
   return { id: inserted!.id, created: true };
+}
+
+/** What {@link registerCachedImages} did with one cached image. */
+export type CachedImageRegistration =
+  | { name: string; id: string; created: boolean }
+  | { name: string; error: string };
+
+/**
+ * Registers every complete image in the image cache (`<cacheDir>/images/<name>/manifest.json`),
+ * idempotently: the server does this at each start, so an image built while the server ran (and
+ * held the embedded database) appears at the next start.
+ */
+export async function registerCachedImages(
+  knex: Knex,
+  options: { cacheDir: string; imagesDir: string },
+): Promise<CachedImageRegistration[]> {
+  const root = path.join(options.cacheDir, 'images');
+  const entries = await fs.readdir(root, { withFileTypes: true }).catch(() => []);
+  // Hidden entries are builds in progress or old builds being removed.
+  const names = entries
+    .filter((entry) => entry.isDirectory() && !entry.name.startsWith('.'))
+    .map((entry) => entry.name)
+    .sort();
+  const registered: CachedImageRegistration[] = [];
+  for (const name of names) {
+    const manifestDir = path.join(root, name);
+    const complete = await fs.access(path.join(manifestDir, 'manifest.json')).then(
+      () => true,
+      () => false,
+    );
+    if (!complete) continue;
+    try {
+      const result = await registerBuiltImage(knex, { manifestDir, imagesDir: options.imagesDir });
+      registered.push({ name, ...result });
+    } catch (error) {
+      // One broken cache entry must not keep the server from starting with the others.
+      registered.push({ name, error: error instanceof Error ? error.message : String(error) });
+    }
+  }
+  return registered;
 }
