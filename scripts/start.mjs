@@ -2,7 +2,7 @@
 // `npm start`: installs what is missing, builds, builds the tiny guest image, then runs the server
 // (which migrates the database and seeds the first admin and the demo lab). Ctrl-C stops it cleanly.
 import { spawn, spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { installMissing, RUNTIME_PACKAGES } from './system-deps.mjs';
@@ -30,12 +30,17 @@ if (missing.length === 0) {
     'tiny',
   ]);
 }
-const otherImages = readdirSync(path.join(root, 'infra', 'images'), { withFileTypes: true })
+// Recipes are the folders with a build.sh; the big ones take minutes and root, so start leaves them.
+const recipesDir = path.join(root, 'infra', 'images');
+const otherImages = readdirSync(recipesDir, { withFileTypes: true })
   .filter((entry) => entry.isDirectory() && entry.name !== 'tiny')
+  .filter((entry) => existsSync(path.join(recipesDir, entry.name, 'build.sh')))
   .map((entry) => entry.name);
 if (otherImages.length > 0) {
   console.log(
-    `\nMore images: npm run images -- <${otherImages.join('|')}> (see infra/images/README.md)\n`,
+    `\nMore images (built as root, a few minutes each; the server registers them at its next start):\n` +
+      otherImages.map((name) => `  npm run images -- ${name}\n`).join('') +
+      'See infra/images/README.md.\n',
   );
 }
 

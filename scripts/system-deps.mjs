@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The Debian packages Labvisor needs, found by the command each provides; installs what is missing.
-// Usage: node scripts/system-deps.mjs [--install] [--with-test-tools]
+// Usage: node scripts/system-deps.mjs [--install] [--with-test-tools] [--with-image-tools]
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
@@ -11,6 +11,12 @@ export const RUNTIME_PACKAGES = [
   { path: '/bin/busybox', pkg: 'busybox-static' },
   { command: 'mkfs.ext4', pkg: 'e2fsprogs' },
   { command: 'cpio', pkg: 'cpio' },
+];
+
+/** Packages building the Debian images needs on top (infra/images/debian-lab, debian-desktop). */
+export const IMAGE_BUILD_PACKAGES = [
+  { command: 'debootstrap', pkg: 'debootstrap' },
+  { command: 'zstd', pkg: 'zstd' },
 ];
 
 /** Packages the tests need on top: a Postgres server and a browser. */
@@ -58,9 +64,11 @@ export function installMissing(list) {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const list = process.argv.includes('--with-test-tools')
-    ? [...RUNTIME_PACKAGES, ...TEST_PACKAGES]
-    : RUNTIME_PACKAGES;
+  const list = [
+    ...RUNTIME_PACKAGES,
+    ...(process.argv.includes('--with-test-tools') ? TEST_PACKAGES : []),
+    ...(process.argv.includes('--with-image-tools') ? IMAGE_BUILD_PACKAGES : []),
+  ];
   const stillMissing = process.argv.includes('--install')
     ? installMissing(list)
     : missingPackages(list);

@@ -1,16 +1,28 @@
 #!/usr/bin/env node
 // Builds guest image <name> from infra/images/<name>/build.sh into the cache,
-// unless the cache already holds a build of the current recipe.
+// unless the cache already holds a build of the current recipe, then registers
+// it in the server's database (see registerImage below).
 //
 //   node infra/images/build.mjs <name> [--force]
 //
-// Cache: ${LABVISOR_CACHE_DIR:-~/.cache/labvisor}/images/<name>/. Progress goes
-// to stderr; the image directory is the one line printed on stdout.
+// Cache: ${LABVISOR_CACHE_DIR:-~/.cache/labvisor}/images/<name>/. The recipe is
+// every file in infra/images/<name>/ and infra/images/lib/ (what recipes share);
+// its sha256 goes into the manifest as recipeSha256. Progress goes to stderr;
+// the image directory is the one line printed on stdout.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const USAGE = 'usage: node infra/images/build.mjs <name> [--force]';
@@ -21,9 +33,11 @@ const names = args.filter((arg) => arg !== '--force');
 if (names.length !== 1 || !/^[a-z0-9][a-z0-9-]*$/.test(names[0])) fail(USAGE);
 const name = names[0];
 
-const recipe = join(dirname(fileURLToPath(import.meta.url)), name, 'build.sh');
+const recipesDir = dirname(fileURLToPath(import.meta.url));
+const repoRoot = join(recipesDir, '..', '..');
+const recipe = join(recipesDir, name, 'build.sh');
 if (!existsSync(recipe)) fail(`No recipe for image "${name}": ${recipe} does not exist`);
-const recipeSha256 = createHash('sha256').update(readFileSync(recipe)).digest('hex');
+const recipeSha256 = hashRecipe([join(recipesDir, name), join(recipesDir, 'lib')]);
 
 const imagesDir = join(
   process.env.LABVISOR_CACHE_DIR || join(homedir(), '.cache', 'labvisor'),
@@ -33,6 +47,7 @@ const target = join(imagesDir, name);
 
 if (!force && isCurrentBuild(target)) {
   progress(`up to date in ${target}`);
+  registerImage(target);
   console.log(target);
   process.exit(0);
 }
@@ -54,6 +69,7 @@ if (run.error || run.status !== 0) {
       : `exited with status ${run.status}`;
   fail(`Failed building image "${name}": ${recipe} ${why}`);
 }
+stampRecipe(staging);
 if (!isCurrentBuild(staging)) {
   rmSync(staging, { recursive: true, force: true });
   fail(`Failed building image "${name}": ${recipe} left no complete manifest.json for this recipe`);
@@ -65,7 +81,59 @@ renameSync(staging, target);
 rmSync(previous, { recursive: true, force: true });
 
 progress(`built in ${((Date.now() - startedMs) / 1000).toFixed(1)} s`);
+registerImage(target);
 console.log(target);
+
+/** The sha256 of every file under the folders, by relative path and content, in sorted order. */
+function hashRecipe(dirs) {
+  const hash = createHash('sha256');
+  const files = dirs.flatMap((dir) =>
+    existsSync(dir)
+      ? readdirSync(dir, { recursive: true, withFileTypes: true })
+          .filter((entry) => entry.isFile())
+          .map((entry) => join(entry.parentPath, entry.name))
+      : [],
+  );
+  for (const file of files.sort()) {
+    hash.update(`${relative(recipesDir, file)}\0${statSync(file).mode & 0o111 ? 'x' : '-'}\0`);
+    hash.update(readFileSync(file));
+    hash.update('\0');
+  }
+  return hash.digest('hex');
+}
+
+/** Records which recipe made the build, in its manifest. */
+function stampRecipe(dir) {
+  const file = join(dir, 'manifest.json');
+  let manifest;
+  try {
+    manifest = JSON.parse(readFileSync(file, 'utf8'));
+  } catch {
+    return; // isCurrentBuild reports the missing or broken manifest
+  }
+  writeFileSync(file, `${JSON.stringify({ ...manifest, recipeSha256 }, null, 2)}\n`);
+}
+
+/**
+ * Registers the image in the server's database (apps/server/dist/register-image.js, with the
+ * same environment the server reads). While a server holds the embedded database, that script
+ * says the image will appear at the server's next start, which registers every cached image.
+ */
+function registerImage(dir) {
+  const script = join(repoRoot, 'apps', 'server', 'dist', 'register-image.js');
+  if (!existsSync(script)) {
+    progress(
+      'not registered: the server is not built (npm run build); it registers every built image when it starts',
+    );
+    return;
+  }
+  const result = spawnSync(process.execPath, [script, dir], {
+    cwd: repoRoot,
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  if (result.status !== 0)
+    fail(`Built image "${name}" in ${dir}, but registering it failed (see above)`);
+}
 
 /** Whether dir holds a build of the current recipe with every file its manifest lists. */
 function isCurrentBuild(dir) {

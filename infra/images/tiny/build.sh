@@ -42,7 +42,6 @@ for tool in apt-cache apt-get dpkg-deb cpio gzip xz mkfs.ext4 debugfs qemu-img s
   command -v "$tool" >/dev/null || die "missing tool: $tool"
 done
 
-recipe="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")"
 work=$(mktemp -d "${TMPDIR:-/tmp}/labvisor-$IMAGE_NAME.XXXXXX")
 stage=""
 cleanup() { rm -rf "$work"; [[ -z $stage ]] || rm -rf "$stage"; }
@@ -443,6 +442,7 @@ cat >"$work/out/manifest.json" <<EOF
   "kernelVersion": "$kernel_version",
   "cmdline": "$CMDLINE",
   "defaultHostname": "$DEFAULT_HOSTNAME",
+  "defaults": { "vcpus": 1, "memoryMib": 256, "diskGib": 1 },
   "packages": {
     "$kernel_pkg": "$kernel_pkg_version",
     "busybox-static": "$busybox_pkg_version"
@@ -453,8 +453,7 @@ cat >"$work/out/manifest.json" <<EOF
     "initrd": { $(file_json initrd.img) },
     "disk": { $(file_json rootfs.qcow2), "format": "qcow2", "virtualSizeBytes": $((ROOTFS_SIZE_MIB * 1024 * 1024)) }
   },
-  "builtAt": "$(date -u +%Y-%m-%dT%H:%M:%SZ)",
-  "recipeSha256": "$(sha256sum "$recipe" | cut -d ' ' -f 1)"
+  "builtAt": "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 }
 EOF
 
