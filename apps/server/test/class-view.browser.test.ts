@@ -219,10 +219,9 @@ describe.skipIf(skipReason)('profile, snapshots and the class view in Chromium',
     // A member of the class may not open its class page.
     const refused = await student.newPage();
     await refused.goto(`${server.url}/tenants/${tenantId}`);
-    await refused
-      .getByRole('alert')
-      .getByText('You cannot open this class page. This needs the instructor role in the tenant.')
-      .waitFor();
+    const refusal = refused.getByRole('alert');
+    await refusal.getByRole('heading', { name: 'You are not allowed to see this page' }).waitFor();
+    await refusal.getByText('This needs the instructor role in the tenant.').waitFor();
     await shot(refused, 'class-view-refused.png');
     await teacher.close();
   });

@@ -3,7 +3,6 @@
 import { useEffect, useRef, useState } from 'react';
 import { api, describeError } from '@/lib/api';
 
-const GONE = 4404;
 const RECONNECT_DELAY_MS = 2000;
 
 /** The parts of noVNC's RFB object the viewer uses. */

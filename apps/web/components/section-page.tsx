@@ -20,13 +20,19 @@ export const ADMIN_SECTION: SectionLink[] = [
   { href: '/admin/audit', label: 'Audit log' },
 ];
 
-/** A tenant's pages for its instructors and admins. */
-export function tenantSection(tenantId: string): SectionLink[] {
-  return [
+/**
+ * A tenant's pages for its instructors and admins: the class and its members, and for admins the
+ * usage. As in the top bar, this only avoids offering a page the API would refuse.
+ */
+export function tenantSection(me: MeResponse, tenantId: string): SectionLink[] {
+  const links = [
     { href: `/tenants/${tenantId}`, label: 'Class' },
     { href: `/tenants/${tenantId}/members`, label: 'Members' },
-    { href: `/tenants/${tenantId}/usage`, label: 'Usage' },
   ];
+  const role = me.memberships.find((membership) => membership.tenantId === tenantId)?.role;
+  if (me.user.isPlatformAdmin || role === 'admin')
+    links.push({ href: `/tenants/${tenantId}/usage`, label: 'Usage' });
+  return links;
 }
 
 /**

@@ -48,7 +48,6 @@ export function VmActivityList({ vmId, version }: { vmId: string; version: strin
   const [entries, setEntries] = useState<VmActivity[]>();
   const [error, setError] = useState<string>();
 
-  // biome-ignore lint/correctness/useExhaustiveDependencies: `version` changes when the VM does
   useEffect(() => {
     const load = () =>
       api.vmActivity(vmId).then(

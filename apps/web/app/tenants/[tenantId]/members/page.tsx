@@ -91,7 +91,7 @@ export default function TenantMembersPage() {
   return (
     <SectionPage
       me={me}
-      section={tenantSection(tenantId)}
+      section={tenantSection(me, tenantId)}
       sectionLabel="Tenant"
       title={data ? `${data.tenant.name}: members` : 'Members'}
       refusal={loaded.refusal}

@@ -31,7 +31,7 @@ export default function TenantUsagePage() {
   return (
     <SectionPage
       me={me}
-      section={tenantSection(tenantId)}
+      section={tenantSection(me, tenantId)}
       sectionLabel="Tenant"
       title={data ? `${data.tenant.name}: usage` : 'Usage'}
       refusal={loaded.refusal}
