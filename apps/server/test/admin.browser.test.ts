@@ -5,12 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../src/db/database.js';
 import { migrateToLatest } from '../src/db/migrate.js';
 import { createPortalHandler } from '../src/web/next-handler.js';
-import { browserSkipReason, launchBrowser } from './support/browser.js';
+import { browserSkipReason, launchBrowser, WEB_DIR } from './support/browser.js';
 import { createFixtureTenant, createFixtureUser, FIXTURE_PASSWORD } from './support/fixtures.js';
 import { startTestServer, type TestServer } from './support/test-server.js';
 
-/** The built portal; LABVISOR_TEST_WEB_DIR points at another build (one not shared with other runs). */
-const WEB_DIR = process.env.LABVISOR_TEST_WEB_DIR ?? path.resolve(import.meta.dirname, '../../web');
 const SCREENSHOT_DIR = path.resolve(import.meta.dirname, '../../../test-results/screenshots');
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;

@@ -4,12 +4,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../src/db/database.js';
 import { migrateToLatest } from '../src/db/migrate.js';
 import { createPortalHandler } from '../src/web/next-handler.js';
-import { browserSkipReason, launchBrowser } from './support/browser.js';
+import { browserSkipReason, launchBrowser, WEB_DIR } from './support/browser.js';
 import { createFixtureTenant, createFixtureUser, FIXTURE_PASSWORD } from './support/fixtures.js';
 import { startTestServer, TestClient, type TestServer } from './support/test-server.js';
 import { guestSkipReason, registerTinyImage } from './support/tiny-image.js';
 
-const WEB_DIR = path.resolve(import.meta.dirname, '../../web');
 const SCREENSHOT_DIR = path.resolve(import.meta.dirname, '../../../test-results/screenshots');
 
 const skipReason = browserSkipReason() ?? guestSkipReason();

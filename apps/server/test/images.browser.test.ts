@@ -8,10 +8,9 @@ import { migrateToLatest } from '../src/db/migrate.js';
 import { seedFirstRun } from '../src/domain/seed.js';
 import { createPortalHandler } from '../src/web/next-handler.js';
 import { buildBootableIso } from './support/boot-iso.js';
-import { browserSkipReason, launchBrowser } from './support/browser.js';
+import { browserSkipReason, launchBrowser, WEB_DIR } from './support/browser.js';
 import { startTestServer, type TestServer } from './support/test-server.js';
 
-const WEB_DIR = path.resolve(import.meta.dirname, '../../web');
 const SCREENSHOT_DIR = path.resolve(import.meta.dirname, '../../../test-results/screenshots');
 const ADMIN = { email: 'admin@example.test', password: 'portal-password-1' };
 

@@ -1,16 +1,14 @@
 import net from 'node:net';
-import path from 'node:path';
 import Provider from 'oidc-provider';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../src/db/database.js';
 import { migrateToLatest } from '../src/db/migrate.js';
 import { createPortalHandler } from '../src/web/next-handler.js';
-import { browserSkipReason, launchBrowser } from './support/browser.js';
+import { browserSkipReason, launchBrowser, WEB_DIR } from './support/browser.js';
 import { createFixtureTenant, createFixtureUser } from './support/fixtures.js';
 import { startTestServer, TestClient, type TestServer } from './support/test-server.js';
 
-const WEB_DIR = path.resolve(import.meta.dirname, '../../web');
 const CLIENT = { clientId: 'labvisor', clientSecret: 'a-client-secret-for-tests' };
 
 async function freePort(): Promise<number> {

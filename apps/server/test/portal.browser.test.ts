@@ -6,11 +6,10 @@ import { openDatabase } from '../src/db/database.js';
 import { migrateToLatest } from '../src/db/migrate.js';
 import { DEMO_TENANT_NAME, seedFirstRun } from '../src/domain/seed.js';
 import { createPortalHandler } from '../src/web/next-handler.js';
-import { browserSkipReason, launchBrowser } from './support/browser.js';
+import { browserSkipReason, launchBrowser, WEB_DIR } from './support/browser.js';
 import { startTestServer, type TestServer } from './support/test-server.js';
 import { guestSkipReason, registerTinyImage } from './support/tiny-image.js';
 
-const WEB_DIR = path.resolve(import.meta.dirname, '../../web');
 /** Screenshots of the main pages, for people to look at. */
 export const SCREENSHOT_DIR = path.resolve(
   import.meta.dirname,

@@ -18,8 +18,8 @@ import type {
   Tenant,
   TenantRole,
   TenantUsage,
-  User,
   UploadImageQuery,
+  User,
   Vm,
   VmActivity,
 } from '@labvisor/shared';

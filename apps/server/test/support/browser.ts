@@ -1,5 +1,9 @@
 import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { type Browser, chromium } from 'playwright-core';
+
+/** The built portal (`apps/web`), which browser tests serve through the server. */
+export const WEB_DIR = path.resolve(import.meta.dirname, '../../../web');
 
 /** Debian's Chromium, driven by playwright-core (no browser download). */
 export const CHROMIUM_PATH = '/usr/bin/chromium';
