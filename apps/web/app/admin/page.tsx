@@ -5,11 +5,12 @@ import { VM_STATES } from '@labvisor/shared';
 import Link from 'next/link';
 import { type FormEvent, useState } from 'react';
 import { ConfirmButton } from '@/components/confirm-button';
+import { ActionFeedback, usePageActions } from '@/components/page-actions';
 import { ADMIN_SECTION, SectionPage } from '@/components/section-page';
 import { formatNumber, UsageBar } from '@/components/usage-bar';
 import { useApiLoad } from '@/components/use-api-load';
 import { useSession } from '@/components/use-session';
-import { api, describeError } from '@/lib/api';
+import { api } from '@/lib/api';
 
 /** The quota's resources in the order shown, with their labels and units. */
 const QUOTA_RESOURCES: Array<{ key: keyof QuotaLimits; label: string; unit: string }> = [
@@ -31,8 +32,7 @@ export default function AdminTenantsPage() {
     const quotas = await Promise.all(tenants.map((tenant) => api.quota(tenant.id)));
     return { host, tenants: tenants.map((tenant, index) => ({ tenant, quota: quotas[index]! })) };
   });
-  const [message, setMessage] = useState<string>();
-  const [actionError, setActionError] = useState<string>();
+  const actions = usePageActions(loaded.reload);
   const [editing, setEditing] = useState<string>();
 
   if (error)
@@ -43,20 +43,10 @@ export default function AdminTenantsPage() {
     );
   if (!me) return <div className="center muted">Loading…</div>;
 
-  /** Runs a change, then shows what it did or the API's refusal; true when it was done. */
+  /** A change that was made closes the form it came from. */
   const run = async (work: () => Promise<unknown>, done: string): Promise<boolean> => {
-    setActionError(undefined);
-    setMessage(undefined);
-    let succeeded = false;
-    try {
-      await work();
-      setMessage(done);
-      setEditing(undefined);
-      succeeded = true;
-    } catch (caught) {
-      setActionError(describeError(caught));
-    }
-    loaded.reload();
+    const succeeded = await actions.run(work, done);
+    if (succeeded) setEditing(undefined);
     return succeeded;
   };
 
@@ -70,14 +60,7 @@ export default function AdminTenantsPage() {
       refusal={loaded.refusal}
     >
       {loaded.error && <p className="alert error">{loaded.error}</p>}
-      {actionError && (
-        <p className="alert error" role="alert">
-          {actionError}
-        </p>
-      )}
-      <p className="alert success" role="status" hidden={!message}>
-        {message}
-      </p>
+      <ActionFeedback actions={actions} />
       {!data ? (
         !loaded.error && <p className="muted">Loading…</p>
       ) : (

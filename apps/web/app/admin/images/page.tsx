@@ -1,13 +1,13 @@
 'use client';
 
 import type { Image, Tenant } from '@labvisor/shared';
-import { useState } from 'react';
 import { ConfirmButton } from '@/components/confirm-button';
 import { ImageUploadForm } from '@/components/image-upload-form';
+import { ActionFeedback, usePageActions } from '@/components/page-actions';
 import { ADMIN_SECTION, SectionPage } from '@/components/section-page';
 import { useApiLoad } from '@/components/use-api-load';
 import { useSession } from '@/components/use-session';
-import { api, describeError } from '@/lib/api';
+import { api } from '@/lib/api';
 import { formatBytes } from '@/lib/format';
 
 const KIND_LABELS: Record<Image['kind'], string> = {
@@ -23,8 +23,7 @@ export default function AdminImagesPage() {
     const [images, tenants] = await Promise.all([api.listImages(), api.listTenants()]);
     return { images, tenants };
   });
-  const [message, setMessage] = useState<string>();
-  const [actionError, setActionError] = useState<string>();
+  const actions = usePageActions(loaded.reload);
 
   if (error)
     return (
@@ -34,17 +33,8 @@ export default function AdminImagesPage() {
     );
   if (!me) return <div className="center muted">Loading…</div>;
 
-  const remove = async (image: Image) => {
-    setMessage(undefined);
-    setActionError(undefined);
-    try {
-      await api.deleteImage(image.id);
-      setMessage(`Deleted image ${image.name}.`);
-    } catch (caught) {
-      setActionError(describeError(caught));
-    }
-    loaded.reload();
-  };
+  const remove = (image: Image) =>
+    actions.run(() => api.deleteImage(image.id), `Deleted image ${image.name}.`);
 
   const { data } = loaded;
   return (
@@ -56,14 +46,7 @@ export default function AdminImagesPage() {
       refusal={loaded.refusal}
     >
       {loaded.error && <p className="alert error">{loaded.error}</p>}
-      {actionError && (
-        <p className="alert error" role="alert">
-          {actionError}
-        </p>
-      )}
-      <p className="alert success" role="status" hidden={!message}>
-        {message}
-      </p>
+      <ActionFeedback actions={actions} />
       <section className="card" aria-labelledby="images-title">
         <h2 id="images-title">Available images</h2>
         {!data ? (
@@ -83,8 +66,7 @@ export default function AdminImagesPage() {
         <ImageUploadForm
           tenants={data?.tenants ?? []}
           onUploaded={(image) => {
-            setActionError(undefined);
-            setMessage(`Uploaded image ${image.name} (${formatBytes(image.sizeBytes)}).`);
+            actions.show(`Uploaded image ${image.name} (${formatBytes(image.sizeBytes)}).`);
             loaded.reload();
           }}
         />

@@ -3,18 +3,18 @@
 import type { User } from '@labvisor/shared';
 import { type FormEvent, useState } from 'react';
 import { ConfirmButton } from '@/components/confirm-button';
+import { ActionFeedback, usePageActions } from '@/components/page-actions';
 import { ADMIN_SECTION, SectionPage } from '@/components/section-page';
 import { useApiLoad } from '@/components/use-api-load';
 import { useSession } from '@/components/use-session';
-import { api, describeError } from '@/lib/api';
+import { api } from '@/lib/api';
 import { formatDateTime } from '@/lib/format';
 
 /** Every account: create one, disable or enable it (platform admins). */
 export default function AdminUsersPage() {
   const { me, error } = useSession();
   const loaded = useApiLoad(me && 'users', () => api.listUsers());
-  const [message, setMessage] = useState<string>();
-  const [actionError, setActionError] = useState<string>();
+  const actions = usePageActions(loaded.reload);
 
   if (error)
     return (
@@ -23,22 +23,6 @@ export default function AdminUsersPage() {
       </div>
     );
   if (!me) return <div className="center muted">Loading…</div>;
-
-  /** Runs a change, then shows what it did or the API's refusal; true when it was done. */
-  const run = async (work: () => Promise<unknown>, done: string): Promise<boolean> => {
-    setActionError(undefined);
-    setMessage(undefined);
-    let succeeded = false;
-    try {
-      await work();
-      setMessage(done);
-      succeeded = true;
-    } catch (caught) {
-      setActionError(describeError(caught));
-    }
-    loaded.reload();
-    return succeeded;
-  };
 
   const users = loaded.data;
   return (
@@ -50,14 +34,7 @@ export default function AdminUsersPage() {
       refusal={loaded.refusal}
     >
       {loaded.error && <p className="alert error">{loaded.error}</p>}
-      {actionError && (
-        <p className="alert error" role="alert">
-          {actionError}
-        </p>
-      )}
-      <p className="alert success" role="status" hidden={!message}>
-        {message}
-      </p>
+      <ActionFeedback actions={actions} />
       <section className="card" aria-labelledby="users-title">
         <h2 id="users-title">Accounts</h2>
         {!users ? (
@@ -82,7 +59,7 @@ export default function AdminUsersPage() {
                   user={user}
                   isSelf={user.id === me.user.id}
                   onDisable={(disabled) =>
-                    run(
+                    actions.run(
                       () => api.setUserDisabled(user.id, disabled),
                       disabled
                         ? `Disabled ${user.email}: they can no longer sign in.`
@@ -99,7 +76,7 @@ export default function AdminUsersPage() {
         <section className="card" aria-labelledby="create-user-title">
           <h2 id="create-user-title">Create a user</h2>
           <CreateUserForm
-            onCreate={(body) => run(() => api.createUser(body), `Created ${body.email}.`)}
+            onCreate={(body) => actions.run(() => api.createUser(body), `Created ${body.email}.`)}
           />
         </section>
       )}

@@ -5,10 +5,11 @@ import { TENANT_ROLES } from '@labvisor/shared';
 import { useParams } from 'next/navigation';
 import { type FormEvent, useState } from 'react';
 import { ConfirmButton } from '@/components/confirm-button';
+import { ActionFeedback, usePageActions } from '@/components/page-actions';
 import { SectionPage, tenantSection } from '@/components/section-page';
 import { useApiLoad } from '@/components/use-api-load';
 import { useSession } from '@/components/use-session';
-import { api, describeError } from '@/lib/api';
+import { api } from '@/lib/api';
 
 /** The limits a tenant admin can give one member, with their labels. */
 const MEMBER_LIMITS = [
@@ -44,8 +45,7 @@ export default function TenantMembersPage() {
     const [tenant, quota] = await Promise.all([api.getTenant(tenantId), api.quota(tenantId)]);
     return { members, tenant, quota };
   });
-  const [message, setMessage] = useState<string>();
-  const [actionError, setActionError] = useState<string>();
+  const actions = usePageActions(loaded.reload);
   const [limitsError, setLimitsError] = useState<string>();
   const [editing, setEditing] = useState<string>();
 
@@ -63,28 +63,15 @@ export default function TenantMembersPage() {
     me.user.isPlatformAdmin ||
     me.memberships.some((m) => m.tenantId === tenantId && m.role === 'admin');
 
-  /**
-   * Runs a change, then shows what it did or the API's refusal (a refused limit beside its form);
-   * true when it was done.
-   */
+  /** A change that was made closes the form it came from; a refused limit shows beside its form. */
   const run = async (
     work: () => Promise<unknown>,
     done: string,
-    refusalShownIn: 'page' | 'limits-form' = 'page',
+    onRefused?: (sentence: string) => void,
   ): Promise<boolean> => {
-    setActionError(undefined);
     setLimitsError(undefined);
-    setMessage(undefined);
-    let succeeded = false;
-    try {
-      await work();
-      setMessage(done);
-      setEditing(undefined);
-      succeeded = true;
-    } catch (caught) {
-      (refusalShownIn === 'page' ? setActionError : setLimitsError)(describeError(caught));
-    }
-    loaded.reload();
+    const succeeded = await actions.run(work, done, onRefused);
+    if (succeeded) setEditing(undefined);
     return succeeded;
   };
 
@@ -97,14 +84,7 @@ export default function TenantMembersPage() {
       refusal={loaded.refusal}
     >
       {loaded.error && <p className="alert error">{loaded.error}</p>}
-      {actionError && (
-        <p className="alert error" role="alert">
-          {actionError}
-        </p>
-      )}
-      <p className="alert success" role="status" hidden={!message}>
-        {message}
-      </p>
+      <ActionFeedback actions={actions} />
       <section className="card" aria-labelledby="members-title">
         <h2 id="members-title">Members</h2>
         {!data ? (
@@ -154,7 +134,7 @@ export default function TenantMembersPage() {
                         run(
                           () => api.setMemberLimits(tenantId, member.userId, limits),
                           `Saved the limits of ${member.name}.`,
-                          'limits-form',
+                          setLimitsError,
                         )
                       }
                       onRemove={() =>
