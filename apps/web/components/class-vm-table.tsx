@@ -2,9 +2,9 @@
 
 import type { ConsoleConnection, Member, Vm } from '@labvisor/shared';
 import Link from 'next/link';
-import { useState } from 'react';
-import { api, describeError } from '@/lib/api';
+import { api } from '@/lib/api';
 import { formatDateTime, timeAgo } from '@/lib/format';
+import { ActionFeedback, usePageActions } from './page-actions';
 import { StateBadge } from './state-badge';
 import { ACTION_LABELS, actionsFor } from './vm-list';
 
@@ -32,25 +32,12 @@ export function ClassVmTable({
   connections: ConsoleConnection[];
   onChange: () => void;
 }) {
-  const [error, setError] = useState<string>();
+  const actions = usePageActions(onChange);
   const owners = new Map(members.map((member) => [member.userId, member]));
-  const run = async (work: () => Promise<unknown>) => {
-    setError(undefined);
-    try {
-      await work();
-    } catch (caught) {
-      setError(describeError(caught));
-    }
-    onChange();
-  };
   if (vms.length === 0) return <p className="empty">No labs in this class yet.</p>;
   return (
     <>
-      {error && (
-        <p className="alert error" role="alert">
-          {error}
-        </p>
-      )}
+      <ActionFeedback actions={actions} />
       <table className="table class-table">
         <thead>
           <tr>
@@ -141,7 +128,7 @@ export function ClassVmTable({
                         className="button"
                         type="button"
                         aria-label={`${ACTION_LABELS[action]} ${vm.name}`}
-                        onClick={() => run(() => api.vmAction(vm.id, action))}
+                        onClick={() => actions.run(() => api.vmAction(vm.id, action))}
                       >
                         {ACTION_LABELS[action]}
                       </button>

@@ -10,12 +10,13 @@ export interface PageActions {
   /** The API's refusal of the last change, as a sentence. */
   error: string | undefined;
   /**
-   * Runs a change, then shows `done` or the API's refusal (handed to `onRefused` instead, when
-   * given, to show it beside its form) and reloads the page's data; true when the change was made.
+   * Runs a change, then shows `done` (when the change's effect is not visible by itself) or the
+   * API's refusal (handed to `onRefused` instead, when given, to show it beside its form) and
+   * reloads the page's data; true when the change was made.
    */
   run: (
     work: () => Promise<unknown>,
-    done: string,
+    done?: string,
     onRefused?: (sentence: string) => void,
   ) => Promise<boolean>;
   /** Shows what a change made another way did (an upload finished). */

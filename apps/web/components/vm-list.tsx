@@ -2,8 +2,8 @@
 
 import type { Vm } from '@labvisor/shared';
 import Link from 'next/link';
-import { useState } from 'react';
-import { api, describeError } from '@/lib/api';
+import { api } from '@/lib/api';
+import { ActionFeedback, usePageActions } from './page-actions';
 import { StateBadge } from './state-badge';
 
 /** A lifecycle action offered as a button. */
@@ -37,26 +37,13 @@ export const ACTION_LABELS: Record<VmAction, string> = {
 
 /** The user's labs with their state, resources and quick actions. */
 export function VmList({ vms, onChange }: { vms: Vm[]; onChange: () => void }) {
-  const [error, setError] = useState<string>();
-  const run = async (work: () => Promise<unknown>) => {
-    setError(undefined);
-    try {
-      await work();
-    } catch (caught) {
-      setError(describeError(caught));
-    }
-    onChange();
-  };
+  const actions = usePageActions(onChange);
   if (vms.length === 0) {
     return <p className="empty">You have no labs yet. Launch one below.</p>;
   }
   return (
     <>
-      {error && (
-        <p className="alert error" role="alert">
-          {error}
-        </p>
-      )}
+      <ActionFeedback actions={actions} />
       <table className="table">
         <thead>
           <tr>
@@ -89,7 +76,7 @@ export function VmList({ vms, onChange }: { vms: Vm[]; onChange: () => void }) {
                     key={action}
                     className="button"
                     type="button"
-                    onClick={() => run(() => api.vmAction(vm.id, action))}
+                    onClick={() => actions.run(() => api.vmAction(vm.id, action))}
                     aria-label={`${ACTION_LABELS[action]} ${vm.name}`}
                   >
                     {ACTION_LABELS[action]}
@@ -103,7 +90,7 @@ export function VmList({ vms, onChange }: { vms: Vm[]; onChange: () => void }) {
                     if (
                       window.confirm(`Delete "${vm.name}" and its disk? This cannot be undone.`)
                     ) {
-                      void run(() => api.deleteVm(vm.id));
+                      void actions.run(() => api.deleteVm(vm.id), `Deleted ${vm.name}.`);
                     }
                   }}
                 >
