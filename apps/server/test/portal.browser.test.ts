@@ -80,7 +80,7 @@ describe.skipIf(skipReason)('the portal in Chromium', () => {
     await row.getByText('Running').waitFor({ timeout: 60_000 });
     await page.screenshot({ path: path.join(SCREENSHOT_DIR, 'my-labs-running.png') });
 
-    await page.getByRole('link', { name: 'first-lab' }).click();
+    await page.getByRole('link', { name: 'Open the terminal of first-lab' }).click();
     await page.getByRole('heading', { name: /first-lab/ }).waitFor();
     const terminal = page.getByRole('region', { name: 'Serial terminal' });
     await terminal.locator('.xterm-rows').waitFor();

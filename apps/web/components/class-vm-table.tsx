@@ -68,7 +68,7 @@ export function ClassVmTable({
                     <span className="muted">No longer a member</span>
                   )}
                 </td>
-                <td>
+                <td className="nowrap">
                   <Link href={`/vms/${vm.id}`}>{vm.name}</Link>
                 </td>
                 <td>

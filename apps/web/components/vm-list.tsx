@@ -58,7 +58,7 @@ export function VmList({ vms, onChange }: { vms: Vm[]; onChange: () => void }) {
         <tbody>
           {vms.map((vm) => (
             <tr key={vm.id}>
-              <td>
+              <td className="nowrap">
                 <Link href={`/vms/${vm.id}`}>{vm.name}</Link>
               </td>
               <td>
@@ -67,10 +67,28 @@ export function VmList({ vms, onChange }: { vms: Vm[]; onChange: () => void }) {
                   <div className="muted small">{vm.stateReason}</div>
                 )}
               </td>
-              <td className="muted">
+              <td className="muted nowrap">
                 {vm.vcpus} vCPU · {vm.memoryMib} MiB · {vm.diskGib} GiB
               </td>
               <td className="actions">
+                {(vm.state === 'running' || vm.state === 'paused') && (
+                  <>
+                    <Link
+                      className="button"
+                      href={`/vms/${vm.id}`}
+                      aria-label={`Open the terminal of ${vm.name}`}
+                    >
+                      Terminal
+                    </Link>
+                    <Link
+                      className="button"
+                      href={`/vms/${vm.id}?tab=desktop`}
+                      aria-label={`Open the desktop of ${vm.name}`}
+                    >
+                      Desktop
+                    </Link>
+                  </>
+                )}
                 {actionsFor(vm).map((action) => (
                   <button
                     key={action}
@@ -82,6 +100,13 @@ export function VmList({ vms, onChange }: { vms: Vm[]; onChange: () => void }) {
                     {ACTION_LABELS[action]}
                   </button>
                 ))}
+                <Link
+                  className="button"
+                  href={`/vms/${vm.id}#snapshots`}
+                  aria-label={`Snapshots of ${vm.name}`}
+                >
+                  Snapshots
+                </Link>
                 <button
                   className="button danger"
                   type="button"

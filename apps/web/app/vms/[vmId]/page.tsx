@@ -28,14 +28,17 @@ export default function VmPageWithSearch() {
 
 function VmPage() {
   const { vmId } = useParams<{ vmId: string }>();
-  const watching = useSearchParams().get('mode') === 'view';
+  const searchParams = useSearchParams();
+  const watching = searchParams.get('mode') === 'view';
   const mode = watching ? 'view' : 'interactive';
   const { me, error } = useSession();
   const [vm, setVm] = useState<Vm>();
   const [loadError, setLoadError] = useState<string>();
   const [actionError, setActionError] = useState<string>();
   const [changes, setChanges] = useState(0);
-  const [tab, setTab] = useState<'terminal' | 'desktop'>('terminal');
+  const [tab, setTab] = useState<'terminal' | 'desktop'>(
+    searchParams.get('tab') === 'desktop' ? 'desktop' : 'terminal',
+  );
 
   const refresh = useCallback(() => {
     api.getVm(vmId).then(
