@@ -190,6 +190,20 @@ describe.each(TEST_DATABASES)('image uploads on $name', (kind) => {
       );
       expect(rawAsQcow.status).toBe(400);
       expect(rawAsQcow.body.error.message).toMatch(/cannot be used as a qcow2 image/);
+      // A VMDK descriptor names host files; uploaded as raw it is refused by its header, and
+      // qemu-img never reads it as a VMDK (which would open the file it names).
+      const vmdkAsRaw = await uploadImage(
+        as.root!,
+        { name: 'liar', format: 'raw' },
+        Buffer.from(
+          '# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\n' +
+            'createType="monolithicFlat"\nRW 2048 FLAT "/etc/shadow" 0\n',
+        ),
+      );
+      expect(vmdkAsRaw.status).toBe(400);
+      expect(vmdkAsRaw.body.error.message).toBe(
+        'The uploaded file cannot be used as a raw image: it is a vmdk image.',
+      );
       const rawAsIso = await uploadImage(
         as.root!,
         { name: 'liar', format: 'iso' },

@@ -10,6 +10,24 @@ const ISO9660_SIGNATURE_OFFSET = 32_769;
 const ISO9660_SIGNATURE = 'CD001';
 /** `qemu-img check` exit codes: 0 clean, 3 only leaked clusters (wasted space, harmless). */
 const QEMU_IMG_CHECK_PASSED = new Set([0, 3]);
+/** The qcow2 header's magic, `QFI\xfb`. */
+const QCOW2_MAGIC = 0x514649fb;
+/** qcow2 v3 incompatible feature bit: the guest data lives in an external data file. */
+const QCOW2_EXTERNAL_DATA_FILE = 0x4n;
+
+/**
+ * The first bytes of image formats qemu knows, so that a file declared raw or ISO but holding
+ * another format is named rather than silently booted as bytes.
+ */
+const FORMAT_MAGICS: Array<{ name: string; offset: number; magic: string }> = [
+  { name: 'qcow2', offset: 0, magic: 'QFI\xfb' },
+  { name: 'vmdk', offset: 0, magic: 'KDMV' },
+  { name: 'vmdk', offset: 0, magic: '# Disk DescriptorFile' },
+  { name: 'vdi', offset: 0, magic: '<<< Oracle VM VirtualBox Disk Image >>>' },
+  { name: 'vhdx', offset: 0, magic: 'vhdxfile' },
+  { name: 'vpc', offset: 0, magic: 'conectix' },
+  { name: 'qed', offset: 0, magic: 'QED\x00' },
+];
 
 /** What qemu-img reads an image file as. */
 const QEMU_FORMAT: Record<ImageFormat, 'qcow2' | 'raw'> = {
@@ -35,7 +53,7 @@ export interface InspectedImage {
 
 /**
  * Checks an uploaded image file with qemu-img before anything uses it: it is of the declared format
- * (qemu-img's own probe agrees), its virtual size is within `maxVirtualBytes`, it refers to no other
+ * (judged by its header: qemu-img never probes), its virtual size is within `maxVirtualBytes`, it refers to no other
  * file (no backing file, no external data file: they could expose any file of the host to a guest),
  * it is not encrypted, a qcow2 passes `qemu-img check` and an ISO carries the ISO 9660 signature.
  * Throws VALIDATION with a sentence naming what is wrong.
@@ -57,12 +75,24 @@ export async function inspectImage(
   if (format === 'iso' && !(await hasIso9660Signature(file))) {
     throw refuse('it has no ISO 9660 signature (CD001 at byte 32769)');
   }
+  // qemu-img never guesses the format (a guessed VMDK descriptor would open host files it names),
+  // and a qcow2 is opened only once its own header shows it names no other file.
+  const head = await readHead(file);
+  const detected = FORMAT_MAGICS.find(
+    ({ offset, magic }) => head.toString('latin1', offset, offset + magic.length) === magic,
+  )?.name;
   const qemuFormat = QEMU_FORMAT[format];
-  // Probing (no -f) tells what the bytes are; the declared format must be what they are.
-  const probed = await readInfo(options.qemuImgBinary, file, undefined);
-  if (!probed.ok) throw refuse(`qemu-img cannot read it (${probed.error})`);
-  if (probed.info.format !== qemuFormat) {
-    throw refuse(`it is a ${probed.info.format} image`, { detectedFormat: probed.info.format });
+  if (qemuFormat === 'qcow2' && detected !== 'qcow2') {
+    throw refuse(detected ? `it is a ${detected} image` : 'it has no qcow2 header', {
+      detectedFormat: detected ?? null,
+    });
+  }
+  if (qemuFormat === 'raw' && detected !== undefined) {
+    throw refuse(`it is a ${detected} image`, { detectedFormat: detected });
+  }
+  if (qemuFormat === 'qcow2') {
+    const refusal = qcow2HeaderRefusal(head);
+    if (refusal) throw refuse(refusal);
   }
   const read = await readInfo(options.qemuImgBinary, file, qemuFormat);
   if (!read.ok) throw refuse(`qemu-img cannot read it (${read.error})`);
@@ -96,6 +126,38 @@ export async function inspectImage(
   return { virtualSizeBytes };
 }
 
+/** The file's first 512 bytes (fewer when it is shorter). */
+async function readHead(file: string): Promise<Buffer> {
+  const handle = await fs.open(file, 'r');
+  try {
+    const head = Buffer.alloc(512);
+    const { bytesRead } = await handle.read(head, 0, head.length, 0);
+    return head.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Why a qcow2 header is refused before qemu-img opens it, or undefined: a backing file or an
+ * external data file (opening the image would open them: any file of the host), or encryption.
+ */
+function qcow2HeaderRefusal(head: Buffer): string | undefined {
+  if (head.length < 72 || head.readUInt32BE(0) !== QCOW2_MAGIC) return 'it has no qcow2 header';
+  const version = head.readUInt32BE(4);
+  if (version !== 2 && version !== 3) return `it is qcow2 version ${version}`;
+  if (head.readBigUInt64BE(8) !== 0n)
+    return 'it refers to a backing file; upload a flattened image';
+  if (head.readUInt32BE(32) !== 0) return 'it is encrypted';
+  if (version === 3) {
+    if (head.length < 80) return 'its qcow2 header is truncated';
+    if ((head.readBigUInt64BE(72) & QCOW2_EXTERNAL_DATA_FILE) !== 0n) {
+      return 'it keeps its data in an external data file; upload a self-contained image';
+    }
+  }
+  return undefined;
+}
+
 async function hasIso9660Signature(file: string): Promise<boolean> {
   const handle = await fs.open(file, 'r');
   try {
@@ -112,13 +174,13 @@ async function hasIso9660Signature(file: string): Promise<boolean> {
   }
 }
 
-/** `qemu-img info` of a file, with `-f` when given (it never opens backing files). */
+/** `qemu-img info` of a file read as `format` (never probed; it does not open backing files). */
 async function readInfo(
   binary: string,
   file: string,
-  format: 'qcow2' | 'raw' | undefined,
+  format: 'qcow2' | 'raw',
 ): Promise<{ ok: true; info: QemuImgInfo } | { ok: false; error: string }> {
-  const args = ['info', '--output=json', ...(format ? ['-f', format] : []), file];
+  const args = ['info', '--output=json', '-f', format, file];
   const result = await runQemuImg(binary, args);
   if (result.exitCode !== 0) return { ok: false, error: describeFailure(result, file) };
   return { ok: true, info: JSON.parse(result.stdout) as QemuImgInfo };
@@ -130,7 +192,10 @@ interface QemuImgResult {
   stderr: string;
 }
 
-/** Runs qemu-img and answers its exit code and output; fails only when it cannot run at all. */
+/**
+ * Runs qemu-img and answers its exit code and output; one that runs too long or says too much is
+ * a failed check (exit code -1). Fails only when qemu-img cannot run at all.
+ */
 function runQemuImg(binary: string, args: string[]): Promise<QemuImgResult> {
   return new Promise((resolve, reject) => {
     execFile(
@@ -138,7 +203,12 @@ function runQemuImg(binary: string, args: string[]): Promise<QemuImgResult> {
       args,
       { timeout: QEMU_IMG_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024 },
       (error, stdout, stderr) => {
-        const exitCode = error ? (error as { code?: unknown }).code : 0;
+        const failure = error as (Error & { code?: unknown; killed?: boolean }) | null;
+        if (failure?.killed || failure?.code === 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER') {
+          resolve({ exitCode: -1, stdout: '', stderr: 'qemu-img could not check it in time' });
+          return;
+        }
+        const exitCode = failure ? failure.code : 0;
         if (typeof exitCode !== 'number') {
           reject(new Error(`qemu-img ${args[0]} did not run: ${error?.message}`, { cause: error }));
           return;
