@@ -64,7 +64,7 @@ describe.skipIf(skipReason)('image upload in the portal', () => {
     const refusal = page.locator('form[aria-label="Upload an image"] [role=alert]');
     await expect
       .poll(() => refusal.textContent(), { timeout: 30_000 })
-      .toMatch(/^The uploaded file cannot be used as a qcow2 image: it is a raw image\.$/);
+      .toMatch(/^The uploaded file cannot be used as a qcow2 image: it has no qcow2 header\.$/);
 
     await page.getByLabel('Image file').setInputFiles(isoFile);
     await expect.poll(() => page.getByLabel('Format').inputValue()).toBe('iso');
