@@ -2,14 +2,12 @@
 
 import type { ConsoleConnection, Member, Vm } from '@labvisor/shared';
 import Link from 'next/link';
-import { api } from '@/lib/api';
 import { formatDateTime, timeAgo } from '@/lib/format';
 import { ActionFeedback, usePageActions } from './page-actions';
 import { StateBadge } from './state-badge';
-import { ACTION_LABELS, actionsFor } from './vm-list';
+import { hasConsole, VmLifecycleButtons } from './vm-list';
 
 /** States in which a VM has consoles to watch or take over. */
-const CONSOLE_STATES = new Set(['running', 'paused']);
 
 /** One person on one VM's console, in words: "ana — terminal" or "bo — desktop, watching". */
 function describeConnection(connection: ConsoleConnection): string {
@@ -103,7 +101,7 @@ export function ClassVmTable({
                   )}
                 </td>
                 <td className="actions">
-                  {CONSOLE_STATES.has(vm.state) && (
+                  {hasConsole(vm) && (
                     <div>
                       <Link
                         className="button"
@@ -122,24 +120,7 @@ export function ClassVmTable({
                     </div>
                   )}
                   <div>
-                    {actionsFor(vm).map((action) => (
-                      <button
-                        key={action}
-                        className="button"
-                        type="button"
-                        aria-label={`${ACTION_LABELS[action]} ${vm.name}`}
-                        onClick={() => actions.run(() => api.vmAction(vm.id, action))}
-                      >
-                        {ACTION_LABELS[action]}
-                      </button>
-                    ))}
-                    <Link
-                      className="button"
-                      href={`/vms/${vm.id}#snapshots`}
-                      aria-label={`Snapshots of ${vm.name}`}
-                    >
-                      Snapshots
-                    </Link>
+                    <VmLifecycleButtons vm={vm} actions={actions} />
                   </div>
                 </td>
               </tr>

@@ -3,7 +3,7 @@
 import type { Vm } from '@labvisor/shared';
 import Link from 'next/link';
 import { api } from '@/lib/api';
-import { ActionFeedback, usePageActions } from './page-actions';
+import { ActionFeedback, type PageActions, usePageActions } from './page-actions';
 import { StateBadge } from './state-badge';
 
 /** A lifecycle action offered as a button. */
@@ -25,6 +25,37 @@ export function actionsFor(vm: Vm): VmAction[] {
     default:
       return [];
   }
+}
+
+/** Whether a VM has consoles to open (its QEMU process runs). */
+export function hasConsole(vm: Vm): boolean {
+  return vm.state === 'running' || vm.state === 'paused';
+}
+
+/** A VM's lifecycle buttons for its state, and the link to its snapshots. */
+export function VmLifecycleButtons({ vm, actions }: { vm: Vm; actions: PageActions }) {
+  return (
+    <>
+      {actionsFor(vm).map((action) => (
+        <button
+          key={action}
+          className="button"
+          type="button"
+          onClick={() => actions.run(() => api.vmAction(vm.id, action))}
+          aria-label={`${ACTION_LABELS[action]} ${vm.name}`}
+        >
+          {ACTION_LABELS[action]}
+        </button>
+      ))}
+      <Link
+        className="button"
+        href={`/vms/${vm.id}#snapshots`}
+        aria-label={`Snapshots of ${vm.name}`}
+      >
+        Snapshots
+      </Link>
+    </>
+  );
 }
 
 /** The label of each action's button. */
@@ -71,7 +102,7 @@ export function VmList({ vms, onChange }: { vms: Vm[]; onChange: () => void }) {
                 {vm.vcpus} vCPU · {vm.memoryMib} MiB · {vm.diskGib} GiB
               </td>
               <td className="actions">
-                {(vm.state === 'running' || vm.state === 'paused') && (
+                {hasConsole(vm) && (
                   <>
                     <Link
                       className="button"
@@ -89,24 +120,7 @@ export function VmList({ vms, onChange }: { vms: Vm[]; onChange: () => void }) {
                     </Link>
                   </>
                 )}
-                {actionsFor(vm).map((action) => (
-                  <button
-                    key={action}
-                    className="button"
-                    type="button"
-                    onClick={() => actions.run(() => api.vmAction(vm.id, action))}
-                    aria-label={`${ACTION_LABELS[action]} ${vm.name}`}
-                  >
-                    {ACTION_LABELS[action]}
-                  </button>
-                ))}
-                <Link
-                  className="button"
-                  href={`/vms/${vm.id}#snapshots`}
-                  aria-label={`Snapshots of ${vm.name}`}
-                >
-                  Snapshots
-                </Link>
+                <VmLifecycleButtons vm={vm} actions={actions} />
                 <button
                   className="button danger"
                   type="button"

@@ -158,7 +158,19 @@ export class ImageImport {
         ip,
         details: { name: image.name, sha256: image.sha256 },
       });
-      for (const file of [image.path, image.kernel_path, image.initrd_path]) {
+    });
+    // Only once the row is gone for good: a failed commit keeps both the row and its files.
+    await this.#removeUnusedFiles(image.sha256, [image.path, image.kernel_path, image.initrd_path]);
+  }
+
+  /**
+   * Removes stored files that no image row uses, under the content's lock, so a file is never
+   * removed under an upload of the same bytes that is being inserted.
+   */
+  async #removeUnusedFiles(sha256: string, files: Array<string | null>): Promise<void> {
+    await this.#knex.transaction(async (trx) => {
+      await lockContent(trx, sha256);
+      for (const file of files) {
         if (file && !(await isStoredFileUsed(trx, file))) await removeFromImageStore(file);
       }
     });
@@ -271,7 +283,7 @@ export class ImageImport {
       });
     } catch (error) {
       // Nothing was inserted: the stored file stays only if another image uses it.
-      if (!(await isStoredFileUsed(this.#knex, target))) await removeFromImageStore(target);
+      await this.#removeUnusedFiles(received.sha256, [target]);
       if (isUniqueViolation(error)) throw nameTaken(query.name);
       throw error;
     }

@@ -12,7 +12,7 @@ import { SnapshotTimeline } from '@/components/snapshot-timeline';
 import { StateBadge } from '@/components/state-badge';
 import { useSession } from '@/components/use-session';
 import { VmActivityList } from '@/components/vm-activity';
-import { ACTION_LABELS, actionsFor, type VmAction } from '@/components/vm-list';
+import { ACTION_LABELS, actionsFor, hasConsole, type VmAction } from '@/components/vm-list';
 import { api, describeError } from '@/lib/api';
 
 const POLL_MS = 2000;
@@ -82,7 +82,7 @@ function VmPage() {
       ? undefined
       : me.memberships.find((m) => m.tenantId === vm.tenantId && m.role !== 'member');
   const supervises = me.user.isPlatformAdmin || supervisedClass !== undefined;
-  const hasConsole = vm?.state === 'running' || vm?.state === 'paused';
+  const consoleOpen = vm !== undefined && hasConsole(vm);
   return (
     <AppShell me={me}>
       <p>
@@ -139,7 +139,7 @@ function VmPage() {
                 </button>
               ))}
             </div>
-            {!hasConsole && (
+            {!consoleOpen && (
               <p className="empty">
                 {vm.state === 'starting'
                   ? 'The lab is starting…'
@@ -147,10 +147,10 @@ function VmPage() {
               </p>
             )}
             {/* Keyed on the boot: a VM restarted under the page (a disk restore) gets new consoles. */}
-            {hasConsole && tab === 'terminal' && (
+            {consoleOpen && tab === 'terminal' && (
               <SerialTerminal key={vm.startedAt} vmId={vm.id} mode={mode} />
             )}
-            {hasConsole && tab === 'desktop' && (
+            {consoleOpen && tab === 'desktop' && (
               <DesktopViewer key={vm.startedAt} vmId={vm.id} mode={mode} />
             )}
           </section>
