@@ -38,7 +38,7 @@ const MAX_JSON_BODY = '256kb';
 
 /** What `/readyz` and `/api/v1/host` need from the engine. */
 export interface EngineStatusSource {
-  info(): { accel: 'kvm' | 'tcg'; version: string; error?: string };
+  info(): { accel: 'kvm' | 'tcg'; accelReason: string; version: string; error?: string };
   capacity(): CapacityReport;
 }
 

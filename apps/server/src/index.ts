@@ -6,7 +6,7 @@ import { ConfigError, loadConfig } from './config.js';
 import { type Database, DatabaseUnavailableError, openDatabase } from './db/database.js';
 import { migrateToLatest } from './db/migrate.js';
 import { defaultImageImportSettings } from './domain/image-import.js';
-import { registerCachedImages } from './domain/images.js';
+import { findProbeGuest, registerCachedImages } from './domain/images.js';
 import { loadSessionSecret } from './domain/secrets.js';
 import { seedFirstRun } from './domain/seed.js';
 import { createLogger } from './logger.js';
@@ -59,11 +59,17 @@ async function main(): Promise<void> {
   const engine: Engine = await createEngine({
     runDir: path.join(config.dataDir, 'vms'),
     accel: config.accel,
+    probeGuest: await findProbeGuest(database.knex),
     logger: logger.child({ component: 'engine' }),
   });
   const engineInfo = engine.info();
   logger.info(
-    { accel: engineInfo.accel, qemu: engineInfo.version, error: engineInfo.error },
+    {
+      accel: engineInfo.accel,
+      accelReason: engineInfo.accelReason,
+      qemu: engineInfo.version,
+      error: engineInfo.error,
+    },
     'engine ready',
   );
 

@@ -225,6 +225,7 @@ describe.each(TEST_DATABASES)('admin pages API (usage, host, roles, users) on $n
         error: 0,
       });
       expect(host.body.accelerator).toBe('tcg');
+      expect(host.body.acceleratorReason).toBe('configured as tcg');
       expect(typeof host.body.qemuVersion).toBe('string');
       await knex('vms').whereIn('name', ['stopped-a', 'suspended-a', 'stopped-b']).delete();
     },

@@ -141,7 +141,12 @@ describe.each(TEST_DATABASES)('sign-in and the API basics on $name', (kind) => {
       expect(ready.body).toMatchObject({
         ready: true,
         database: { ok: true, kind: kind.name },
-        engine: { ok: true, accel: 'tcg', qemuVersion: expect.stringMatching(/^\d+\.\d+/) },
+        engine: {
+          ok: true,
+          accel: 'tcg',
+          accelReason: 'configured as tcg',
+          qemuVersion: expect.stringMatching(/^\d+\.\d+/),
+        },
       });
     },
   );

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { vmPaths } from '@labvisor/engine';
-import { buildProbeBootSector, PROBE_MARKER } from '@labvisor/engine/testing';
+import { BOOT_SECTOR_MARKER, buildMarkerBootSector } from '@labvisor/engine/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildBootableIso } from './support/boot-iso.js';
 import { openMigratedDatabase, TEST_DATABASES } from './support/databases.js';
@@ -47,7 +47,7 @@ describe.skipIf(skipReason)('a VM made from an uploaded ISO', () => {
   });
 
   it('boots the ISO with a blank disk of the asked size, and the image is kept while the VM lives', async () => {
-    const iso = buildBootableIso(buildProbeBootSector());
+    const iso = buildBootableIso(buildMarkerBootSector());
     const uploaded = await uploadImage(admin, { name: 'installer', format: 'iso', tenantId }, iso);
     expect(uploaded.status, JSON.stringify(uploaded.body)).toBe(201);
     expect(uploaded.body).toMatchObject({ kind: 'iso', format: 'iso', defaultDiskGib: 8 });
@@ -72,7 +72,7 @@ describe.skipIf(skipReason)('a VM made from an uploaded ISO', () => {
     const paths = vmPaths(runDir, vmId);
     await expect
       .poll(() => fs.readFileSync(paths.serialLog, 'utf8'), { timeout: 30_000, interval: 200 })
-      .toContain(PROBE_MARKER);
+      .toContain(BOOT_SECTOR_MARKER);
     expect(fs.readFileSync(paths.log, 'utf8')).toContain('media=cdrom');
     const disk = JSON.parse(
       execFileSync('qemu-img', ['info', '-U', '--output=json', paths.disk], { encoding: 'utf8' }),

@@ -10,7 +10,10 @@ export interface DriverInfo {
   name: 'qemu';
   /** e.g. `7.2.22`; empty when the binary could not be run. */
   version: string;
+  /** The accelerator new guests start with. */
   accel: Accelerator;
+  /** Why that accelerator: configured, what the KVM probe saw, or the guest KVM failed. */
+  accelReason: string;
   /** e.g. `sandbox`, `internal-snapshots`, `suspend-to-file`, `vnc`, `serial`, `disk-throttle`. */
   features: string[];
   /** Set when the driver is unusable (no QEMU binary...): every VM action then fails UNAVAILABLE. */
@@ -38,8 +41,13 @@ export interface ExitInfo {
   signal: NodeJS.Signals | null;
   /** The reason of QEMU's SHUTDOWN event, if it sent one (e.g. `guest-shutdown`). */
   shutdownReason?: string;
-  /** One sentence for users: `QEMU was killed by signal SIGKILL`. */
+  /** One sentence for users, without host paths: `QEMU was killed by signal SIGKILL`. */
   cause: string;
+  /**
+   * The accelerator made the guest fail soon after its start (KVM on a host that cannot run this
+   * guest under it): the driver has switched to TCG, and the VM should be started again.
+   */
+  acceleratorFailed?: boolean;
 }
 
 /** Callbacks through which a driver reports what it observes without being asked. */
@@ -98,6 +106,8 @@ export interface Driver {
   suspend(vm: DriverVm): Promise<{ wasRunning: boolean }>;
   /** The pid of the VM's QEMU process, if one is known and alive. */
   pidOf(vmId: string): number | undefined;
+  /** The accelerator the VM's live QEMU process runs with. */
+  accelOf(vmId: string): Accelerator | undefined;
   /** Bytes the VM takes on the host's disk (overlay, saved state). */
   diskUsage(vm: DriverVm): Promise<number>;
   /** Takes a snapshot; `live` when QEMU runs. */

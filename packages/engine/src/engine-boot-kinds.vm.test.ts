@@ -6,9 +6,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from './engine.js';
-import { buildProbeBootSector, PROBE_MARKER } from './qemu/accel-probe.js';
 import { sleep } from './qemu/process.js';
 import { readVirtualSize } from './qemu/qemu-img.js';
+import { BOOT_SECTOR_MARKER, buildMarkerBootSector } from './testing/boot-sector.js';
 import { vmTestSkipReason } from './testing/tiny-image.js';
 import { VmHarness } from './testing/vm-harness.js';
 
@@ -26,7 +26,7 @@ describe.skipIf(skipReason !== undefined)(
       engine = await harness.openEngine();
       bootDisk = path.join(harness.runDir, '.probe.raw');
       const image = Buffer.alloc(1024 * 1024);
-      buildProbeBootSector().copy(image);
+      buildMarkerBootSector().copy(image);
       fs.writeFileSync(bootDisk, image);
     });
 
@@ -46,12 +46,15 @@ describe.skipIf(skipReason !== undefined)(
       expect((await engine.startVm('disk-1')).state).toBe('running');
       const serialLog = path.join(harness.runDir, 'disk-1', 'serial.log');
       const deadline = Date.now() + 15_000;
-      while (!fs.readFileSync(serialLog, 'utf8').includes(PROBE_MARKER) && Date.now() < deadline) {
+      while (
+        !fs.readFileSync(serialLog, 'utf8').includes(BOOT_SECTOR_MARKER) &&
+        Date.now() < deadline
+      ) {
         await sleep(100);
       }
-      expect(fs.readFileSync(serialLog, 'utf8')).toContain(PROBE_MARKER);
+      expect(fs.readFileSync(serialLog, 'utf8')).toContain(BOOT_SECTOR_MARKER);
       // the overlay kept the base read-only
-      expect(fs.readFileSync(bootDisk).subarray(0, 512)).toEqual(buildProbeBootSector());
+      expect(fs.readFileSync(bootDisk).subarray(0, 512)).toEqual(buildMarkerBootSector());
       await engine.stopVm('disk-1', { force: true });
     });
 

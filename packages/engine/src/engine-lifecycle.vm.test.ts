@@ -208,7 +208,7 @@ describe.skipIf(skipReason !== undefined)(
       expect((await engine.getVm('life-1')).state).toBe('crashed');
     });
 
-    it('says why a start failed, with QEMU’s words, and leaves the VM stopped with no process', async () => {
+    it('says why a start failed, with QEMU’s words, and leaves the VM in error with no process', async () => {
       await engine.createVm(tinyVmSpec(image, 'life-bad'));
       fs.writeFileSync(`${harness.runDir}/life-bad/disk.qcow2`, 'not a disk image');
       const error = await engine.startVm('life-bad').catch((e: unknown) => e);
@@ -217,7 +217,10 @@ describe.skipIf(skipReason !== undefined)(
         'Failed starting VM "life-bad": QEMU exited with status 1 (see qemu.log)',
       );
       expect(String((error as EngineError).details?.logTail)).toMatch(/qcow2|format/i);
-      expect(await engine.getVm('life-bad')).toMatchObject({ state: 'stopped' });
+      expect(await engine.getVm('life-bad')).toMatchObject({
+        state: 'error',
+        cause: 'Failed starting VM "life-bad": QEMU exited with status 1 (see qemu.log)',
+      });
       expect(findProcessesUsing(`${harness.runDir}/life-bad/`)).toEqual([]);
       await engine.deleteVm('life-bad');
     });

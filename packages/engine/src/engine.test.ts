@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type {
   Driver,
   DriverInfo,
@@ -28,7 +28,13 @@ class FakeDriver implements Driver {
   constructor(readonly observer: DriverObserver) {}
 
   info(): DriverInfo {
-    const info: DriverInfo = { name: 'qemu', version: '7.2.0', accel: 'tcg', features: [] };
+    const info: DriverInfo = {
+      name: 'qemu',
+      version: '7.2.0',
+      accel: 'tcg',
+      accelReason: 'configured as tcg',
+      features: [],
+    };
     if (this.infoError) info.error = this.infoError;
     return info;
   }
@@ -74,6 +80,9 @@ class FakeDriver implements Driver {
   pidOf(vmId: string): number | undefined {
     return this.pids.get(vmId);
   }
+  accelOf(vmId: string): 'tcg' | undefined {
+    return this.pids.has(vmId) ? 'tcg' : undefined;
+  }
   async diskUsage(): Promise<number> {
     return 4096;
   }
@@ -93,7 +102,10 @@ class FakeDriver implements Driver {
     this.calls.push('close');
   }
   /** Simulates QEMU dying on its own. */
-  die(vmId: string, exit: { cause: string; shutdownReason?: string }): void {
+  die(
+    vmId: string,
+    exit: { cause: string; shutdownReason?: string; acceleratorFailed?: boolean },
+  ): void {
     this.pids.delete(vmId);
     this.observer.onExit(vmId, { requested: false, code: null, signal: 'SIGKILL', ...exit });
   }
@@ -150,16 +162,52 @@ describe('Engine facade', () => {
     await expect(engine.createVm(spec('A_b'))).rejects.toMatchObject({ code: 'VALIDATION' });
   });
 
-  it('undoes a failed start: back to stopped, resources released, error kept', async () => {
+  it('makes a failed start an error with its reason (never a bare stopped), resources released', async () => {
     await engine.createVm(spec('a'));
     driver.failStart = new EngineError(
       'INTERNAL',
       'Failed starting VM "a": QEMU exited with status 1 (see qemu.log)',
     );
     await expect(engine.startVm('a')).rejects.toThrow('QEMU exited with status 1');
-    expect((await engine.getVm('a')).state).toBe('stopped');
-    expect(events.map((e) => e.state)).toEqual(['starting', 'stopped']);
+    expect(await engine.getVm('a')).toMatchObject({
+      state: 'error',
+      cause: 'Failed starting VM "a": QEMU exited with status 1 (see qemu.log)',
+    });
+    expect(events.map((e) => e.state)).toEqual(['starting', 'error']);
     expect(engine.capacity().used.vms).toBe(0);
+    driver.failStart = undefined;
+    expect((await engine.startVm('a')).state).toBe('running');
+  });
+
+  it('starts again a VM whose accelerator failed it soon after its start', async () => {
+    await engine.createVm(spec('a'));
+    await engine.startVm('a');
+    driver.die('a', {
+      cause: 'QEMU was killed by signal SIGABRT under KVM',
+      acceleratorFailed: true,
+    });
+    await vi.waitFor(() => expect(driver.pidOf('a')).toBeDefined());
+    expect(events.map((e) => e.state)).toEqual([
+      'starting',
+      'running',
+      'crashed',
+      'starting',
+      'running',
+    ]);
+    expect(driver.calls.filter((call) => call === 'start a')).toHaveLength(2);
+  });
+
+  it('keeps a VM whose saved state failed to restore in error, and retries the restore on start', async () => {
+    await engine.createVm(spec('a'));
+    await engine.startVm('a');
+    await engine.suspendVm('a');
+    driver.failStart = new EngineError('INTERNAL', 'Failed starting VM "a": restore failed');
+    await expect(engine.startVm('a')).rejects.toThrow('restore failed');
+    expect((await engine.getVm('a')).state).toBe('error');
+    expect(fs.existsSync(path.join(runDir, 'a', 'saved-state.bin'))).toBe(true);
+    driver.failStart = undefined;
+    expect((await engine.startVm('a')).state).toBe('running');
+    expect(fs.existsSync(path.join(runDir, 'a', 'saved-state.bin'))).toBe(false);
   });
 
   it('admits only what fits when two starts race', async () => {

@@ -46,6 +46,13 @@ export interface EngineConfig {
   runDir: string;
   /** `auto` probes KVM and falls back to TCG. */
   accel: 'auto' | Accelerator;
+  /**
+   * The real kernel and initramfs `auto` boots to probe KVM (the tiny image's); without them
+   * `auto` does not trust KVM and picks TCG.
+   */
+  probeGuest?: { kernelPath: string; initrdPath: string };
+  /** The KVM device `auto` checks; default `/dev/kvm`. */
+  kvmDevice?: string;
   /** Default `qemu-system-x86_64`. */
   qemuBinary?: string;
   /** Default `qemu-img`. */
@@ -187,6 +194,8 @@ export class Engine extends EventEmitter<{
           qemuBinary: config.qemuBinary ?? 'qemu-system-x86_64',
           qemuImgBinary: config.qemuImgBinary ?? 'qemu-img',
           accel: config.accel,
+          ...(config.probeGuest ? { probeGuest: config.probeGuest } : {}),
+          ...(config.kvmDevice ? { kvmDevice: config.kvmDevice } : {}),
           ...(config.tcgTranslationCacheMib
             ? { tcgTranslationCacheMib: config.tcgTranslationCacheMib }
             : {}),
@@ -470,15 +479,13 @@ export class Engine extends EventEmitter<{
     const id = record.spec.id;
     this.#assertUsable('start', id);
     const from = record.state;
-    const previousCause = record.cause;
     assertTransition(id, from, 'starting', 'start');
     // Capacity is checked and the VM marked `starting` in the same tick: concurrent starts of
     // different VMs (each under its own lock) cannot both pass on the same free resources.
     assertCapacity(id, this.capacity(), record.spec);
-    const reverter = new Reverter();
     this.#setState(record, 'starting');
-    reverter.add(() => this.#setState(record, from, previousCause));
-    const restoring = from === 'suspended' && fs.existsSync(record.paths.savedState);
+    const restoring =
+      (from === 'suspended' || from === 'error') && fs.existsSync(record.paths.savedState);
     const started = Date.now();
     try {
       const { pid, runState } = await this.#driver.start(this.#driverVm(record), {
@@ -487,15 +494,17 @@ export class Engine extends EventEmitter<{
           : {}),
         ...(loadSnapshot ? { loadSnapshot } : {}),
       });
-      reverter.success();
       if (restoring) await fsp.rm(record.paths.savedState, { force: true });
       record.wasRunning = false;
       this.#setState(record, runState);
       record.logger.info({ pid, restoring, durationMs: Date.now() - started }, 'VM started');
       return this.#status(record);
     } catch (error) {
-      await reverter.revert((undoError) => record.logger.warn({ err: undoError }, 'undo failed'));
-      throw toEngineError(error, `Failed starting VM "${id}"`);
+      const failure = toEngineError(error, `Failed starting VM "${id}"`);
+      // A failed start is an error the user sees with its reason, never a silent return to
+      // `stopped`; a suspended VM keeps its saved state, so starting it again retries the restore.
+      this.#setState(record, 'error', failure.message);
+      throw failure;
     }
   }
 
@@ -543,6 +552,19 @@ export class Engine extends EventEmitter<{
     if (!canTransition(record.state, next)) return;
     record.logger[graceful ? 'info' : 'error']({ cause: exit.cause }, `QEMU ended: ${next}`);
     this.#setState(record, next, exit.cause);
+    if (exit.acceleratorFailed) this.#restartAfterAcceleratorFailure(record);
+  }
+
+  /** Starts again, under the accelerator the driver switched to, a VM its accelerator failed. */
+  #restartAfterAcceleratorFailure(record: VmRecord): void {
+    const id = record.spec.id;
+    record.logger.warn('restarting the VM under the fallback accelerator');
+    this.#withVm(id, 'restart', async (current) => {
+      if (current !== record || current.state !== 'crashed') return;
+      await this.#start(current);
+    }).catch((error: unknown) =>
+      record.logger.error({ err: error }, 'restart after an accelerator failure failed'),
+    );
   }
 
   #onRunState(vmId: string, state: RunState): void {
@@ -571,7 +593,9 @@ export class Engine extends EventEmitter<{
     if (!fs.existsSync(record.paths.dir)) return;
     const status: PersistedStatus = { state: record.state, updatedAt: new Date().toISOString() };
     if (record.cause !== undefined) status.cause = record.cause;
-    if (record.state === 'suspended') status.wasRunning = record.wasRunning;
+    if (record.state === 'suspended' || record.state === 'error') {
+      status.wasRunning = record.wasRunning;
+    }
     writeJsonAtomic(record.paths.status, status);
   }
 
@@ -620,9 +644,9 @@ export class Engine extends EventEmitter<{
   async #judgeWithoutProcess(record: VmRecord, saved: PersistedStatus | undefined): Promise<void> {
     const last = saved?.state ?? 'stopped';
     if (last === 'running' || last === 'paused' || last === 'starting') {
-      const tail = await tailFile(record.paths.log, 5);
       record.state = 'crashed';
-      record.cause = `QEMU process exited unexpectedly${tail ? `; last lines of qemu.log:\n${tail}` : ''}`;
+      record.cause = 'QEMU process exited unexpectedly';
+      record.logger.error({ qemuLog: await tailFile(record.paths.log, 5) }, 'VM found crashed');
     } else if (last === 'stopping') {
       record.state = fs.existsSync(record.paths.savedState) ? 'suspended' : 'stopped';
     } else if (last === 'suspended' && !fs.existsSync(record.paths.savedState)) {
@@ -669,10 +693,9 @@ export class Engine extends EventEmitter<{
       diskBytes: await this.#driver.diskUsage(this.#driverVm(record)),
     };
     const pid = this.#driver.pidOf(record.spec.id);
-    if (pid !== undefined) {
-      status.pid = pid;
-      status.accel = this.#driver.info().accel;
-    }
+    const accel = this.#driver.accelOf(record.spec.id);
+    if (pid !== undefined) status.pid = pid;
+    if (accel !== undefined) status.accel = accel;
     if (record.cause !== undefined) status.cause = record.cause;
     return status;
   }

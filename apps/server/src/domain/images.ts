@@ -116,3 +116,22 @@ export async function registerCachedImages(
   }
   return registered;
 }
+
+/**
+ * The kernel and initramfs of the global `tiny` image, which the engine boots to probe KVM (a
+ * real kernel, as real guests are); undefined while it is not registered.
+ */
+export async function findProbeGuest(
+  knex: Knex,
+): Promise<{ kernelPath: string; initrdPath: string } | undefined> {
+  const row = await knex('images')
+    .whereNull('tenant_id')
+    .andWhere({ name: 'tiny', kind: 'kernel' })
+    .first<{ kernel_path: string | null; initrd_path: string | null } | undefined>(
+      'kernel_path',
+      'initrd_path',
+    );
+  return row?.kernel_path && row.initrd_path
+    ? { kernelPath: row.kernel_path, initrdPath: row.initrd_path }
+    : undefined;
+}

@@ -48,7 +48,7 @@ describe('the OpenAPI document', () => {
     const app = createApp({
       database: { knex: {} as Database['knex'], kind: 'pglite', close: async () => {} },
       engine: {
-        info: () => ({ accel: 'tcg', version: '7.2.0' }),
+        info: () => ({ accel: 'tcg', accelReason: 'configured as tcg', version: '7.2.0' }),
         capacity: () => ({
           host: { vcpus: 2, memoryMib: 4096 },
           allocatable: { vcpus: 8, memoryMib: 4096 },

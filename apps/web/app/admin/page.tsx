@@ -122,6 +122,8 @@ function HostCard({ host }: { host: HostCapacity }) {
         <dd>
           {host.accelerator === 'kvm' ? 'KVM (hardware)' : 'TCG (software emulation)'}
           {host.qemuVersion && `, QEMU ${host.qemuVersion}`}
+          <br />
+          <span className="muted">{host.acceleratorReason}</span>
         </dd>
       </dl>
       <div className="bars">

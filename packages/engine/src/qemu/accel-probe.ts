@@ -1,50 +1,21 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import type { Accelerator } from '../driver.js';
+import { machineArgs, TCG_TB_SIZE_MIB } from './qemu-args.js';
 
-/** How long a probe guest may take to print its marker before KVM is judged unusable. */
-export const ACCEL_PROBE_TIMEOUT_MS = 4_000;
-/** What the probe guest prints on its serial port. */
-export const PROBE_MARKER = 'LABVISOR-PROBE-OK';
+/** How long the probe guest's kernel may take to reach its marker before KVM is judged unusable. */
+export const ACCEL_PROBE_TIMEOUT_MS = 10_000;
+/** What a Linux kernel prints on its console when it hands over to the initramfs's init. */
+export const KERNEL_STARTED_MARKER = 'Run /init as init process';
+/** Guest memory of the probe: what a small real guest has. */
+const PROBE_MEMORY_MIB = 256;
 
-/**
- * A 512-byte boot sector that writes {@link PROBE_MARKER} to COM1 (port 0x3f8) and halts. The
- * firmware loads it at 0x7c00; it needs no image, kernel or disk from the host, so the probe works
- * before any image is built. Under kvm-pvm a standard guest (firmware included) never gets here.
- */
-export function buildProbeBootSector(): Buffer {
-  const code = [
-    0x31,
-    0xc0, //          xor ax, ax
-    0x8e,
-    0xd8, //          mov ds, ax
-    0xba,
-    0xf8,
-    0x03, //    mov dx, 0x3f8
-    0xbe,
-    0x16,
-    0x7c, //    mov si, 0x7c16 (the message)
-    0xac, //                next: lodsb
-    0x84,
-    0xc0, //          test al, al
-    0x74,
-    0x03, //          jz done
-    0xee, //                out dx, al
-    0xeb,
-    0xf8, //          jmp next
-    0xfa, //                done: cli
-    0xf4, //                hlt
-    0xeb,
-    0xfd, //          jmp hlt
-  ];
-  const sector = Buffer.alloc(512);
-  Buffer.from(code).copy(sector, 0);
-  Buffer.from(`${PROBE_MARKER}\n\0`, 'latin1').copy(sector, code.length);
-  sector[510] = 0x55;
-  sector[511] = 0xaa;
-  return sector;
+/** The guest the probe boots: a real kernel and initramfs (the tiny image's). */
+export interface ProbeGuest {
+  kernelPath: string;
+  initrdPath: string;
+  /** The firmware real kernel boots use (qboot), when the host has it. */
+  firmwarePath?: string;
 }
 
 /** The outcome of one probe. */
@@ -55,38 +26,46 @@ export interface ProbeResult {
   reason?: string;
 }
 
-/** Boots the probe guest under `accel` and reports whether it printed its marker within `timeoutMs`. */
+/** The QEMU arguments of a probe: the machine, accelerator and CPU model of real guests. */
+export function probeArgs(accel: Accelerator, guest: ProbeGuest): string[] {
+  return [
+    '-nodefaults',
+    '-no-user-config',
+    ...machineArgs(accel, TCG_TB_SIZE_MIB),
+    '-m',
+    `${PROBE_MEMORY_MIB}M`,
+    '-smp',
+    '1',
+    '-display',
+    'none',
+    '-monitor',
+    'none',
+    '-serial',
+    'stdio',
+    '-no-reboot',
+    ...(guest.firmwarePath ? ['-bios', guest.firmwarePath] : []),
+    '-kernel',
+    guest.kernelPath,
+    '-initrd',
+    guest.initrdPath,
+    '-append',
+    'console=ttyS0 loglevel=7 panic=-1',
+  ];
+}
+
+/**
+ * Boots a real kernel under `accel` with the machine type and CPU model of real guests, and reports
+ * whether it reached {@link KERNEL_STARTED_MARKER} within `timeoutMs`. (A boot sector alone is not
+ * enough: measured on kvm-pvm hosts, it sometimes passes while real guests then abort.)
+ */
 export async function probeAccelerator(
   qemuBinary: string,
   accel: Accelerator,
+  guest: ProbeGuest,
   timeoutMs = ACCEL_PROBE_TIMEOUT_MS,
 ): Promise<ProbeResult> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'labvisor-probe-'));
-  const image = path.join(dir, 'probe.img');
-  await fs.writeFile(image, buildProbeBootSector());
   const started = Date.now();
-  const child = spawn(
-    qemuBinary,
-    [
-      '-nodefaults',
-      '-no-user-config',
-      '-machine',
-      'pc',
-      '-accel',
-      accel === 'tcg' ? 'tcg,tb-size=16' : 'kvm',
-      '-m',
-      '16M',
-      '-display',
-      'none',
-      '-monitor',
-      'none',
-      '-serial',
-      'stdio',
-      '-drive',
-      `file=${image},format=raw,if=ide`,
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  const child = spawn(qemuBinary, probeArgs(accel, guest), { stdio: ['ignore', 'pipe', 'pipe'] });
   try {
     return await new Promise<ProbeResult>((resolve) => {
       let stdout = '';
@@ -95,33 +74,31 @@ export async function probeAccelerator(
         clearTimeout(timer);
         resolve(result);
       };
+      const fail = (reason: string) =>
+        finish({ ok: false, elapsedMs: Date.now() - started, reason });
       const timer = setTimeout(
-        () =>
-          finish({
-            ok: false,
-            elapsedMs: Date.now() - started,
-            reason: `no boot within ${timeoutMs} ms`,
-          }),
+        () => fail(`the probe guest's kernel did not start within ${timeoutMs} ms`),
         timeoutMs,
       );
       child.stdout.setEncoding('utf8');
       child.stderr.setEncoding('utf8');
       child.stdout.on('data', (chunk: string) => {
-        stdout += chunk;
-        if (stdout.includes(PROBE_MARKER)) finish({ ok: true, elapsedMs: Date.now() - started });
+        // Only the tail matters; keep it bounded.
+        stdout = (stdout + chunk).slice(-4096);
+        if (stdout.includes(KERNEL_STARTED_MARKER)) {
+          finish({ ok: true, elapsedMs: Date.now() - started });
+        }
       });
       child.stderr.on('data', (chunk: string) => {
-        stderr += chunk;
+        stderr = (stderr + chunk).slice(-4096);
       });
-      child.on('error', (error) =>
-        finish({ ok: false, elapsedMs: Date.now() - started, reason: error.message }),
-      );
+      child.on('error', (error) => fail(error.message));
       child.on('exit', (code, signal) =>
-        finish({
-          ok: false,
-          elapsedMs: Date.now() - started,
-          reason: stderr.trim() || `QEMU exited (${signal ?? `status ${code}`})`,
-        }),
+        fail(
+          `QEMU ${signal ? `was killed by signal ${signal}` : `exited with status ${code}`}${
+            stderr.trim() ? `: ${lastLine(stderr)}` : ''
+          }`,
+        ),
       );
     });
   } finally {
@@ -129,7 +106,6 @@ export async function probeAccelerator(
       child.kill('SIGKILL');
       await new Promise((resolve) => child.once('exit', resolve));
     }
-    await fs.rm(dir, { recursive: true, force: true });
   }
 }
 
@@ -139,24 +115,60 @@ export interface AccelChoice {
   reason: string;
 }
 
+/** What {@link chooseAccelerator} needs besides the request. */
+export interface AccelChoiceOptions {
+  qemuBinary: string;
+  /** The guest to probe KVM with; without one, `auto` does not trust KVM. */
+  probeGuest?: ProbeGuest;
+  /** Default `/dev/kvm`. */
+  kvmDevice?: string;
+  timeoutMs?: number;
+}
+
 /**
- * Chooses the accelerator: `kvm`/`tcg` are taken as given; `auto` uses KVM only when /dev/kvm
- * exists and a probe guest really boots under it (kvm-pvm hosts expose /dev/kvm yet hang standard
- * guests), TCG otherwise.
+ * Chooses the accelerator: `kvm`/`tcg` are taken as given; `auto` uses KVM only when the KVM device
+ * is usable and a real kernel boots under it with the arguments real guests get (kvm-pvm hosts
+ * expose /dev/kvm, yet standard guests hang or abort there), TCG otherwise.
  */
 export async function chooseAccelerator(
   requested: 'auto' | Accelerator,
-  qemuBinary: string,
-  kvmDevice = '/dev/kvm',
+  options: AccelChoiceOptions,
 ): Promise<AccelChoice> {
   if (requested !== 'auto') return { accel: requested, reason: `configured as ${requested}` };
+  const kvmDevice = options.kvmDevice ?? '/dev/kvm';
   try {
     await fs.access(kvmDevice, fs.constants.R_OK | fs.constants.W_OK);
   } catch {
     return { accel: 'tcg', reason: `${kvmDevice} is not usable` };
   }
-  const probe = await probeAccelerator(qemuBinary, 'kvm');
+  if (!options.probeGuest) {
+    return {
+      accel: 'tcg',
+      reason: 'no guest kernel to probe KVM with (the tiny image is not built)',
+    };
+  }
+  const probe = await probeAccelerator(
+    options.qemuBinary,
+    'kvm',
+    options.probeGuest,
+    options.timeoutMs,
+  );
   return probe.ok
-    ? { accel: 'kvm', reason: `KVM probe guest booted in ${probe.elapsedMs} ms` }
+    ? { accel: 'kvm', reason: `a real kernel booted under KVM in ${probe.elapsedMs} ms` }
     : { accel: 'tcg', reason: `KVM probe failed: ${probe.reason}` };
+}
+
+/**
+ * Whether a QEMU that ended during or soon after its start under KVM failed because of KVM, judged
+ * by what QEMU wrote (e.g. `failed to set MSR 0x10a`, `kvm_buf_set_msrs: Assertion ... failed`,
+ * `failed to initialize kvm`) or by an abort, which is how QEMU ends on a KVM assertion.
+ */
+export function isKvmFailure(exit: { signal: NodeJS.Signals | null }, qemuLog: string): boolean {
+  // The engine's own lines in qemu.log (the command line, with `-accel kvm`) say nothing.
+  const qemuLines = qemuLog.split('\n').filter((line) => !line.includes(' labvisor: '));
+  return exit.signal === 'SIGABRT' || qemuLines.some((line) => /\bkvm|\bMSR\b/i.test(line));
+}
+
+function lastLine(text: string): string {
+  return text.trim().split('\n').at(-1) ?? '';
 }

@@ -46,6 +46,17 @@ export interface QemuArgsInput {
   kernelBootFirmware?: string;
 }
 
+/**
+ * The machine type, accelerator and CPU model every guest runs with. The KVM probe boots with the
+ * same ones: on kvm-pvm hosts a guest fails by its CPU model (`-cpu host` makes QEMU set MSRs the
+ * host refuses), so a probe with other arguments proves nothing about real guests.
+ */
+export function machineArgs(accel: Accelerator, tcgTranslationCacheMib: number): string[] {
+  return accel === 'tcg'
+    ? ['-machine', 'pc', '-accel', `tcg,tb-size=${tcgTranslationCacheMib}`]
+    : ['-machine', 'pc', '-accel', 'kvm', '-cpu', 'host'];
+}
+
 /** The fw_cfg item the guest reads its {@link GuestConfig} from (`/sys/firmware/qemu_fw_cfg/by_name/…`). */
 export const GUEST_CONFIG_FW_CFG_NAME = 'opt/labvisor/config';
 
@@ -75,14 +86,11 @@ export function buildQemuArgs(input: QemuArgsInput): string[] {
     '-no-user-config',
     '-sandbox',
     'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny',
-    '-machine',
-    'pc',
-    '-accel',
-    accel === 'tcg'
-      ? `tcg,tb-size=${input.tcgTranslationCacheMib ?? defaultTranslationCacheMib(spec.memoryMib)}`
-      : 'kvm',
+    ...machineArgs(
+      accel,
+      input.tcgTranslationCacheMib ?? defaultTranslationCacheMib(spec.memoryMib),
+    ),
   ];
-  if (accel === 'kvm') args.push('-cpu', 'host');
   args.push(
     '-m',
     `${spec.memoryMib}M`,

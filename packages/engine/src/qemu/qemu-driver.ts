@@ -17,7 +17,7 @@ import { EngineError } from '../errors.js';
 import type { EngineLogger } from '../logger.js';
 import { Reverter } from '../revert.js';
 import { allocatedBytes, InternalSnapshots } from '../snapshots/internal-snapshots.js';
-import { chooseAccelerator } from './accel-probe.js';
+import { chooseAccelerator, isKvmFailure, type ProbeGuest } from './accel-probe.js';
 import {
   describeExit,
   EXIT_POLL_INTERVAL_MS,
@@ -54,6 +54,11 @@ const SUSPEND_MAX_BANDWIDTH_BYTES_PER_S = 64 * 1024 * 1024 * 1024;
 const GIB = 1024 * 1024 * 1024;
 /** Beyond this size, qmp.log is moved to qmp.log.1 when a monitor connects. */
 const QMP_LOG_MAX_BYTES = 8 * 1024 * 1024;
+/**
+ * A QEMU that fails this soon after a start under KVM, in a way {@link isKvmFailure} recognises, is
+ * taken as KVM failing this host's guests: KVM is turned off and the VM restarted under TCG.
+ */
+export const KVM_EARLY_FAILURE_WINDOW_MS = 60_000;
 /** Where distributions install QEMU's firmware files. */
 const QEMU_DATA_DIRS = ['/usr/share/qemu', '/usr/local/share/qemu', '/usr/share/qemu-kvm'];
 /** The fast firmware for direct kernel boots (see {@link buildQemuArgs}). */
@@ -64,6 +69,10 @@ export interface QemuDriverOptions {
   qemuBinary: string;
   qemuImgBinary: string;
   accel: 'auto' | Accelerator;
+  /** The real kernel `auto` probes KVM with (the tiny image's); without one KVM is not trusted. */
+  probeGuest?: Omit<ProbeGuest, 'firmwarePath'>;
+  /** Default `/dev/kvm`. */
+  kvmDevice?: string;
   /** TCG translation-cache size per VM. */
   tcgTranslationCacheMib?: number;
   logger: EngineLogger;
@@ -74,6 +83,10 @@ export interface QemuDriverOptions {
 interface QemuProcess {
   vmId: string;
   pid: number;
+  /** The accelerator it was started with. */
+  accel: Accelerator;
+  /** When this driver started it (0 for an adopted process). */
+  startedAt: number;
   logPath: string;
   paths: DriverVm['paths'];
   child: ChildProcess | undefined;
@@ -139,6 +152,7 @@ export class QemuDriver implements Driver {
         name: 'qemu',
         version: '',
         accel: 'tcg',
+        accelReason: 'QEMU cannot be run',
         features: [],
         error: `${options.qemuBinary} cannot be run: ${(error as Error).message}`,
       };
@@ -151,20 +165,31 @@ export class QemuDriver implements Driver {
         name: 'qemu',
         version,
         accel: 'tcg',
+        accelReason: 'qemu-img cannot be run',
         features,
         error: `${options.qemuImgBinary} cannot be run: ${(error as Error).message}`,
       });
     }
-    const choice = await chooseAccelerator(options.accel, options.qemuBinary);
-    options.logger.info(
-      { accel: choice.accel, reason: choice.reason, version },
-      'accelerator chosen',
-    );
     const qboot = QEMU_DATA_DIRS.map((dir) => `${dir}/${QBOOT_FILE}`).find((file) =>
       fs.existsSync(file),
     );
     if (qboot) features.push('qboot');
-    return new QemuDriver(options, { name: 'qemu', version, accel: choice.accel, features }, qboot);
+    const choice = await chooseAccelerator(options.accel, {
+      qemuBinary: options.qemuBinary,
+      ...(options.probeGuest
+        ? { probeGuest: { ...options.probeGuest, ...(qboot ? { firmwarePath: qboot } : {}) } }
+        : {}),
+      ...(options.kvmDevice ? { kvmDevice: options.kvmDevice } : {}),
+    });
+    options.logger.info(
+      { accel: choice.accel, reason: choice.reason, version },
+      'accelerator chosen',
+    );
+    return new QemuDriver(
+      options,
+      { name: 'qemu', version, accel: choice.accel, accelReason: choice.reason, features },
+      qboot,
+    );
   }
 
   info(): DriverInfo {
@@ -200,9 +225,28 @@ export class QemuDriver implements Driver {
     );
   }
 
+  /**
+   * Starts QEMU under the driver's accelerator. A start that KVM makes fail turns KVM off for
+   * every later start and is tried once more under TCG.
+   */
   async start(
     vm: DriverVm,
     options: StartOptions = {},
+  ): Promise<{ pid: number; runState: RunState }> {
+    const accel = this.#info.accel;
+    try {
+      return await this.#startWith(vm, options, accel);
+    } catch (error) {
+      if (!(error instanceof KvmFailedError)) throw error;
+      this.#disableKvm(vm.logger, error.message);
+      return this.#startWith(vm, options, 'tcg');
+    }
+  }
+
+  async #startWith(
+    vm: DriverVm,
+    options: StartOptions,
+    accel: Accelerator,
   ): Promise<{ pid: number; runState: RunState }> {
     const { paths } = vm;
     const reverter = new Reverter();
@@ -220,7 +264,7 @@ export class QemuDriver implements Driver {
         const args = buildQemuArgs({
           spec: vm.spec,
           paths,
-          accel: this.#info.accel,
+          accel,
           incomingFd: stateFd === undefined ? undefined : 3,
           loadSnapshot: options.loadSnapshot,
           kernelBootFirmware: this.#qboot,
@@ -242,7 +286,7 @@ export class QemuDriver implements Driver {
           stdio,
           cwd: paths.dir,
         });
-        proc = await this.#track(vm, child);
+        proc = await this.#track(vm, child, accel);
       } finally {
         fs.closeSync(logFd);
         if (stateFd !== undefined) fs.closeSync(stateFd);
@@ -274,6 +318,9 @@ export class QemuDriver implements Driver {
       return { pid: started.pid, runState: status.running ? 'running' : 'paused' };
     } catch (error) {
       await reverter.revert((undoError) => vm.logger.warn({ err: undoError }, 'undo step failed'));
+      if (accel === 'kvm' && proc && (await this.#endedByKvm(proc))) {
+        throw new KvmFailedError(`QEMU failed under KVM starting VM "${vm.id}"`);
+      }
       throw await this.#startError(vm, proc, error);
     }
   }
@@ -290,7 +337,7 @@ export class QemuDriver implements Driver {
       vm.logger.warn({ pid }, 'pid file names a process that is not this VM’s QEMU; ignoring it');
       return null;
     }
-    const proc = this.#register(vm, pid, undefined);
+    const proc = this.#register(vm, pid, undefined, adoptedAccel(cmdline));
     try {
       const client = await this.#connect(proc, vm);
       const status = await client.queryStatus();
@@ -427,6 +474,11 @@ export class QemuDriver implements Driver {
     return proc && !proc.exited ? proc.pid : undefined;
   }
 
+  accelOf(vmId: string): Accelerator | undefined {
+    const proc = this.#processes.get(vmId);
+    return proc && !proc.exited ? proc.accel : undefined;
+  }
+
   async diskUsage(vm: DriverVm): Promise<number> {
     return (await allocatedBytes(vm.paths.disk)) + (await allocatedBytes(vm.paths.savedState));
   }
@@ -490,7 +542,12 @@ export class QemuDriver implements Driver {
     return client;
   }
 
-  #register(vm: DriverVm, pid: number, child: ChildProcess | undefined): QemuProcess {
+  #register(
+    vm: DriverVm,
+    pid: number,
+    child: ChildProcess | undefined,
+    accel: Accelerator,
+  ): QemuProcess {
     let resolveExit!: (exit: ExitInfo) => void;
     const exit = new Promise<ExitInfo>((resolve) => {
       resolveExit = resolve;
@@ -498,6 +555,8 @@ export class QemuDriver implements Driver {
     const proc: QemuProcess = {
       vmId: vm.id,
       pid,
+      accel,
+      startedAt: child ? Date.now() : 0,
       logPath: vm.paths.log,
       paths: vm.paths,
       child,
@@ -515,13 +574,13 @@ export class QemuDriver implements Driver {
   }
 
   /** Registers a freshly spawned child once it has a pid (or throws if it could not be spawned). */
-  async #track(vm: DriverVm, child: ChildProcess): Promise<QemuProcess> {
+  async #track(vm: DriverVm, child: ChildProcess, accel: Accelerator): Promise<QemuProcess> {
     await new Promise<void>((resolve, reject) => {
       child.once('spawn', () => resolve());
       child.once('error', (error) => reject(error));
     });
     child.unref();
-    const proc = this.#register(vm, child.pid!, child);
+    const proc = this.#register(vm, child.pid!, child, accel);
     child.once('exit', (code, signal) => {
       proc.childExit = { code, signal };
       void this.#finalize(proc);
@@ -618,9 +677,17 @@ export class QemuDriver implements Driver {
       cause = 'QEMU was stopped by a signal from the host';
     else if (proc.childExit) cause = describeExit(code, signal);
     else cause = 'QEMU process exited unexpectedly';
+    let acceleratorFailed = false;
     if (!proc.exitRequested && proc.shutdownReason !== 'guest-shutdown') {
       const tail = await tailFile(proc.logPath, 5);
-      if (tail) cause = `${cause}; last lines of qemu.log:\n${tail}`;
+      if (proc.accel === 'kvm' && Date.now() - proc.startedAt < KVM_EARLY_FAILURE_WINDOW_MS) {
+        acceleratorFailed = isKvmFailure({ signal }, await tailFile(proc.logPath, 20));
+      }
+      if (acceleratorFailed) {
+        cause = `${cause} under KVM, which this host cannot run guests with; restarting under TCG`;
+        this.#disableKvm(this.#options.logger.child({ vmId: proc.vmId }), cause);
+      }
+      this.#options.logger.warn({ vmId: proc.vmId, cause, qemuLog: tail }, 'QEMU ended unasked');
     }
     await Promise.all(
       [proc.paths.qmp, proc.paths.serial, proc.paths.vnc, proc.paths.pid].map((file) =>
@@ -633,6 +700,7 @@ export class QemuDriver implements Driver {
       signal,
       cause,
       ...(proc.shutdownReason ? { shutdownReason: proc.shutdownReason } : {}),
+      ...(acceleratorFailed ? { acceleratorFailed } : {}),
     };
     proc.resolveExit(exit);
     if (!proc.released) this.#options.observer.onExit(proc.vmId, exit);
@@ -698,6 +766,23 @@ export class QemuDriver implements Driver {
     );
   }
 
+  /** Turns KVM off for every later start: this host's guests fail under it. */
+  #disableKvm(logger: EngineLogger, reason: string): void {
+    if (this.#info.accel !== 'kvm') return;
+    this.#info = {
+      ...this.#info,
+      accel: 'tcg',
+      accelReason: `KVM is unusable: a real guest failed under it (${firstLine(reason)}); guests run under TCG`,
+    };
+    logger.error({ reason }, 'KVM failed a real guest; falling back to TCG');
+  }
+
+  /** Whether a process that ended during its start was ended by KVM (judged from qemu.log). */
+  async #endedByKvm(proc: QemuProcess): Promise<boolean> {
+    if (!proc.childExit) return false;
+    return isKvmFailure(proc.childExit, await tailFile(proc.logPath, 20));
+  }
+
   async #startError(
     vm: DriverVm,
     proc: QemuProcess | undefined,
@@ -717,4 +802,17 @@ export class QemuDriver implements Driver {
       { cause: error },
     );
   }
+}
+
+/** A start failed because of KVM: {@link QemuDriver.start} retries it under TCG. */
+class KvmFailedError extends Error {}
+
+/** The accelerator an adopted QEMU runs with, read from its command line. */
+function adoptedAccel(cmdline: string[] | undefined): Accelerator {
+  const index = cmdline?.indexOf('-accel') ?? -1;
+  return index >= 0 && cmdline?.[index + 1]?.startsWith('kvm') ? 'kvm' : 'tcg';
+}
+
+function firstLine(text: string): string {
+  return text.split('\n')[0] ?? text;
 }

@@ -11,6 +11,8 @@ export const readinessSchema = z.object({
   engine: z.object({
     ok: z.boolean(),
     accel: z.enum(['kvm', 'tcg']).optional(),
+    /** Why that accelerator: configured, the KVM probe's outcome, or that KVM failed a guest. */
+    accelReason: z.string().optional(),
     qemuVersion: z.string().optional(),
     error: z.string().optional(),
   }),

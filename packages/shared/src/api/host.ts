@@ -14,6 +14,8 @@ export const hostCapacitySchema = z.object({
   /** Every VM of every tenant, counted by state. */
   vmsByState: z.record(vmStateSchema, z.number()),
   accelerator: z.enum(['kvm', 'tcg']),
+  /** Why that accelerator (configured, the KVM probe's outcome, or a guest KVM failed). */
+  acceleratorReason: z.string(),
   qemuVersion: z.string(),
   /** Why the engine cannot run VMs, when it cannot. */
   engineError: z.string().optional(),

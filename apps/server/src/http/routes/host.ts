@@ -27,6 +27,7 @@ export function hostRoutes(knex: Knex, engine: EngineStatusSource): Router {
       used: capacity.used,
       vmsByState,
       accelerator: info.accel,
+      acceleratorReason: info.accelReason,
       qemuVersion: info.version,
       ...(info.error ? { engineError: info.error } : {}),
     };

@@ -212,4 +212,15 @@ describe('QmpClient against a fake QMP server', () => {
     expect(log).toContain('"QMP"');
     expect(log.trim().split('\n').length).toBeGreaterThanOrEqual(6);
   });
+
+  it('keeps working when its log cannot be written (the VM folder deleted meanwhile)', async () => {
+    fake.handler = (message, socket) => reply(socket, message.id, {});
+    const unlogged = new QmpClient({
+      socketPath: fake.socketPath,
+      logPath: path.join(dir, 'gone', 'qmp.log'),
+    });
+    await unlogged.connect();
+    await expect(unlogged.cont()).resolves.toEqual({});
+    unlogged.close();
+  });
 });

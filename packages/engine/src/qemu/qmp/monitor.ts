@@ -71,7 +71,14 @@ export class QmpMonitor extends EventEmitter<{ event: [QmpEvent]; close: [Error 
 
   /** Connects, reads the greeting and leaves negotiation mode; rejects (and closes) on any failure. */
   async connect(timeoutMs = QMP_CONNECT_TIMEOUT_MS): Promise<QmpGreeting> {
-    if (this.#logPath) this.#log = fs.createWriteStream(this.#logPath, { flags: 'a' });
+    if (this.#logPath) {
+      const log = fs.createWriteStream(this.#logPath, { flags: 'a' });
+      // A log that cannot be written (its VM folder deleted meanwhile) must not end the process.
+      log.on('error', () => {
+        if (this.#log === log) this.#log = undefined;
+      });
+      this.#log = log;
+    }
     const deadline = setTimeout(() => {
       this.#teardown(new QmpTimeoutError('greeting', timeoutMs));
     }, timeoutMs);
