@@ -1,17 +1,20 @@
 #!/usr/bin/env node
 // `npm start`: installs what is missing, builds, builds the tiny guest image, then runs the server
 // (which migrates the database and seeds the first admin and the demo lab). Ctrl-C stops it cleanly.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { installMissing, RUNTIME_PACKAGES } from './system-deps.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
+/** Turborepo's telemetry stays off: nothing of a start is sent anywhere, and no notice is printed. */
+const env = { ...process.env, TURBO_TELEMETRY_DISABLED: '1' };
+
 function step(title, command, args) {
   console.log(`\n▶ ${title}`);
-  const result = spawnSync(command, args, { cwd: root, stdio: 'inherit' });
+  const result = spawnSync(command, args, { cwd: root, stdio: 'inherit', env });
   if (result.status !== 0) {
     console.error(`labvisor: ${title} failed (exit ${result.status ?? result.signal}).`);
     process.exit(1);
@@ -44,12 +47,7 @@ if (otherImages.length > 0) {
   );
 }
 
-const server = spawn(process.execPath, ['apps/server/dist/index.js'], {
-  cwd: root,
-  stdio: 'inherit',
-});
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  // The terminal sends Ctrl-C to the whole group; forward it too for `kill <pid>` on this script.
-  process.on(signal, () => server.kill(signal));
-}
-server.on('exit', (code, signal) => process.exit(code ?? (signal ? 0 : 1)));
+// The server runs in this very process (not a child): a supervisor that stops `npm start` stops
+// the server, and nothing is left orphaned. It handles SIGINT and SIGTERM itself.
+process.chdir(root);
+await import(pathToFileURL(path.join(root, 'apps/server/dist/index.js')).href);

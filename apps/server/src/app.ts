@@ -1,4 +1,4 @@
-import type { CapacityReport } from '@labvisor/engine';
+import type { CapacityReport, DriverInfo } from '@labvisor/engine';
 import { emptyBodySchema } from '@labvisor/shared';
 import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
 import type { Logger } from 'pino';
@@ -38,7 +38,7 @@ const MAX_JSON_BODY = '256kb';
 
 /** What `/readyz` and `/api/v1/host` need from the engine. */
 export interface EngineStatusSource {
-  info(): { accel: 'kvm' | 'tcg'; accelReason: string; version: string; error?: string };
+  info(): DriverInfo;
   capacity(): CapacityReport;
 }
 

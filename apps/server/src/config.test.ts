@@ -12,7 +12,7 @@ describe('loadConfig', () => {
       dataDir: path.resolve('./.data'),
       imageCacheDir: '/home/ada/.cache/labvisor',
       databaseUrl: undefined,
-      accel: 'auto',
+      driver: { kind: 'qemu', accel: 'auto' },
       adminEmail: undefined,
       sessionSecret: undefined,
     });

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import type { DriverConfig } from '@labvisor/engine';
 import { z } from 'zod';
 import { DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_MAX_VIRTUAL_BYTES } from './domain/image-import.js';
 
@@ -47,7 +48,8 @@ export interface Config {
   imageCacheDir: string;
   /** A Postgres server's URL, or undefined for the embedded PGlite database. */
   databaseUrl: string | undefined;
-  accel: 'auto' | 'kvm' | 'tcg';
+  /** The engine's driver: QEMU on this host, with `LABVISOR_ACCEL`. */
+  driver: DriverConfig;
   /** Largest image upload accepted, in bytes. */
   imageMaxUploadBytes: number;
   /** Largest virtual disk size an uploaded image may have, in bytes. */
@@ -98,7 +100,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir: path.resolve(values.LABVISOR_DATA_DIR),
     imageCacheDir: path.resolve(values.LABVISOR_CACHE_DIR ?? path.join(home, '.cache', 'labvisor')),
     databaseUrl: values.DATABASE_URL,
-    accel: values.LABVISOR_ACCEL,
+    driver: { kind: 'qemu', accel: values.LABVISOR_ACCEL },
     imageMaxUploadBytes:
       values.LABVISOR_IMAGE_MAX_UPLOAD_MIB !== undefined
         ? values.LABVISOR_IMAGE_MAX_UPLOAD_MIB * 1024 ** 2

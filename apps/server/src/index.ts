@@ -58,16 +58,16 @@ async function main(): Promise<void> {
 
   const engine: Engine = await createEngine({
     runDir: path.join(config.dataDir, 'vms'),
-    accel: config.accel,
-    probeGuest: await findProbeGuest(database.knex),
+    // The tiny image's kernel: `auto` boots it to see whether KVM runs real guests here.
+    driver: { ...config.driver, probeGuest: await findProbeGuest(database.knex) },
     logger: logger.child({ component: 'engine' }),
   });
   const engineInfo = engine.info();
   logger.info(
     {
-      accel: engineInfo.accel,
-      accelReason: engineInfo.accelReason,
-      qemu: engineInfo.version,
+      driver: engineInfo.name,
+      version: engineInfo.version,
+      ...engineInfo.details,
       error: engineInfo.error,
     },
     'engine ready',

@@ -46,7 +46,9 @@ describe.skipIf(skipReason)('the default accelerator (auto) with a real guest', 
     runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lv-auto-'));
     const probeGuest = await findProbeGuest(database.knex);
     expect(probeGuest).toBeDefined();
-    server = await startTestServer(database, { engine: { accel: 'auto', runDir, probeGuest } });
+    server = await startTestServer(database, {
+      engine: { runDir, driver: { accel: 'auto', probeGuest } },
+    });
     student = new TestClient(server.url);
     expect((await student.login('student@example.test', FIXTURE_PASSWORD)).status).toBe(200);
   });
@@ -62,6 +64,7 @@ describe.skipIf(skipReason)('the default accelerator (auto) with a real guest', 
     expect(ready.status).toBe(200);
     expect(ready.body.engine).toMatchObject({
       ok: true,
+      driver: 'qemu',
       accel: expect.stringMatching(/^(kvm|tcg)$/),
       accelReason: expect.stringMatching(/not usable|KVM probe failed|booted under KVM/),
     });

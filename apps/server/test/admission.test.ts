@@ -49,7 +49,7 @@ describe.each(TEST_DATABASES)('admission on $name', (kind) => {
     imageId = image.id;
     server = await startTestServer(database, {
       engine: {
-        qemuBinary: '/nonexistent/qemu-system-x86_64',
+        driver: { qemuBinary: '/nonexistent/qemu-system-x86_64' },
         host: { memoryMib: 1_000_000, vcpus: 1000 },
       },
     });
@@ -179,10 +179,10 @@ describe.each(TEST_DATABASES)('admission on $name', (kind) => {
         expect(answer.status).toBe(404);
         expect(answer.body.error.message).toBe('No such VM.');
       }
-      const stop = await student.send('POST', `/api/v1/vms/${vm.id}/stop`);
-      expect(stop.status).toBe(409);
-      expect(stop.body.error.code).toBe('INVALID_STATE');
-      expect(stop.body.error.message).toBe(`Cannot stop VM "${vm.name}" while it is error.`);
+      const suspend = await student.send('POST', `/api/v1/vms/${vm.id}/suspend`);
+      expect(suspend.status).toBe(409);
+      expect(suspend.body.error.code).toBe('INVALID_STATE');
+      expect(suspend.body.error.message).toBe(`Cannot suspend VM "${vm.name}" while it is error.`);
       expect((await root.send('GET', `/api/v1/vms/${vm.id}`)).status).toBe(200);
       expect((await student.send('DELETE', `/api/v1/vms/${vm.id}`)).status).toBe(204);
       expect((await student.send('GET', `/api/v1/vms/${vm.id}`)).status).toBe(404);
@@ -245,4 +245,53 @@ describe.each(TEST_DATABASES)('admission on $name', (kind) => {
       (await student.send('POST', '/api/v1/vms?dryRun=1', body('too-big', { diskGib: 2 }))).status,
     ).toBe(200);
   });
+
+  it.skipIf(kind.skipReason)(
+    'creates one VM per Idempotency-Key however often a client retries, and lets actions be retried',
+    async () => {
+      const key = crypto.randomUUID();
+      const headers = { 'idempotency-key': key };
+      const answers = await Promise.all(
+        Array.from({ length: 5 }, () =>
+          student.send('POST', '/api/v1/vms', body('retried'), headers),
+        ),
+      );
+      expect(answers.map((answer) => answer.status)).toEqual([201, 201, 201, 201, 201]);
+      const ids = new Set(answers.map((answer) => answer.body.id));
+      expect(ids.size).toBe(1);
+      const named = await server.database.knex('vms').where({ name: 'retried' });
+      expect(named).toHaveLength(1);
+
+      const other = await student.send('POST', '/api/v1/vms', body('another'), headers);
+      expect(other.status).toBe(409);
+      expect(other.body.error.message).toMatch(/Idempotency-Key was already used/);
+      const bad = await student.send('POST', '/api/v1/vms', body('bad'), {
+        'idempotency-key': 'has spaces',
+      });
+      expect(bad.status).toBe(400);
+      expect(bad.body.error.details.fields[0].field).toBe('idempotency-key');
+
+      // Lifecycle actions: the second stop finds the VM stopped and answers it, not an error.
+      await server.vms.idle();
+      const [vmId] = [...ids] as string[];
+      const stop = await student.send('POST', `/api/v1/vms/${vmId}/stop`);
+      expect(stop.status).toBe(202);
+      await server.vms.idle();
+      const again = await student.send('POST', `/api/v1/vms/${vmId}/stop`);
+      expect(again.status).toBe(202);
+      expect(again.body).toMatchObject({ id: vmId, state: 'stopped' });
+      const stops = await server.database
+        .knex('audit_log')
+        .where({ target_id: vmId, action: 'vm.stop' });
+      expect(stops).toHaveLength(1);
+
+      // The key goes with its VM: once deleted, the same key creates anew.
+      expect((await student.send('DELETE', `/api/v1/vms/${vmId}`)).status).toBe(204);
+      const fresh = await student.send('POST', '/api/v1/vms', body('retried'), headers);
+      expect(fresh.status).toBe(201);
+      expect(fresh.body.id).not.toBe(vmId);
+      await server.vms.idle();
+      expect((await student.send('DELETE', `/api/v1/vms/${fresh.body.id}`)).status).toBe(204);
+    },
+  );
 });

@@ -136,7 +136,7 @@ describe.each(TEST_DATABASES)('API hardening on $name', (kind) => {
       tokenId: token.id,
     };
     server = await startTestServer(database, {
-      engine: { qemuBinary: '/nonexistent/qemu-system-x86_64' },
+      engine: { driver: { qemuBinary: '/nonexistent/qemu-system-x86_64' } },
     });
     root = new TestClient(server.url);
     await root.login('root@example.test', FIXTURE_PASSWORD);

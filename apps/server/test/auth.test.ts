@@ -143,6 +143,7 @@ describe.each(TEST_DATABASES)('sign-in and the API basics on $name', (kind) => {
         database: { ok: true, kind: kind.name },
         engine: {
           ok: true,
+          driver: 'qemu',
           accel: 'tcg',
           accelReason: 'configured as tcg',
           qemuVersion: expect.stringMatching(/^\d+\.\d+/),
@@ -153,7 +154,7 @@ describe.each(TEST_DATABASES)('sign-in and the API basics on $name', (kind) => {
 
   it.skipIf(kind.skipReason)('reports not ready when the engine is unusable', async () => {
     const broken = await startTestServer(server.database, {
-      engine: { qemuBinary: '/nonexistent/qemu-system-x86_64' },
+      engine: { driver: { qemuBinary: '/nonexistent/qemu-system-x86_64' } },
     });
     try {
       const ready = await new TestClient(broken.url).send('GET', '/readyz');

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { FakeDriver } from '@labvisor/engine/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConsoleSocket } from './support/console-client.js';
 import { openMigratedDatabase, TEST_DATABASES } from './support/databases.js';
@@ -10,8 +10,9 @@ import { startTestServer, TestClient, type TestServer } from './support/test-ser
 
 /**
  * What the class page and the VM page read: one tenant's VMs, a VM's activity, and who is connected
- * now to a tenant's consoles. The consoles go through the real gateway; QEMU's serial chardev is a
- * unix socket served by the test (no guest boots here).
+ * now to a tenant's consoles. The consoles go through the real gateway and the engine facade; the
+ * engine's driver is the fake one, whose console streams the test reads (no guest boots here; the
+ * same path with real guests is in vms.vm.test.ts).
  */
 describe.each(TEST_DATABASES)('class view and VM activity on $name', (kind) => {
   let server: TestServer;
@@ -20,8 +21,7 @@ describe.each(TEST_DATABASES)('class view and VM activity on $name', (kind) => {
   let runningVmId: string;
   let stoppedVmId: string;
   let snapshotId: string;
-  let fakeSerial: net.Server;
-  const typed: Buffer[] = [];
+  let driver: FakeDriver;
   const isoDir = fs.mkdtempSync(path.join(os.tmpdir(), 'labvisor-class-view-'));
   const as: Record<string, TestClient> = {};
 
@@ -45,7 +45,12 @@ describe.each(TEST_DATABASES)('class view and VM activity on $name', (kind) => {
       tenantId: classB.id,
       role: 'instructor',
     });
-    server = await startTestServer(database);
+    server = await startTestServer(database, {
+      driverFactory: async (observer) => {
+        driver = new FakeDriver(observer);
+        return driver;
+      },
+    });
 
     // A VM the engine knows (a blank disk, never started) whose serial socket the test serves.
     const isoPath = path.join(isoDir, 'empty.iso');
@@ -83,10 +88,7 @@ describe.each(TEST_DATABASES)('class view and VM activity on $name', (kind) => {
       diskGib: 1,
       boot: { kind: 'iso', isoPath },
     });
-    fakeSerial = net.createServer((socket) => socket.on('data', (data) => typed.push(data)));
-    await new Promise<void>((resolve) =>
-      fakeSerial.listen(server.engine.consoleEndpoints(runningVmId).serialSocket, resolve),
-    );
+    await server.engine.startVm(runningVmId);
     [{ id: snapshotId }] = await knex('snapshots')
       .insert({ vm_id: runningVmId, name: 'before-lab' })
       .returning('id');
@@ -98,7 +100,6 @@ describe.each(TEST_DATABASES)('class view and VM activity on $name', (kind) => {
     }
   });
   afterAll(async () => {
-    fakeSerial?.close();
     await server?.close();
     await server?.database.close();
     fs.rmSync(isoDir, { recursive: true, force: true });
@@ -154,6 +155,9 @@ describe.each(TEST_DATABASES)('class view and VM activity on $name', (kind) => {
       // The watcher's keys never reach the VM; the student's do.
       watcher.type('from-watcher\n');
       studentTerminal.type('from-student\n');
+      const serial = driver.consoles.find((console) => console.vmId === runningVmId)!;
+      const typed: Buffer[] = [];
+      serial.input.on('data', (chunk: Buffer) => typed.push(chunk));
       await expect.poll(() => Buffer.concat(typed).toString()).toContain('from-student');
       expect(Buffer.concat(typed).toString()).not.toContain('from-watcher');
 

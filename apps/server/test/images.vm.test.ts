@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { vmPaths } from '@labvisor/engine';
+import { qemuPaths } from '@labvisor/engine/qemu';
 import { BOOT_SECTOR_MARKER, buildMarkerBootSector } from '@labvisor/engine/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildBootableIso } from './support/boot-iso.js';
@@ -69,7 +69,7 @@ describe.skipIf(skipReason)('a VM made from an uploaded ISO', () => {
       })
       .toBe('running');
     // The firmware booted the CD: the boot code printed its marker on the serial port.
-    const paths = vmPaths(runDir, vmId);
+    const paths = qemuPaths(path.join(runDir, vmId));
     await expect
       .poll(() => fs.readFileSync(paths.serialLog, 'utf8'), { timeout: 30_000, interval: 200 })
       .toContain(BOOT_SECTOR_MARKER);

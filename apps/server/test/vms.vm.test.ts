@@ -311,7 +311,7 @@ describe.skipIf(skipReason)('VMs and consoles with real guests', () => {
     terminal.type('export KEEP=yes-$((1+1)); echo ok\n');
     await terminal.waitFor(/\nok/, 20_000, before);
 
-    const runDir = server.engine.consoleEndpoints(vm.id).serialSocket.split(`/${vm.id}/`)[0]!;
+    const runDir = server.runDir;
     const { pid } = await server.engine.getVm(vm.id);
     await server.close({ keepVms: true });
     await expect.poll(() => terminal.closed?.code).toBe(1012);

@@ -1,13 +1,10 @@
 'use client';
 
-import type { Snapshot, Vm } from '@labvisor/shared';
+import { LIVE_STATES, type Snapshot, type Vm } from '@labvisor/shared';
 import { type FormEvent, useCallback, useEffect, useState } from 'react';
 import { api, describeError } from '@/lib/api';
 import { formatBytes, formatDateTime } from '@/lib/format';
 import { ConfirmButton } from './confirm-button';
-
-/** States in which a snapshot can include memory (the server refuses it otherwise). */
-const MEMORY_STATES = new Set(['running', 'paused']);
 
 /**
  * A VM's snapshots as a timeline, newest first, the one the VM is at marked; take a snapshot,
@@ -19,7 +16,7 @@ export function SnapshotTimeline({ vm, onChange }: { vm: Vm; onChange: () => voi
   const [busy, setBusy] = useState<string>();
   const [name, setName] = useState('');
   const [memory, setMemory] = useState(false);
-  const memoryPossible = MEMORY_STATES.has(vm.state);
+  const memoryPossible = LIVE_STATES.includes(vm.state);
 
   const refresh = useCallback(() => {
     api

@@ -1,35 +1,23 @@
 'use client';
 
-import type { Vm } from '@labvisor/shared';
+import { LIVE_STATES, type Vm, type VmAction, vmActionsFrom } from '@labvisor/shared';
 import Link from 'next/link';
 import { api } from '@/lib/api';
 import { ActionFeedback, type PageActions, usePageActions } from './page-actions';
 import { StateBadge } from './state-badge';
 
-/** A lifecycle action offered as a button. */
-export type VmAction = 'start' | 'stop' | 'suspend' | 'resume';
+/** The lifecycle actions the lab lists offer as buttons (reboot is on the VM page only). */
+const LIST_ACTIONS: readonly VmAction[] = ['start', 'resume', 'suspend', 'stop'];
 
-/** Which actions make sense in each state; the server still decides. */
-export function actionsFor(vm: Vm): VmAction[] {
-  switch (vm.state) {
-    case 'running':
-      return ['stop', 'suspend'];
-    case 'paused':
-      return ['resume', 'stop'];
-    case 'suspended':
-      return ['resume'];
-    case 'stopped':
-    case 'crashed':
-    case 'error':
-      return ['start'];
-    default:
-      return [];
-  }
+/** The actions a VM's state allows, from the shared lifecycle table; the server still decides. */
+export function actionsFor(vm: Vm, offered: readonly VmAction[] = LIST_ACTIONS): VmAction[] {
+  const legal = vmActionsFrom(vm.state);
+  return offered.filter((action) => legal.includes(action));
 }
 
-/** Whether a VM has consoles to open (its QEMU process runs). */
+/** Whether a VM has consoles to open (its guest runs or is paused). */
 export function hasConsole(vm: Vm): boolean {
-  return vm.state === 'running' || vm.state === 'paused';
+  return LIVE_STATES.includes(vm.state);
 }
 
 /** A VM's lifecycle buttons for its state, and the link to its snapshots. */
@@ -62,6 +50,7 @@ export function VmLifecycleButtons({ vm, actions }: { vm: Vm; actions: PageActio
 export const ACTION_LABELS: Record<VmAction, string> = {
   start: 'Start',
   stop: 'Stop',
+  reboot: 'Reboot',
   suspend: 'Suspend',
   resume: 'Resume',
 };

@@ -21,6 +21,7 @@ import type {
   UploadImageQuery,
   User,
   Vm,
+  VmAction,
   VmActivity,
 } from '@labvisor/shared';
 
@@ -181,7 +182,7 @@ export const api = {
   checkVm: (body: CreateVmRequest) =>
     request<{ admitted: true }>('POST', '/api/v1/vms?dryRun=1', body),
   createVm: (body: CreateVmRequest) => request<Vm>('POST', '/api/v1/vms', body),
-  vmAction: (vmId: string, action: 'start' | 'stop' | 'reboot' | 'suspend' | 'resume') =>
+  vmAction: (vmId: string, action: VmAction) =>
     request<Vm>('POST', `/api/v1/vms/${vmId}/${action}`),
   deleteVm: (vmId: string) => request<void>('DELETE', `/api/v1/vms/${vmId}`),
   getVm: (vmId: string) => request<Vm>('GET', `/api/v1/vms/${vmId}`),

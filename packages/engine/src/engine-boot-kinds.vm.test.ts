@@ -5,9 +5,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sleep } from './drivers/qemu/process-utils.js';
+import { readVirtualSize } from './drivers/qemu/qemu-img.js';
 import type { Engine } from './engine.js';
-import { sleep } from './qemu/process.js';
-import { readVirtualSize } from './qemu/qemu-img.js';
 import { BOOT_SECTOR_MARKER, buildMarkerBootSector } from './testing/boot-sector.js';
 import { vmTestSkipReason } from './testing/tiny-image.js';
 import { VmHarness } from './testing/vm-harness.js';

@@ -43,7 +43,7 @@ describe.skipIf(skipReason !== undefined)(
 
     it('reports the driver, QEMU version and accelerator', () => {
       const info = engine.info();
-      expect(info).toMatchObject({ name: 'qemu', accel: 'tcg' });
+      expect(info).toMatchObject({ name: 'qemu', details: { accel: 'tcg' } });
       expect(info.version).toMatch(/^\d+\.\d+/);
       expect(info.error).toBeUndefined();
     });

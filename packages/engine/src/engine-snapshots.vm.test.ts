@@ -4,8 +4,8 @@
  */
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SerialClient } from './consoles/serial-client.js';
 import type { Engine } from './engine.js';
+import type { SerialClient } from './testing/serial-client.js';
 import {
   ensureTinyImage,
   type TinyImage,

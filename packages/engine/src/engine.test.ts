@@ -3,113 +3,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type {
-  Driver,
-  DriverInfo,
-  DriverObserver,
-  DriverVm,
-  RunState,
-  SnapshotInfo,
-} from './driver.js';
+import { FakeDriver } from './drivers/fake/fake-driver.js';
 import { Engine, type EngineConfig, type VmStateEvent } from './engine.js';
 import { EngineError } from './errors.js';
 import type { VmSpec } from './spec.js';
-
-class FakeDriver implements Driver {
-  readonly name = 'qemu' as const;
-  readonly calls: string[] = [];
-  readonly pids = new Map<string, number>();
-  startGate: Promise<void> = Promise.resolve();
-  failStart: Error | undefined;
-  adoptable = new Map<string, RunState>();
-  infoError: string | undefined;
-  nextPid = 1000;
-
-  constructor(readonly observer: DriverObserver) {}
-
-  info(): DriverInfo {
-    const info: DriverInfo = {
-      name: 'qemu',
-      version: '7.2.0',
-      accel: 'tcg',
-      accelReason: 'configured as tcg',
-      features: [],
-    };
-    if (this.infoError) info.error = this.infoError;
-    return info;
-  }
-  async createDisk(vm: DriverVm): Promise<void> {
-    this.calls.push(`createDisk ${vm.id}`);
-    fs.writeFileSync(vm.paths.disk, 'disk');
-  }
-  async start(vm: DriverVm): Promise<{ pid: number; runState: RunState }> {
-    this.calls.push(`start ${vm.id}`);
-    await this.startGate;
-    if (this.failStart) throw this.failStart;
-    const pid = this.nextPid++;
-    this.pids.set(vm.id, pid);
-    return { pid, runState: 'running' };
-  }
-  async adopt(vm: DriverVm): Promise<{ pid: number; runState: RunState } | null> {
-    const runState = this.adoptable.get(vm.id);
-    if (!runState) return null;
-    this.pids.set(vm.id, 4242);
-    return { pid: 4242, runState };
-  }
-  async stop(vm: DriverVm): Promise<void> {
-    this.calls.push(`stop ${vm.id}`);
-    this.pids.delete(vm.id);
-  }
-  async queryRunState(): Promise<RunState> {
-    return 'running';
-  }
-  async reboot(vm: DriverVm): Promise<void> {
-    this.calls.push(`reboot ${vm.id}`);
-  }
-  async pause(vm: DriverVm): Promise<void> {
-    this.calls.push(`pause ${vm.id}`);
-  }
-  async resume(vm: DriverVm): Promise<void> {
-    this.calls.push(`resume ${vm.id}`);
-  }
-  async suspend(vm: DriverVm): Promise<{ wasRunning: boolean }> {
-    this.pids.delete(vm.id);
-    fs.writeFileSync(vm.paths.savedState, 'state');
-    return { wasRunning: true };
-  }
-  pidOf(vmId: string): number | undefined {
-    return this.pids.get(vmId);
-  }
-  accelOf(vmId: string): 'tcg' | undefined {
-    return this.pids.has(vmId) ? 'tcg' : undefined;
-  }
-  async diskUsage(): Promise<number> {
-    return 4096;
-  }
-  async createSnapshot(): Promise<SnapshotInfo> {
-    throw new Error('not used');
-  }
-  async getSnapshot(): Promise<SnapshotInfo> {
-    throw new Error('not used');
-  }
-  async restoreSnapshot(): Promise<void> {}
-  async deleteSnapshot(): Promise<void> {}
-  async listSnapshots(): Promise<SnapshotInfo[]> {
-    return [];
-  }
-  release(): void {}
-  async close(): Promise<void> {
-    this.calls.push('close');
-  }
-  /** Simulates QEMU dying on its own. */
-  die(
-    vmId: string,
-    exit: { cause: string; shutdownReason?: string; acceleratorFailed?: boolean },
-  ): void {
-    this.pids.delete(vmId);
-    this.observer.onExit(vmId, { requested: false, code: null, signal: 'SIGKILL', ...exit });
-  }
-}
 
 function spec(id: string, memoryMib = 256): VmSpec {
   return {
@@ -130,7 +27,7 @@ describe('Engine facade', () => {
 
   async function open(config: Partial<EngineConfig> = {}): Promise<Engine> {
     const opened = await Engine.create(
-      { runDir, accel: 'tcg', host: { memoryMib: 1024, vcpus: 2 }, ...config },
+      { runDir, driver: { kind: 'qemu', accel: 'tcg' }, ...config },
       async (observer) => {
         driver = new FakeDriver(observer);
         return driver;
@@ -204,10 +101,11 @@ describe('Engine facade', () => {
     driver.failStart = new EngineError('INTERNAL', 'Failed starting VM "a": restore failed');
     await expect(engine.startVm('a')).rejects.toThrow('restore failed');
     expect((await engine.getVm('a')).state).toBe('error');
-    expect(fs.existsSync(path.join(runDir, 'a', 'saved-state.bin'))).toBe(true);
+    expect(fs.existsSync(path.join(runDir, 'a', 'saved-state'))).toBe(true);
     driver.failStart = undefined;
+    expect(driver.lastStart).toEqual({ restoreSavedState: true });
     expect((await engine.startVm('a')).state).toBe('running');
-    expect(fs.existsSync(path.join(runDir, 'a', 'saved-state.bin'))).toBe(false);
+    expect(fs.existsSync(path.join(runDir, 'a', 'saved-state'))).toBe(false);
   });
 
   it('admits only what fits when two starts race', async () => {
@@ -283,7 +181,7 @@ describe('Engine facade', () => {
     expect((await engine.suspendVm('a')).state).toBe('suspended');
     expect(engine.capacity().used.vms).toBe(0);
     expect((await engine.resumeVm('a')).state).toBe('running');
-    expect(fs.existsSync(path.join(runDir, 'a', 'saved-state.bin'))).toBe(false);
+    expect(fs.existsSync(path.join(runDir, 'a', 'saved-state'))).toBe(false);
   });
 
   it('adopts running VMs and judges dead ones from the last recorded state', async () => {
@@ -295,11 +193,14 @@ describe('Engine facade', () => {
     await engine.close();
     expect(driver.calls).not.toContain('stop run');
 
-    engine = await Engine.create({ runDir, accel: 'tcg' }, async (observer) => {
-      driver = new FakeDriver(observer);
-      driver.adoptable.set('run', 'paused');
-      return driver;
-    });
+    engine = await Engine.create(
+      { runDir, driver: { kind: 'qemu', accel: 'tcg' } },
+      async (observer) => {
+        driver = new FakeDriver(observer);
+        driver.adoptable.set('run', 'paused');
+        return driver;
+      },
+    );
     const states = Object.fromEntries((await engine.listVms()).map((vm) => [vm.id, vm.state]));
     expect(states).toEqual({ gone: 'crashed', off: 'stopped', run: 'paused', susp: 'suspended' });
     expect((await engine.getVm('gone')).cause).toMatch(/exited unexpectedly/);
@@ -307,11 +208,14 @@ describe('Engine facade', () => {
 
   it('refuses everything with UNAVAILABLE when the driver is unusable', async () => {
     await engine.close();
-    engine = await Engine.create({ runDir, accel: 'tcg' }, async (observer) => {
-      driver = new FakeDriver(observer);
-      driver.infoError = 'qemu-system-x86_64 cannot be run';
-      return driver;
-    });
+    engine = await Engine.create(
+      { runDir, driver: { kind: 'qemu', accel: 'tcg' } },
+      async (observer) => {
+        driver = new FakeDriver(observer);
+        driver.infoError = 'qemu-system-x86_64 cannot be run';
+        return driver;
+      },
+    );
     expect(engine.info().error).toBe('qemu-system-x86_64 cannot be run');
     await expect(engine.createVm(spec('a'))).rejects.toMatchObject({ code: 'UNAVAILABLE' });
   });

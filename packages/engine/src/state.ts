@@ -1,46 +1,16 @@
-import type { VmState } from '@labvisor/shared';
+import { canTransition, type VmState } from '@labvisor/shared';
 import { EngineError } from './errors.js';
 
-/** The states of a VM: the public contract's, from the shared package. */
-export { VM_STATES, type VmState } from '@labvisor/shared';
-
-/**
- * The one table of legal transitions: for each state, the states it may move to, whether
- * because the engine was asked to (start, stop...) or because it observed QEMU (a crash, a guest
- * poweroff). Every state change goes through {@link assertTransition}; nothing else decides
- * whether an action is allowed.
- */
-export const VM_TRANSITIONS: Readonly<Record<VmState, readonly VmState[]>> = {
-  // start (cold, or restoring a memory snapshot)
-  stopped: ['starting'],
-  // up, up but paused (restore of a paused state), failed start (back to where it was), died
-  starting: ['running', 'paused', 'stopped', 'suspended', 'error', 'crashed'],
-  // pause, stop/suspend, reboot, guest poweroff, QEMU died, memory snapshot restore
-  running: ['paused', 'stopping', 'running', 'stopped', 'crashed', 'error'],
-  paused: ['running', 'stopping', 'stopped', 'crashed', 'error'],
-  // stop finished, suspend finished, QEMU died while stopping, stop failed and QEMU still up
-  stopping: ['stopped', 'suspended', 'crashed', 'error', 'running', 'paused'],
-  // resume = start from the saved state; a snapshot restore discards the saved state
-  suspended: ['starting', 'stopped'],
-  crashed: ['starting', 'stopped'],
-  error: ['starting', 'stopped'],
-};
-
-/** States in which a VM holds host memory and vCPUs (counted by capacity and quotas). */
-export const RESOURCE_HOLDING_STATES: readonly VmState[] = [
-  'starting',
-  'running',
-  'paused',
-  'stopping',
-];
-
-/** States in which a QEMU process is expected to exist. */
-export const PROCESS_STATES: readonly VmState[] = ['starting', 'running', 'paused', 'stopping'];
-
-/** Whether the table allows moving from `from` to `to`. */
-export function canTransition(from: VmState, to: VmState): boolean {
-  return VM_TRANSITIONS[from].includes(to);
-}
+/** The states and the one transition table: the public contract's, from the shared package. */
+export {
+  canTransition,
+  LIVE_STATES,
+  PROCESS_STATES,
+  RESOURCE_HOLDING_STATES,
+  VM_STATES,
+  VM_TRANSITIONS,
+  type VmState,
+} from '@labvisor/shared';
 
 /**
  * Throws INVALID_STATE unless the table allows `from` → `to`; `action` names what was asked for

@@ -14,5 +14,6 @@ export * from './api/usage.js';
 export * from './api/users.js';
 export * from './api/vms.js';
 export * from './errors.js';
+export * from './lifecycle.js';
 export * from './roles.js';
 export * from './ws.js';

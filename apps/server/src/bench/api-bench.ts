@@ -91,8 +91,7 @@ async function main(): Promise<void> {
   const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'labvisor-bench-'));
   const engine = await createEngine({
     runDir,
-    accel: 'tcg',
-    qemuBinary: '/nonexistent/qemu-system-x86_64',
+    driver: { kind: 'qemu', accel: 'tcg', qemuBinary: '/nonexistent/qemu-system-x86_64' },
     host: { memoryMib: 10_000_000, vcpus: 100_000 },
   });
   const server = buildServer({

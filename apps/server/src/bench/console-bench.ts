@@ -10,8 +10,8 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createEngine, SerialClient } from '@labvisor/engine';
-import { ensureTinyImage, tinyImageDir } from '@labvisor/engine/testing';
+import { createEngine } from '@labvisor/engine';
+import { ensureTinyImage, SerialClient, tinyImageDir } from '@labvisor/engine/testing';
 import pino from 'pino';
 import WebSocket from 'ws';
 import { openDatabase } from '../db/database.js';
@@ -156,7 +156,10 @@ async function main(): Promise<void> {
     });
     tokens.push(token);
   }
-  const engine = await createEngine({ runDir: path.join(work, 'vms'), accel: 'tcg' });
+  const engine = await createEngine({
+    runDir: path.join(work, 'vms'),
+    driver: { kind: 'qemu', accel: 'tcg' },
+  });
   const server = buildServer({
     database,
     engine,
@@ -224,8 +227,9 @@ async function main(): Promise<void> {
     await until(() => state === 'running', 'the VM to run');
     clearInterval(poll);
 
-    // Straight on the unix socket, before any server session holds it.
-    const direct = await SerialClient.connect(engine.consoleEndpoints(vm.id).serialSocket);
+    // Straight on the engine's console stream (the hypervisor's socket), before any server
+    // session holds it.
+    const direct = await SerialClient.open(() => engine.openConsole(vm.id, 'serial'));
     direct.write('\n');
     await direct.waitFor('# ', STEP_TIMEOUT_MS);
     // Let the guest finish its boot-time background work (display driver, DHCP) first.

@@ -3,6 +3,7 @@ import * as createSchema from './migrations/0001_create_schema.js';
 import * as addVmCurrentSnapshot from './migrations/0002_add_vm_current_snapshot.js';
 import * as createConsoleRecordings from './migrations/0003_create_console_recordings.js';
 import * as indexAuditLogByTarget from './migrations/0004_index_audit_log_by_target.js';
+import * as createIdempotencyKeys from './migrations/0005_create_idempotency_keys.js';
 
 /** One forward-only migration. Each runs inside its own transaction. */
 export interface Migration {
@@ -16,6 +17,7 @@ export const MIGRATIONS: Migration[] = [
   { name: '0002_add_vm_current_snapshot', up: addVmCurrentSnapshot.up },
   { name: '0003_create_console_recordings', up: createConsoleRecordings.up },
   { name: '0004_index_audit_log_by_target', up: indexAuditLogByTarget.up },
+  { name: '0005_create_idempotency_keys', up: createIdempotencyKeys.up },
 ];
 
 class ListMigrationSource implements Knex.MigrationSource<Migration> {

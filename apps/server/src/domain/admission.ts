@@ -1,5 +1,6 @@
-import { checkQuota, type QuotaRequest, RESOURCE_HOLDING_STATES } from '@labvisor/engine';
+import { checkQuota, type QuotaRequest } from '@labvisor/engine';
 import type { CreateVmRequest, QuotaLimits, QuotaUsage } from '@labvisor/shared';
+import { RESOURCE_HOLDING_STATES } from '@labvisor/shared';
 import type { Knex } from 'knex';
 import { readLimits } from '../db/queries/quotas.js';
 import type { VmRow } from '../db/queries/vms.js';

@@ -1,5 +1,5 @@
-import { RESOURCE_HOLDING_STATES } from '@labvisor/engine';
 import type { QuotaLimits, QuotaUsage } from '@labvisor/shared';
+import { RESOURCE_HOLDING_STATES } from '@labvisor/shared';
 import type { Knex } from 'knex';
 
 /**

@@ -1,5 +1,5 @@
-import type { Engine, VmState } from '@labvisor/engine';
-import { RESOURCE_HOLDING_STATES } from '@labvisor/engine';
+import type { Engine } from '@labvisor/engine';
+import { RESOURCE_HOLDING_STATES, type VmState } from '@labvisor/shared';
 import type { Knex } from 'knex';
 import { isUniqueViolation } from '../db/errors.js';
 import { recordAudit } from '../db/queries/audit.js';

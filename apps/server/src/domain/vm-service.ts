@@ -1,16 +1,18 @@
+import { createHash } from 'node:crypto';
+import type { Engine, VmBoot, VmStateEvent } from '@labvisor/engine';
 import {
-  canTransition,
-  type Engine,
+  type CreateVmRequest,
+  PROCESS_STATES,
+  planVmAction,
   RESOURCE_HOLDING_STATES,
-  type VmBoot,
+  type VmAction,
   type VmState,
-  type VmStateEvent,
-} from '@labvisor/engine';
-import type { CreateVmRequest } from '@labvisor/shared';
+} from '@labvisor/shared';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { isUniqueViolation } from '../db/errors.js';
 import { recordAudit } from '../db/queries/audit.js';
+import { findIdempotencyKey, recordIdempotencyKey } from '../db/queries/idempotency-keys.js';
 import type { ImageRow } from '../db/queries/images.js';
 import { findVmById, recordVmState, type VmRow } from '../db/queries/vms.js';
 import { AppError } from '../http/errors.js';
@@ -18,9 +20,6 @@ import { type Actor, requireRole } from './access.js';
 import { admit, createRequest, startRequestOf } from './admission.js';
 import { guestConfigFor } from './guest-config.js';
 import { canSeeVm, visibleVmsQuery, vmNotFound } from './vm-visibility.js';
-
-/** A lifecycle action on an existing VM, as the API names it. */
-export type VmAction = 'start' | 'stop' | 'reboot' | 'suspend' | 'resume';
 
 const holdsResources = (state: VmState) => RESOURCE_HOLDING_STATES.includes(state);
 
@@ -78,14 +77,22 @@ export class VmService {
   /**
    * Creates a VM and starts it, if the tenant's quota and the host admit it; with `dryRun` only
    * answers whether they would. The VM answers `starting` at once and boots in the background.
+   * With an `idempotencyKey` the same user's same key and body answer the VM created first (a
+   * retried request never creates a second VM); the same key with another body is a CONFLICT.
    */
   async create(
     actor: Actor,
     body: CreateVmRequest,
-    dryRun: boolean,
-    ip?: string,
+    options: { dryRun: boolean; idempotencyKey?: string | undefined; ip?: string | undefined },
   ): Promise<VmRow | undefined> {
+    const { dryRun, ip } = options;
     requireRole(actor, body.tenantId, 'member');
+    const key = dryRun ? undefined : options.idempotencyKey;
+    const requestHash = createHash('sha256').update(JSON.stringify(body)).digest('hex');
+    if (key) {
+      const earlier = await this.#createdUnderKey(actor, key, requestHash);
+      if (earlier) return earlier;
+    }
     const image = await this.#knex<ImageRow>('images')
       .where({ id: body.imageId })
       .andWhere((q) => q.whereNull('tenant_id').orWhere('tenant_id', body.tenantId))
@@ -113,6 +120,14 @@ export class VmService {
               state: 'stopped',
             })
             .returning('*');
+          if (key) {
+            await recordIdempotencyKey(trx, {
+              userId: actor.user.id,
+              key,
+              requestHash,
+              vmId: row!.id,
+            });
+          }
           await recordAudit(trx, {
             actorId: actor.user.id,
             tenantId: body.tenantId,
@@ -132,9 +147,11 @@ export class VmService {
         },
       });
     } catch (error) {
-      if (isUniqueViolation(error))
-        throw new AppError('CONFLICT', `A VM named "${body.name}" already exists in this tenant.`);
-      throw error;
+      if (!isUniqueViolation(error)) throw error;
+      // A request with the same key that committed first wins; answer its VM.
+      const earlier = key ? await this.#createdUnderKey(actor, key, requestHash) : undefined;
+      if (earlier) return earlier;
+      throw new AppError('CONFLICT', `A VM named "${body.name}" already exists in this tenant.`);
     }
     if (result.dryRun) return undefined;
     const vm = result.value;
@@ -153,9 +170,39 @@ export class VmService {
     return vm;
   }
 
-  /** Runs a lifecycle action; answers the VM in its new (often transitional) state. */
+  /** The VM a user created under an idempotency key, if the same request made it; CONFLICT if another did. */
+  async #createdUnderKey(
+    actor: Actor,
+    key: string,
+    requestHash: string,
+  ): Promise<VmRow | undefined> {
+    const earlier = await findIdempotencyKey(this.#knex, actor.user.id, key);
+    if (!earlier) return undefined;
+    if (earlier.request_hash !== requestHash) {
+      throw new AppError(
+        'CONFLICT',
+        'This Idempotency-Key was already used for a different request; use a new key.',
+        { header: 'Idempotency-Key' },
+      );
+    }
+    return findVmById(this.#knex, earlier.vm_id);
+  }
+
+  /**
+   * Runs a lifecycle action; answers the VM in its new (often transitional) state. An action
+   * already done (start of a running VM) answers the VM as it is: a client may retry safely.
+   */
   async act(actor: Actor, vmId: string, action: VmAction, ip?: string): Promise<VmRow> {
     const vm = await this.get(actor, vmId);
+    const plan = planVmAction(vm.state, action);
+    if (plan === 'done') return vm;
+    if (plan === 'refused') {
+      throw new AppError(
+        'INVALID_STATE',
+        `Cannot ${action} VM "${vm.name}" while it is ${vm.state}.`,
+        { state: vm.state, action },
+      );
+    }
     const next = this.#plan(vm, action);
     const change = { state: next.state, desired: next.desired };
     let updated: VmRow | undefined;
@@ -188,9 +235,7 @@ export class VmService {
   /** Deletes a VM: stops it, removes every file, then the record. */
   async delete(actor: Actor, vmId: string, ip?: string): Promise<void> {
     const vm = await this.get(actor, vmId);
-    await this.#engine.deleteVm(vm.id).catch((error: unknown) => {
-      if ((error as { code?: string }).code !== 'NOT_FOUND') throw error;
-    });
+    await this.#engine.deleteVm(vm.id).catch(ignoreNotFound);
     await this.#knex.transaction(async (trx) => {
       await trx('usage_intervals')
         .where({ vm_id: vm.id })
@@ -235,7 +280,10 @@ export class VmService {
     await Promise.allSettled([...this.#stateWrites.values()]);
   }
 
-  /** What an action does: the state it moves to, whether it needs admission, the engine call. */
+  /**
+   * What an action the lifecycle table allows does: the state the VM answers in, the state it
+   * should end in, whether it needs admission (it takes host resources again), the engine call.
+   */
   #plan(
     vm: VmRow,
     action: VmAction,
@@ -246,16 +294,8 @@ export class VmService {
     run: () => Promise<unknown>;
   } {
     const engine = this.#engine;
-    const refuse = (): never => {
-      throw new AppError(
-        'INVALID_STATE',
-        `Cannot ${action} VM "${vm.name}" while it is ${vm.state}.`,
-        { state: vm.state, action },
-      );
-    };
     switch (action) {
       case 'start':
-        if (vm.state === 'suspended' || !canTransition(vm.state, 'starting')) refuse();
         return {
           state: 'starting',
           desired: 'running',
@@ -263,30 +303,29 @@ export class VmService {
           run: () => engine.startVm(vm.id),
         };
       case 'resume':
-        if (vm.state === 'paused')
-          return {
-            state: 'running',
-            desired: 'running',
-            admission: false,
-            run: () => engine.resumeVm(vm.id),
-          };
-        if (vm.state !== 'suspended') refuse();
-        return {
-          state: 'starting',
-          desired: 'running',
-          admission: true,
-          run: () => engine.startVm(vm.id),
-        };
+        return vm.state === 'paused'
+          ? {
+              state: 'running',
+              desired: 'running',
+              admission: false,
+              run: () => engine.resumeVm(vm.id),
+            }
+          : {
+              state: 'starting',
+              desired: 'running',
+              admission: true,
+              run: () => engine.startVm(vm.id),
+            };
       case 'stop':
-        if (!canTransition(vm.state, 'stopping')) refuse();
         return {
-          state: 'stopping',
+          // A VM without a process (suspended, crashed, failed) is stopped at once.
+          state: PROCESS_STATES.includes(vm.state) ? 'stopping' : 'stopped',
           desired: 'stopped',
           admission: false,
-          run: () => engine.stopVm(vm.id),
+          // A VM whose creation failed in the engine has nothing left to stop.
+          run: () => engine.stopVm(vm.id).catch(ignoreNotFound),
         };
       case 'suspend':
-        if (!canTransition(vm.state, 'stopping')) refuse();
         return {
           state: 'stopping',
           desired: 'suspended',
@@ -294,7 +333,6 @@ export class VmService {
           run: () => engine.suspendVm(vm.id),
         };
       case 'reboot':
-        if (vm.state !== 'running') refuse();
         return {
           state: 'running',
           desired: 'running',
@@ -352,4 +390,10 @@ export class VmService {
       .catch(() => {});
     return write;
   }
+}
+
+/** Swallows the engine's NOT_FOUND (a VM it does not know), rethrows anything else. */
+function ignoreNotFound(error: unknown): undefined {
+  if ((error as { code?: string }).code === 'NOT_FOUND') return undefined;
+  throw error;
 }

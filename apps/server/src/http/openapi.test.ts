@@ -48,7 +48,12 @@ describe('the OpenAPI document', () => {
     const app = createApp({
       database: { knex: {} as Database['knex'], kind: 'pglite', close: async () => {} },
       engine: {
-        info: () => ({ accel: 'tcg', accelReason: 'configured as tcg', version: '7.2.0' }),
+        info: () => ({
+          name: 'qemu',
+          version: '7.2.0',
+          features: [],
+          details: { accel: 'tcg', accelReason: 'configured as tcg', qemuVersion: '7.2.0' },
+        }),
         capacity: () => ({
           host: { vcpus: 2, memoryMib: 4096 },
           allocatable: { vcpus: 8, memoryMib: 4096 },

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { AppError } from './errors.js';
 
 /** Where a value came from, for the error message. */
-type Source = 'body' | 'query' | 'path';
+type Source = 'body' | 'query' | 'path' | 'header';
 
 /**
  * Parses a request part with a strict schema; a bad value answers 400 VALIDATION naming each field.

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Engine } from '@labvisor/engine';
-import type { ConsoleConnection, ErrorCode } from '@labvisor/shared';
+import { type ConsoleConnection, type ErrorCode, LIVE_STATES } from '@labvisor/shared';
 import type { RequestHandler } from 'express';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
@@ -71,7 +71,7 @@ export class ConsoleGateway implements ConsolePresence {
   ) {
     deps.accessEvents.on('access-changed', (change) => void this.#recheckAccess(change));
     this.#serial = new SerialConsoles({
-      socketPathOf: (vmId) => deps.engine.consoleEndpoints(vmId).serialSocket,
+      openSerial: (vmId) => deps.engine.openConsole(vmId, 'serial'),
       onInput: (vmId) => this.#recordActivity(vmId),
       startRecording: (vmId) =>
         ConsoleRecording.startIfEnabled(deps.knex, {
@@ -82,7 +82,7 @@ export class ConsoleGateway implements ConsolePresence {
       logger: deps.logger,
     });
     deps.engine.on('vm-state', (event) => {
-      if (event.state !== 'running' && event.state !== 'paused')
+      if (!LIVE_STATES.includes(event.state))
         void this.#serial.closeVm(event.vmId, `The VM is ${event.state}.`);
     });
   }
@@ -111,7 +111,7 @@ export class ConsoleGateway implements ConsolePresence {
           if (kind === 'vnc') {
             relayVnc({
               socket: ws,
-              vncSocketPath: this.deps.engine.consoleEndpoints(vmId).vncSocket,
+              openDisplay: () => this.deps.engine.openConsole(vmId, 'vnc'),
               mode,
               onInput: () => this.#recordActivity(vmId),
             });
@@ -179,7 +179,7 @@ export class ConsoleGateway implements ConsolePresence {
     if ('refused' in grant) throw new AppError('FORBIDDEN', grant.refused);
     this.#checkOrigin(req);
     const vm = await this.deps.vms.get(await loadActor(this.deps.knex, user), vmId);
-    if (vm.state !== 'running' && vm.state !== 'paused') {
+    if (!LIVE_STATES.includes(vm.state)) {
       throw new AppError('INVALID_STATE', `VM "${vm.name}" is ${vm.state}.`);
     }
     return { user, mode: grant.mode, tenantId: vm.tenant_id };

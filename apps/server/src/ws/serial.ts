@@ -1,4 +1,4 @@
-import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import { CONSOLE_CLOSE_CODES, type ConsoleServerMessage } from '@labvisor/shared';
 import type { Logger } from 'pino';
 import type { RawData, WebSocket } from 'ws';
@@ -61,7 +61,7 @@ class SerialSession {
 
   constructor(
     readonly vmId: string,
-    private readonly connection: net.Socket,
+    private readonly connection: Duplex,
     private readonly onInput: (vmId: string) => void,
     private readonly onEnd: () => void,
     private readonly recorder: SessionRecorder | undefined,
@@ -146,7 +146,8 @@ export class SerialConsoles {
 
   constructor(
     private readonly deps: {
-      socketPathOf: (vmId: string) => string;
+      /** Opens the one byte stream to a VM's serial console. */
+      openSerial: (vmId: string) => Promise<Duplex>;
       onInput: (vmId: string) => void;
       /** Starts a recording of a VM's serial session, when its tenant records consoles. */
       startRecording: (vmId: string) => Promise<SessionRecorder | undefined>;
@@ -192,11 +193,7 @@ export class SerialConsoles {
   }
 
   async #open(vmId: string): Promise<SerialSession> {
-    const connection = await new Promise<net.Socket>((resolve, reject) => {
-      const socket = net.createConnection(this.deps.socketPathOf(vmId));
-      socket.once('connect', () => resolve(socket));
-      socket.once('error', reject);
-    });
+    const connection = await this.deps.openSerial(vmId);
     this.deps.logger.info({ vmId }, 'serial console connected');
     const recorder = await this.deps.startRecording(vmId).catch((error: unknown) => {
       this.deps.logger.warn({ err: error, vmId }, 'console recording could not start');

@@ -1,4 +1,4 @@
-import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import { CONSOLE_CLOSE_CODES } from '@labvisor/shared';
 import type { RawData, WebSocket } from 'ws';
 import { keepAlive } from './keepalive.js';
@@ -6,47 +6,23 @@ import { RfbClientStream } from './rfb-client-stream.js';
 import { MAX_VIEWER_BUFFER_BYTES } from './serial.js';
 
 /**
- * Relays one viewer's WebSocket to the VM's VNC unix socket (RFB both ways, binary frames). For a
- * `view` viewer the server parses the client stream and drops its keys, pointer and clipboard.
+ * Relays one viewer's WebSocket to the VM's display (RFB both ways, binary frames). For a `view`
+ * viewer the server parses the client stream and drops its keys, pointer and clipboard.
  */
 export function relayVnc(options: {
   socket: WebSocket;
-  vncSocketPath: string;
+  /** Opens a byte stream to the VM's VNC server, one per viewer. */
+  openDisplay: () => Promise<Duplex>;
   mode: 'interactive' | 'view';
   onInput: () => void;
 }): void {
   const { socket } = options;
   keepAlive(socket);
-  const upstream = net.createConnection(options.vncSocketPath);
   const clientStream = new RfbClientStream(options.mode === 'view');
+  // What the viewer sends before the display is open is kept and sent once it is.
   const early: Buffer[] = [];
-  let connected = false;
-
-  upstream.on('connect', () => {
-    connected = true;
-    for (const chunk of early) upstream.write(chunk);
-    early.length = 0;
-  });
-  upstream.on('data', (chunk: Buffer) => {
-    if (socket.bufferedAmount > MAX_VIEWER_BUFFER_BYTES) {
-      // Let the viewer catch up: stop reading from QEMU until the socket drains.
-      upstream.pause();
-      const resume = setInterval(() => {
-        if (
-          socket.bufferedAmount <= MAX_VIEWER_BUFFER_BYTES / 2 ||
-          socket.readyState !== socket.OPEN
-        ) {
-          clearInterval(resume);
-          upstream.resume();
-        }
-      }, 20);
-    }
-    socket.send(chunk, { binary: true });
-  });
-  upstream.on('error', () =>
-    socket.close(CONSOLE_CLOSE_CODES.GONE, 'The VM display is not available.'),
-  );
-  upstream.on('close', () => socket.close(CONSOLE_CLOSE_CODES.GONE, 'The VM stopped.'));
+  let upstream: Duplex | undefined;
+  let closed = false;
 
   socket.on('message', (data: RawData, isBinary: boolean) => {
     if (!isBinary) return;
@@ -60,8 +36,49 @@ export function relayVnc(options: {
       return;
     }
     if (forward.length === 0) return;
-    if (connected) upstream.write(forward);
+    if (upstream) upstream.write(forward);
     else early.push(forward);
   });
-  socket.on('close', () => upstream.destroy());
+  socket.on('close', () => {
+    closed = true;
+    upstream?.destroy();
+  });
+
+  options.openDisplay().then(
+    (display) => {
+      if (closed) {
+        display.destroy();
+        return;
+      }
+      upstream = display;
+      for (const chunk of early) display.write(chunk);
+      early.length = 0;
+      relayDisplayToViewer(display, socket);
+    },
+    () => socket.close(CONSOLE_CLOSE_CODES.GONE, 'The VM display is not available.'),
+  );
+}
+
+/** Sends the display's bytes to the viewer, pausing the display while the viewer lags. */
+function relayDisplayToViewer(display: Duplex, socket: WebSocket): void {
+  display.on('data', (chunk: Buffer) => {
+    if (socket.bufferedAmount > MAX_VIEWER_BUFFER_BYTES) {
+      // Let the viewer catch up: stop reading from the display until the socket drains.
+      display.pause();
+      const resume = setInterval(() => {
+        if (
+          socket.bufferedAmount <= MAX_VIEWER_BUFFER_BYTES / 2 ||
+          socket.readyState !== socket.OPEN
+        ) {
+          clearInterval(resume);
+          display.resume();
+        }
+      }, 20);
+    }
+    socket.send(chunk, { binary: true });
+  });
+  display.on('error', () =>
+    socket.close(CONSOLE_CLOSE_CODES.GONE, 'The VM display is not available.'),
+  );
+  display.on('close', () => socket.close(CONSOLE_CLOSE_CODES.GONE, 'The VM stopped.'));
 }

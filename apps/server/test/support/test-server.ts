@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { createEngine, type Engine, type EngineConfig } from '@labvisor/engine';
+import { type DriverConfig, type DriverFactory, Engine, type EngineConfig } from '@labvisor/engine';
 import type { RequestHandler } from 'express';
 import pino from 'pino';
 import type { OidcSettings } from '../../src/config.js';
@@ -18,6 +18,8 @@ import type { ConsoleGateway } from '../../src/ws/console-gateway.js';
 /** A running app on a loopback port, over a migrated test database and a real engine. */
 export interface TestServer {
   url: string;
+  /** The engine's run directory (one folder per VM). */
+  runDir: string;
   database: Database;
   engine: Engine;
   vms: VmService;
@@ -33,7 +35,10 @@ export interface TestServer {
 export async function startTestServer(
   database: Database,
   options: {
-    engine?: Partial<EngineConfig>;
+    /** The engine's settings; its driver is QEMU under TCG unless `driver` says otherwise. */
+    engine?: Partial<Omit<EngineConfig, 'driver'>> & { driver?: Partial<DriverConfig> };
+    /** Builds the engine's driver instead (a fake, for tests where no guest must boot). */
+    driverFactory?: DriverFactory;
     webHandler?: RequestHandler;
     oidc?: OidcSettings;
     /** Image store and upload limits; the store defaults to `images` in the run directory. */
@@ -42,7 +47,14 @@ export async function startTestServer(
 ): Promise<TestServer> {
   const runDir = options.engine?.runDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'labvisor-vms-'));
   const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-  const engine = await createEngine({ accel: 'tcg', ...options.engine, runDir });
+  const engine = await Engine.create(
+    {
+      ...options.engine,
+      runDir,
+      driver: { kind: 'qemu', accel: 'tcg', ...options.engine?.driver },
+    },
+    options.driverFactory,
+  );
   const server = buildServer({
     database,
     engine,
@@ -59,6 +71,7 @@ export async function startTestServer(
   const { port } = listening.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
+    runDir,
     database,
     engine,
     vms: server.vms,

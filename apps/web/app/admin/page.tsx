@@ -118,12 +118,17 @@ function HostCard({ host }: { host: HostCapacity }) {
           {formatNumber(host.host.memoryMib)} MiB ({formatNumber(host.allocatable.memoryMib)} MiB
           may be handed out)
         </dd>
-        <dt>Accelerator</dt>
+        <dt>Engine</dt>
         <dd>
-          {host.accelerator === 'kvm' ? 'KVM (hardware)' : 'TCG (software emulation)'}
-          {host.qemuVersion && `, QEMU ${host.qemuVersion}`}
-          <br />
-          <span className="muted">{host.acceleratorReason}</span>
+          {host.driver} {host.driverVersion}
+          {host.details.accel &&
+            `, ${host.details.accel === 'kvm' ? 'KVM (hardware)' : 'TCG (software emulation)'}`}
+          {host.details.accelReason && (
+            <>
+              <br />
+              <span className="muted">{host.details.accelReason}</span>
+            </>
+          )}
         </dd>
       </dl>
       <div className="bars">

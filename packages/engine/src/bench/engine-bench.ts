@@ -8,9 +8,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { SerialClient } from '../consoles/serial-client.js';
+import { createOverlay, runQemuImg } from '../drivers/qemu/qemu-img.js';
 import { createEngine, type Engine } from '../engine.js';
-import { createOverlay, runQemuImg } from '../qemu/qemu-img.js';
+import { SerialClient } from '../testing/serial-client.js';
 import { ensureTinyImage, tinyVmSpec } from '../testing/tiny-image.js';
 import { killQemusUnder, SHELL_PROMPT } from '../testing/vm-harness.js';
 
@@ -58,7 +58,7 @@ function parseRuns(argv: string[]): number {
 async function startToPrompt(engine: Engine, vmId: string, nudge: boolean): Promise<number> {
   const started = performance.now();
   await engine.startVm(vmId);
-  const serial = await SerialClient.connect(engine.consoleEndpoints(vmId).serialSocket);
+  const serial = await SerialClient.open(() => engine.openConsole(vmId, 'serial'));
   try {
     // A restored shell is already idle at its prompt: Enter makes it print a fresh one.
     if (nudge) serial.write('\n');
@@ -110,10 +110,10 @@ async function main(): Promise<void> {
     ci: process.env.CI === 'true',
   });
   const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lv-bench-'));
-  const engine = await createEngine({ runDir, accel });
+  const engine = await createEngine({ runDir, driver: { kind: 'qemu', accel } });
   const info = engine.info();
   if (info.error) throw new Error(`The engine is unusable: ${info.error}`);
-  process.stderr.write(`engine bench: QEMU ${info.version}, ${info.accel}, ${runs} runs\n`);
+  process.stderr.write(`engine bench: QEMU ${info.version}, ${info.details.accel}, ${runs} runs\n`);
 
   try {
     // Cold start to first prompt.
@@ -173,7 +173,7 @@ async function main(): Promise<void> {
     const results = {
       createdAt: new Date().toISOString(),
       host: { cpus: os.cpus().length, loadAverage: os.loadavg() },
-      qemu: { version: info.version, accel: info.accel },
+      qemu: { version: info.version, accel: info.details.accel },
       image: { name: image.manifest.name, kernelVersion: image.manifest.kernelVersion },
       guestMemoryMib: GUEST_MEMORY_MIB,
       coldStartToPromptMs: summarize(cold),
@@ -233,7 +233,7 @@ async function main(): Promise<void> {
       ],
     ];
     console.log(
-      `\n### Engine (QEMU ${info.version}, ${info.accel}, ${runs} runs, load ${os.loadavg()[0]?.toFixed(2)})\n`,
+      `\n### Engine (QEMU ${info.version}, ${info.details.accel}, ${runs} runs, load ${os.loadavg()[0]?.toFixed(2)})\n`,
     );
     console.log('| measure | result | target | met |');
     console.log('|---|---|---|---|');

@@ -9,9 +9,6 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { VmSpec } from '../spec.js';
 
-/** A boot sector that prints BOOT_SECTOR_MARKER on COM1: a guest anything can boot (a disk, an ISO). */
-export { BOOT_SECTOR_MARKER, buildMarkerBootSector } from './boot-sector.js';
-
 /** The tiny image's manifest.json. */
 export interface TinyManifest {
   name: string;

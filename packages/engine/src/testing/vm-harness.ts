@@ -6,9 +6,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { SerialClient } from '../consoles/serial-client.js';
+import { sleep } from '../drivers/qemu/process-utils.js';
+import type { QemuDriverConfig } from '../drivers/qemu/qemu-driver.js';
 import { createEngine, type Engine, type EngineConfig } from '../engine.js';
-import { sleep } from '../qemu/process.js';
+import { SerialClient } from './serial-client.js';
 import type { TinyImage } from './tiny-image.js';
 
 /** The shell prompt of the tiny image (no newline after it). */
@@ -59,9 +60,15 @@ export class VmHarness {
     this.runDir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   }
 
-  /** Opens an engine over the run directory (TCG unless told otherwise). */
-  async openEngine(config: Partial<EngineConfig> = {}): Promise<Engine> {
-    const engine = await createEngine({ runDir: this.runDir, accel: 'tcg', ...config });
+  /** Opens an engine over the run directory with the QEMU driver (TCG unless told otherwise). */
+  async openEngine(
+    config: Partial<Omit<EngineConfig, 'driver'>> & { driver?: Partial<QemuDriverConfig> } = {},
+  ): Promise<Engine> {
+    const engine = await createEngine({
+      runDir: this.runDir,
+      ...config,
+      driver: { kind: 'qemu', accel: 'tcg', ...config.driver },
+    });
     this.#engines.push(engine);
     return engine;
   }
@@ -93,7 +100,7 @@ export class VmHarness {
     vmId: string,
     timeoutMs = BOOT_TIMEOUT_MS,
   ): Promise<SerialClient> {
-    const serial = await SerialClient.connect(engine.consoleEndpoints(vmId).serialSocket);
+    const serial = await SerialClient.open(() => engine.openConsole(vmId, 'serial'));
     this.#serials.push(serial);
     const deadline = Date.now() + timeoutMs;
     // The prompt may have been printed before we connected: nudge until one shows up.

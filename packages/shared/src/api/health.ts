@@ -8,9 +8,11 @@ export const readinessSchema = z.object({
     kind: z.enum(['pglite', 'postgres']),
     error: z.string().optional(),
   }),
+  /** The engine: its driver and the facts it names (the QEMU driver: accel, accelReason, qemuVersion). */
   engine: z.object({
     ok: z.boolean(),
-    accel: z.enum(['kvm', 'tcg']).optional(),
+    driver: z.string().optional(),
+    accel: z.string().optional(),
     /** Why that accelerator: configured, the KVM probe's outcome, or that KVM failed a guest. */
     accelReason: z.string().optional(),
     qemuVersion: z.string().optional(),

@@ -13,10 +13,14 @@ export const hostCapacitySchema = z.object({
   used: resourcesSchema.extend({ vms: z.number() }),
   /** Every VM of every tenant, counted by state. */
   vmsByState: z.record(vmStateSchema, z.number()),
-  accelerator: z.enum(['kvm', 'tcg']),
-  /** Why that accelerator (configured, the KVM probe's outcome, or a guest KVM failed). */
-  acceleratorReason: z.string(),
-  qemuVersion: z.string(),
+  /** The engine's driver (e.g. `qemu`) and its version. */
+  driver: z.string(),
+  driverVersion: z.string(),
+  /**
+   * Facts the driver names; the QEMU driver: `accel` (`kvm` or `tcg`), `accelReason` (configured,
+   * the KVM probe's outcome, or that KVM failed a guest) and `qemuVersion`.
+   */
+  details: z.record(z.string(), z.string()),
   /** Why the engine cannot run VMs, when it cannot. */
   engineError: z.string().optional(),
 });

@@ -68,3 +68,14 @@ export const listVmsQuerySchema = z.strictObject({ tenantId: z.uuid().optional()
 export const createVmQuerySchema = z.strictObject({
   dryRun: z.enum(['0', '1', 'true', 'false']).optional(),
 });
+
+/**
+ * The `Idempotency-Key` header of `POST /api/v1/vms`: 1 to 255 visible ASCII characters (a UUID
+ * serves). The same user's same key and body answer the VM created first, for 24 hours.
+ */
+export const idempotencyKeyHeaderSchema = z.strictObject({
+  'idempotency-key': z
+    .string()
+    .regex(/^[\x21-\x7e]{1,255}$/, 'must be 1 to 255 visible ASCII characters')
+    .optional(),
+});

@@ -10,7 +10,7 @@ import { AppError } from '../errors.js';
 import { parseIdParam, parseInput } from '../validate.js';
 
 /** States in which a VM has consoles to open. */
-const CONSOLE_STATES = new Set(['running', 'paused']);
+const LIVE_STATES = new Set(['running', 'paused']);
 
 /**
  * Console tickets (`POST /api/v1/vms/:vmId/console`) and who is connected now to a tenant's
@@ -28,7 +28,7 @@ export function consoleRoutes(
     const actor = await actorOf(req, knex);
     const vm = await vms.get(actor, parseIdParam(req.params, 'vmId'));
     const body = parseInput(consoleTicketRequestSchema, req.body);
-    if (!CONSOLE_STATES.has(vm.state)) {
+    if (!LIVE_STATES.has(vm.state)) {
       throw new AppError(
         'INVALID_STATE',
         `VM "${vm.name}" is ${vm.state}; start it to open its console.`,

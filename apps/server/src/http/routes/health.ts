@@ -24,7 +24,7 @@ export function healthRoutes(database: Database, engine: EngineStatusSource): Ro
     const info = engine.info();
     const engineStatus: Readiness['engine'] = info.error
       ? { ok: false, error: info.error }
-      : { ok: true, accel: info.accel, accelReason: info.accelReason, qemuVersion: info.version };
+      : { ok: true, driver: info.name, ...info.details };
     const body: Readiness = {
       ready: databaseStatus.ok && engineStatus.ok,
       database: databaseStatus,

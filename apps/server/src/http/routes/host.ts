@@ -26,9 +26,9 @@ export function hostRoutes(knex: Knex, engine: EngineStatusSource): Router {
       allocatable: capacity.allocatable,
       used: capacity.used,
       vmsByState,
-      accelerator: info.accel,
-      acceleratorReason: info.accelReason,
-      qemuVersion: info.version,
+      driver: info.name,
+      driverVersion: info.version,
+      details: info.details,
       ...(info.error ? { engineError: info.error } : {}),
     };
     res.json(body);

@@ -2,16 +2,16 @@ import {
   createVmQuerySchema,
   createVmRequestSchema,
   emptyBodySchema,
+  idempotencyKeyHeaderSchema,
   listVmsQuerySchema,
+  VM_ACTIONS,
 } from '@labvisor/shared';
 import { Router } from 'express';
 import type { Knex } from 'knex';
 import { toVm } from '../../db/queries/vms.js';
-import type { VmAction, VmService } from '../../domain/vm-service.js';
+import type { VmService } from '../../domain/vm-service.js';
 import { actorOf } from '../auth/authentication.js';
 import { parseIdParam, parseInput } from '../validate.js';
-
-const ACTIONS: VmAction[] = ['start', 'stop', 'reboot', 'suspend', 'resume'];
 
 /** Virtual machines and their lifecycle: `/api/v1/vms/*`. */
 export function vmRoutes(knex: Knex, vms: VmService): Router {
@@ -27,8 +27,17 @@ export function vmRoutes(knex: Knex, vms: VmService): Router {
     const actor = await actorOf(req, knex);
     const query = parseInput(createVmQuerySchema, req.query, 'query');
     const body = parseInput(createVmRequestSchema, req.body);
+    const headers = parseInput(
+      idempotencyKeyHeaderSchema,
+      { 'idempotency-key': req.get('idempotency-key') },
+      'header',
+    );
     const dryRun = query.dryRun === '1' || query.dryRun === 'true';
-    const vm = await vms.create(actor, body, dryRun, req.ip);
+    const vm = await vms.create(actor, body, {
+      dryRun,
+      idempotencyKey: headers['idempotency-key'],
+      ip: req.ip,
+    });
     if (!vm) return void res.json({ admitted: true });
     res.status(201).json(toVm(vm));
   });
@@ -44,7 +53,7 @@ export function vmRoutes(knex: Knex, vms: VmService): Router {
     res.status(204).end();
   });
 
-  for (const action of ACTIONS) {
+  for (const action of VM_ACTIONS) {
     router.post(`/vms/:vmId/${action}`, async (req, res) => {
       const actor = await actorOf(req, knex);
       const vmId = (await vms.get(actor, parseIdParam(req.params, 'vmId'))).id;

@@ -1,6 +1,6 @@
 'use client';
 
-import type { Vm } from '@labvisor/shared';
+import type { Vm, VmAction } from '@labvisor/shared';
 import Link from 'next/link';
 import { useParams, useSearchParams } from 'next/navigation';
 import { Suspense, useCallback, useEffect, useState } from 'react';
@@ -12,7 +12,7 @@ import { SnapshotTimeline } from '@/components/snapshot-timeline';
 import { StateBadge } from '@/components/state-badge';
 import { useSession } from '@/components/use-session';
 import { VmActivityList } from '@/components/vm-activity';
-import { ACTION_LABELS, actionsFor, hasConsole, type VmAction } from '@/components/vm-list';
+import { ACTION_LABELS, actionsFor, hasConsole } from '@/components/vm-list';
 import { api, describeError } from '@/lib/api';
 
 const POLL_MS = 2000;
@@ -106,7 +106,7 @@ function VmPage() {
               </p>
             </div>
             <div className="toolbar">
-              {actionsFor(vm).map((action) => (
+              {actionsFor(vm, ['start', 'resume', 'reboot', 'suspend', 'stop']).map((action) => (
                 <button key={action} className="button" type="button" onClick={() => act(action)}>
                   {ACTION_LABELS[action]}
                 </button>

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { vmPaths } from '../paths.js';
 import { chooseAccelerator, isKvmFailure, probeArgs } from './accel-probe.js';
 import { buildQemuArgs } from './qemu-args.js';
+import { qemuPaths } from './qemu-paths.js';
 
 const guest = { kernelPath: '/images/vmlinuz', initrdPath: '/images/initrd.img' };
 
@@ -47,7 +47,7 @@ describe('accelerator choice', () => {
           baseDiskFormat: 'qcow2',
         },
       },
-      paths: vmPaths('/run', 'a'),
+      paths: qemuPaths('/run/a'),
       accel: 'kvm',
     });
     const argAfter = (args: string[], flag: string) => args[args.indexOf(flag) + 1];

@@ -9,14 +9,14 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Engine, VmStateEvent } from '../engine.js';
+import type { Engine, VmStateEvent } from '../../engine.js';
 import {
   ensureTinyImage,
   type TinyImage,
   tinyVmSpec,
   vmTestSkipReason,
-} from '../testing/tiny-image.js';
-import { VmHarness } from '../testing/vm-harness.js';
+} from '../../testing/tiny-image.js';
+import { VmHarness } from '../../testing/vm-harness.js';
 import { chooseAccelerator, probeAccelerator } from './accel-probe.js';
 
 const env = { cacheDir: process.env.LABVISOR_CACHE_DIR, ci: process.env.CI === 'true' };
@@ -92,9 +92,9 @@ describe.skipIf(skipReason !== undefined)(
     });
 
     it('boots a guest to its shell with `auto`, the accelerator users get by default', async () => {
-      const engine = await harness.openEngine({ accel: 'auto', probeGuest: image });
+      const engine = await harness.openEngine({ driver: { accel: 'auto', probeGuest: image } });
       const info = engine.info();
-      expect(info.accelReason.length).toBeGreaterThan(0);
+      expect(info.details.accelReason?.length).toBeGreaterThan(0);
       await engine.createVm(tinyVmSpec(image, 'accel-auto'));
       const status = await engine.startVm('accel-auto');
       expect(status).toMatchObject({ state: 'running' });
@@ -102,21 +102,23 @@ describe.skipIf(skipReason !== undefined)(
       serial.write('echo auto-$((6*7))\n');
       await serial.waitFor(/auto-42/, 10_000);
       // KVM only if it really ran this guest; otherwise TCG with the reason on /readyz.
-      expect((await engine.getVm('accel-auto')).accel).toBe(engine.info().accel);
+      expect((await engine.getVm('accel-auto')).accel).toBe(engine.info().details.accel);
       await engine.deleteVm('accel-auto');
     });
 
     it('retries under TCG, and stops trusting KVM, when KVM aborts a guest at its start', async () => {
       const engine = await harness.openEngine({
-        accel: 'auto',
-        probeGuest: image,
-        kvmDevice: fakeKvmDevice,
-        qemuBinary: writeKvmPvmQemu(harness.runDir, 'at-start'),
+        driver: {
+          accel: 'auto',
+          probeGuest: image,
+          kvmDevice: fakeKvmDevice,
+          qemuBinary: writeKvmPvmQemu(harness.runDir, 'at-start'),
+        },
       });
-      expect(engine.info().accel).toBe('kvm');
+      expect(engine.info().details.accel).toBe('kvm');
       await engine.createVm(tinyVmSpec(image, 'accel-retry'));
       expect(await engine.startVm('accel-retry')).toMatchObject({ state: 'running', accel: 'tcg' });
-      expect(engine.info()).toMatchObject({ accel: 'tcg', accelReason: /KVM is unusable/ });
+      expect(engine.info().details).toMatchObject({ accel: 'tcg', accelReason: /KVM is unusable/ });
       const serial = await harness.waitForShell(engine, 'accel-retry');
       serial.write('echo retried-$((6*7))\n');
       await serial.waitFor(/retried-42/, 10_000);
@@ -126,10 +128,12 @@ describe.skipIf(skipReason !== undefined)(
 
     it('starts a guest again under TCG when KVM aborts it after it started', async () => {
       const engine = await harness.openEngine({
-        accel: 'auto',
-        probeGuest: image,
-        kvmDevice: fakeKvmDevice,
-        qemuBinary: writeKvmPvmQemu(harness.runDir, 'after-start'),
+        driver: {
+          accel: 'auto',
+          probeGuest: image,
+          kvmDevice: fakeKvmDevice,
+          qemuBinary: writeKvmPvmQemu(harness.runDir, 'after-start'),
+        },
       });
       const events: VmStateEvent[] = [];
       engine.on('vm-state', (event) => events.push(event));
@@ -149,7 +153,7 @@ describe.skipIf(skipReason !== undefined)(
         'running',
       ]);
       expect(events[2]?.cause).toMatch(/under KVM.*restarting under TCG/);
-      expect(engine.info().accelReason).toMatch(/KVM is unusable/);
+      expect(engine.info().details.accelReason).toMatch(/KVM is unusable/);
       const serial = await harness.waitForShell(engine, 'accel-late');
       serial.write('echo late-$((6*7))\n');
       await serial.waitFor(/late-42/, 10_000);

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { vmPaths } from '../paths.js';
-import type { VmSpec } from '../spec.js';
+import type { VmSpec } from '../../spec.js';
 import {
   buildQemuArgs,
   escapeOptionValue,
@@ -8,6 +7,7 @@ import {
   guestConfigJson,
   TCG_TB_SIZE_MIB,
 } from './qemu-args.js';
+import { qemuPaths } from './qemu-paths.js';
 
 const spec: VmSpec = {
   id: 'lab-1',
@@ -24,7 +24,7 @@ const spec: VmSpec = {
     baseDiskFormat: 'qcow2',
   },
 };
-const paths = vmPaths('/run/labvisor', 'lab-1');
+const paths = qemuPaths('/run/labvisor/lab-1');
 
 /** The value following `flag` each time it appears. */
 function valuesOf(args: string[], flag: string): string[] {

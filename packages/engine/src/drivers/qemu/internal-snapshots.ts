@@ -12,12 +12,12 @@
  * memory state size.
  */
 import fs from 'node:fs/promises';
+import { EngineError } from '../../errors.js';
 import type { SnapshotInfo } from '../driver.js';
-import { EngineError } from '../errors.js';
-import { sleep } from '../qemu/process.js';
-import { DISK_NODE_NAME } from '../qemu/qemu-args.js';
-import { listQcowSnapshots, runQemuImg } from '../qemu/qemu-img.js';
-import type { QmpClient } from '../qemu/qmp/commands.js';
+import { sleep } from './process-utils.js';
+import { DISK_NODE_NAME } from './qemu-args.js';
+import { listQcowSnapshots, runQemuImg } from './qemu-img.js';
+import type { QmpClient } from './qmp/commands.js';
 
 /** What a snapshot name must look like (not all digits: QEMU would also match it as a snapshot id). */
 export const SNAPSHOT_NAME_PATTERN = /^(?![0-9]+$)[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;

@@ -1,7 +1,9 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
-import type { Accelerator } from '../driver.js';
 import { machineArgs, TCG_TB_SIZE_MIB } from './qemu-args.js';
+
+/** The accelerators QEMU runs guests with here: hardware (KVM) or software emulation (TCG). */
+export type Accelerator = 'kvm' | 'tcg';
 
 /** How long the probe guest's kernel may take to reach its marker before KVM is judged unusable. */
 export const ACCEL_PROBE_TIMEOUT_MS = 10_000;

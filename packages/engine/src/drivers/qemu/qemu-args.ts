@@ -1,6 +1,6 @@
-import type { Accelerator } from '../driver.js';
-import type { VmPaths } from '../paths.js';
-import { type GuestConfig, toHostname, type VmSpec } from '../spec.js';
+import { type GuestConfig, toHostname, type VmSpec } from '../../spec.js';
+import type { Accelerator } from './accel-probe.js';
+import type { QemuPaths } from './qemu-paths.js';
 
 /**
  * Smallest TCG translation-cache size, and the one of a small guest. QEMU's default (1 GiB on
@@ -30,7 +30,7 @@ export const DISK_NODE_NAME = 'disk0';
 /** What {@link buildQemuArgs} needs. */
 export interface QemuArgsInput {
   spec: VmSpec;
-  paths: VmPaths;
+  paths: QemuPaths;
   accel: Accelerator;
   /** TCG translation-cache size (default {@link defaultTranslationCacheMib} of the guest's memory). */
   tcgTranslationCacheMib?: number;

@@ -1,22 +1,23 @@
 import net from 'node:net';
-import { sleep } from '../qemu/process.js';
+import type { Duplex } from 'node:stream';
+import { sleep } from '../drivers/qemu/process-utils.js';
 
-/** How long {@link SerialClient.connect} retries while the socket is not there yet. */
+/** How long {@link SerialClient.open} retries while the console is not there yet. */
 export const SERIAL_CONNECT_TIMEOUT_MS = 10_000;
 
 /**
- * A client of a VM's serial socket that keeps everything the guest printed and can wait for text.
+ * A client of a VM's serial console (a byte stream) that keeps everything the guest printed and can wait for text.
  * Prompts such as `# ` end without a newline, so matching is done on the raw stream, never per
  * line. QEMU accepts one serial client at a time: close it to let another connect.
  */
 export class SerialClient {
-  #socket: net.Socket;
+  #socket: Duplex;
   #output = '';
   #waiters = new Set<() => void>();
   #closed = false;
   #commandCounter = 0;
 
-  private constructor(socket: net.Socket) {
+  private constructor(socket: Duplex) {
     this.#socket = socket;
     socket.setEncoding('utf8');
     socket.on('data', (chunk: string) => {
@@ -30,25 +31,33 @@ export class SerialClient {
     });
   }
 
-  /** Connects to a serial socket, retrying until it exists or `timeoutMs` passes. */
-  static async connect(
-    socketPath: string,
+  /** Opens a console stream with `open`, retrying until it works or `timeoutMs` passes. */
+  static async open(
+    open: () => Promise<Duplex>,
     timeoutMs = SERIAL_CONNECT_TIMEOUT_MS,
   ): Promise<SerialClient> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       try {
-        const socket = await new Promise<net.Socket>((resolve, reject) => {
-          const candidate = net.createConnection(socketPath);
-          candidate.once('connect', () => resolve(candidate));
-          candidate.once('error', reject);
-        });
-        return new SerialClient(socket);
+        return new SerialClient(await open());
       } catch (error) {
         if (Date.now() > deadline) throw error;
         await sleep(50);
       }
     }
+  }
+
+  /** Connects to a serial unix socket directly (benchmarks compare the server with this). */
+  static connect(socketPath: string, timeoutMs = SERIAL_CONNECT_TIMEOUT_MS): Promise<SerialClient> {
+    return SerialClient.open(
+      () =>
+        new Promise<Duplex>((resolve, reject) => {
+          const candidate = net.createConnection(socketPath);
+          candidate.once('connect', () => resolve(candidate));
+          candidate.once('error', reject);
+        }),
+      timeoutMs,
+    );
   }
 
   /** Everything received so far (carriage returns removed). */

@@ -1,27 +1,61 @@
 import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
-import { EngineError } from '../errors.js';
+import { EngineError } from '../../errors.js';
 
 /** How long a qemu-img call may take. */
 export const QEMU_IMG_TIMEOUT_MS = 60_000;
 
-/** Runs qemu-img and resolves with its stdout; rejects with its stderr in the message. */
-export function runQemuImg(binary: string, args: string[]): Promise<string> {
+/** What a qemu-img run answered. */
+export interface QemuImgResult {
+  /** Its exit status; -1 when it ran too long or said too much. */
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * The one qemu-img runner: answers its exit code and output; one that runs longer than
+ * `timeoutMs` or says too much is a failure (exit code -1). Rejects only when it cannot run at all.
+ */
+export function execQemuImg(
+  binary: string,
+  args: string[],
+  timeoutMs = QEMU_IMG_TIMEOUT_MS,
+): Promise<QemuImgResult> {
   return new Promise((resolve, reject) => {
     execFile(
       binary,
       args,
-      { timeout: QEMU_IMG_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024 },
+      { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 },
       (error, stdout, stderr) => {
-        if (error) {
-          const detail = stderr.trim() || error.message;
-          reject(new Error(`qemu-img ${args[0]} failed: ${detail}`, { cause: error }));
-        } else {
-          resolve(stdout);
+        const failure = error as (Error & { code?: unknown; killed?: boolean }) | null;
+        if (failure?.killed || failure?.code === 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER') {
+          resolve({
+            exitCode: -1,
+            stdout: '',
+            stderr: `qemu-img ${args[0]} did not finish in time`,
+          });
+          return;
         }
+        const exitCode = failure ? failure.code : 0;
+        if (typeof exitCode !== 'number') {
+          reject(new Error(`qemu-img ${args[0]} did not run: ${error?.message}`, { cause: error }));
+          return;
+        }
+        resolve({ exitCode, stdout, stderr });
       },
     );
   });
+}
+
+/** Runs qemu-img and resolves with its stdout; rejects with its complaint in the message. */
+export async function runQemuImg(binary: string, args: string[]): Promise<string> {
+  const result = await execQemuImg(binary, args);
+  if (result.exitCode !== 0) {
+    const detail = result.stderr.trim() || `exit status ${result.exitCode}`;
+    throw new Error(`qemu-img ${args[0]} failed: ${detail}`);
+  }
+  return result.stdout;
 }
 
 /** Creates a qcow2 overlay of `sizeBytes` on a read-only `base` (no copy: constant time). */

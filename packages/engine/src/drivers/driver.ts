@@ -1,0 +1,137 @@
+import type { Duplex } from 'node:stream';
+import type { HostResources } from '../capacity.js';
+import type { EngineLogger } from '../logger.js';
+import type { VmSpec } from '../spec.js';
+
+/** What a driver is and whether it works, for `/readyz` and the admin page. */
+export interface DriverInfo {
+  /** The driver's name, e.g. `qemu`. */
+  name: string;
+  /** The hypervisor's version, e.g. `7.2.22`; empty when it could not be run. */
+  version: string;
+  /** What it can do, e.g. `serial`, `vnc`, `memory-snapshots`, `suspend-to-file`. */
+  features: string[];
+  /**
+   * Facts for operators, named by the driver (the QEMU driver: `accel`, `accelReason`,
+   * `qemuVersion`).
+   */
+  details: Record<string, string>;
+  /** Set when the driver is unusable (no hypervisor...): every VM action then fails UNAVAILABLE. */
+  error?: string;
+}
+
+/**
+ * A VM as a driver sees it: its spec, the folder the engine gave it (the engine keeps `vm.json`
+ * and `status.json` there; every other file in it is the driver's) and a logger bound to it.
+ */
+export interface DriverVm {
+  id: string;
+  spec: VmSpec;
+  dir: string;
+  logger: EngineLogger;
+}
+
+/** Whether the guest's vCPUs run. */
+export type RunState = 'running' | 'paused';
+
+/** The consoles a VM has: its serial terminal (raw bytes) and its display (RFB). */
+export type ConsoleKind = 'serial' | 'vnc';
+
+/** How a guest's process ended. */
+export interface ExitInfo {
+  /** True when an engine action (stop, suspend, kill) ended it. */
+  requested: boolean;
+  /** Exit status, when known. */
+  code: number | null;
+  /** Terminating signal, when known. */
+  signal: NodeJS.Signals | null;
+  /** Why the guest ended, if it said (e.g. `guest-shutdown`, `host-signal`). */
+  shutdownReason?: string;
+  /** One sentence for users, without host paths: `QEMU was killed by signal SIGKILL`. */
+  cause: string;
+  /**
+   * The accelerator made the guest fail soon after its start (KVM on a host that cannot run this
+   * guest under it): the driver has switched to another, and the VM should be started again.
+   */
+  acceleratorFailed?: boolean;
+}
+
+/** Callbacks through which a driver reports what it observes without being asked. */
+export interface DriverObserver {
+  /** A guest's process ended (requested or not). Called once per process. */
+  onExit(vmId: string, exit: ExitInfo): void;
+  /** The guest was paused or resumed by something other than an engine action (an I/O error). */
+  onRunState(vmId: string, state: RunState): void;
+}
+
+/** Options of {@link Driver.start}. */
+export interface StartOptions {
+  /** Continue from the memory state {@link Driver.suspend} saved, instead of booting. */
+  restoreSavedState?: boolean;
+  /** Start from this snapshot (with memory). */
+  loadSnapshot?: string;
+}
+
+/** A snapshot as listed. */
+export interface SnapshotInfo {
+  name: string;
+  /** Whether it holds the guest's memory (a restore continues where it was) or only the disk. */
+  memory: boolean;
+  /** Memory state size plus the disk data the snapshot pinned when it was taken. */
+  sizeBytes: number;
+  /** ISO 8601. */
+  createdAt: string;
+}
+
+/**
+ * The seam between the engine facade and a hypervisor (Incus's driver layout): everything that
+ * touches guest processes, disks, consoles and saved states. The facade owns states, locks,
+ * capacity admission and undo; a driver method runs only when the facade's state table allowed it.
+ */
+export interface Driver {
+  readonly name: string;
+  /** Version, features, details, or why the driver is unusable. */
+  info(): DriverInfo;
+  /** The host's CPUs and memory that guests share. */
+  hostResources(): HostResources;
+  /** Creates the VM's disk (and checks the VM fits the driver); the VM's folder exists. */
+  createDisk(vm: DriverVm): Promise<void>;
+  /** Starts the guest; resolves once the driver controls it, with its run state. */
+  start(vm: DriverVm, options?: StartOptions): Promise<{ pid: number; runState: RunState }>;
+  /** Finds a guest left running by an earlier engine and takes it over; null if there is none. */
+  adopt(vm: DriverVm): Promise<{ pid: number; runState: RunState } | null>;
+  /** Stops the guest: power button, then harder after `timeoutMs` (at once with `force`). */
+  stop(vm: DriverVm, options: { timeoutMs: number; force: boolean }): Promise<void>;
+  /** Whether the guest's vCPUs run. */
+  queryRunState(vm: DriverVm): Promise<RunState>;
+  /** Hard-resets the guest. */
+  reboot(vm: DriverVm): Promise<void>;
+  pause(vm: DriverVm): Promise<void>;
+  resume(vm: DriverVm): Promise<void>;
+  /** Saves the guest's memory state and ends its process; `start({restoreSavedState})` continues it. */
+  suspend(vm: DriverVm): Promise<void>;
+  /** Whether the VM has a saved memory state to continue from. */
+  hasSavedState(vm: DriverVm): boolean;
+  /** Throws the saved memory state away (stop of a suspended VM, restore of a snapshot). */
+  discardSavedState(vm: DriverVm): Promise<void>;
+  /** The pid of the VM's guest process, if one is known and alive. */
+  pidOf(vmId: string): number | undefined;
+  /** The accelerator the VM's live guest runs with (e.g. `kvm`, `tcg`). */
+  accelOf(vmId: string): string | undefined;
+  /** Opens a byte stream to a console of a running guest (one per viewer for `vnc`). */
+  openConsole(vm: DriverVm, kind: ConsoleKind): Promise<Duplex>;
+  /** Bytes the VM takes on the host's disk (disk, snapshots, saved state). */
+  diskUsage(vm: DriverVm): Promise<number>;
+  /** Takes a snapshot; `live` when the guest runs. */
+  createSnapshot(vm: DriverVm, name: string, memory: boolean, live: boolean): Promise<SnapshotInfo>;
+  /** One snapshot, or NOT_FOUND. */
+  getSnapshot(vm: DriverVm, name: string): Promise<SnapshotInfo>;
+  /** Reverts the disk (and memory, for memory snapshots while live) to a snapshot. */
+  restoreSnapshot(vm: DriverVm, name: string, live: boolean): Promise<void>;
+  deleteSnapshot(vm: DriverVm, name: string, live: boolean): Promise<void>;
+  listSnapshots(vm: DriverVm): Promise<SnapshotInfo[]>;
+  /** Forgets a VM's process without touching it. */
+  release(vmId: string): void;
+  /** Stops watching every guest; never stops one. */
+  close(): Promise<void>;
+}

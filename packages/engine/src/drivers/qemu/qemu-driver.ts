@@ -1,0 +1,489 @@
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import { detectHostResources, type HostResources } from '../../capacity.js';
+import { EngineError } from '../../errors.js';
+import type { EngineLogger } from '../../logger.js';
+import { Reverter } from '../../revert.js';
+import type {
+  ConsoleKind,
+  Driver,
+  DriverInfo,
+  DriverObserver,
+  DriverVm,
+  RunState,
+  SnapshotInfo,
+  StartOptions,
+} from '../driver.js';
+import { type Accelerator, isKvmFailure, type ProbeGuest } from './accel-probe.js';
+import { allocatedBytes, InternalSnapshots } from './internal-snapshots.js';
+import {
+  describeExit,
+  isProcessAlive,
+  readPidFile,
+  readProcessCmdline,
+  tailFile,
+} from './process-utils.js';
+import { buildQemuArgs, guestConfigJson } from './qemu-args.js';
+import { createBlankDisk, createOverlay, readVirtualSize } from './qemu-img.js';
+import { detectQemu, type QemuHost } from './qemu-info.js';
+import { assertSocketPathsFit, type QemuPaths, qemuPaths } from './qemu-paths.js';
+import { type QemuProcess, QemuProcesses } from './qemu-processes.js';
+import {
+  finishRestore,
+  readSavedStateInfo,
+  removeSavedState,
+  saveMemoryState,
+} from './qemu-suspend.js';
+
+/** How long QEMU may take from spawn to answering QMP. */
+export const START_TIMEOUT_MS = 30_000;
+const GIB = 1024 * 1024 * 1024;
+
+/** Configuration of the QEMU driver (`{kind: 'qemu', …}` in the engine's configuration). */
+export interface QemuDriverConfig {
+  kind: 'qemu';
+  /** `auto` uses KVM only when a real guest runs under it, else TCG. */
+  accel: 'auto' | Accelerator;
+  /** Default `qemu-system-x86_64`. */
+  qemuBinary?: string;
+  /** Default `qemu-img`. */
+  qemuImgBinary?: string;
+  /** The real kernel `auto` probes KVM with (the tiny image's); without one KVM is not trusted. */
+  probeGuest?: Omit<ProbeGuest, 'firmwarePath'>;
+  /** Default `/dev/kvm`. */
+  kvmDevice?: string;
+  /**
+   * TCG translation-cache size per VM in MiB; default 1/16 of the guest's memory, 16 to 256 MiB.
+   * More helps heavy guests and costs host memory.
+   */
+  tcgTranslationCacheMib?: number;
+}
+
+/**
+ * The QEMU driver: one detached QEMU process per VM, QMP over a unix socket, qcow2 overlays and
+ * internal snapshots, suspend by migration to a file, consoles on unix sockets.
+ */
+export class QemuDriver implements Driver {
+  readonly name = 'qemu';
+  readonly #qemuBinary: string;
+  readonly #qemuImgBinary: string;
+  readonly #tcgTranslationCacheMib: number | undefined;
+  readonly #logger: EngineLogger;
+  readonly #host: QemuHost;
+  readonly #processes: QemuProcesses;
+  #accel: Accelerator;
+  #accelReason: string;
+
+  private constructor(
+    config: QemuDriverConfig,
+    host: QemuHost,
+    logger: EngineLogger,
+    observer: DriverObserver,
+  ) {
+    this.#qemuBinary = config.qemuBinary ?? 'qemu-system-x86_64';
+    this.#qemuImgBinary = config.qemuImgBinary ?? 'qemu-img';
+    this.#tcgTranslationCacheMib = config.tcgTranslationCacheMib;
+    this.#logger = logger;
+    this.#host = host;
+    this.#accel = host.accel;
+    this.#accelReason = host.accelReason;
+    this.#processes = new QemuProcesses({
+      logger,
+      observer,
+      onKvmFailure: (vmId, cause) => this.#disableKvm(logger.child({ vmId }), cause),
+    });
+  }
+
+  /** Finds QEMU and chooses the accelerator; never throws (a broken host sets `info().error`). */
+  static async create(
+    config: QemuDriverConfig,
+    logger: EngineLogger,
+    observer: DriverObserver,
+  ): Promise<QemuDriver> {
+    const host = await detectQemu({
+      qemuBinary: config.qemuBinary ?? 'qemu-system-x86_64',
+      qemuImgBinary: config.qemuImgBinary ?? 'qemu-img',
+      accel: config.accel,
+      ...(config.probeGuest ? { probeGuest: config.probeGuest } : {}),
+      ...(config.kvmDevice ? { kvmDevice: config.kvmDevice } : {}),
+      logger,
+    });
+    return new QemuDriver(config, host, logger, observer);
+  }
+
+  info(): DriverInfo {
+    const info: DriverInfo = {
+      name: this.name,
+      version: this.#host.version,
+      features: [...this.#host.features],
+      details: {
+        accel: this.#accel,
+        accelReason: this.#accelReason,
+        qemuVersion: this.#host.version,
+      },
+    };
+    if (this.#host.error) info.error = this.#host.error;
+    return info;
+  }
+
+  hostResources(): HostResources {
+    return detectHostResources();
+  }
+
+  async createDisk(vm: DriverVm): Promise<void> {
+    const paths = qemuPaths(vm.dir);
+    assertSocketPathsFit(vm.id, paths);
+    const sizeBytes = vm.spec.diskGib * GIB;
+    const boot = vm.spec.boot;
+    if (boot.kind === 'iso') {
+      await fsp.access(boot.isoPath).catch(() => {
+        throw new EngineError('NOT_FOUND', `The ISO of VM "${vm.id}" does not exist`, {
+          path: boot.isoPath,
+        });
+      });
+      await createBlankDisk(this.#qemuImgBinary, paths.disk, sizeBytes);
+      return;
+    }
+    const baseSize = await readVirtualSize(boot.baseDiskPath, boot.baseDiskFormat);
+    if (baseSize > sizeBytes) {
+      throw new EngineError(
+        'VALIDATION',
+        `Cannot create VM "${vm.id}": its image needs ${Math.ceil(baseSize / GIB)} GiB of disk, ${vm.spec.diskGib} GiB asked`,
+        { field: 'diskGib', minimumGib: Math.ceil(baseSize / GIB) },
+      );
+    }
+    await createOverlay(
+      this.#qemuImgBinary,
+      paths.disk,
+      boot.baseDiskPath,
+      boot.baseDiskFormat,
+      sizeBytes,
+    );
+  }
+
+  /**
+   * Starts QEMU under the driver's accelerator. A start that KVM makes fail turns KVM off for
+   * every later start and is tried once more under TCG. After a restore the saved state is gone.
+   */
+  async start(
+    vm: DriverVm,
+    options: StartOptions = {},
+  ): Promise<{ pid: number; runState: RunState }> {
+    const accel = this.#accel;
+    let started: { pid: number; runState: RunState };
+    try {
+      started = await this.#startWith(vm, options, accel);
+    } catch (error) {
+      if (!(error instanceof KvmFailedError)) throw error;
+      this.#disableKvm(vm.logger, error.message);
+      started = await this.#startWith(vm, options, 'tcg');
+    }
+    if (options.restoreSavedState) await removeSavedState(qemuPaths(vm.dir));
+    return started;
+  }
+
+  async #startWith(
+    vm: DriverVm,
+    options: StartOptions,
+    accel: Accelerator,
+  ): Promise<{ pid: number; runState: RunState }> {
+    const paths = qemuPaths(vm.dir);
+    const reverter = new Reverter();
+    let proc: QemuProcess | undefined;
+    try {
+      await this.#assertBootFilesExist(vm, paths);
+      await this.#removeRuntimeFiles(paths);
+      if (vm.spec.guestConfig) {
+        await fsp.writeFile(paths.guestConfig, guestConfigJson(vm.spec), { mode: 0o600 });
+      }
+      const stateFd = options.restoreSavedState ? fs.openSync(paths.savedState, 'r') : undefined;
+      try {
+        const args = buildQemuArgs({
+          spec: vm.spec,
+          paths,
+          accel,
+          incomingFd: stateFd === undefined ? undefined : 3,
+          loadSnapshot: options.loadSnapshot,
+          kernelBootFirmware: this.#host.qboot,
+          ...(this.#tcgTranslationCacheMib
+            ? { tcgTranslationCacheMib: this.#tcgTranslationCacheMib }
+            : {}),
+        });
+        proc = await this.#processes.spawn(vm, paths, {
+          binary: this.#qemuBinary,
+          args,
+          accel,
+          ...(stateFd === undefined ? {} : { stateFd }),
+        });
+      } finally {
+        if (stateFd !== undefined) fs.closeSync(stateFd);
+      }
+      const spawned = proc;
+      reverter.add(() => this.#processes.kill(spawned));
+      const client = await this.#processes.connectWhileAlive(spawned, START_TIMEOUT_MS);
+      reverter.add(() => client.close());
+      let running = (await client.queryStatus()).running;
+      if (options.restoreSavedState) {
+        running = await finishRestore(client, readSavedStateInfo(paths).wasRunning);
+      }
+      reverter.success();
+      return { pid: spawned.pid, runState: running ? 'running' : 'paused' };
+    } catch (error) {
+      await reverter.revert((undoError) => vm.logger.warn({ err: undoError }, 'undo step failed'));
+      if (accel === 'kvm' && proc?.childExit) {
+        const log = await tailFile(paths.log, 20);
+        if (isKvmFailure(proc.childExit, log)) {
+          throw new KvmFailedError(`QEMU failed under KVM starting VM "${vm.id}"`);
+        }
+      }
+      throw await this.#startError(vm, paths, proc, error);
+    }
+  }
+
+  async adopt(vm: DriverVm): Promise<{ pid: number; runState: RunState } | null> {
+    const paths = qemuPaths(vm.dir);
+    const pid = await readPidFile(paths.pid);
+    if (pid === undefined || !(await isProcessAlive(pid))) {
+      const log = await tailFile(paths.log, 5);
+      if (log) vm.logger.debug({ qemuLog: log }, 'no QEMU process to adopt');
+      return null;
+    }
+    const cmdline = await readProcessCmdline(pid);
+    const ours =
+      cmdline !== undefined &&
+      /qemu/.test(cmdline[0] ?? '') &&
+      cmdline.some((arg) => arg.includes(paths.qmp));
+    if (!ours) {
+      vm.logger.warn({ pid }, 'pid file names a process that is not this VM’s QEMU; ignoring it');
+      return null;
+    }
+    const proc = this.#processes.register(vm.id, paths, pid, undefined, adoptedAccel(cmdline));
+    try {
+      const client = await this.#processes.connect(proc);
+      const status = await client.queryStatus();
+      return { pid, runState: status.running ? 'running' : 'paused' };
+    } catch (error) {
+      this.#processes.forget(proc);
+      throw new EngineError(
+        'UNAVAILABLE',
+        `Failed adopting VM "${vm.id}": QEMU (pid ${pid}) runs but its monitor does not answer: ${(error as Error).message}`,
+        { pid },
+        { cause: error },
+      );
+    }
+  }
+
+  async stop(vm: DriverVm, options: { timeoutMs: number; force: boolean }): Promise<void> {
+    const proc = this.#processes.get(vm.id);
+    if (!proc) return;
+    proc.exitRequested = true;
+    if (!options.force && proc.client?.connected) {
+      try {
+        const status = await proc.client.queryStatus();
+        // ACPI needs running vCPUs to be heard.
+        if (!status.running) await proc.client.cont();
+        await proc.client.systemPowerdown();
+        if (await this.#processes.waitExit(proc, options.timeoutMs)) return;
+        vm.logger.warn(
+          { timeoutMs: options.timeoutMs },
+          'guest ignored the power button; quitting',
+        );
+      } catch (error) {
+        if (proc.exited) return;
+        vm.logger.warn({ err: error }, 'graceful stop failed; quitting');
+      }
+    }
+    await this.#processes.kill(proc);
+  }
+
+  async queryRunState(vm: DriverVm): Promise<RunState> {
+    return (await this.#processes.client(vm.id).queryStatus()).running ? 'running' : 'paused';
+  }
+
+  async reboot(vm: DriverVm): Promise<void> {
+    await this.#processes.client(vm.id).systemReset();
+  }
+
+  async pause(vm: DriverVm): Promise<void> {
+    await this.#processes.client(vm.id).stop();
+  }
+
+  async resume(vm: DriverVm): Promise<void> {
+    await this.#processes.client(vm.id).cont();
+  }
+
+  /** Saves the memory state to a file (see {@link saveMemoryState}), then ends QEMU. */
+  async suspend(vm: DriverVm): Promise<void> {
+    const paths = qemuPaths(vm.dir);
+    try {
+      await saveMemoryState(this.#processes.client(vm.id), paths);
+      const proc = this.#processes.get(vm.id);
+      if (proc) await this.#processes.kill(proc);
+    } catch (error) {
+      throw new EngineError(
+        'INTERNAL',
+        `Failed suspending VM "${vm.id}": ${(error as Error).message}`,
+        undefined,
+        { cause: error },
+      );
+    }
+  }
+
+  hasSavedState(vm: DriverVm): boolean {
+    return fs.existsSync(qemuPaths(vm.dir).savedState);
+  }
+
+  discardSavedState(vm: DriverVm): Promise<void> {
+    return removeSavedState(qemuPaths(vm.dir));
+  }
+
+  pidOf(vmId: string): number | undefined {
+    return this.#processes.get(vmId)?.pid;
+  }
+
+  accelOf(vmId: string): Accelerator | undefined {
+    return this.#processes.get(vmId)?.accel;
+  }
+
+  /** Connects to QEMU's serial chardev (one client at a time) or VNC server (one per viewer). */
+  openConsole(vm: DriverVm, kind: ConsoleKind): Promise<Duplex> {
+    const paths = qemuPaths(vm.dir);
+    const socketPath = kind === 'serial' ? paths.serial : paths.vnc;
+    return new Promise((resolve, reject) => {
+      const socket = net.createConnection(socketPath);
+      socket.once('connect', () => {
+        socket.removeAllListeners('error');
+        resolve(socket);
+      });
+      socket.once('error', (error) =>
+        reject(
+          new EngineError(
+            'UNAVAILABLE',
+            `The ${kind === 'serial' ? 'terminal' : 'display'} of VM "${vm.id}" is not available`,
+            { vmId: vm.id },
+            { cause: error },
+          ),
+        ),
+      );
+    });
+  }
+
+  async diskUsage(vm: DriverVm): Promise<number> {
+    const paths = qemuPaths(vm.dir);
+    return (await allocatedBytes(paths.disk)) + (await allocatedBytes(paths.savedState));
+  }
+
+  #snapshots(vm: DriverVm): InternalSnapshots {
+    const paths = qemuPaths(vm.dir);
+    return new InternalSnapshots(this.#qemuImgBinary, vm.id, paths.disk, paths.snapshots);
+  }
+
+  #liveClient(vm: DriverVm, live: boolean) {
+    return live ? this.#processes.client(vm.id) : undefined;
+  }
+
+  createSnapshot(
+    vm: DriverVm,
+    name: string,
+    memory: boolean,
+    live: boolean,
+  ): Promise<SnapshotInfo> {
+    return this.#snapshots(vm).create(name, memory, this.#liveClient(vm, live));
+  }
+
+  restoreSnapshot(vm: DriverVm, name: string, live: boolean): Promise<void> {
+    return this.#snapshots(vm).restore(name, this.#liveClient(vm, live));
+  }
+
+  deleteSnapshot(vm: DriverVm, name: string, live: boolean): Promise<void> {
+    return this.#snapshots(vm).delete(name, this.#liveClient(vm, live));
+  }
+
+  listSnapshots(vm: DriverVm): Promise<SnapshotInfo[]> {
+    return this.#snapshots(vm).list();
+  }
+
+  getSnapshot(vm: DriverVm, name: string): Promise<SnapshotInfo> {
+    return this.#snapshots(vm).get(name);
+  }
+
+  release(vmId: string): void {
+    this.#processes.release(vmId);
+  }
+
+  async close(): Promise<void> {
+    this.#processes.close();
+  }
+
+  /** Turns KVM off for every later start: this host's guests fail under it. */
+  #disableKvm(logger: EngineLogger, reason: string): void {
+    if (this.#accel !== 'kvm') return;
+    this.#accel = 'tcg';
+    this.#accelReason = `KVM is unusable: a real guest failed under it (${firstLine(reason)}); guests run under TCG`;
+    logger.error({ reason }, 'KVM failed a real guest; falling back to TCG');
+  }
+
+  /** A base image replaced under an overlay would make QEMU fail obscurely: say which is gone. */
+  async #assertBootFilesExist(vm: DriverVm, paths: QemuPaths): Promise<void> {
+    const boot = vm.spec.boot;
+    const files =
+      boot.kind === 'kernel'
+        ? [boot.kernelPath, boot.initrdPath, boot.baseDiskPath]
+        : boot.kind === 'disk'
+          ? [boot.baseDiskPath]
+          : [boot.isoPath];
+    for (const file of [...files, paths.disk]) {
+      if (!fs.existsSync(file)) {
+        throw new EngineError(
+          'NOT_FOUND',
+          `Failed starting VM "${vm.id}": ${file === paths.disk ? 'its disk' : 'a file of its image'} is missing`,
+          { vmId: vm.id, path: file },
+        );
+      }
+    }
+  }
+
+  async #removeRuntimeFiles(paths: QemuPaths): Promise<void> {
+    await Promise.all(
+      [paths.qmp, paths.serial, paths.vnc, paths.pid, paths.migrateSocket].map((file) =>
+        fsp.rm(file, { force: true }),
+      ),
+    );
+  }
+
+  async #startError(
+    vm: DriverVm,
+    paths: QemuPaths,
+    proc: QemuProcess | undefined,
+    error: unknown,
+  ): Promise<EngineError> {
+    if (error instanceof EngineError) return error;
+    let reason = (error as Error).message;
+    if (proc?.childExit) reason = describeExit(proc.childExit.code, proc.childExit.signal);
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT' && !proc) {
+      reason = `${this.#qemuBinary} not found`;
+    }
+    const logTail = await tailFile(paths.log, 5);
+    return new EngineError(
+      'INTERNAL',
+      `Failed starting VM "${vm.id}": ${reason} (see qemu.log)`,
+      { vmId: vm.id, logTail },
+      { cause: error },
+    );
+  }
+}
+
+/** A start failed because of KVM: {@link QemuDriver.start} retries it under TCG. */
+class KvmFailedError extends Error {}
+
+/** The accelerator an adopted QEMU runs with, read from its command line. */
+function adoptedAccel(cmdline: string[] | undefined): Accelerator {
+  const index = cmdline?.indexOf('-accel') ?? -1;
+  return index >= 0 && cmdline?.[index + 1]?.startsWith('kvm') ? 'kvm' : 'tcg';
+}
+
+function firstLine(text: string): string {
+  return text.split('\n')[0] ?? text;
+}
