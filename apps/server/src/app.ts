@@ -9,13 +9,14 @@ import type { ImageImport } from './domain/image-import.js';
 import { LoginThrottle } from './domain/login-throttle.js';
 import type { SnapshotService } from './domain/snapshot-service.js';
 import type { VmService } from './domain/vm-service.js';
+import { AppError } from './errors.js';
 import {
   authenticateBearer,
   configurePassport,
   requireCsrfToken,
 } from './http/auth/authentication.js';
 import type { OidcSignIn } from './http/auth/oidc.js';
-import { AppError, errorHandler, notFoundHandler } from './http/errors.js';
+import { errorHandler, notFoundHandler } from './http/errors.js';
 import type { Metrics } from './http/metrics.js';
 import { buildOpenApiDocument } from './http/openapi.js';
 import { activityRoutes } from './http/routes/activity.js';

@@ -5,16 +5,20 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import {
+  addToImageStore,
+  inspectImage,
+  removeFromImageStore,
+  storedImagePath,
+} from '@labvisor/engine';
 import type { UploadImageQuery } from '@labvisor/shared';
 import type { Knex } from 'knex';
 import { isForeignKeyViolation, isUniqueViolation } from '../db/errors.js';
 import { recordAudit } from '../db/queries/audit.js';
 import type { ImageRow } from '../db/queries/images.js';
 import { findTenantById } from '../db/queries/tenants.js';
-import { AppError } from '../http/errors.js';
+import { AppError } from '../errors.js';
 import { type Actor, requirePlatformAdmin, requireRole, tenantNotFound } from './access.js';
-import { inspectImage } from './image-inspection.js';
-import { addToImageStore, removeFromImageStore, storedImagePath } from './image-store.js';
 
 const GIB = 1024 ** 3;
 /** Resources a VM gets from an uploaded image unless the upload says otherwise. */

@@ -1,8 +1,8 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { addToImageStore, storedImagePath } from '@labvisor/engine';
 import type { Knex } from 'knex';
 import { z } from 'zod';
-import { addToImageStore, storedImagePath } from './image-store.js';
 
 /** The manifest a guest image recipe writes beside its files (infra/images/<name>/build.sh). */
 const builtImageManifestSchema = z.object({

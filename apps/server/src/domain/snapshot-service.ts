@@ -5,7 +5,7 @@ import { isUniqueViolation } from '../db/errors.js';
 import { recordAudit } from '../db/queries/audit.js';
 import { findSnapshot, listSnapshots, type SnapshotRow } from '../db/queries/snapshots.js';
 import { findVmById, recordVmState, type VmRow } from '../db/queries/vms.js';
-import { AppError } from '../http/errors.js';
+import { AppError } from '../errors.js';
 import type { Actor } from './access.js';
 import { admit, startRequestOf } from './admission.js';
 import type { VmService } from './vm-service.js';

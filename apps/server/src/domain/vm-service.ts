@@ -15,7 +15,7 @@ import { recordAudit } from '../db/queries/audit.js';
 import { findIdempotencyKey, recordIdempotencyKey } from '../db/queries/idempotency-keys.js';
 import type { ImageRow } from '../db/queries/images.js';
 import { findVmById, recordVmState, type VmRow } from '../db/queries/vms.js';
-import { AppError } from '../http/errors.js';
+import { AppError } from '../errors.js';
 import { type Actor, requireRole } from './access.js';
 import { admit, createRequest, startRequestOf } from './admission.js';
 import { guestConfigFor } from './guest-config.js';

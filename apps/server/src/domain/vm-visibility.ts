@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { VmRow } from '../db/queries/vms.js';
-import { AppError } from '../http/errors.js';
+import { AppError } from '../errors.js';
 import { type Actor, hasRole, roleIn } from './access.js';
 
 /**

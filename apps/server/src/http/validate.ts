@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AppError } from './errors.js';
+import { AppError } from '../errors.js';
 
 /** Where a value came from, for the error message. */
 type Source = 'body' | 'query' | 'path' | 'header';

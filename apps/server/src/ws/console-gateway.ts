@@ -15,7 +15,8 @@ import { hashApiToken } from '../domain/api-tokens.js';
 import { ConsoleRecording } from '../domain/console-recordings.js';
 import type { ConsoleTickets } from '../domain/console-tickets.js';
 import type { VmService } from '../domain/vm-service.js';
-import { AppError, toAppError } from '../http/errors.js';
+import { AppError, toAppError } from '../errors.js';
+import { HTTP_STATUS_BY_CODE } from '../http/errors.js';
 import { SerialConsoles } from './serial.js';
 import { relayVnc } from './vnc.js';
 
@@ -285,6 +286,6 @@ const STATUS_TEXT: Partial<Record<ErrorCode, string>> = {
 function refuse(socket: Duplex, error: AppError): void {
   const body = JSON.stringify(error.toBody());
   socket.end(
-    `HTTP/1.1 ${error.status} ${STATUS_TEXT[error.code] ?? 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    `HTTP/1.1 ${HTTP_STATUS_BY_CODE[error.code]} ${STATUS_TEXT[error.code] ?? 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
 }

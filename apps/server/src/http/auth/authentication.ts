@@ -8,7 +8,7 @@ import { findUserByEmail, findUserById, type UserRow } from '../../db/queries/us
 import { type Actor, loadActor } from '../../domain/access.js';
 import { hashApiToken } from '../../domain/api-tokens.js';
 import { verifyPassword } from '../../domain/passwords.js';
-import { AppError } from '../errors.js';
+import { AppError } from '../../errors.js';
 
 declare global {
   namespace Express {

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { OidcSettings } from '../../config.js';
 import { recordAudit } from '../../db/queries/audit.js';
 import { findUserByEmail, touchLastLogin, type UserRow } from '../../db/queries/users.js';
-import { AppError } from '../errors.js';
+import { AppError } from '../../errors.js';
 
 declare module 'express-session' {
   interface SessionData {

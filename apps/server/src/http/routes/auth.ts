@@ -5,10 +5,10 @@ import type passport from 'passport';
 import { recordAudit } from '../../db/queries/audit.js';
 import { listMemberships, toUser, touchLastLogin, type UserRow } from '../../db/queries/users.js';
 import type { LoginThrottle } from '../../domain/login-throttle.js';
+import { AppError } from '../../errors.js';
 import { csrfTokenOf, requireUser, SIGN_IN_FAILED_MESSAGE } from '../auth/authentication.js';
 import { OIDC_CALLBACK_PATH, type OidcSignIn } from '../auth/oidc.js';
 import { SESSION_COOKIE_NAME } from '../auth/session.js';
-import { AppError } from '../errors.js';
 import { parseInput } from '../validate.js';
 
 /** Sign-in, sign-out and the signed-in user: `/api/v1/auth/*` and `/api/v1/me`. */

@@ -4,9 +4,9 @@ import type { Knex } from 'knex';
 import { requireRole } from '../../domain/access.js';
 import type { ConsoleTickets } from '../../domain/console-tickets.js';
 import type { VmService } from '../../domain/vm-service.js';
+import { AppError } from '../../errors.js';
 import type { ConsolePresence } from '../../ws/console-gateway.js';
 import { actorOf } from '../auth/authentication.js';
-import { AppError } from '../errors.js';
 import { parseIdParam, parseInput } from '../validate.js';
 
 /** States in which a VM has consoles to open. */

@@ -4,8 +4,8 @@ import type { Knex } from 'knex';
 import { type ImageRow, toImage } from '../../db/queries/images.js';
 import type { Actor } from '../../domain/access.js';
 import type { ImageImport } from '../../domain/image-import.js';
+import { AppError } from '../../errors.js';
 import { actorOf } from '../auth/authentication.js';
-import { AppError } from '../errors.js';
 import { parseIdParam, parseInput } from '../validate.js';
 
 /** Images visible to an actor: global ones and those of their tenants. */

@@ -3,8 +3,8 @@ import { Router } from 'express';
 import type { Knex } from 'knex';
 import { requireRole } from '../../domain/access.js';
 import type { VmService } from '../../domain/vm-service.js';
+import { AppError } from '../../errors.js';
 import { actorOf } from '../auth/authentication.js';
-import { AppError } from '../errors.js';
 import { parseIdParam } from '../validate.js';
 
 interface RecordingRow {

@@ -26,8 +26,8 @@ import { findUserByEmail } from '../../db/queries/users.js';
 import { requirePlatformAdmin, requireRole, tenantNotFound } from '../../domain/access.js';
 import type { AccessEvents } from '../../domain/access-events.js';
 import { readUsage } from '../../domain/quota-usage.js';
+import { AppError } from '../../errors.js';
 import { actorOf } from '../auth/authentication.js';
-import { AppError } from '../errors.js';
 import { parseIdParam, parseInput } from '../validate.js';
 
 /** How a refusal names each member limit after its number. */

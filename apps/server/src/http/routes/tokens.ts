@@ -9,8 +9,8 @@ import {
   toApiToken,
 } from '../../db/queries/tokens.js';
 import { generateApiToken, hashApiToken } from '../../domain/api-tokens.js';
+import { AppError } from '../../errors.js';
 import { actorOf } from '../auth/authentication.js';
-import { AppError } from '../errors.js';
 import { parseIdParam, parseInput } from '../validate.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;

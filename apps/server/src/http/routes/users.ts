@@ -7,8 +7,8 @@ import { findUserById, insertUser, toUser, type UserRow } from '../../db/queries
 import { requirePlatformAdmin } from '../../domain/access.js';
 import type { AccessEvents } from '../../domain/access-events.js';
 import { hashPassword } from '../../domain/passwords.js';
+import { AppError } from '../../errors.js';
 import { actorOf } from '../auth/authentication.js';
-import { AppError } from '../errors.js';
 import { parseIdParam, parseInput } from '../validate.js';
 
 /** Platform-wide user accounts (platform admins only): `/api/v1/users`. */
