@@ -1,11 +1,9 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
-import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { detectHostResources, type HostResources } from '../../capacity.js';
 import { EngineError } from '../../errors.js';
 import type { EngineLogger } from '../../logger.js';
-import { Reverter } from '../../revert.js';
 import type {
   ConsoleKind,
   Driver,
@@ -16,29 +14,17 @@ import type {
   SnapshotInfo,
   StartOptions,
 } from '../driver.js';
-import { type Accelerator, isKvmFailure, type ProbeGuest } from './accel-probe.js';
+import type { Accelerator, ProbeGuest } from './accel-probe.js';
 import { allocatedBytes, InternalSnapshots } from './internal-snapshots.js';
-import {
-  describeExit,
-  isProcessAlive,
-  readPidFile,
-  readProcessCmdline,
-  tailFile,
-} from './process-utils.js';
-import { buildQemuArgs, guestConfigJson } from './qemu-args.js';
+import { isProcessAlive, readPidFile, readProcessCmdline, tailFile } from './process-utils.js';
+import { connectConsole } from './qemu-consoles.js';
 import { createBlankDisk, createOverlay, readVirtualSize } from './qemu-img.js';
 import { detectQemu, type QemuHost } from './qemu-info.js';
-import { assertSocketPathsFit, type QemuPaths, qemuPaths } from './qemu-paths.js';
-import { type QemuProcess, QemuProcesses } from './qemu-processes.js';
-import {
-  finishRestore,
-  readSavedStateInfo,
-  removeSavedState,
-  saveMemoryState,
-} from './qemu-suspend.js';
+import { assertSocketPathsFit, qemuPaths } from './qemu-paths.js';
+import { QemuProcesses } from './qemu-processes.js';
+import { KvmFailedError, type StartContext, startQemu } from './qemu-start.js';
+import { removeSavedState, saveMemoryState } from './qemu-suspend.js';
 
-/** How long QEMU may take from spawn to answering QMP. */
-export const START_TIMEOUT_MS = 30_000;
 const GIB = 1024 * 1024 * 1024;
 
 /** Configuration of the QEMU driver (`{kind: 'qemu', …}` in the engine's configuration). */
@@ -174,72 +160,23 @@ export class QemuDriver implements Driver {
     const accel = this.#accel;
     let started: { pid: number; runState: RunState };
     try {
-      started = await this.#startWith(vm, options, accel);
+      started = await startQemu(this.#startContext(), vm, options, accel);
     } catch (error) {
       if (!(error instanceof KvmFailedError)) throw error;
       this.#disableKvm(vm.logger, error.message);
-      started = await this.#startWith(vm, options, 'tcg');
+      started = await startQemu(this.#startContext(), vm, options, 'tcg');
     }
     if (options.restoreSavedState) await removeSavedState(qemuPaths(vm.dir));
     return started;
   }
 
-  async #startWith(
-    vm: DriverVm,
-    options: StartOptions,
-    accel: Accelerator,
-  ): Promise<{ pid: number; runState: RunState }> {
-    const paths = qemuPaths(vm.dir);
-    const reverter = new Reverter();
-    let proc: QemuProcess | undefined;
-    try {
-      await this.#assertBootFilesExist(vm, paths);
-      await this.#removeRuntimeFiles(paths);
-      if (vm.spec.guestConfig) {
-        await fsp.writeFile(paths.guestConfig, guestConfigJson(vm.spec), { mode: 0o600 });
-      }
-      const stateFd = options.restoreSavedState ? fs.openSync(paths.savedState, 'r') : undefined;
-      try {
-        const args = buildQemuArgs({
-          spec: vm.spec,
-          paths,
-          accel,
-          incomingFd: stateFd === undefined ? undefined : 3,
-          loadSnapshot: options.loadSnapshot,
-          kernelBootFirmware: this.#host.qboot,
-          ...(this.#tcgTranslationCacheMib
-            ? { tcgTranslationCacheMib: this.#tcgTranslationCacheMib }
-            : {}),
-        });
-        proc = await this.#processes.spawn(vm, paths, {
-          binary: this.#qemuBinary,
-          args,
-          accel,
-          ...(stateFd === undefined ? {} : { stateFd }),
-        });
-      } finally {
-        if (stateFd !== undefined) fs.closeSync(stateFd);
-      }
-      const spawned = proc;
-      reverter.add(() => this.#processes.kill(spawned));
-      const client = await this.#processes.connectWhileAlive(spawned, START_TIMEOUT_MS);
-      reverter.add(() => client.close());
-      let running = (await client.queryStatus()).running;
-      if (options.restoreSavedState) {
-        running = await finishRestore(client, readSavedStateInfo(paths).wasRunning);
-      }
-      reverter.success();
-      return { pid: spawned.pid, runState: running ? 'running' : 'paused' };
-    } catch (error) {
-      await reverter.revert((undoError) => vm.logger.warn({ err: undoError }, 'undo step failed'));
-      if (accel === 'kvm' && proc?.childExit) {
-        const log = await tailFile(paths.log, 20);
-        if (isKvmFailure(proc.childExit, log)) {
-          throw new KvmFailedError(`QEMU failed under KVM starting VM "${vm.id}"`);
-        }
-      }
-      throw await this.#startError(vm, paths, proc, error);
-    }
+  #startContext(): StartContext {
+    return {
+      processes: this.#processes,
+      qemuBinary: this.#qemuBinary,
+      qboot: this.#host.qboot,
+      tcgTranslationCacheMib: this.#tcgTranslationCacheMib,
+    };
   }
 
   async adopt(vm: DriverVm): Promise<{ pid: number; runState: RunState } | null> {
@@ -349,25 +286,7 @@ export class QemuDriver implements Driver {
 
   /** Connects to QEMU's serial chardev (one client at a time) or VNC server (one per viewer). */
   openConsole(vm: DriverVm, kind: ConsoleKind): Promise<Duplex> {
-    const paths = qemuPaths(vm.dir);
-    const socketPath = kind === 'serial' ? paths.serial : paths.vnc;
-    return new Promise((resolve, reject) => {
-      const socket = net.createConnection(socketPath);
-      socket.once('connect', () => {
-        socket.removeAllListeners('error');
-        resolve(socket);
-      });
-      socket.once('error', (error) =>
-        reject(
-          new EngineError(
-            'UNAVAILABLE',
-            `The ${kind === 'serial' ? 'terminal' : 'display'} of VM "${vm.id}" is not available`,
-            { vmId: vm.id },
-            { cause: error },
-          ),
-        ),
-      );
-    });
+    return connectConsole(qemuPaths(vm.dir), vm.id, kind);
   }
 
   async diskUsage(vm: DriverVm): Promise<number> {
@@ -424,59 +343,7 @@ export class QemuDriver implements Driver {
     this.#accelReason = `KVM is unusable: a real guest failed under it (${firstLine(reason)}); guests run under TCG`;
     logger.error({ reason }, 'KVM failed a real guest; falling back to TCG');
   }
-
-  /** A base image replaced under an overlay would make QEMU fail obscurely: say which is gone. */
-  async #assertBootFilesExist(vm: DriverVm, paths: QemuPaths): Promise<void> {
-    const boot = vm.spec.boot;
-    const files =
-      boot.kind === 'kernel'
-        ? [boot.kernelPath, boot.initrdPath, boot.baseDiskPath]
-        : boot.kind === 'disk'
-          ? [boot.baseDiskPath]
-          : [boot.isoPath];
-    for (const file of [...files, paths.disk]) {
-      if (!fs.existsSync(file)) {
-        throw new EngineError(
-          'NOT_FOUND',
-          `Failed starting VM "${vm.id}": ${file === paths.disk ? 'its disk' : 'a file of its image'} is missing`,
-          { vmId: vm.id, path: file },
-        );
-      }
-    }
-  }
-
-  async #removeRuntimeFiles(paths: QemuPaths): Promise<void> {
-    await Promise.all(
-      [paths.qmp, paths.serial, paths.vnc, paths.pid, paths.migrateSocket].map((file) =>
-        fsp.rm(file, { force: true }),
-      ),
-    );
-  }
-
-  async #startError(
-    vm: DriverVm,
-    paths: QemuPaths,
-    proc: QemuProcess | undefined,
-    error: unknown,
-  ): Promise<EngineError> {
-    if (error instanceof EngineError) return error;
-    let reason = (error as Error).message;
-    if (proc?.childExit) reason = describeExit(proc.childExit.code, proc.childExit.signal);
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT' && !proc) {
-      reason = `${this.#qemuBinary} not found`;
-    }
-    const logTail = await tailFile(paths.log, 5);
-    return new EngineError(
-      'INTERNAL',
-      `Failed starting VM "${vm.id}": ${reason} (see qemu.log)`,
-      { vmId: vm.id, logTail },
-      { cause: error },
-    );
-  }
 }
-
-/** A start failed because of KVM: {@link QemuDriver.start} retries it under TCG. */
-class KvmFailedError extends Error {}
 
 /** The accelerator an adopted QEMU runs with, read from its command line. */
 function adoptedAccel(cmdline: string[] | undefined): Accelerator {

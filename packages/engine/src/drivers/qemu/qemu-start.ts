@@ -1,0 +1,158 @@
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import { EngineError } from '../../errors.js';
+import { Reverter } from '../../revert.js';
+import type { DriverVm, RunState, StartOptions } from '../driver.js';
+import { type Accelerator, isKvmFailure } from './accel-probe.js';
+import { describeExit, tailFile } from './process-utils.js';
+import { buildQemuArgs, guestConfigJson } from './qemu-args.js';
+import { type QemuPaths, qemuPaths } from './qemu-paths.js';
+import type { QemuProcess, QemuProcesses } from './qemu-processes.js';
+import { finishRestore, readSavedStateInfo } from './qemu-suspend.js';
+
+/** How long QEMU may take from spawn to answering QMP. */
+export const START_TIMEOUT_MS = 30_000;
+
+/** What starting QEMU needs from its driver. */
+export interface StartContext {
+  processes: QemuProcesses;
+  qemuBinary: string;
+  /** qboot, for direct kernel boots, when installed. */
+  qboot: string | undefined;
+  tcgTranslationCacheMib: number | undefined;
+}
+
+/** A start failed because of KVM: the driver turns KVM off and retries it under TCG. */
+export class KvmFailedError extends Error {}
+
+/**
+ * Starts QEMU for a VM under `accel`: checks its files, writes its guest config, spawns QEMU
+ * (handing it the saved memory state when restoring), connects QMP and, after a restore, waits for
+ * the state to load. A failure ends the process and throws a sentence; a failure KVM caused throws
+ * {@link KvmFailedError}.
+ */
+export async function startQemu(
+  context: StartContext,
+  vm: DriverVm,
+  options: StartOptions,
+  accel: Accelerator,
+): Promise<{ pid: number; runState: RunState }> {
+  const paths = qemuPaths(vm.dir);
+  const reverter = new Reverter();
+  let proc: QemuProcess | undefined;
+  try {
+    assertBootFilesExist(vm, paths);
+    await removeRuntimeFiles(paths);
+    if (vm.spec.guestConfig) {
+      await fsp.writeFile(paths.guestConfig, guestConfigJson(vm.spec), { mode: 0o600 });
+    }
+    const stateFd = options.restoreSavedState ? fs.openSync(paths.savedState, 'r') : undefined;
+    try {
+      const args = buildQemuArgs({
+        spec: vm.spec,
+        paths,
+        accel,
+        incomingFd: stateFd === undefined ? undefined : 3,
+        loadSnapshot: options.loadSnapshot,
+        kernelBootFirmware: context.qboot,
+        ...(context.tcgTranslationCacheMib
+          ? { tcgTranslationCacheMib: context.tcgTranslationCacheMib }
+          : {}),
+      });
+      proc = await context.processes.spawn(vm, paths, {
+        binary: context.qemuBinary,
+        args,
+        accel,
+        ...(stateFd === undefined ? {} : { stateFd }),
+      });
+    } finally {
+      if (stateFd !== undefined) fs.closeSync(stateFd);
+    }
+    const spawned = proc;
+    reverter.add(() => context.processes.kill(spawned));
+    const client = await context.processes.connectWhileAlive(spawned, START_TIMEOUT_MS);
+    reverter.add(() => client.close());
+    let running = (await client.queryStatus()).running;
+    if (options.restoreSavedState) {
+      running = await finishRestore(client, readSavedStateInfo(paths).wasRunning);
+    }
+    reverter.success();
+    return { pid: spawned.pid, runState: running ? 'running' : 'paused' };
+  } catch (error) {
+    await reverter.revert((undoError) => vm.logger.warn({ err: undoError }, 'undo step failed'));
+    if (accel === 'kvm' && proc?.childExit) {
+      const log = await tailFile(paths.log, 20);
+      if (isKvmFailure(proc.childExit, log)) {
+        throw new KvmFailedError(`QEMU failed under KVM starting VM "${vm.id}"`);
+      }
+    }
+    throw await startError(vm, paths, {
+      error,
+      childExit: proc?.childExit,
+      spawned: proc !== undefined,
+      qemuBinary: context.qemuBinary,
+    });
+  }
+}
+
+/**
+ * Throws NOT_FOUND when a file a start needs is gone: a base image replaced under an overlay would
+ * make QEMU fail obscurely, so say which (in words; the path goes to the details only).
+ */
+export function assertBootFilesExist(vm: DriverVm, paths: QemuPaths): void {
+  const boot = vm.spec.boot;
+  const files =
+    boot.kind === 'kernel'
+      ? [boot.kernelPath, boot.initrdPath, boot.baseDiskPath]
+      : boot.kind === 'disk'
+        ? [boot.baseDiskPath]
+        : [boot.isoPath];
+  for (const file of [...files, paths.disk]) {
+    if (!fs.existsSync(file)) {
+      throw new EngineError(
+        'NOT_FOUND',
+        `Failed starting VM "${vm.id}": ${file === paths.disk ? 'its disk' : 'a file of its image'} is missing`,
+        { vmId: vm.id, path: file },
+      );
+    }
+  }
+}
+
+/** Removes what an earlier QEMU of the VM may have left: sockets and its pid file. */
+export async function removeRuntimeFiles(paths: QemuPaths): Promise<void> {
+  await Promise.all(
+    [paths.qmp, paths.serial, paths.vnc, paths.pid, paths.migrateSocket].map((file) =>
+      fsp.rm(file, { force: true }),
+    ),
+  );
+}
+
+/**
+ * The error of a failed start, as a sentence: how QEMU ended (or why it did not run), with the
+ * last lines of qemu.log in the details for operators.
+ */
+export async function startError(
+  vm: DriverVm,
+  paths: QemuPaths,
+  failure: {
+    error: unknown;
+    childExit?: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+    spawned: boolean;
+    qemuBinary: string;
+  },
+): Promise<EngineError> {
+  const { error } = failure;
+  if (error instanceof EngineError) return error;
+  let reason = (error as Error).message;
+  if (failure.childExit) reason = describeExit(failure.childExit.code, failure.childExit.signal);
+  if ((error as NodeJS.ErrnoException).code === 'ENOENT' && !failure.spawned) {
+    reason = `${failure.qemuBinary} not found`;
+  }
+  const logTail = await tailFile(paths.log, 5);
+  return new EngineError(
+    'INTERNAL',
+    `Failed starting VM "${vm.id}": ${reason} (see qemu.log)`,
+    { vmId: vm.id, logTail },
+    { cause: error },
+  );
+}

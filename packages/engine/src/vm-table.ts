@@ -1,0 +1,275 @@
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import type { Driver, DriverObserver, ExitInfo, RunState } from './drivers/driver.js';
+import { EngineError, toEngineError } from './errors.js';
+import { KeyedLock } from './lock.js';
+import type { EngineLogger } from './logger.js';
+import { VM_ID_PATTERN, type VmSpec } from './spec.js';
+import {
+  assertTransition,
+  canTransition,
+  LIVE_STATES,
+  PROCESS_STATES,
+  type VmState,
+} from './state.js';
+import {
+  driverVmOf,
+  judgeWithoutProcess,
+  type PersistedStatus,
+  persistStatus,
+  readJson,
+  recordFiles,
+  type VmRecord,
+  writeJsonAtomic,
+} from './vm-record.js';
+
+/** A VM as the engine reports it. */
+export interface VmStatus {
+  id: string;
+  state: VmState;
+  /** The guest process's pid while one exists. */
+  pid?: number;
+  /** The accelerator its guest runs with, while one exists (e.g. `kvm`, `tcg`). */
+  accel?: string;
+  /** Why the VM is in its state, for crashed, error and unexpected stops. */
+  cause?: string;
+  /** Bytes the VM takes on the host's disk (disk with its snapshots, saved state). */
+  diskBytes: number;
+}
+
+/** Payload of the engine's `vm-state` event. */
+export interface VmStateEvent {
+  vmId: string;
+  state: VmState;
+  cause?: string;
+}
+
+/** What the table tells its engine. */
+export interface VmTableEvents {
+  /** A VM changed state (or cause). */
+  onState(event: VmStateEvent): void;
+  /** A VM's accelerator failed it soon after its start; the driver has switched to another. */
+  onAcceleratorFailure(record: VmRecord): void;
+}
+
+/**
+ * The engine's VMs: one record per VM folder, a lock per VM under which every action runs, every
+ * state change checked against the transition table, persisted and announced, and the exits and
+ * pauses the driver observes applied (after the action holding the lock, if one does).
+ */
+export class VmTable {
+  readonly #records = new Map<string, VmRecord>();
+  readonly #lock = new KeyedLock();
+  readonly #logger: EngineLogger;
+  readonly #events: VmTableEvents;
+  #driver: Driver | undefined;
+
+  constructor(logger: EngineLogger, events: VmTableEvents) {
+    this.#logger = logger;
+    this.#events = events;
+  }
+
+  /** What the driver calls when it observes a guest on its own. */
+  readonly observer: DriverObserver = {
+    onExit: (vmId, exit) => this.#onExit(vmId, exit),
+    onRunState: (vmId, state) => this.#onRunState(vmId, state),
+  };
+
+  /** Attaches the driver (created with {@link observer}). */
+  attach(driver: Driver): void {
+    this.#driver = driver;
+  }
+
+  /** Every record. */
+  all(): VmRecord[] {
+    return [...this.#records.values()];
+  }
+
+  /** One record; NOT_FOUND if the engine does not know the VM. */
+  get(id: string): VmRecord {
+    const record = this.#records.get(id);
+    if (!record) throw new EngineError('NOT_FOUND', `VM "${id}" does not exist`, { vmId: id });
+    return record;
+  }
+
+  has(id: string): boolean {
+    return this.#records.has(id);
+  }
+
+  add(record: VmRecord): void {
+    this.#records.set(record.spec.id, record);
+  }
+
+  delete(id: string): void {
+    this.#records.delete(id);
+  }
+
+  /** A new record for a VM, `stopped`, with a logger bound to it. */
+  newRecord(spec: VmSpec, dir: string): VmRecord {
+    return {
+      spec,
+      dir,
+      logger: this.#logger.child({ vmId: spec.id }),
+      state: 'stopped',
+      cause: undefined,
+      pendingExit: undefined,
+    };
+  }
+
+  /**
+   * Creates a VM's folder, its disk (by the driver) and its `vm.json`, and adds it `stopped`;
+   * CONFLICT if the id exists. A failure leaves no folder.
+   */
+  async create(spec: VmSpec, runDir: string): Promise<VmRecord> {
+    const driver = this.#requireDriver();
+    const dir = path.join(path.resolve(runDir), spec.id);
+    return this.#lock.run(spec.id, async () => {
+      const files = recordFiles(dir);
+      if (this.#records.has(spec.id) || fs.existsSync(files.spec)) {
+        throw new EngineError('CONFLICT', `VM "${spec.id}" already exists`, { vmId: spec.id });
+      }
+      await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+      const record = this.newRecord(spec, dir);
+      try {
+        await driver.createDisk(driverVmOf(record));
+        writeJsonAtomic(files.spec, spec);
+      } catch (error) {
+        await fsp.rm(dir, { recursive: true, force: true });
+        throw toEngineError(error, `Failed creating VM "${spec.id}"`);
+      }
+      persistStatus(record);
+      this.add(record);
+      record.logger.info({ spec: { ...spec, guestConfig: undefined } }, 'VM created');
+      return record;
+    });
+  }
+
+  /** Runs an action on a known VM under its lock, then applies an exit observed meanwhile. */
+  async withVm<T>(id: string, action: string, run: (record: VmRecord) => Promise<T>): Promise<T> {
+    return this.#lock.run(id, async () => {
+      const record = this.get(id);
+      const started = Date.now();
+      record.logger.debug({ action }, `${action} started`);
+      try {
+        const result = await run(record);
+        record.logger.debug({ action, durationMs: Date.now() - started }, `${action} finished`);
+        return result;
+      } catch (error) {
+        record.logger.warn({ action, err: error }, `${action} failed`);
+        throw error;
+      } finally {
+        this.#applyPendingExit(record);
+      }
+    });
+  }
+
+  /** Moves a VM to `state` (INVALID_STATE unless the table allows it), persists and announces it. */
+  setState(record: VmRecord, state: VmState, cause?: string): void {
+    const from = record.state;
+    if (from !== state) assertTransition(record.spec.id, from, state, `move to ${state}`);
+    const changed = from !== state || record.cause !== cause;
+    record.state = state;
+    record.cause = cause;
+    persistStatus(record);
+    if (changed) {
+      const event: VmStateEvent = { vmId: record.spec.id, state };
+      if (cause !== undefined) event.cause = cause;
+      this.#events.onState(event);
+    }
+  }
+
+  /** A VM's status as the engine reports it. */
+  async status(record: VmRecord): Promise<VmStatus> {
+    const driver = this.#requireDriver();
+    const status: VmStatus = {
+      id: record.spec.id,
+      state: record.state,
+      diskBytes: await driver.diskUsage(driverVmOf(record)),
+    };
+    const pid = driver.pidOf(record.spec.id);
+    const accel = driver.accelOf(record.spec.id);
+    if (pid !== undefined) status.pid = pid;
+    if (accel !== undefined) status.accel = accel;
+    if (record.cause !== undefined) status.cause = record.cause;
+    return status;
+  }
+
+  /** Loads every VM folder of `runDir`, adopting guests that still run and judging the others. */
+  async load(runDir: string): Promise<void> {
+    const driver = this.#requireDriver();
+    const entries = await fsp
+      .readdir(runDir, { withFileTypes: true })
+      .catch(() => [] as fs.Dirent[]);
+    for (const entry of entries) {
+      if (!entry.isDirectory() || !VM_ID_PATTERN.test(entry.name)) continue;
+      const dir = path.join(path.resolve(runDir), entry.name);
+      const files = recordFiles(dir);
+      const spec = readJson<VmSpec>(files.spec);
+      if (!spec || spec.id !== entry.name) continue;
+      const saved = readJson<PersistedStatus>(files.status);
+      const record = this.newRecord(spec, dir);
+      record.cause = saved?.cause;
+      this.add(record);
+      const vm = driverVmOf(record);
+      try {
+        const adopted = await driver.adopt(vm);
+        if (adopted) {
+          record.state = adopted.runState;
+          record.cause = undefined;
+          record.logger.info({ pid: adopted.pid, state: adopted.runState }, 'adopted running VM');
+        } else {
+          const judged = judgeWithoutProcess(saved, driver.hasSavedState(vm));
+          record.state = judged.state;
+          record.cause = judged.cause;
+        }
+      } catch (error) {
+        record.state = 'error';
+        record.cause = (error as Error).message;
+        record.logger.error({ err: error }, 'adoption failed');
+      }
+      persistStatus(record);
+    }
+  }
+
+  #requireDriver(): Driver {
+    if (!this.#driver) throw new EngineError('UNAVAILABLE', 'The engine has no driver yet');
+    return this.#driver;
+  }
+
+  #onExit(vmId: string, exit: ExitInfo): void {
+    const record = this.#records.get(vmId);
+    if (!record || exit.requested) return;
+    if (this.#lock.isHeld(vmId)) {
+      record.pendingExit = exit;
+      return;
+    }
+    this.#applyExit(record, exit);
+  }
+
+  #applyPendingExit(record: VmRecord): void {
+    const exit = record.pendingExit;
+    record.pendingExit = undefined;
+    if (exit && this.#records.get(record.spec.id) === record) this.#applyExit(record, exit);
+  }
+
+  #applyExit(record: VmRecord, exit: ExitInfo): void {
+    if (!PROCESS_STATES.includes(record.state)) return;
+    if (this.#driver?.pidOf(record.spec.id) !== undefined) return;
+    const graceful =
+      exit.shutdownReason === 'guest-shutdown' || exit.shutdownReason === 'host-signal';
+    const next: VmState = graceful ? 'stopped' : 'crashed';
+    if (!canTransition(record.state, next)) return;
+    record.logger[graceful ? 'info' : 'error']({ cause: exit.cause }, `guest ended: ${next}`);
+    this.setState(record, next, exit.cause);
+    if (exit.acceleratorFailed) this.#events.onAcceleratorFailure(record);
+  }
+
+  #onRunState(vmId: string, state: RunState): void {
+    const record = this.#records.get(vmId);
+    if (!record || this.#lock.isHeld(vmId)) return;
+    if (LIVE_STATES.includes(record.state) && record.state !== state) {
+      this.setState(record, state, state === 'paused' ? 'Paused by the hypervisor' : undefined);
+    }
+  }
+}
