@@ -51,6 +51,32 @@ describe.each(TEST_DATABASES)('sign-in and the API basics on $name', (kind) => {
   );
 
   it.skipIf(kind.skipReason)(
+    'stores sessions for browser sign-ins only: token and anonymous requests write none',
+    async () => {
+      const browser = new TestClient(server.url);
+      expect((await browser.login(ADMIN.email, ADMIN.password)).status).toBe(200);
+      const created = await browser.send('POST', '/api/v1/tokens', { name: 'script' });
+      expect(created.status).toBe(201);
+      const countSessions = async () =>
+        Number((await server.database.knex('sessions').count())[0]!.count);
+      const before = await countSessions();
+      const script = new TestClient(server.url);
+      const bearer = { authorization: `Bearer ${created.body.token}` };
+      for (let index = 0; index < 20; index++) {
+        const me = await script.send('GET', '/api/v1/me', undefined, bearer);
+        expect(me.status).toBe(200);
+        expect(me.body.csrfToken).toBe('');
+        expect(me.headers.get('set-cookie')).toBeNull();
+        expect((await script.send('GET', '/api/v1/vms', undefined, bearer)).status).toBe(200);
+        const anonymous = await new TestClient(server.url).send('GET', '/api/v1/vms');
+        expect(anonymous.status).toBe(401);
+        expect(anonymous.headers.get('set-cookie')).toBeNull();
+      }
+      expect(await countSessions()).toBe(before);
+    },
+  );
+
+  it.skipIf(kind.skipReason)(
     'answers a wrong password, an unknown user and a disabled user alike',
     async () => {
       const answers = await Promise.all([

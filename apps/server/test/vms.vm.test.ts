@@ -356,6 +356,16 @@ describe.skipIf(skipReason)('VMs and consoles with real guests', () => {
       await ticketFor(student, 'interactive'),
       student.cookieHeader!,
     );
+    // A viewer asking for exclusive access must not cut the others off (QEMU would, by default).
+    const grabber = await RfbTestClient.connect(
+      server.url,
+      await ticketFor(teacher, 'view'),
+      teacher.cookieHeader!,
+      { shared: false },
+    );
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(watcher.closed).toBe(false);
+    expect(driver.closed).toBe(false);
     await driver.typeLine('touch /driverfile');
 
     // The guest's own view: the interactive viewer's file appears on its disk, the watcher's never does.
@@ -368,6 +378,7 @@ describe.skipIf(skipReason)('VMs and consoles with real guests', () => {
     expect(await check()).toMatch(/watcherfile: No such file/);
     watcher.close();
     driver.close();
+    grabber.close();
     terminal.close();
   });
 

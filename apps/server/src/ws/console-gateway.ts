@@ -25,6 +25,8 @@ const CONSOLE_PATH = /^\/ws\/vms\/([0-9a-f-]{36})\/(serial|vnc)$/;
 const ACTIVITY_WRITE_INTERVAL_MS = 10_000;
 /** Console sockets one user may hold open at once (tabs, watched students). */
 export const MAX_CONSOLES_PER_USER = 20;
+/** How long viewers get to answer the close of a shutdown before their sockets are cut. */
+export const CLOSE_GRACE_MS = 2_000;
 /** Frames larger than this from a browser are refused (keys and RFB messages are small). */
 const MAX_FRAME_BYTES = 256 * 1024;
 
@@ -160,10 +162,19 @@ export class ConsoleGateway implements ConsolePresence {
     return this.#wss.clients.size;
   }
 
-  /** Closes every console; viewers are told the server restarts and reconnect. */
+  /**
+   * Closes every console; viewers are told the server restarts (1012) and reconnect. A viewer that
+   * does not finish the close within {@link CLOSE_GRACE_MS} (a flooding one, a dead network) is cut
+   * off, so a shutdown never waits on a socket.
+   */
   async close(): Promise<void> {
     await this.#serial.closeAll();
     for (const client of this.#wss.clients) client.close(1012, 'The server is restarting.');
+    const deadline = Date.now() + CLOSE_GRACE_MS;
+    while (this.#wss.clients.size > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    for (const client of this.#wss.clients) client.terminate();
     this.#wss.close();
   }
 

@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import { RfbClientStream } from './rfb-client-stream.js';
+import { describe, expect, it, vi } from 'vitest';
+import { MAX_CLIENT_CUT_TEXT_BYTES, RfbClientStream } from './rfb-client-stream.js';
 
 const HANDSHAKE = Buffer.concat([Buffer.from('RFB 003.008\n'), Buffer.from([1]), Buffer.from([1])]);
 const UPDATE_REQUEST = Buffer.from([3, 0, 0, 0, 0, 0, 4, 0, 3, 0]);
@@ -51,5 +51,62 @@ describe('RfbClientStream', () => {
     expect(() => stream.push(Buffer.from([77, 0, 0]))).toThrow(
       /Unknown RFB client message type 77/,
     );
+  });
+
+  it('accepts RFB 3.7 and 3.8 only: a 3.3 client would desynchronise the filter', () => {
+    expect(() => new RfbClientStream(true).push(Buffer.from('RFB 003.003\n'))).toThrow(
+      /Only RFB 3.7 and 3.8/,
+    );
+    const v37 = Buffer.concat([Buffer.from('RFB 003.007\n'), Buffer.from([1, 1])]);
+    expect(new RfbClientStream(true).push(v37).forward).toEqual(v37);
+  });
+
+  it('always asks QEMU for a shared session, so no viewer can disconnect the others', () => {
+    const exclusive = Buffer.concat([Buffer.from('RFB 003.008\n'), Buffer.from([1, 0])]);
+    expect(new RfbClientStream(false).push(exclusive).forward).toEqual(HANDSHAKE);
+  });
+
+  it('sizes extended clipboard messages (negative length) and refuses clipboards above 1 MiB', () => {
+    const extended = Buffer.alloc(8 + 12);
+    extended[0] = 6;
+    extended.writeInt32BE(-12, 4);
+    const stream = new RfbClientStream(true);
+    stream.push(HANDSHAKE);
+    expect(stream.push(Buffer.concat([extended, UPDATE_REQUEST]))).toEqual({
+      forward: UPDATE_REQUEST,
+      input: true,
+    });
+    const huge = Buffer.from([6, 0, 0, 0, 0, 0, 0, 0]);
+    huge.writeUInt32BE(MAX_CLIENT_CUT_TEXT_BYTES + 1, 4);
+    expect(() => stream.push(huge)).toThrow(/Clipboard text of 1048577 bytes/);
+    const negativeHuge = Buffer.from([6, 0, 0, 0, 0, 0, 0, 0]);
+    negativeHuge.writeInt32BE(-0x7fffffff, 4);
+    expect(() => new RfbClientStream(false).push(Buffer.concat([HANDSHAKE, negativeHuge]))).toThrow(
+      /Clipboard text/,
+    );
+  });
+
+  it('copies a large message arriving in small frames about once, not once per frame', () => {
+    const text = Buffer.alloc(MAX_CLIENT_CUT_TEXT_BYTES, 0x61);
+    const header = Buffer.from([6, 0, 0, 0, 0, 0, 0, 0]);
+    header.writeUInt32BE(text.length, 4);
+    const message = Buffer.concat([header, text]);
+    const stream = new RfbClientStream(false);
+    stream.push(HANDSHAKE);
+    const concat = vi.spyOn(Buffer, 'concat');
+    let forwarded = 0;
+    try {
+      for (let offset = 0; offset < message.length; offset += 4096) {
+        forwarded += stream.push(message.subarray(offset, offset + 4096)).forward.length;
+      }
+      const copied = concat.mock.results.reduce(
+        (sum, result) => sum + (result.value as Buffer).length,
+        0,
+      );
+      expect(forwarded).toBe(message.length);
+      expect(copied).toBeLessThan(3 * message.length);
+    } finally {
+      concat.mockRestore();
+    }
   });
 });

@@ -2,7 +2,7 @@ import type { Duplex } from 'node:stream';
 import { CONSOLE_CLOSE_CODES, type ConsoleServerMessage } from '@labvisor/shared';
 import type { Logger } from 'pino';
 import type { RawData, WebSocket } from 'ws';
-import { keepAlive, sendControl } from './keepalive.js';
+import { forwardInput, keepAlive, sendControl } from './viewer-socket.js';
 
 /** Bytes of recent output replayed to a viewer who attaches. */
 export const SCROLLBACK_BYTES = 64 * 1024;
@@ -88,7 +88,7 @@ class SerialSession {
     socket.on('message', (data: RawData, isBinary: boolean) => {
       // Text frames are control messages (none are defined from the client yet); bytes are keys.
       if (!isBinary || viewer.mode !== 'interactive') return;
-      this.connection.write(data as Buffer);
+      forwardInput(socket, this.connection, data as Buffer);
       this.recorder?.input(data as Buffer);
       this.onInput(this.vmId);
     });

@@ -1,9 +1,12 @@
 import type { Duplex } from 'node:stream';
 import { CONSOLE_CLOSE_CODES } from '@labvisor/shared';
 import type { RawData, WebSocket } from 'ws';
-import { keepAlive } from './keepalive.js';
 import { RfbClientStream } from './rfb-client-stream.js';
 import { MAX_VIEWER_BUFFER_BYTES } from './serial.js';
+import { forwardInput, keepAlive } from './viewer-socket.js';
+
+/** What a viewer may send before the display is open; beyond it the viewer is refused. */
+const MAX_EARLY_BYTES = 1024 * 1024;
 
 /**
  * Relays one viewer's WebSocket to the VM's display (RFB both ways, binary frames). For a `view`
@@ -21,6 +24,7 @@ export function relayVnc(options: {
   const clientStream = new RfbClientStream(options.mode === 'view');
   // What the viewer sends before the display is open is kept and sent once it is.
   const early: Buffer[] = [];
+  let earlyBytes = 0;
   let upstream: Duplex | undefined;
   let closed = false;
 
@@ -36,8 +40,16 @@ export function relayVnc(options: {
       return;
     }
     if (forward.length === 0) return;
-    if (upstream) upstream.write(forward);
-    else early.push(forward);
+    if (upstream) {
+      forwardInput(socket, upstream, forward);
+      return;
+    }
+    earlyBytes += forward.length;
+    if (earlyBytes > MAX_EARLY_BYTES) {
+      socket.close(CONSOLE_CLOSE_CODES.POLICY, 'Too much data before the display opened.');
+      return;
+    }
+    early.push(forward);
   });
   socket.on('close', () => {
     closed = true;

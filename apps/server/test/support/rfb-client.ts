@@ -23,8 +23,16 @@ export class RfbTestClient {
     });
   }
 
-  /** Opens the VNC console at `url` (with its ticket) and completes the RFB handshake. */
-  static async connect(baseUrl: string, url: string, cookie: string): Promise<RfbTestClient> {
+  /**
+   * Opens the VNC console at `url` (with its ticket) and completes the RFB handshake; `shared:
+   * false` asks for exclusive access, as a VNC client may, to disconnect every other viewer.
+   */
+  static async connect(
+    baseUrl: string,
+    url: string,
+    cookie: string,
+    options: { shared?: boolean } = {},
+  ): Promise<RfbTestClient> {
     const socket = new WebSocket(baseUrl.replace(/^http/, 'ws') + url, {
       headers: { cookie },
       origin: baseUrl,
@@ -45,7 +53,7 @@ export class RfbTestClient {
     client.#send(Buffer.from([1]));
     const result = await client.#read(4);
     if (result.readUInt32BE(0) !== 0) throw new Error('RFB security handshake failed');
-    client.#send(Buffer.from([1])); // ClientInit: shared
+    client.#send(Buffer.from([options.shared === false ? 0 : 1])); // ClientInit
     const init = await client.#read(24);
     await client.#read(init.readUInt32BE(20)); // desktop name
     return client;

@@ -43,6 +43,7 @@ export type LoginResponse = z.infer<typeof loginResponseSchema>;
 export const meResponseSchema = z.object({
   user: userSchema,
   memberships: z.array(membershipSchema),
+  /** What cookie-authenticated changes send as `X-CSRF-Token`; empty for API tokens (they need none). */
   csrfToken: z.string(),
 });
 

@@ -119,7 +119,8 @@ export function authRoutes(
     const body: MeResponse = {
       user: toUser(user),
       memberships: await listMemberships(knex, user.id),
-      csrfToken: csrfTokenOf(req),
+      // Only a browser session has (and stores) a CSRF token: token requests write no session.
+      csrfToken: req.authMethod === 'session' ? csrfTokenOf(req) : '',
     };
     res.json(body);
   });

@@ -35,10 +35,14 @@ export class FakeDriver implements Driver {
   /** The options of the last start. */
   lastStart: StartOptions | undefined;
   nextPid = 1000;
-  /** Every console stream opened: what viewers wrote (`input`) and what the guest prints (`output`). */
+  /**
+   * Every console stream opened (`stream`, the one handed out), with what viewers wrote to it
+   * (`input`, unread unless a test reads it) and what the guest prints (`output`).
+   */
   readonly consoles: Array<{
     vmId: string;
     kind: ConsoleKind;
+    stream: Duplex;
     input: PassThrough;
     output: PassThrough;
   }> = [];
@@ -115,8 +119,9 @@ export class FakeDriver implements Driver {
   async openConsole(vm: DriverVm, kind: ConsoleKind): Promise<Duplex> {
     const input = new PassThrough();
     const output = new PassThrough();
-    this.consoles.push({ vmId: vm.id, kind, input, output });
-    return Duplex.from({ readable: output, writable: input });
+    const stream = Duplex.from({ readable: output, writable: input });
+    this.consoles.push({ vmId: vm.id, kind, stream, input, output });
+    return stream;
   }
   async diskUsage(): Promise<number> {
     return 4096;

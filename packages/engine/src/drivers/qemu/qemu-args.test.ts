@@ -69,7 +69,9 @@ describe('buildQemuArgs', () => {
     );
     expect(valuesOf(args, '-mon')).toEqual(['chardev=qmp0,mode=control']);
     expect(valuesOf(args, '-serial')).toEqual(['chardev:serial0']);
-    expect(valuesOf(args, '-vnc')).toEqual(['unix:/run/labvisor/lab-1/vnc.sock']);
+    expect(valuesOf(args, '-vnc')).toEqual([
+      'unix:/run/labvisor/lab-1/vnc.sock,share=force-shared',
+    ]);
     expect(valuesOf(args, '-display')).toEqual(['none']);
     expect(valuesOf(args, '-pidfile')).toEqual(['/run/labvisor/lab-1/qemu.pid']);
   });

@@ -112,8 +112,9 @@ export function buildQemuArgs(input: QemuArgsInput): string[] {
     'chardev:serial0',
     '-display',
     'none',
+    // force-shared: a viewer asking for exclusive access cannot disconnect the others.
     '-vnc',
-    `unix:${esc(paths.vnc)}`,
+    `unix:${esc(paths.vnc)},share=force-shared`,
     '-device',
     'VGA',
     // An absolute pointer: VNC clients (noVNC) send where the pointer is, and a relative PS/2

@@ -1,0 +1,119 @@
+/**
+ * Console input has backpressure: a viewer sending faster than the guest reads is paused, so the
+ * server's memory does not grow with what it sends. The engine's driver is the fake one, whose
+ * console stream nobody reads (a guest that never reads its serial port or display).
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { FakeDriver } from '@labvisor/engine/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConsoleSocket } from './support/console-client.js';
+import { openMigratedDatabase, TEST_DATABASES } from './support/databases.js';
+import { createFixtureTenant, createFixtureUser, FIXTURE_PASSWORD } from './support/fixtures.js';
+import { startTestServer, TestClient, type TestServer } from './support/test-server.js';
+
+const pglite = TEST_DATABASES.find((kind) => kind.name === 'pglite')!;
+/** What a flooding viewer sends: far more than any buffer along the way. */
+const FLOOD_BYTES = 32 * 1024 * 1024;
+const FRAME_BYTES = 128 * 1024;
+
+describe('console input backpressure', () => {
+  let server: TestServer;
+  let driver: FakeDriver;
+  let student: TestClient;
+  let vmId: string;
+  const isoDir = fs.mkdtempSync(path.join(os.tmpdir(), 'labvisor-backpressure-'));
+
+  beforeAll(async () => {
+    const database = await openMigratedDatabase(pglite);
+    const knex = database.knex;
+    const tenant = await createFixtureTenant(knex, 'Class A');
+    const user = await createFixtureUser(knex, 'student@example.test', { tenantId: tenant.id });
+    server = await startTestServer(database, {
+      driverFactory: async (observer) => {
+        driver = new FakeDriver(observer);
+        return driver;
+      },
+    });
+    const isoPath = path.join(isoDir, 'empty.iso');
+    fs.writeFileSync(isoPath, '');
+    const [image] = await knex('images')
+      .insert({
+        name: 'blank',
+        kind: 'iso',
+        format: 'iso',
+        path: isoPath,
+        size_bytes: 0,
+        sha256: 'e'.repeat(64),
+      })
+      .returning('id');
+    [{ id: vmId }] = await knex('vms')
+      .insert({
+        tenant_id: tenant.id,
+        owner_id: user.id,
+        image_id: image.id,
+        name: 'flooded',
+        vcpus: 1,
+        memory_mib: 128,
+        disk_gib: 1,
+        state: 'running',
+      })
+      .returning('id');
+    await server.engine.createVm({
+      id: vmId,
+      name: 'flooded',
+      vcpus: 1,
+      memoryMib: 128,
+      diskGib: 1,
+      boot: { kind: 'iso', isoPath },
+    });
+    await server.engine.startVm(vmId);
+    student = new TestClient(server.url);
+    expect((await student.login('student@example.test', FIXTURE_PASSWORD)).status).toBe(200);
+  });
+
+  afterAll(async () => {
+    await server?.close();
+    await server?.database.close();
+    fs.rmSync(isoDir, { recursive: true, force: true });
+  });
+
+  /** Bytes the console stream holds that the guest has not read. */
+  const held = (kind: 'serial' | 'vnc') =>
+    driver.consoles
+      .filter((console) => console.vmId === vmId && console.kind === kind)
+      .reduce(
+        (sum, { stream, input }) =>
+          sum + stream.writableLength + input.readableLength + input.writableLength,
+        0,
+      );
+
+  it.each(['serial', 'vnc'] as const)(
+    'pauses a %s viewer that sends faster than the guest reads, holding a bounded amount',
+    async (kind) => {
+      const viewer = await ConsoleSocket.open(server.url, student, vmId, { kind });
+      if (kind === 'vnc') {
+        viewer.socket.send(Buffer.concat([Buffer.from('RFB 003.008\n'), Buffer.from([1, 1])]));
+      }
+      // For VNC, key events (8 bytes each) as fast as the socket takes them.
+      const frame =
+        kind === 'serial'
+          ? Buffer.alloc(FRAME_BYTES, 0x61)
+          : Buffer.concat(
+              Array.from({ length: FRAME_BYTES / 8 }, () =>
+                Buffer.from([4, 1, 0, 0, 0, 0, 0, 0x61]),
+              ),
+            );
+      for (let sent = 0; sent < FLOOD_BYTES; sent += frame.length) {
+        viewer.socket.send(frame, { binary: true });
+      }
+      // Let the server take in whatever it will.
+      await expect.poll(() => held(kind) > 0).toBe(true);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      expect(held(kind)).toBeLessThan(4 * 1024 * 1024);
+      expect(viewer.socket.bufferedAmount).toBeGreaterThan(FLOOD_BYTES / 2);
+      viewer.close();
+    },
+  );
+});
