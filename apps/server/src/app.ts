@@ -1,3 +1,4 @@
+import { timingSafeEqual } from 'node:crypto';
 import type { CapacityReport, DriverInfo } from '@labvisor/engine';
 import { emptyBodySchema } from '@labvisor/shared';
 import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
@@ -65,6 +66,8 @@ export interface AppDeps {
   consolePresence: ConsolePresence;
   /** Announces access changes (to close consoles of people who lost access). */
   accessEvents: AccessEvents;
+  /** When set, `GET /metrics` requires `Authorization: Bearer <metricsToken>`. */
+  metricsToken?: string | undefined;
   /** Include stack traces of server faults in answers (development only). */
   exposeStack: boolean;
   /** Serves the portal (Next.js) for every path the API does not own. */
@@ -81,8 +84,8 @@ export function createApp(deps: AppDeps): Express {
   const passportInstance = configurePassport(knex);
 
   app.use(deps.metrics.timeRequests);
-  app.use(healthRoutes(deps.database, deps.engine));
-  app.get('/metrics', deps.metrics.serve);
+  app.use(healthRoutes(deps.database, deps.engine, deps.logger));
+  app.get('/metrics', requireMetricsToken(deps.metricsToken), deps.metrics.serve);
 
   const api = express.Router();
   const openApiDocument = buildOpenApiDocument();
@@ -139,5 +142,21 @@ function countAdmissionRefusals(metrics: Metrics): ErrorRequestHandler {
       metrics.admissionRefusals.inc({ resource: String(error.details?.resource ?? 'unknown') });
     }
     next(error);
+  };
+}
+
+/** Lets `/metrics` through only with the configured token (when one is), compared in constant time. */
+function requireMetricsToken(token: string | undefined): RequestHandler {
+  const expected = token === undefined ? undefined : Buffer.from(`Bearer ${token}`);
+  return (req, _res, next) => {
+    if (!expected) return next();
+    const sent = Buffer.from(req.get('authorization') ?? '');
+    if (sent.length === expected.length && timingSafeEqual(sent, expected)) return next();
+    next(
+      new AppError(
+        'UNAUTHENTICATED',
+        'The metrics need the metrics token (Authorization: Bearer).',
+      ),
+    );
   };
 }

@@ -34,6 +34,7 @@ const envSchema = z.object({
   OIDC_ISSUER: z.url().optional(),
   OIDC_CLIENT_ID: z.string().min(1).optional(),
   OIDC_CLIENT_SECRET: z.string().min(1).optional(),
+  LABVISOR_METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   NODE_ENV: z.enum(['development', 'production', 'test']).default('production'),
 });
@@ -60,6 +61,8 @@ export interface Config {
   /** The origin browsers use (for Origin checks and secure cookies), when behind a proxy. */
   publicUrl: string | undefined;
   logLevel: string;
+  /** When set, `GET /metrics` answers only `Authorization: Bearer <this>`. */
+  metricsToken: string | undefined;
   isDevelopment: boolean;
   /** OpenID Connect single sign-on, when OIDC_ISSUER, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET are all set. */
   oidc: OidcSettings | undefined;
@@ -114,6 +117,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     sessionSecret: values.SESSION_SECRET,
     publicUrl: values.LABVISOR_PUBLIC_URL,
     logLevel: values.LOG_LEVEL,
+    metricsToken: values.LABVISOR_METRICS_TOKEN,
     isDevelopment: values.NODE_ENV === 'development',
     oidc: values.OIDC_ISSUER
       ? {

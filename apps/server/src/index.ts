@@ -23,7 +23,11 @@ const OPERATOR_ERRORS = [ConfigError, DatabaseUnavailableError, PortalNotBuiltEr
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config.logLevel);
-  await fs.mkdir(config.dataDir, { recursive: true });
+  // Everything the server and its QEMU processes create is theirs alone: the data directory holds
+  // the database, secrets, guest passwords, disks and console sockets.
+  process.umask(0o077);
+  await fs.mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  await fs.chmod(config.dataDir, 0o700);
 
   const database: Database = await openDatabase(
     config.databaseUrl
@@ -86,6 +90,7 @@ async function main(): Promise<void> {
     },
     publicOrigin: config.publicUrl ? new URL(config.publicUrl).origin : undefined,
     exposeStack: config.isDevelopment,
+    metricsToken: config.metricsToken,
     webHandler: await createPortalHandler(WEB_DIR),
     oidc: config.oidc,
   });

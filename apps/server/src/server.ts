@@ -29,6 +29,8 @@ export interface ServerOptions {
   /** The public origin (https behind a proxy): Secure cookies and the console Origin check. */
   publicOrigin: string | undefined;
   exposeStack: boolean;
+  /** When set, `GET /metrics` requires this bearer token. */
+  metricsToken?: string | undefined;
   webHandler?: RequestHandler;
   /** OpenID Connect single sign-on, when configured. */
   oidc?: OidcSettings;
@@ -82,6 +84,7 @@ export function buildServer(options: ServerOptions): LabvisorServer {
     accessEvents,
     metrics: new Metrics(knex, () => consoles.openSockets),
     exposeStack: options.exposeStack,
+    metricsToken: options.metricsToken,
     webHandler: options.webHandler,
     oidc: options.oidc && new OidcSignIn(options.oidc, knex, logger.child({ component: 'oidc' })),
     publicOrigin: options.publicOrigin,

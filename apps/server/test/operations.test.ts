@@ -99,4 +99,36 @@ describe.each(TEST_DATABASES)('audit log and metrics on $name', (kind) => {
       expect(text).toContain('# TYPE labvisor_admission_refusals_total counter');
     },
   );
+
+  it.skipIf(kind.skipReason)(
+    'keeps /metrics to holders of the metrics token when one is set, and /readyz free of database words',
+    async () => {
+      const guarded = await startTestServer(await openMigratedDatabase(kind), {
+        metricsToken: 'metrics-token-0123456789',
+      });
+      try {
+        expect((await fetch(`${guarded.url}/metrics`)).status).toBe(401);
+        const wrong = await fetch(`${guarded.url}/metrics`, {
+          headers: { authorization: 'Bearer metrics-token-0123456780' },
+        });
+        expect(wrong.status).toBe(401);
+        const right = await fetch(`${guarded.url}/metrics`, {
+          headers: { authorization: 'Bearer metrics-token-0123456789' },
+        });
+        expect(right.status).toBe(200);
+        expect(await right.text()).toContain('labvisor_vms');
+
+        await guarded.database.close();
+        const ready = await fetch(`${guarded.url}/readyz`);
+        expect(ready.status).toBe(503);
+        expect((await ready.json()).database).toEqual({
+          ok: false,
+          kind: kind.name,
+          error: 'The database does not answer.',
+        });
+      } finally {
+        await guarded.close();
+      }
+    },
+  );
 });

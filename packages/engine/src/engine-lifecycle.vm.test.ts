@@ -64,6 +64,15 @@ describe.skipIf(skipReason !== undefined)(
       expect(events.map((event) => event.state)).toEqual(['starting', 'running']);
     });
 
+    it("gives QEMU none of the server's environment, and keeps the VM's folder to its owner", async () => {
+      const { pid } = await engine.getVm('life-1');
+      const environ = fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').filter(Boolean);
+      expect(environ.map((entry) => entry.split('=')[0]).sort()).toEqual(['LANG', 'PATH']);
+      expect(fs.statSync(harness.runDir).mode & 0o077).toBe(0);
+      expect(fs.statSync(`${harness.runDir}/life-1`).mode & 0o077).toBe(0);
+      expect(fs.statSync(`${harness.runDir}/life-1/qemu.log`).mode & 0o077).toBe(0);
+    });
+
     it('runs QEMU in its own session with no pipe to the server, so killing the server spares it', () => {
       return engine.getVm('life-1').then(({ pid }) => {
         const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');

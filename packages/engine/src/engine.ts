@@ -67,7 +67,9 @@ export class Engine extends EventEmitter<{
   /** Creates an engine: starts its driver and adopts the VMs found in the run directory. */
   static async create(config: EngineConfig, driverFactory?: DriverFactory): Promise<Engine> {
     const engine = new Engine(config);
+    // VMs' folders hold guest passwords (fw_cfg), disks and sockets: for the engine's user only.
     await fsp.mkdir(config.runDir, { recursive: true, mode: 0o700 });
+    await fsp.chmod(config.runDir, 0o700);
     const observer = engine.#table.observer;
     engine.#driver = driverFactory
       ? await driverFactory(observer, engine.#logger)

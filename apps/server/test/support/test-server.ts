@@ -40,6 +40,8 @@ export async function startTestServer(
     /** Builds the engine's driver instead (a fake, for tests where no guest must boot). */
     driverFactory?: DriverFactory;
     webHandler?: RequestHandler;
+    /** Makes `/metrics` require this bearer token. */
+    metricsToken?: string;
     oidc?: OidcSettings;
     /** Image store and upload limits; the store defaults to `images` in the run directory. */
     images?: Partial<ImageImportSettings>;
@@ -65,6 +67,7 @@ export async function startTestServer(
     publicOrigin: undefined,
     exposeStack: false,
     webHandler: options.webHandler,
+    metricsToken: options.metricsToken,
     oidc: options.oidc,
   });
   const listening = await server.listen(0, '127.0.0.1');

@@ -1,12 +1,17 @@
 import type { Readiness } from '@labvisor/shared';
 import { Router } from 'express';
+import type { Logger } from 'pino';
 import type { EngineStatusSource } from '../../app.js';
 import type { Database } from '../../db/database.js';
 
 const DATABASE_CHECK_TIMEOUT_MS = 2_000;
 
 /** `/healthz` (the process is up) and `/readyz` (database and engine usable). */
-export function healthRoutes(database: Database, engine: EngineStatusSource): Router {
+export function healthRoutes(
+  database: Database,
+  engine: EngineStatusSource,
+  logger: Logger,
+): Router {
   const router = Router();
 
   router.get('/healthz', (_req, res) => {
@@ -18,8 +23,10 @@ export function healthRoutes(database: Database, engine: EngineStatusSource): Ro
     try {
       await withTimeout(database.knex.raw('select 1'), DATABASE_CHECK_TIMEOUT_MS);
     } catch (error) {
+      // The driver's own words (addresses, user names) go to the log, not to anonymous callers.
+      logger.warn({ err: error }, 'readiness: the database does not answer');
       databaseStatus.ok = false;
-      databaseStatus.error = error instanceof Error ? error.message : String(error);
+      databaseStatus.error = 'The database does not answer.';
     }
     const info = engine.info();
     const engineStatus: Readiness['engine'] = info.error

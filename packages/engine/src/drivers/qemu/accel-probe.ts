@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
+import { QEMU_ENVIRONMENT } from './process-utils.js';
 import { machineArgs, TCG_TB_SIZE_MIB } from './qemu-args.js';
 
 /** The accelerators QEMU runs guests with here: hardware (KVM) or software emulation (TCG). */
@@ -67,7 +68,10 @@ export async function probeAccelerator(
   timeoutMs = ACCEL_PROBE_TIMEOUT_MS,
 ): Promise<ProbeResult> {
   const started = Date.now();
-  const child = spawn(qemuBinary, probeArgs(accel, guest), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(qemuBinary, probeArgs(accel, guest), {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: QEMU_ENVIRONMENT,
+  });
   try {
     return await new Promise<ProbeResult>((resolve) => {
       let stdout = '';

@@ -1,5 +1,14 @@
 import fs from 'node:fs/promises';
 
+/**
+ * The whole environment a QEMU process gets: a search path and a locale. Never the server's own
+ * (its session secret, database URL, admin password and OIDC secret would be readable in
+ * `/proc/<pid>/environ` by anything running as QEMU's user).
+ */
+export const QEMU_ENVIRONMENT: Readonly<Record<string, string>> = {
+  PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+  LANG: 'C.UTF-8',
+};
 /** How often liveness is polled while waiting for a process to end. */
 export const EXIT_POLL_INTERVAL_MS = 50;
 

@@ -10,6 +10,7 @@ import {
   describeExit,
   EXIT_POLL_INTERVAL_MS,
   isProcessAlive,
+  QEMU_ENVIRONMENT,
   signalProcess,
   sleep,
   tailFile,
@@ -105,7 +106,7 @@ export class QemuProcesses {
     paths: QemuPaths,
     command: { binary: string; args: string[]; accel: Accelerator; stateFd?: number },
   ): Promise<QemuProcess> {
-    const logFd = fs.openSync(paths.log, 'w');
+    const logFd = fs.openSync(paths.log, 'w', 0o600);
     try {
       fs.writeSync(
         logFd,
@@ -116,7 +117,12 @@ export class QemuProcesses {
       if (command.stateFd !== undefined) stdio.push(command.stateFd);
       // detached: QEMU gets its own session and process group, so signals to the server's group
       // (Ctrl-C, systemd's stop of the server) and the server's death do not reach it.
-      const child = spawn(command.binary, command.args, { detached: true, stdio, cwd: paths.dir });
+      const child = spawn(command.binary, command.args, {
+        detached: true,
+        stdio,
+        cwd: paths.dir,
+        env: QEMU_ENVIRONMENT,
+      });
       await new Promise<void>((resolve, reject) => {
         child.once('spawn', () => resolve());
         child.once('error', (error) => reject(error));
