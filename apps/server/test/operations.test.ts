@@ -121,7 +121,7 @@ describe.each(TEST_DATABASES)('audit log and metrics on $name', (kind) => {
         await guarded.database.close();
         const ready = await fetch(`${guarded.url}/readyz`);
         expect(ready.status).toBe(503);
-        expect((await ready.json()).database).toEqual({
+        expect(((await ready.json()) as { database: unknown }).database).toEqual({
           ok: false,
           kind: kind.name,
           error: 'The database does not answer.',
