@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertUser } from '../src/db/queries/users.js';
+import { MAX_LIVE_API_TOKENS_PER_USER } from '../src/domain/api-tokens.js';
 import { hashPassword } from '../src/domain/passwords.js';
 import { DEMO_TENANT_NAME, seedFirstRun } from '../src/domain/seed.js';
 import { openMigratedDatabase, TEST_DATABASES } from './support/databases.js';
@@ -73,6 +74,32 @@ describe.each(TEST_DATABASES)('sign-in and the API basics on $name', (kind) => {
         expect(anonymous.headers.get('set-cookie')).toBeNull();
       }
       expect(await countSessions()).toBe(before);
+    },
+  );
+
+  it.skipIf(kind.skipReason)(
+    'caps the live API tokens of a user, also against parallel creates',
+    async () => {
+      const owner = new TestClient(server.url);
+      expect((await owner.login(ADMIN.email, ADMIN.password)).status).toBe(200);
+      const existing = (await owner.send('GET', '/api/v1/tokens')).body.items.length as number;
+      const answers = await Promise.all(
+        Array.from({ length: MAX_LIVE_API_TOKENS_PER_USER + 5 - existing }, (_, index) =>
+          owner.send('POST', '/api/v1/tokens', { name: `bulk-${index}` }),
+        ),
+      );
+      const created = answers.filter((answer) => answer.status === 201);
+      expect(created).toHaveLength(MAX_LIVE_API_TOKENS_PER_USER - existing);
+      const refused = answers.find((answer) => answer.status === 409)!;
+      expect(refused.body.error).toMatchObject({
+        code: 'QUOTA_EXCEEDED',
+        details: { resource: 'apiTokens', limit: MAX_LIVE_API_TOKENS_PER_USER },
+      });
+      // A revoked token frees its place.
+      expect((await owner.send('DELETE', `/api/v1/tokens/${created[0]!.body.id}`)).status).toBe(
+        204,
+      );
+      expect((await owner.send('POST', '/api/v1/tokens', { name: 'again' })).status).toBe(201);
     },
   );
 

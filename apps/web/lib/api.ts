@@ -266,4 +266,5 @@ const RESOURCE_LABELS: Record<string, string> = {
   vmHoursPerMonth: 'lab hours this month',
   hostVcpus: "the host's CPUs",
   hostMemoryMib: "the host's memory (MiB)",
+  apiTokens: 'API tokens',
 };

@@ -1,4 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
+import type { Knex } from 'knex';
+import { recordAudit } from '../db/queries/audit.js';
+import { type ApiTokenRow, countLiveApiTokens, insertApiToken } from '../db/queries/tokens.js';
+import { AppError } from '../errors.js';
 
 /** Prefix of every API token, so a leaked one is easy to recognise in logs and scanners. */
 export const API_TOKEN_PREFIX = 'lvt_';
@@ -11,4 +15,49 @@ export function generateApiToken(): string {
 /** The stored form of a token: its sha256, hex. A token has 256 random bits, so no slow hash is needed. */
 export function hashApiToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');
+}
+
+/** Live API tokens one user may hold: enough for every script, not enough to fill a table. */
+export const MAX_LIVE_API_TOKENS_PER_USER = 50;
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * Creates an API token for a user and answers it once with its row; QUOTA_EXCEEDED (resource
+ * `apiTokens`) when the user already holds {@link MAX_LIVE_API_TOKENS_PER_USER} live ones. The
+ * user's row is locked for the count and the insert, so parallel creates cannot pass the cap.
+ */
+export async function createApiToken(
+  knex: Knex,
+  userId: string,
+  request: { name: string; expiresInDays?: number | undefined },
+  ip: string | undefined,
+): Promise<{ row: ApiTokenRow; token: string }> {
+  return knex.transaction(async (trx) => {
+    await trx('users').where({ id: userId }).forUpdate().first('id');
+    const used = await countLiveApiTokens(trx, userId);
+    if (used >= MAX_LIVE_API_TOKENS_PER_USER) {
+      throw new AppError(
+        'QUOTA_EXCEEDED',
+        `You have ${used} API tokens; revoke one before creating another.`,
+        { resource: 'apiTokens', limit: MAX_LIVE_API_TOKENS_PER_USER, used, requested: 1 },
+      );
+    }
+    const token = generateApiToken();
+    const row = await insertApiToken(trx, {
+      userId,
+      name: request.name,
+      tokenHash: hashApiToken(token),
+      expiresAt: request.expiresInDays
+        ? new Date(Date.now() + request.expiresInDays * DAY_MS)
+        : null,
+    });
+    await recordAudit(trx, {
+      actorId: userId,
+      action: 'token.create',
+      targetType: 'token',
+      targetId: row.id,
+      ip,
+    });
+    return { row, token };
+  });
 }

@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { CONSOLE_TICKET_TTL_MS, ConsoleTickets } from './console-tickets.js';
+import {
+  CONSOLE_TICKET_TTL_MS,
+  ConsoleTickets,
+  MAX_OUTSTANDING_TICKETS_PER_USER,
+} from './console-tickets.js';
 
 const GRANT = { userId: 'u1', vmId: 'vm1', kind: 'serial', mode: 'view' } as const;
 
@@ -34,5 +38,15 @@ describe('ConsoleTickets', () => {
     const { ticket } = tickets.issue(GRANT);
     now += CONSOLE_TICKET_TTL_MS + 1;
     expect(tickets.redeem(ticket, GRANT)).toEqual({ refused: 'The console ticket has expired.' });
+  });
+
+  it('lets one user hold a bounded number of unused tickets, other users unaffected', () => {
+    let now = 1_000_000;
+    const tickets = new ConsoleTickets(() => now);
+    for (let index = 0; index < MAX_OUTSTANDING_TICKETS_PER_USER; index++) tickets.issue(GRANT);
+    expect(() => tickets.issue(GRANT)).toThrow(expect.objectContaining({ code: 'RATE_LIMITED' }));
+    expect(() => tickets.issue({ ...GRANT, userId: 'u2' })).not.toThrow();
+    now += CONSOLE_TICKET_TTL_MS + 1;
+    expect(() => tickets.issue(GRANT)).not.toThrow();
   });
 });

@@ -1,7 +1,11 @@
 import { randomBytes } from 'node:crypto';
+import { AppError } from '../errors.js';
 
 /** How long a console ticket can be redeemed. */
 export const CONSOLE_TICKET_TTL_MS = 30_000;
+
+/** Tickets one user may hold unused at once: more than the consoles they may have open. */
+export const MAX_OUTSTANDING_TICKETS_PER_USER = 20;
 
 /** What a ticket lets its holder open. */
 export interface ConsoleGrant {
@@ -21,9 +25,17 @@ export class ConsoleTickets {
 
   constructor(private readonly now: () => number = Date.now) {}
 
-  /** Issues a ticket for a grant. */
+  /** Issues a ticket for a grant; RATE_LIMITED while the user holds too many unused ones. */
   issue(grant: ConsoleGrant): { ticket: string; expiresAt: Date } {
     this.#sweep();
+    let outstanding = 0;
+    for (const held of this.#tickets.values()) if (held.userId === grant.userId) outstanding++;
+    if (outstanding >= MAX_OUTSTANDING_TICKETS_PER_USER) {
+      throw new AppError(
+        'RATE_LIMITED',
+        `You have ${MAX_OUTSTANDING_TICKETS_PER_USER} console tickets not used yet; wait ${CONSOLE_TICKET_TTL_MS / 1000} seconds.`,
+      );
+    }
     const ticket = randomBytes(24).toString('base64url');
     const expiresAt = this.now() + CONSOLE_TICKET_TTL_MS;
     this.#tickets.set(ticket, { ...grant, expiresAt });

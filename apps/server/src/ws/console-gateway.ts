@@ -101,15 +101,18 @@ export class ConsoleGateway implements ConsolePresence {
     const [, vmId, kind] = match as unknown as [string, string, 'serial' | 'vnc'];
     this.#authorize(req, vmId, kind, url.searchParams.get('ticket') ?? '')
       .then(({ user, mode, tenantId }) => {
+        // The user's console slot was taken in #authorize; it is given back when the socket ends.
+        let upgraded = false;
+        socket.once('close', () => {
+          if (!upgraded) this.#releaseSlot(user.id);
+        });
         this.#wss.handleUpgrade(req, socket, head, (ws) => {
-          this.#openByUser.set(user.id, (this.#openByUser.get(user.id) ?? 0) + 1);
+          upgraded = true;
           this.#open.set(ws, { user, vmId, kind, mode, since: new Date() });
           this.#recordOpened(user, { vmId, tenantId, kind, mode }, req.socket.remoteAddress);
           ws.on('close', () => {
             this.#open.delete(ws);
-            const open = (this.#openByUser.get(user.id) ?? 1) - 1;
-            if (open > 0) this.#openByUser.set(user.id, open);
-            else this.#openByUser.delete(user.id);
+            this.#releaseSlot(user.id);
           });
           if (kind === 'vnc') {
             relayVnc({
@@ -178,23 +181,45 @@ export class ConsoleGateway implements ConsolePresence {
     this.#wss.close();
   }
 
+  /**
+   * Checks an upgrade and takes one of the user's console slots (checked and taken in the same
+   * tick, so parallel upgrades cannot pass the cap together); a refusal gives the slot back.
+   */
   async #authorize(req: IncomingMessage, vmId: string, kind: 'serial' | 'vnc', ticket: string) {
     const user = await this.#authenticate(req);
-    if ((this.#openByUser.get(user.id) ?? 0) >= MAX_CONSOLES_PER_USER) {
+    this.#takeSlot(user.id);
+    try {
+      // Redeemed before the Origin check, so a ticket tried from a foreign page is used up.
+      const grant = this.deps.tickets.redeem(ticket, { userId: user.id, vmId, kind });
+      if ('refused' in grant) throw new AppError('FORBIDDEN', grant.refused);
+      this.#checkOrigin(req);
+      const vm = await this.deps.vms.get(await loadActor(this.deps.knex, user), vmId);
+      if (!LIVE_STATES.includes(vm.state)) {
+        throw new AppError('INVALID_STATE', `VM "${vm.name}" is ${vm.state}.`);
+      }
+      return { user, mode: grant.mode, tenantId: vm.tenant_id };
+    } catch (error) {
+      this.#releaseSlot(user.id);
+      throw error;
+    }
+  }
+
+  /** Takes one of the user's {@link MAX_CONSOLES_PER_USER} console slots, or RATE_LIMITED. */
+  #takeSlot(userId: string): void {
+    const open = this.#openByUser.get(userId) ?? 0;
+    if (open >= MAX_CONSOLES_PER_USER) {
       throw new AppError(
         'RATE_LIMITED',
         `You have ${MAX_CONSOLES_PER_USER} consoles open; close one first.`,
       );
     }
-    // Redeemed before the Origin check, so a ticket tried from a foreign page is used up.
-    const grant = this.deps.tickets.redeem(ticket, { userId: user.id, vmId, kind });
-    if ('refused' in grant) throw new AppError('FORBIDDEN', grant.refused);
-    this.#checkOrigin(req);
-    const vm = await this.deps.vms.get(await loadActor(this.deps.knex, user), vmId);
-    if (!LIVE_STATES.includes(vm.state)) {
-      throw new AppError('INVALID_STATE', `VM "${vm.name}" is ${vm.state}.`);
-    }
-    return { user, mode: grant.mode, tenantId: vm.tenant_id };
+    this.#openByUser.set(userId, open + 1);
+  }
+
+  #releaseSlot(userId: string): void {
+    const open = (this.#openByUser.get(userId) ?? 1) - 1;
+    if (open > 0) this.#openByUser.set(userId, open);
+    else this.#openByUser.delete(userId);
   }
 
   /** Writes who opened which console to the audit log (the VM's activity). */

@@ -54,6 +54,16 @@ export async function listApiTokens(knex: Knex, userId: string): Promise<ApiToke
     .orderBy('created_at', 'desc');
 }
 
+/** How many live tokens (not revoked, not expired) a user holds. */
+export async function countLiveApiTokens(knex: Knex, userId: string): Promise<number> {
+  const [row] = await knex('api_tokens')
+    .where({ user_id: userId })
+    .whereNull('revoked_at')
+    .andWhere((query) => query.whereNull('expires_at').orWhere('expires_at', '>', knex.fn.now()))
+    .count<{ count: string | number }[]>('id as count');
+  return Number(row?.count ?? 0);
+}
+
 /** Revokes one of the user's tokens; false when the user has no such live token. */
 export async function revokeApiToken(
   knex: Knex,

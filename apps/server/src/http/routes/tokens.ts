@@ -2,18 +2,11 @@ import { type CreatedToken, createTokenRequestSchema } from '@labvisor/shared';
 import { Router } from 'express';
 import type { Knex } from 'knex';
 import { recordAudit } from '../../db/queries/audit.js';
-import {
-  insertApiToken,
-  listApiTokens,
-  revokeApiToken,
-  toApiToken,
-} from '../../db/queries/tokens.js';
-import { generateApiToken, hashApiToken } from '../../domain/api-tokens.js';
+import { listApiTokens, revokeApiToken, toApiToken } from '../../db/queries/tokens.js';
+import { createApiToken } from '../../domain/api-tokens.js';
 import { AppError } from '../../errors.js';
 import { actorOf } from '../auth/authentication.js';
 import { parseIdParam, parseInput } from '../validate.js';
-
-const DAY_MS = 24 * 60 * 60 * 1000;
 
 /** The signed-in user's API tokens: `/api/v1/tokens`. */
 export function tokenRoutes(knex: Knex): Router {
@@ -27,20 +20,7 @@ export function tokenRoutes(knex: Knex): Router {
   router.post('/tokens', async (req, res) => {
     const { user } = await actorOf(req, knex);
     const body = parseInput(createTokenRequestSchema, req.body);
-    const token = generateApiToken();
-    const row = await insertApiToken(knex, {
-      userId: user.id,
-      name: body.name,
-      tokenHash: hashApiToken(token),
-      expiresAt: body.expiresInDays ? new Date(Date.now() + body.expiresInDays * DAY_MS) : null,
-    });
-    await recordAudit(knex, {
-      actorId: user.id,
-      action: 'token.create',
-      targetType: 'token',
-      targetId: row.id,
-      ip: req.ip,
-    });
+    const { row, token } = await createApiToken(knex, user.id, body, req.ip);
     const answer: CreatedToken = { ...toApiToken(row), token };
     res.status(201).json(answer);
   });

@@ -1,13 +1,15 @@
 /**
- * Console input has backpressure: a viewer sending faster than the guest reads is paused, so the
- * server's memory does not grow with what it sends. The engine's driver is the fake one, whose
- * console stream nobody reads (a guest that never reads its serial port or display).
+ * What one user can hold through consoles is bounded: input has backpressure (a viewer sending
+ * faster than the guest reads is paused, so the server's memory does not grow with what it sends)
+ * and the consoles open per user are capped, also against parallel upgrades. The engine's driver
+ * is the fake one, whose console streams nobody reads (a guest that never reads its serial port).
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { FakeDriver } from '@labvisor/engine/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_CONSOLES_PER_USER } from '../src/ws/console-gateway.js';
 import { ConsoleSocket } from './support/console-client.js';
 import { openMigratedDatabase, TEST_DATABASES } from './support/databases.js';
 import { createFixtureTenant, createFixtureUser, FIXTURE_PASSWORD } from './support/fixtures.js';
@@ -18,7 +20,7 @@ const pglite = TEST_DATABASES.find((kind) => kind.name === 'pglite')!;
 const FLOOD_BYTES = 32 * 1024 * 1024;
 const FRAME_BYTES = 128 * 1024;
 
-describe('console input backpressure', () => {
+describe('console limits', () => {
   let server: TestServer;
   let driver: FakeDriver;
   let student: TestClient;
@@ -89,6 +91,35 @@ describe('console input backpressure', () => {
         0,
       );
 
+  it('caps the consoles one user has open, even when the last ones are opened in parallel', async () => {
+    const open: ConsoleSocket[] = [];
+    for (let index = 0; index < MAX_CONSOLES_PER_USER - 3; index++) {
+      open.push(await ConsoleSocket.open(server.url, student, vmId, { mode: 'view' }));
+    }
+    const tickets = await Promise.all(
+      [0, 1, 2, 3, 4, 5].map(
+        async () =>
+          (
+            await student.send('POST', `/api/v1/vms/${vmId}/console`, {
+              kind: 'serial',
+              mode: 'view',
+            })
+          ).body.url as string,
+      ),
+    );
+    const last = await Promise.allSettled(
+      tickets.map((url) => ConsoleSocket.open(server.url, student, vmId, { url })),
+    );
+    expect(last.filter((result) => result.status === 'fulfilled')).toHaveLength(3);
+    const refused = last.find((result) => result.status === 'rejected') as PromiseRejectedResult;
+    expect(String(refused.reason)).toMatch(/upgrade refused: 429/);
+    for (const result of last) if (result.status === 'fulfilled') open.push(result.value);
+    for (const console of open) console.close();
+    // Closed consoles give their places back.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    (await ConsoleSocket.open(server.url, student, vmId, { mode: 'view' })).close();
+  });
+
   it.each(['serial', 'vnc'] as const)(
     'pauses a %s viewer that sends faster than the guest reads, holding a bounded amount',
     async (kind) => {
@@ -113,7 +144,8 @@ describe('console input backpressure', () => {
       await new Promise((resolve) => setTimeout(resolve, 1000));
       expect(held(kind)).toBeLessThan(4 * 1024 * 1024);
       expect(viewer.socket.bufferedAmount).toBeGreaterThan(FLOOD_BYTES / 2);
-      viewer.close();
+      // A paused viewer reads no close frame; cut it (the server's keepalive would, within a minute).
+      viewer.socket.terminate();
     },
   );
 });
