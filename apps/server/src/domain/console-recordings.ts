@@ -3,6 +3,13 @@ import path from 'node:path';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 
+/** The largest a recording grows; past it the recording stops (the console goes on). */
+export const MAX_RECORDING_BYTES = 64 * 1024 * 1024;
+/** Room kept for the line that says the recording stopped. */
+const RECORDING_END_RESERVE_BYTES = 256;
+/** What a recording shows where it stopped at its size limit. */
+export const RECORDING_FULL_NOTICE =
+  '\r\n[Labvisor: the recording stopped here, at its size limit]\r\n';
 /** Terminal size written in the recording header (the serial console has no size of its own). */
 const RECORDED_WIDTH = 120;
 const RECORDED_HEIGHT = 36;
@@ -23,14 +30,18 @@ export class ConsoleRecording {
   readonly #stream: fs.WriteStream;
   readonly #startedMs = Date.now();
   readonly #viewers = new Map<string, RecordedViewer>();
+  readonly #maxBytes: number;
   #bytes = 0;
+  #full = false;
 
   private constructor(
     private readonly knex: Knex,
     readonly id: string,
     file: string,
     private readonly logger: Logger,
+    maxBytes: number,
   ) {
+    this.#maxBytes = maxBytes;
     this.#stream = fs.createWriteStream(file, { flags: 'a', mode: 0o600 });
     this.#stream.on('error', (error) =>
       logger.warn({ err: error, recordingId: id }, 'console recording write failed'),
@@ -40,7 +51,7 @@ export class ConsoleRecording {
   /** Starts a recording of a VM's serial console, when its tenant records consoles; else undefined. */
   static async startIfEnabled(
     knex: Knex,
-    options: { vmId: string; recordingsDir: string; logger: Logger },
+    options: { vmId: string; recordingsDir: string; logger: Logger; maxBytes?: number },
   ): Promise<ConsoleRecording | undefined> {
     const vm = await knex('vms')
       .join('tenants', 'tenants.id', 'vms.tenant_id')
@@ -57,7 +68,13 @@ export class ConsoleRecording {
       .returning<{ id: string }[]>('id');
     const file = path.join(options.recordingsDir, `${row!.id}.cast`);
     await knex('console_recordings').where({ id: row!.id }).update({ path: file });
-    const recording = new ConsoleRecording(knex, row!.id, file, options.logger);
+    const recording = new ConsoleRecording(
+      knex,
+      row!.id,
+      file,
+      options.logger,
+      options.maxBytes ?? MAX_RECORDING_BYTES,
+    );
     const header = {
       version: 2,
       width: RECORDED_WIDTH,
@@ -100,8 +117,17 @@ export class ConsoleRecording {
   }
 
   #event(kind: 'o' | 'i', data: Buffer): void {
+    if (this.#full) return;
     const seconds = Math.round(Date.now() - this.#startedMs) / 1000;
-    this.#append(JSON.stringify([seconds, kind, data.toString('utf8')]));
+    const line = JSON.stringify([seconds, kind, data.toString('utf8')]);
+    if (this.#bytes + Buffer.byteLength(line) + 1 > this.#maxBytes - RECORDING_END_RESERVE_BYTES) {
+      // The recording stops at its cap with a line saying so; the console goes on.
+      this.#full = true;
+      this.#append(JSON.stringify([seconds, 'o', RECORDING_FULL_NOTICE]));
+      this.logger.warn({ recordingId: this.id }, 'console recording reached its size limit');
+      return;
+    }
+    this.#append(line);
   }
 
   #append(line: string): void {

@@ -4,7 +4,7 @@ import type { Knex } from 'knex';
 
 /**
  * Sums what a tenant uses now: VMs holding host resources (the contract's starting, running and
- * paused, and stopping, which holds them until QEMU ends), stored disk and snapshots, metered hours this month; of one member's VMs when `ownerId` is given.
+ * paused, and stopping, which holds them until QEMU ends), stored disk (VM disks, and the tenant's console recordings) and snapshots, metered hours this month; of one member's VMs when `ownerId` is given.
  */
 export async function readUsage(
   knex: Knex,
@@ -21,6 +21,12 @@ export async function readUsage(
       knex.raw('sum(memory_mib) as memory'),
     );
   const stored = await vms().first<{ disk: string | null }>(knex.raw('sum(disk_gib) as disk'));
+  // Console recordings are the tenant's, kept after their VM: they count in its disk.
+  const recorded = ownerId
+    ? undefined
+    : await knex('console_recordings')
+        .where({ tenant_id: tenantId })
+        .first<{ bytes: string | null }>(knex.raw('sum(size_bytes) as bytes'));
   const snapshots = await knex('snapshots')
     .join('vms', 'vms.id', 'snapshots.vm_id')
     .where('vms.tenant_id', tenantId)
@@ -42,10 +48,15 @@ export async function readUsage(
     runningVms: Number(running?.vms ?? 0),
     vcpus: Number(running?.vcpus ?? 0),
     memoryMib: Number(running?.memory ?? 0),
-    diskGib: Number(stored?.disk ?? 0),
+    diskGib: Number(stored?.disk ?? 0) + roundGib(Number(recorded?.bytes ?? 0)),
     snapshots: Number(snapshots?.count ?? 0),
     vmHoursPerMonth: Math.round((Number(hours?.seconds ?? 0) / 3600) * 100) / 100,
   };
+}
+
+/** Bytes in GiB, rounded up to a hundredth. */
+function roundGib(bytes: number): number {
+  return Math.ceil((bytes / 1024 ** 3) * 100) / 100;
 }
 
 /** A member's own limits inside the tenant quota (each optional), set by a tenant admin. */

@@ -107,7 +107,9 @@ export function buildQemuArgs(input: QemuArgsInput): string[] {
     '-mon',
     'chardev=qmp0,mode=control',
     '-chardev',
-    `socket,id=serial0,path=${esc(paths.serial)},server=on,wait=off,logfile=${esc(paths.serialLog)},logappend=off`,
+    // logappend=on: QEMU writes at the end of serial.log, so the driver can cut the file (it
+    // truncates it at each start and rotates it when it grows past its cap).
+    `socket,id=serial0,path=${esc(paths.serial)},server=on,wait=off,logfile=${esc(paths.serialLog)},logappend=on`,
     '-serial',
     'chardev:serial0',
     '-display',

@@ -45,6 +45,8 @@ export interface QemuDriverConfig {
    * More helps heavy guests and costs host memory.
    */
   tcgTranslationCacheMib?: number;
+  /** The size past which a VM's serial.log is rotated (default 8 MiB). */
+  serialLogMaxBytes?: number;
 }
 
 /**
@@ -78,6 +80,7 @@ export class QemuDriver implements Driver {
     this.#processes = new QemuProcesses({
       logger,
       observer,
+      ...(config.serialLogMaxBytes ? { serialLogMaxBytes: config.serialLogMaxBytes } : {}),
       onKvmFailure: (vmId, cause) => this.#disableKvm(logger.child({ vmId }), cause),
     });
   }

@@ -19,8 +19,10 @@ export interface QemuPaths {
   log: string;
   /** Every QMP command, reply and event. */
   qmpLog: string;
-  /** Everything the guest wrote on its serial port since the last start. */
+  /** What the guest wrote on its serial port since the last start, up to a cap (then rotated). */
   serialLog: string;
+  /** The serial log's previous part, once it was rotated. */
+  serialLogPrevious: string;
   /** Memory state of a suspended VM. */
   savedState: string;
   /** Whether the guest ran when its memory state was saved (`{"wasRunning": true}`). */
@@ -45,6 +47,7 @@ export function qemuPaths(dir: string): QemuPaths {
     log: file('qemu.log'),
     qmpLog: file('qmp.log'),
     serialLog: file('serial.log'),
+    serialLogPrevious: file('serial.log.1'),
     savedState: file('saved-state.bin'),
     savedStateInfo: file('saved-state.json'),
     migrateSocket: file('migrate.sock'),

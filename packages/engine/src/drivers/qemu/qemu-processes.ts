@@ -23,7 +23,9 @@ import { QMP_EVENTS, type ShutdownEventData } from './qmp/events.js';
 export const QUIT_TIMEOUT_MS = 3_000;
 /** How long a killed QEMU gets to disappear. */
 export const KILL_TIMEOUT_MS = 5_000;
-/** Backstop liveness poll for processes whose monitor is not connected. */
+/** The size past which a VM's serial.log is rotated into serial.log.1 (so at most twice this). */
+export const SERIAL_LOG_MAX_BYTES = 8 * 1024 * 1024;
+/** Backstop liveness poll (and serial log check) for processes. */
 export const LIVENESS_POLL_INTERVAL_MS = 1_000;
 /**
  * A QEMU that fails this soon after a start under KVM, in a way {@link isKvmFailure} recognises, is
@@ -64,6 +66,8 @@ export interface QemuProcessesOptions {
   observer: DriverObserver;
   /** A guest failed under KVM soon after its start (the driver turns KVM off). */
   onKvmFailure: (vmId: string, cause: string) => void;
+  /** The size past which a VM's serial.log is rotated (default {@link SERIAL_LOG_MAX_BYTES}). */
+  serialLogMaxBytes?: number;
 }
 
 /**
@@ -292,8 +296,30 @@ export class QemuProcesses {
 
   async #pollLiveness(): Promise<void> {
     for (const proc of this.#processes.values()) {
-      if (proc.exited || proc.released || proc.child) continue;
+      if (proc.exited || proc.released) continue;
+      await this.#capSerialLog(proc);
+      if (proc.child) continue;
       if (!(await isProcessAlive(proc.pid))) await this.#finalize(proc);
+    }
+  }
+
+  /**
+   * Keeps a guest from filling the host's disk through its serial port: past the cap, serial.log
+   * becomes serial.log.1 (replacing the one before) and starts again empty. QEMU appends, so it
+   * writes on at the new end.
+   */
+  async #capSerialLog(proc: QemuProcess): Promise<void> {
+    const { serialLog, serialLogPrevious } = proc.paths;
+    const size = await fsp.stat(serialLog).then(
+      (stat) => stat.size,
+      () => 0,
+    );
+    if (size <= (this.#options.serialLogMaxBytes ?? SERIAL_LOG_MAX_BYTES)) return;
+    try {
+      await fsp.copyFile(serialLog, serialLogPrevious);
+      await fsp.truncate(serialLog, 0);
+    } catch (error) {
+      this.#options.logger.warn({ err: error, vmId: proc.vmId }, 'rotating serial.log failed');
     }
   }
 

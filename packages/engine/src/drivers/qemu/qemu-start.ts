@@ -43,6 +43,9 @@ export async function startQemu(
   try {
     assertBootFilesExist(vm, paths);
     await removeRuntimeFiles(paths);
+    // A new start begins a new serial log (QEMU appends to it).
+    await fsp.rm(paths.serialLogPrevious, { force: true });
+    await fsp.writeFile(paths.serialLog, '', { mode: 0o600 });
     if (vm.spec.guestConfig) {
       await fsp.writeFile(paths.guestConfig, guestConfigJson(vm.spec), { mode: 0o600 });
     }
