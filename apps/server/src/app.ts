@@ -66,6 +66,8 @@ export interface AppDeps {
   consolePresence: ConsolePresence;
   /** Announces access changes (to close consoles of people who lost access). */
   accessEvents: AccessEvents;
+  /** Express's `trust proxy`: which peers are proxies (default loopback). */
+  trustProxy?: boolean | number | string;
   /** When set, `GET /metrics` requires `Authorization: Bearer <metricsToken>`. */
   metricsToken?: string | undefined;
   /** Include stack traces of server faults in answers (development only). */
@@ -78,7 +80,8 @@ export interface AppDeps {
 export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', 'loopback');
+  // Whose X-Forwarded-For names the client: sign-in throttling and audit addresses rely on it.
+  app.set('trust proxy', deps.trustProxy ?? 'loopback');
 
   const knex = deps.database.knex;
   const passportInstance = configurePassport(knex);

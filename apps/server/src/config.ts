@@ -34,6 +34,13 @@ const envSchema = z.object({
   OIDC_ISSUER: z.url().optional(),
   OIDC_CLIENT_ID: z.string().min(1).optional(),
   OIDC_CLIENT_SECRET: z.string().min(1).optional(),
+  LABVISOR_TRUST_PROXY: z
+    .string()
+    .regex(
+      /^(none|\d{1,2}|[\w.:/]+(\s*,\s*[\w.:/]+)*)$/,
+      'must be none, a number of proxy hops, or a comma-separated list of addresses, ranges, loopback, linklocal or uniquelocal',
+    )
+    .default('loopback'),
   LABVISOR_METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   NODE_ENV: z.enum(['development', 'production', 'test']).default('production'),
@@ -63,6 +70,11 @@ export interface Config {
   logLevel: string;
   /** When set, `GET /metrics` answers only `Authorization: Bearer <this>`. */
   metricsToken: string | undefined;
+  /**
+   * Which peers are proxies whose `X-Forwarded-For` names the client (Express's `trust proxy`):
+   * false for none, a number of hops, or a list of addresses and ranges.
+   */
+  trustProxy: boolean | number | string;
   isDevelopment: boolean;
   /** OpenID Connect single sign-on, when OIDC_ISSUER, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET are all set. */
   oidc: OidcSettings | undefined;
@@ -118,6 +130,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     publicUrl: values.LABVISOR_PUBLIC_URL,
     logLevel: values.LOG_LEVEL,
     metricsToken: values.LABVISOR_METRICS_TOKEN,
+    trustProxy: parseTrustProxy(values.LABVISOR_TRUST_PROXY),
     isDevelopment: values.NODE_ENV === 'development',
     oidc: values.OIDC_ISSUER
       ? {
@@ -127,4 +140,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         }
       : undefined,
   };
+}
+
+/** `LABVISOR_TRUST_PROXY` as Express takes it: `none` → false, digits → hops, else the list. */
+function parseTrustProxy(value: string): boolean | number | string {
+  if (value === 'none') return false;
+  if (/^\d+$/.test(value)) return Number(value);
+  return value;
 }

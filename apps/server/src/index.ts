@@ -91,6 +91,7 @@ async function main(): Promise<void> {
     publicOrigin: config.publicUrl ? new URL(config.publicUrl).origin : undefined,
     exposeStack: config.isDevelopment,
     metricsToken: config.metricsToken,
+    trustProxy: config.trustProxy,
     webHandler: await createPortalHandler(WEB_DIR),
     oidc: config.oidc,
   });

@@ -31,6 +31,8 @@ export interface ServerOptions {
   exposeStack: boolean;
   /** When set, `GET /metrics` requires this bearer token. */
   metricsToken?: string | undefined;
+  /** Express's `trust proxy` (default loopback). */
+  trustProxy?: boolean | number | string;
   webHandler?: RequestHandler;
   /** OpenID Connect single sign-on, when configured. */
   oidc?: OidcSettings;
@@ -85,6 +87,7 @@ export function buildServer(options: ServerOptions): LabvisorServer {
     metrics: new Metrics(knex, () => consoles.openSockets),
     exposeStack: options.exposeStack,
     metricsToken: options.metricsToken,
+    ...(options.trustProxy === undefined ? {} : { trustProxy: options.trustProxy }),
     webHandler: options.webHandler,
     oidc: options.oidc && new OidcSignIn(options.oidc, knex, logger.child({ component: 'oidc' })),
     publicOrigin: options.publicOrigin,

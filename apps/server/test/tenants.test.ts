@@ -29,6 +29,10 @@ describe.each(TEST_DATABASES)('tenants, quotas, members, users and tokens on $na
       tenantId: classB.id,
       role: 'member',
     });
+    await createFixtureUser(knex, 'student-c@example.test', {
+      tenantId: classB.id,
+      role: 'member',
+    });
     await createFixtureUser(knex, 'loner@example.test');
     server = await startTestServer(database);
     for (const name of ['root', 'admin-a', 'teacher-a', 'student-a', 'student-b']) {
@@ -261,6 +265,34 @@ describe.each(TEST_DATABASES)('tenants, quotas, members, users and tokens on $na
       expect(throttled.body.error.code).toBe('RATE_LIMITED');
       expect(Number(throttled.headers.get('retry-after'))).toBeGreaterThan(0);
       expect((await client.login('student-a@example.test', FIXTURE_PASSWORD)).status).toBe(200);
+    },
+  );
+
+  it.skipIf(kind.skipReason)(
+    'counts parallel guesses as they start, and never locks the owner out from another address',
+    async () => {
+      const guesser = new TestClient(server.url);
+      const guesses = await Promise.all(
+        Array.from({ length: 12 }, () =>
+          guesser.send(
+            'POST',
+            '/api/v1/auth/login',
+            { email: 'student-c@example.test', password: 'wrong' },
+            { 'x-forwarded-for': '198.51.100.7' },
+          ),
+        ),
+      );
+      const statuses = guesses.map((answer) => answer.status);
+      expect(statuses.filter((status) => status === 401)).toHaveLength(5);
+      expect(statuses.filter((status) => status === 429)).toHaveLength(7);
+      // The owner, elsewhere (the proxy in front says from where), signs in.
+      const owner = await new TestClient(server.url).send(
+        'POST',
+        '/api/v1/auth/login',
+        { email: 'student-c@example.test', password: FIXTURE_PASSWORD },
+        { 'x-forwarded-for': '203.0.113.9' },
+      );
+      expect(owner.status).toBe(200);
     },
   );
 });

@@ -48,21 +48,21 @@ export function authRoutes(
     const credentials = parseInput(loginRequestSchema, req.body);
     req.body = credentials;
     const ip = req.ip ?? 'unknown';
-    const retryAfterMs = throttle.retryAfterMs(credentials.email, ip);
-    if (retryAfterMs > 0) {
-      res.set('Retry-After', String(Math.ceil(retryAfterMs / 1000)));
+    const admitted = throttle.begin(credentials.email, ip);
+    if ('retryAfterMs' in admitted) {
+      const retryAfterSeconds = Math.ceil(admitted.retryAfterMs / 1000);
+      res.set('Retry-After', String(retryAfterSeconds));
       return next(
         new AppError(
           'RATE_LIMITED',
           'Too many failed sign-ins. Wait a few minutes and try again.',
-          { retryAfterSeconds: Math.ceil(retryAfterMs / 1000) },
+          { retryAfterSeconds },
         ),
       );
     }
     passportInstance.authenticate('local', (error: unknown, user: UserRow | false) => {
       if (error) return next(error);
       if (!user) {
-        throttle.recordFailure(credentials.email, ip);
         recordAudit(knex, {
           actorId: null,
           action: 'auth.login.failed',
@@ -71,7 +71,7 @@ export function authRoutes(
         }).then(() => next(new AppError('UNAUTHENTICATED', SIGN_IN_FAILED_MESSAGE)), next);
         return;
       }
-      throttle.recordSuccess(credentials.email);
+      throttle.succeeded(admitted.attempt);
       // A new session id on sign-in, so a planted session cookie is worthless (session fixation).
       req.logIn(user, (loginError) => {
         if (loginError) return next(loginError);
