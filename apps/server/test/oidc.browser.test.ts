@@ -46,9 +46,15 @@ describe.skipIf(browserSkipReason())('single sign-on with OpenID Connect', () =>
         },
       ],
       claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
+      // The login is the subject; its email is the part after a `name:` prefix, if any (so
+      // `impostor:student@example.test` is another identity claiming the same email).
       findAccount: async (_ctx: unknown, sub: string) => ({
         accountId: sub,
-        claims: async () => ({ sub, email: sub, email_verified: !sub.startsWith('unverified') }),
+        claims: async () => ({
+          sub,
+          email: sub.slice(sub.indexOf(':') + 1),
+          email_verified: !sub.startsWith('unverified'),
+        }),
       }),
     });
     providerServer = provider.listen(Number(new URL(issuer).port));
@@ -95,6 +101,22 @@ describe.skipIf(browserSkipReason())('single sign-on with OpenID Connect', () =>
       await expect.poll(() => page.locator('form [role=alert]').textContent()).toBe(message);
       await page.close();
     }
+  });
+
+  it('binds the account to the identity that first signed in, refusing another claiming its email', async () => {
+    const row = await server.database
+      .knex('users')
+      .where({ email: 'student@example.test' })
+      .first();
+    expect(row).toMatchObject({ oidc_subject: 'student@example.test' });
+    const page = await signInAs('impostor:student@example.test');
+    await page.waitForURL('**/login?error=*');
+    await expect
+      .poll(() => page.locator('form [role=alert]').textContent())
+      .toBe(
+        'The Labvisor account of student@example.test belongs to another single sign-on identity.',
+      );
+    await page.close();
   });
 
   it('refuses a callback that was not started here', async () => {

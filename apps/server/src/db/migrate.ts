@@ -4,6 +4,7 @@ import * as addVmCurrentSnapshot from './migrations/0002_add_vm_current_snapshot
 import * as createConsoleRecordings from './migrations/0003_create_console_recordings.js';
 import * as indexAuditLogByTarget from './migrations/0004_index_audit_log_by_target.js';
 import * as createIdempotencyKeys from './migrations/0005_create_idempotency_keys.js';
+import * as addUserOidcSubject from './migrations/0006_add_user_oidc_subject.js';
 
 /** One forward-only migration. Each runs inside its own transaction. */
 export interface Migration {
@@ -18,6 +19,7 @@ export const MIGRATIONS: Migration[] = [
   { name: '0003_create_console_recordings', up: createConsoleRecordings.up },
   { name: '0004_index_audit_log_by_target', up: indexAuditLogByTarget.up },
   { name: '0005_create_idempotency_keys', up: createIdempotencyKeys.up },
+  { name: '0006_add_user_oidc_subject', up: addUserOidcSubject.up },
 ];
 
 class ListMigrationSource implements Knex.MigrationSource<Migration> {

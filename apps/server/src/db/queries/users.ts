@@ -11,6 +11,9 @@ export interface UserRow {
   disabled: boolean;
   created_at: Date;
   last_login_at: Date | null;
+  /** The single sign-on identity the user is bound to (issuer and subject), once signed in so. */
+  oidc_issuer: string | null;
+  oidc_subject: string | null;
 }
 
 /** The API view of a user row. */

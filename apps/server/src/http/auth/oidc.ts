@@ -115,10 +115,11 @@ export class OidcSignIn {
       );
     }
     const email = typeof claims?.email === 'string' ? claims.email.toLowerCase() : undefined;
-    if (!email || claims?.email_verified !== true) {
+    const subject = typeof claims?.sub === 'string' ? claims.sub : undefined;
+    if (!email || !subject || claims?.email_verified !== true) {
       throw new AppError('FORBIDDEN', 'Your single sign-on account has no verified email address.');
     }
-    const user = await findUserByEmail(this.knex, email);
+    const user = await this.#userOf(email, subject);
     if (!user || user.disabled) {
       await recordAudit(this.knex, {
         actorId: null,
@@ -142,6 +143,37 @@ export class OidcSignIn {
     });
     return user;
   }
+
+  /**
+   * The user of a provider identity: the one bound to its subject, else the one with its verified
+   * email, which the identity then binds. An account bound to another identity is refused.
+   */
+  async #userOf(email: string, subject: string): Promise<UserRow | undefined> {
+    const issuer = this.settings.issuer;
+    const bound = await this.knex<UserRow>('users')
+      .where({ oidc_issuer: issuer, oidc_subject: subject })
+      .first();
+    if (bound) return bound;
+    const user = await findUserByEmail(this.knex, email);
+    if (!user) return undefined;
+    if (boundElsewhere(user, issuer, subject)) {
+      throw new AppError(
+        'FORBIDDEN',
+        `The Labvisor account of ${email} belongs to another single sign-on identity.`,
+      );
+    }
+    await this.knex('users')
+      .where({ id: user.id })
+      .update({ oidc_issuer: issuer, oidc_subject: subject });
+    return { ...user, oidc_issuer: issuer, oidc_subject: subject };
+  }
+}
+
+/** Whether a stored user is bound to a single sign-on identity other than this one. */
+function boundElsewhere(user: UserRow, issuer: string, subject: string): boolean {
+  return (
+    user.oidc_subject !== null && (user.oidc_issuer !== issuer || user.oidc_subject !== subject)
+  );
 }
 
 function isLoopback(url: string): boolean {
