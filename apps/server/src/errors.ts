@@ -1,5 +1,6 @@
 import { type EngineErrorCode, isEngineError } from '@labvisor/engine';
 import type { ErrorBody, ErrorCode } from '@labvisor/shared';
+import { isDatabaseUnavailable } from './db/errors.js';
 
 /** How each engine error code reaches the API: a full host is a capacity refusal, like a quota. */
 const CODE_BY_ENGINE_CODE: Record<EngineErrorCode, ErrorCode> = {
@@ -43,6 +44,14 @@ export function toAppError(error: unknown): AppError {
     return new AppError(CODE_BY_ENGINE_CODE[error.code], error.message, error.details, {
       cause: error,
     });
+  }
+  if (isDatabaseUnavailable(error)) {
+    return new AppError(
+      'UNAVAILABLE',
+      'The database is not available right now; try again in a moment.',
+      undefined,
+      { cause: error },
+    );
   }
   const httpError = error as { type?: string; status?: number } | undefined;
   // body-parser's errors carry a type; they are the caller's fault, not ours.

@@ -4,7 +4,11 @@ import knexFactory, { type Knex } from 'knex';
 import ClientPgLite from 'knex-pglite';
 import { lockPgliteDir, type PgliteLock, PgliteLockedError } from './pglite-lock.js';
 
-const CONNECT_TIMEOUT_MS = 5_000;
+/**
+ * How long connecting to a Postgres server may take, and twice that to wait for a free pooled
+ * connection: while the server is down, requests answer 503 within seconds instead of hanging.
+ */
+const CONNECT_TIMEOUT_MS = 3_000;
 
 /** knex prints to the console on its own; its failures reach us as thrown errors instead. */
 const QUIET_KNEX_LOG = { warn() {}, error() {}, deprecate() {}, debug() {} };

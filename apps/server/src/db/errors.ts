@@ -16,3 +16,49 @@ export function isUniqueViolation(error: unknown): boolean {
 export function isForeignKeyViolation(error: unknown): boolean {
   return sqlState(error) === FOREIGN_KEY_VIOLATION;
 }
+
+/** Socket errors of a database server that is down or unreachable. */
+const CONNECTION_ERROR_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
+/** SQLSTATEs of a server shutting down or not accepting connections (class 08: connection). */
+const UNAVAILABLE_SQL_STATES = new Set(['57P01', '57P02', '57P03']);
+
+/**
+ * Whether an error means the database cannot be reached right now (server stopped, restarting,
+ * network gone, no connection free in time), rather than a fault of the request or the server.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  for (let current = error, depth = 0; current && depth < 3; depth++) {
+    const candidate = current as {
+      code?: unknown;
+      name?: unknown;
+      message?: unknown;
+      cause?: unknown;
+    };
+    const code = typeof candidate.code === 'string' ? candidate.code : '';
+    if (
+      CONNECTION_ERROR_CODES.has(code) ||
+      UNAVAILABLE_SQL_STATES.has(code) ||
+      code.startsWith('08')
+    ) {
+      return true;
+    }
+    if (candidate.name === 'KnexTimeoutError') return true;
+    if (
+      typeof candidate.message === 'string' &&
+      /Connection terminated|connection error|Client was closed|timeout exceeded when trying to connect/i.test(
+        candidate.message,
+      )
+    ) {
+      return true;
+    }
+    current = candidate.cause;
+  }
+  return false;
+}

@@ -56,34 +56,37 @@ function runAsPostgres(binary: string, args: string[]): void {
   }
 }
 
-/**
- * Vitest global setup: starts a throwaway Postgres cluster (initdb + pg_ctl, free port, temp dir)
- * for the data-layer tests and stops it afterwards. Under CI=true a missing Postgres fails the run.
- */
-export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  const bin = findPostgresBin();
-  const isRoot = process.getuid?.() === 0;
-  let missing = '';
-  if (!bin)
-    missing = 'Postgres binaries (initdb, pg_ctl) not found; install the postgresql package';
-  else if (isRoot && spawnSync('id', ['-u', POSTGRES_USER]).status !== 0) {
-    missing = `running as root but there is no "${POSTGRES_USER}" user to run Postgres as`;
-  }
-  if (missing) {
-    if (process.env.CI === 'true')
-      throw new Error(`CI=true and no Postgres server can be started: ${missing}`);
-    project.provide('postgresUrl', '');
-    project.provide('postgresMissingReason', missing);
-    return async () => {};
-  }
+/** A throwaway Postgres cluster in a temp dir on a free loopback port, run as the postgres user. */
+export interface PostgresCluster {
+  /** The admin database's URL. */
+  url: string;
+  /** Stops the server (fast shutdown: connections are cut), keeping its data. */
+  stop(): void;
+  /** Starts it again on the same port and data. */
+  start(): void;
+  /** Stops it and removes its files. */
+  remove(): void;
+}
 
+/** Why no Postgres cluster can be started here, or '' when one can. */
+export function postgresMissingReason(): string {
+  const bin = findPostgresBin();
+  if (!bin) return 'Postgres binaries (initdb, pg_ctl) not found; install the postgresql package';
+  if (process.getuid?.() === 0 && spawnSync('id', ['-u', POSTGRES_USER]).status !== 0) {
+    return `running as root but there is no "${POSTGRES_USER}" user to run Postgres as`;
+  }
+  return '';
+}
+
+/** Creates and starts a throwaway cluster (initdb + pg_ctl); call {@link postgresMissingReason} first. */
+export async function startPostgresCluster(): Promise<PostgresCluster> {
+  const bin = findPostgresBin()!;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'labvisor-pg-'));
   const dataDir = path.join(dir, 'data');
-  if (isRoot) execFileSync('chown', [POSTGRES_USER, dir]);
+  if (process.getuid?.() === 0) execFileSync('chown', [POSTGRES_USER, dir]);
   const port = await findFreePort();
-  const initdb = path.join(bin!, 'initdb');
-  const pgCtl = path.join(bin!, 'pg_ctl');
-  runAsPostgres(initdb, [
+  const pgCtl = path.join(bin, 'pg_ctl');
+  runAsPostgres(path.join(bin, 'initdb'), [
     '-D',
     dataDir,
     '-U',
@@ -95,24 +98,50 @@ export default async function setup(project: TestProject): Promise<() => Promise
     'UTF8',
   ]);
   const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`;
-  runAsPostgres(pgCtl, [
-    '-D',
-    dataDir,
-    '-o',
-    options,
-    '-l',
-    path.join(dir, 'postgres.log'),
-    '-w',
-    'start',
-  ]);
-
-  project.provide('postgresUrl', `postgres://${POSTGRES_USER}@127.0.0.1:${port}/postgres`);
-  project.provide('postgresMissingReason', '');
-  return async () => {
-    try {
-      runAsPostgres(pgCtl, ['-D', dataDir, '-m', 'immediate', '-w', 'stop']);
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+  const start = () =>
+    runAsPostgres(pgCtl, [
+      '-D',
+      dataDir,
+      '-o',
+      options,
+      '-l',
+      path.join(dir, 'postgres.log'),
+      '-w',
+      'start',
+    ]);
+  const stop = () => runAsPostgres(pgCtl, ['-D', dataDir, '-m', 'fast', '-w', 'stop']);
+  start();
+  return {
+    url: `postgres://${POSTGRES_USER}@127.0.0.1:${port}/postgres`,
+    start,
+    stop,
+    remove: () => {
+      try {
+        runAsPostgres(pgCtl, ['-D', dataDir, '-m', 'immediate', '-w', 'stop']);
+      } catch {
+        // already stopped
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    },
   };
+}
+
+/**
+ * Vitest global setup: starts a throwaway Postgres cluster for the data-layer tests and removes it
+ * afterwards. Under CI=true a missing Postgres fails the run.
+ */
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const missing = postgresMissingReason();
+  if (missing) {
+    if (process.env.CI === 'true')
+      throw new Error(`CI=true and no Postgres server can be started: ${missing}`);
+    project.provide('postgresUrl', '');
+    project.provide('postgresMissingReason', missing);
+    return async () => {};
+  }
+  const cluster = await startPostgresCluster();
+  project.provide('postgresUrl', cluster.url);
+  project.provide('postgresMissingReason', '');
+  return async () => cluster.remove();
 }
