@@ -95,6 +95,7 @@ export function createApp(deps: AppDeps): Express {
   api.get('/openapi.json', (_req, res) => {
     res.json(openApiDocument);
   });
+  api.use(requireJsonBodies);
   api.use(express.json({ limit: MAX_JSON_BODY }));
   api.use(deps.sessionMiddleware);
   api.use(passportInstance.session());
@@ -163,3 +164,18 @@ function requireMetricsToken(token: string | undefined): RequestHandler {
     );
   };
 }
+
+/**
+ * Refuses a request body that is not JSON (except an image upload's bytes): a body of another type
+ * would otherwise go unread, and a request whose body was meant to say something must not act as
+ * if it said nothing.
+ */
+const requireJsonBodies: RequestHandler = (req, _res, next) => {
+  const hasBody =
+    Number(req.get('content-length') ?? 0) > 0 || req.get('transfer-encoding') !== undefined;
+  const isUpload = req.method === 'POST' && req.path === '/images';
+  if (!hasBody || isUpload || req.is('application/json')) return next();
+  next(
+    new AppError('VALIDATION', 'The request body must be JSON (Content-Type: application/json).'),
+  );
+};

@@ -1,6 +1,6 @@
 import { type EngineErrorCode, isEngineError } from '@labvisor/engine';
 import type { ErrorBody, ErrorCode } from '@labvisor/shared';
-import { isDatabaseUnavailable } from './db/errors.js';
+import { isDatabaseUnavailable, isInvalidInputValue } from './db/errors.js';
 
 /** How each engine error code reaches the API: a full host is a capacity refusal, like a quota. */
 const CODE_BY_ENGINE_CODE: Record<EngineErrorCode, ErrorCode> = {
@@ -49,6 +49,14 @@ export function toAppError(error: unknown): AppError {
     return new AppError(
       'UNAVAILABLE',
       'The database is not available right now; try again in a moment.',
+      undefined,
+      { cause: error },
+    );
+  }
+  if (isInvalidInputValue(error)) {
+    return new AppError(
+      'VALIDATION',
+      'A value in the request cannot be used (invalid text or a number out of range).',
       undefined,
       { cause: error },
     );

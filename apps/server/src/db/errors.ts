@@ -62,3 +62,12 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   }
   return false;
 }
+
+/**
+ * Whether Postgres refused a value the request carried (SQLSTATE class 22, data exception: a NUL
+ * or invalid byte in text, a number out of range): the caller's fault, not the server's.
+ */
+export function isInvalidInputValue(error: unknown): boolean {
+  const state = sqlState(error);
+  return typeof state === 'string' && state.startsWith('22');
+}

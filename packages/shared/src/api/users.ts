@@ -1,12 +1,13 @@
 import { z } from 'zod';
 import { tenantRoleSchema } from '../roles.js';
+import { labelSchema } from './common.js';
 
 const emailSchema = z.string().trim().toLowerCase().pipe(z.email());
 
 /** Body of `POST /api/v1/users` (platform admin). */
 export const createUserRequestSchema = z.strictObject({
   email: emailSchema,
-  name: z.string().trim().min(1).max(128),
+  name: labelSchema(128),
   password: z.string().min(8).max(1024),
   isPlatformAdmin: z.boolean().optional(),
 });
@@ -49,7 +50,7 @@ export const updateMemberRequestSchema = z.strictObject({ role: tenantRoleSchema
 /** Body of `PATCH /api/v1/users/:userId` (platform admin): rename, disable or enable an account. */
 export const updateUserRequestSchema = z
   .strictObject({
-    name: z.string().trim().min(1).max(128).optional(),
+    name: labelSchema(128).optional(),
     disabled: z.boolean().optional(),
   })
   .refine((body) => body.name !== undefined || body.disabled !== undefined, {
