@@ -13,21 +13,15 @@ import { migrateToLatest } from '../src/db/migrate.js';
 import { findProbeGuest } from '../src/domain/images.js';
 import { ConsoleSocket } from './support/console-client.js';
 import { createFixtureTenant, createFixtureUser, FIXTURE_PASSWORD } from './support/fixtures.js';
-import { startTestServer, TestClient, type TestServer } from './support/test-server.js';
+import {
+  startTestServer,
+  TestClient,
+  type TestServer,
+  waitForVmState,
+} from './support/test-server.js';
 import { guestSkipReason, registerTinyImage } from './support/tiny-image.js';
 
 const skipReason = guestSkipReason();
-
-async function waitForState(client: TestClient, vmId: string, state: string, timeoutMs = 60_000) {
-  const deadline = Date.now() + timeoutMs;
-  let last: any;
-  while (Date.now() < deadline) {
-    last = (await client.send('GET', `/api/v1/vms/${vmId}`)).body;
-    if (last.state === state) return last;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`VM ${vmId} did not become ${state}: ${JSON.stringify(last)}`);
-}
 
 describe.skipIf(skipReason)('the default accelerator (auto) with a real guest', () => {
   let database: Database;
@@ -81,7 +75,7 @@ describe.skipIf(skipReason)('the default accelerator (auto) with a real guest', 
     });
     expect(created.status).toBe(201);
     const vmId = created.body.id as string;
-    await waitForState(student, vmId, 'running');
+    await waitForVmState(student, vmId, 'running');
     const terminal = await ConsoleSocket.open(server.url, student, vmId);
     terminal.type('\n');
     await terminal.waitFor(/# $/);
@@ -91,11 +85,11 @@ describe.skipIf(skipReason)('the default accelerator (auto) with a real guest', 
     terminal.close();
 
     expect((await student.send('POST', `/api/v1/vms/${vmId}/stop`)).status).toBe(202);
-    await waitForState(student, vmId, 'stopped');
+    await waitForVmState(student, vmId, 'stopped');
     // A disk QEMU cannot open: the next start fails.
     fs.writeFileSync(path.join(runDir, vmId, 'disk.qcow2'), 'not a disk image');
     expect((await student.send('POST', `/api/v1/vms/${vmId}/start`)).status).toBe(202);
-    const failed = await waitForState(student, vmId, 'error');
+    const failed = await waitForVmState(student, vmId, 'error');
     expect(failed.stateReason).toMatch(/^Failed starting VM .*: QEMU exited with status 1/);
     expect(failed.stateReason).not.toContain(runDir);
     expect((await student.send('DELETE', `/api/v1/vms/${vmId}`)).status).toBe(204);

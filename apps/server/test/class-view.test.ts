@@ -1,12 +1,18 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { FakeDriver } from '@labvisor/engine/testing';
+import type { FakeDriver } from '@labvisor/engine/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConsoleSocket } from './support/console-client.js';
 import { openMigratedDatabase, TEST_DATABASES } from './support/databases.js';
+import {
+  insertBlankImage,
+  insertVmRow,
+  startFakeVm,
+  startServerOnFakeDriver,
+} from './support/fake-vm.js';
 import { createFixtureTenant, createFixtureUser, FIXTURE_PASSWORD } from './support/fixtures.js';
-import { startTestServer, TestClient, type TestServer } from './support/test-server.js';
+import { TestClient, type TestServer } from './support/test-server.js';
 
 /**
  * What the class page and the VM page read: one tenant's VMs, a VM's activity, and who is connected
@@ -45,50 +51,21 @@ describe.each(TEST_DATABASES)('class view and VM activity on $name', (kind) => {
       tenantId: classB.id,
       role: 'instructor',
     });
-    server = await startTestServer(database, {
-      driverFactory: async (observer) => {
-        driver = new FakeDriver(observer);
-        return driver;
-      },
-    });
+    ({ server, driver } = await startServerOnFakeDriver(database));
 
-    // A VM the engine knows (a blank disk, never started) whose serial socket the test serves.
-    const isoPath = path.join(isoDir, 'empty.iso');
-    fs.writeFileSync(isoPath, '');
-    const [image] = await knex('images')
-      .insert({
-        name: 'blank',
-        kind: 'iso',
-        format: 'iso',
-        path: isoPath,
-        size_bytes: 0,
-        sha256: 'e'.repeat(64),
-      })
-      .returning('id');
-    const insertVm = async (row: Record<string, unknown>) =>
-      (
-        await knex('vms')
-          .insert({
-            tenant_id: classA.id,
-            image_id: image.id,
-            vcpus: 1,
-            memory_mib: 128,
-            disk_gib: 1,
-            ...row,
-          })
-          .returning('id')
-      )[0].id as string;
-    runningVmId = await insertVm({ owner_id: student.id, name: 'lab-1', state: 'running' });
-    stoppedVmId = await insertVm({ owner_id: classmate.id, name: 'lab-2', state: 'stopped' });
-    await server.engine.createVm({
-      id: runningVmId,
-      name: 'lab-1',
-      vcpus: 1,
-      memoryMib: 128,
-      diskGib: 1,
-      boot: { kind: 'iso', isoPath },
+    // A VM the engine runs on the fake driver, whose console streams the test reads.
+    const image = await insertBlankImage(knex, isoDir);
+    runningVmId = await startFakeVm(
+      server,
+      { tenantId: classA.id, ownerId: student.id, name: 'lab-1' },
+      image,
+    );
+    stoppedVmId = await insertVmRow(knex, {
+      tenantId: classA.id,
+      ownerId: classmate.id,
+      imageId: image.imageId,
+      name: 'lab-2',
     });
-    await server.engine.startVm(runningVmId);
     [{ id: snapshotId }] = await knex('snapshots')
       .insert({ vm_id: runningVmId, name: 'before-lab' })
       .returning('id');

@@ -7,13 +7,14 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { FakeDriver } from '@labvisor/engine/testing';
+import type { FakeDriver } from '@labvisor/engine/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_CONSOLES_PER_USER } from '../src/ws/console-gateway.js';
 import { ConsoleSocket } from './support/console-client.js';
 import { openMigratedDatabase, TEST_DATABASES } from './support/databases.js';
+import { insertBlankImage, startFakeVm, startServerOnFakeDriver } from './support/fake-vm.js';
 import { createFixtureTenant, createFixtureUser, FIXTURE_PASSWORD } from './support/fixtures.js';
-import { startTestServer, TestClient, type TestServer } from './support/test-server.js';
+import { TestClient, type TestServer } from './support/test-server.js';
 
 const pglite = TEST_DATABASES.find((kind) => kind.name === 'pglite')!;
 /** What a flooding viewer sends: far more than any buffer along the way. */
@@ -32,45 +33,12 @@ describe('console limits', () => {
     const knex = database.knex;
     const tenant = await createFixtureTenant(knex, 'Class A');
     const user = await createFixtureUser(knex, 'student@example.test', { tenantId: tenant.id });
-    server = await startTestServer(database, {
-      driverFactory: async (observer) => {
-        driver = new FakeDriver(observer);
-        return driver;
-      },
-    });
-    const isoPath = path.join(isoDir, 'empty.iso');
-    fs.writeFileSync(isoPath, '');
-    const [image] = await knex('images')
-      .insert({
-        name: 'blank',
-        kind: 'iso',
-        format: 'iso',
-        path: isoPath,
-        size_bytes: 0,
-        sha256: 'e'.repeat(64),
-      })
-      .returning('id');
-    [{ id: vmId }] = await knex('vms')
-      .insert({
-        tenant_id: tenant.id,
-        owner_id: user.id,
-        image_id: image.id,
-        name: 'flooded',
-        vcpus: 1,
-        memory_mib: 128,
-        disk_gib: 1,
-        state: 'running',
-      })
-      .returning('id');
-    await server.engine.createVm({
-      id: vmId,
-      name: 'flooded',
-      vcpus: 1,
-      memoryMib: 128,
-      diskGib: 1,
-      boot: { kind: 'iso', isoPath },
-    });
-    await server.engine.startVm(vmId);
+    ({ server, driver } = await startServerOnFakeDriver(database));
+    vmId = await startFakeVm(
+      server,
+      { tenantId: tenant.id, ownerId: user.id, name: 'flooded' },
+      await insertBlankImage(knex, isoDir),
+    );
     student = new TestClient(server.url);
     expect((await student.login('student@example.test', FIXTURE_PASSWORD)).status).toBe(200);
   });

@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { FakeDriver } from '@labvisor/engine/testing';
+import type { FakeDriver } from '@labvisor/engine/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../src/db/database.js';
 import { migrateToLatest } from '../src/db/migrate.js';
@@ -17,8 +17,9 @@ import {
   startPostgresCluster,
 } from './setup/postgres-cluster.js';
 import { ConsoleSocket } from './support/console-client.js';
+import { insertBlankImage, startFakeVm, startServerOnFakeDriver } from './support/fake-vm.js';
 import { createFixtureTenant, createFixtureUser, FIXTURE_PASSWORD } from './support/fixtures.js';
-import { startTestServer, TestClient, type TestServer } from './support/test-server.js';
+import { TestClient, type TestServer } from './support/test-server.js';
 
 const missing = postgresMissingReason();
 if (missing && process.env.CI === 'true') throw new Error(`CI=true and no Postgres: ${missing}`);
@@ -42,45 +43,12 @@ describe.skipIf(missing !== '')('a Postgres outage under traffic', () => {
     const knex = database.knex;
     const tenant = await createFixtureTenant(knex, 'Class A');
     const user = await createFixtureUser(knex, 'student@example.test', { tenantId: tenant.id });
-    server = await startTestServer(database, {
-      driverFactory: async (observer) => {
-        driver = new FakeDriver(observer);
-        return driver;
-      },
-    });
-    const isoPath = path.join(isoDir, 'empty.iso');
-    fs.writeFileSync(isoPath, '');
-    const [image] = await knex('images')
-      .insert({
-        name: 'blank',
-        kind: 'iso',
-        format: 'iso',
-        path: isoPath,
-        size_bytes: 0,
-        sha256: 'd'.repeat(64),
-      })
-      .returning('id');
-    [{ id: vmId }] = await knex('vms')
-      .insert({
-        tenant_id: tenant.id,
-        owner_id: user.id,
-        image_id: image.id,
-        name: 'steady',
-        vcpus: 1,
-        memory_mib: 128,
-        disk_gib: 1,
-        state: 'running',
-      })
-      .returning('id');
-    await server.engine.createVm({
-      id: vmId,
-      name: 'steady',
-      vcpus: 1,
-      memoryMib: 128,
-      diskGib: 1,
-      boot: { kind: 'iso', isoPath },
-    });
-    await server.engine.startVm(vmId);
+    ({ server, driver } = await startServerOnFakeDriver(database));
+    vmId = await startFakeVm(
+      server,
+      { tenantId: tenant.id, ownerId: user.id, name: 'steady' },
+      await insertBlankImage(knex, isoDir, 'd'.repeat(64)),
+    );
     student = new TestClient(server.url);
     expect((await student.login('student@example.test', FIXTURE_PASSWORD)).status).toBe(200);
     token = (await student.send('POST', '/api/v1/tokens', { name: 'script' })).body.token;

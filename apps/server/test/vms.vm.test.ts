@@ -5,22 +5,15 @@ import { ConsoleSocket } from './support/console-client.js';
 import { createPostgresDatabase } from './support/databases.js';
 import { createFixtureTenant, createFixtureUser, FIXTURE_PASSWORD } from './support/fixtures.js';
 import { RfbTestClient } from './support/rfb-client.js';
-import { startTestServer, TestClient, type TestServer } from './support/test-server.js';
+import {
+  startTestServer,
+  TestClient,
+  type TestServer,
+  waitForVmState,
+} from './support/test-server.js';
 import { guestSkipReason, registerTinyImage } from './support/tiny-image.js';
 
 const skipReason = guestSkipReason();
-
-/** Polls a VM until it reaches the state, failing with its last state and reason. */
-async function waitForState(client: TestClient, vmId: string, state: string, timeoutMs = 60_000) {
-  const deadline = Date.now() + timeoutMs;
-  let last: any;
-  while (Date.now() < deadline) {
-    last = (await client.send('GET', `/api/v1/vms/${vmId}`)).body;
-    if (last.state === state) return last;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`VM ${vmId} did not become ${state}: ${JSON.stringify(last)}`);
-}
 
 // Real guests under TCG, through the API and the console WebSocket, on real Postgres when the
 // test setup could start one (always under CI), else on PGlite.
@@ -93,7 +86,7 @@ describe.skipIf(skipReason)('VMs and consoles with real guests', () => {
     const created = await student.send('POST', '/api/v1/vms', body('lab-1'));
     expect(created.status).toBe(201);
     expect(created.body.state).toBe('starting');
-    const running = await waitForState(student, created.body.id, 'running');
+    const running = await waitForVmState(student, created.body.id, 'running');
     expect(running.startedAt).not.toBeNull();
 
     const terminal = await ConsoleSocket.open(server.url, student, running.id);
@@ -196,7 +189,7 @@ describe.skipIf(skipReason)('VMs and consoles with real guests', () => {
     const stop = await student.send('POST', `/api/v1/vms/${running.id}/stop`);
     expect(stop.status).toBe(202);
     expect(stop.body.state).toBe('stopping');
-    await waitForState(student, running.id, 'stopped');
+    await waitForVmState(student, running.id, 'stopped');
     await expect.poll(() => terminal.closed?.code).toBe(4404);
     const quotaStopped = (await student.send('GET', `/api/v1/tenants/${tenantId}/quota`)).body
       .usage;
@@ -225,7 +218,7 @@ describe.skipIf(skipReason)('VMs and consoles with real guests', () => {
     const created = answers
       .filter((answer) => answer.status === 201)
       .map((answer) => answer.body.id as string);
-    for (const id of created) await waitForState(student, id, 'running', 120_000);
+    for (const id of created) await waitForVmState(student, id, 'running', 120_000);
     for (const id of created)
       expect((await student.send('DELETE', `/api/v1/vms/${id}`)).status).toBe(204);
     expect(await server.engine.listVms()).toEqual([]);
@@ -233,7 +226,7 @@ describe.skipIf(skipReason)('VMs and consoles with real guests', () => {
 
   it('snapshots a lab, restores its disk and its memory, and counts snapshots in the quota', async () => {
     const created = await student.send('POST', '/api/v1/vms', body('snap-lab'));
-    const vm = await waitForState(student, created.body.id, 'running');
+    const vm = await waitForVmState(student, created.body.id, 'running');
     let terminal = await ConsoleSocket.open(server.url, student, vm.id);
     const run = async (command: string, expected: RegExp) => {
       const mark = terminal.output.length;
@@ -254,7 +247,7 @@ describe.skipIf(skipReason)('VMs and consoles with real guests', () => {
       `/api/v1/vms/${vm.id}/snapshots/${disk.body.id}/restore`,
     );
     expect(restoredDisk.status).toBe(200);
-    await waitForState(student, vm.id, 'running');
+    await waitForVmState(student, vm.id, 'running');
     terminal.close();
     terminal = await ConsoleSocket.open(server.url, student, vm.id);
     terminal.type('\n');
@@ -303,7 +296,7 @@ describe.skipIf(skipReason)('VMs and consoles with real guests', () => {
 
   it('keeps a lab running and known across a server restart, and marks a killed one crashed', async () => {
     const created = await student.send('POST', '/api/v1/vms', body('survivor'));
-    const vm = await waitForState(student, created.body.id, 'running');
+    const vm = await waitForVmState(student, created.body.id, 'running');
     let terminal = await ConsoleSocket.open(server.url, student, vm.id);
     terminal.type('\n');
     await terminal.waitFor(/# $/, 30_000);
@@ -328,7 +321,7 @@ describe.skipIf(skipReason)('VMs and consoles with real guests', () => {
     terminal.close();
 
     process.kill((await server.engine.getVm(vm.id)).pid!, 'SIGKILL');
-    const crashed = await waitForState(student, vm.id, 'crashed', 10_000);
+    const crashed = await waitForVmState(student, vm.id, 'crashed', 10_000);
     expect(crashed.stateReason).toMatch(/QEMU/);
     expect(
       (await student.send('GET', `/api/v1/tenants/${tenantId}/quota`)).body.usage.runningVms,
@@ -337,7 +330,7 @@ describe.skipIf(skipReason)('VMs and consoles with real guests', () => {
 
   it("drops a view-only VNC viewer's keys in the server, while an interactive viewer types into the guest", async () => {
     const created = await student.send('POST', '/api/v1/vms', body('desktop'));
-    const vm = await waitForState(student, created.body.id, 'running');
+    const vm = await waitForVmState(student, created.body.id, 'running');
     const terminal = await ConsoleSocket.open(server.url, student, vm.id);
     terminal.type('\n');
     await terminal.waitFor(/# $/, 30_000);
@@ -387,7 +380,7 @@ describe.skipIf(skipReason)('VMs and consoles with real guests', () => {
       (await root.send('PATCH', `/api/v1/tenants/${tenantId}`, { recordingEnabled: true })).status,
     ).toBe(200);
     const created = await student.send('POST', '/api/v1/vms', body('recorded'));
-    const vm = await waitForState(student, created.body.id, 'running');
+    const vm = await waitForVmState(student, created.body.id, 'running');
     const terminal = await ConsoleSocket.open(server.url, student, vm.id);
     terminal.type('\n');
     await terminal.waitFor(/# $/, 30_000);
@@ -396,7 +389,7 @@ describe.skipIf(skipReason)('VMs and consoles with real guests', () => {
     await terminal.waitFor(/recorded-9/, 20_000, mark);
     terminal.close();
     expect((await student.send('POST', `/api/v1/vms/${vm.id}/stop`)).status).toBe(202);
-    await waitForState(student, vm.id, 'stopped');
+    await waitForVmState(student, vm.id, 'stopped');
 
     expect((await student.send('GET', `/api/v1/vms/${vm.id}/recordings`)).status).toBe(403);
     const list = await teacher.send('GET', `/api/v1/vms/${vm.id}/recordings`);

@@ -136,3 +136,20 @@ export class TestClient {
     return answer;
   }
 }
+
+/** Polls a VM through the API until it reaches `state`, failing with its last state and reason. */
+export async function waitForVmState(
+  client: TestClient,
+  vmId: string,
+  state: string,
+  timeoutMs = 60_000,
+): Promise<any> {
+  const deadline = Date.now() + timeoutMs;
+  let last: any;
+  while (Date.now() < deadline) {
+    last = (await client.send('GET', `/api/v1/vms/${vmId}`)).body;
+    if (last.state === state) return last;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`VM ${vmId} did not become ${state}: ${JSON.stringify(last)}`);
+}
