@@ -16,6 +16,8 @@ import { createSessionMiddleware } from './http/auth/session.js';
 import { Metrics } from './http/metrics.js';
 import { ConsoleGateway } from './ws/console-gateway.js';
 
+/** How long a shutdown waits for requests in flight before it closes their connections. */
+export const HTTP_DRAIN_MS = 3_000;
 /** What the server is built from: the open database and engine, and settings from the config. */
 export interface ServerOptions {
   database: Database;
@@ -106,12 +108,18 @@ export function buildServer(options: ServerOptions): LabvisorServer {
         httpServer = listening;
       }),
     close: async () => {
-      // Stop accepting, tell console viewers to reconnect, then let in-flight requests finish.
+      // Stop accepting, tell console viewers to reconnect, then let in-flight requests finish;
+      // whatever is still open after HTTP_DRAIN_MS (a stalled upload, a half-sent request) is cut.
       const closed = new Promise((resolve) =>
         httpServer ? httpServer.close(resolve) : resolve(undefined),
       );
       httpServer?.closeIdleConnections();
       await consoles.close();
+      const drained = await Promise.race([
+        closed.then(() => true),
+        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), HTTP_DRAIN_MS).unref()),
+      ]);
+      if (!drained) httpServer?.closeAllConnections();
       await closed;
       sessionStore.close();
       await vms.idle();

@@ -1,8 +1,10 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { HTTP_DRAIN_MS } from '../src/server.js';
 import { TestClient } from './support/test-server.js';
 
 const SERVER_ENTRY = path.resolve(import.meta.dirname, '../dist/index.js');
@@ -128,13 +130,25 @@ describe('server start on a fresh data directory', () => {
     expect(second.output()).not.toContain('First platform admin');
     const again = new TestClient(base);
     expect((await again.login('admin@labvisor.local', password!)).status).toBe(200);
-    second.child.kill('SIGINT');
+    // The data directory (database, secrets, VM folders) is the server's user's alone.
+    expect(fs.statSync(dataDir).mode & 0o077).toBe(0);
+    // A request that never finishes does not hold a shutdown past its drain time.
+    const stalled = net.createConnection(port, '127.0.0.1');
+    await new Promise((resolve) => stalled.once('connect', resolve));
+    stalled.on('error', () => {});
+    stalled.write(
+      'POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{',
+    );
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const stopping = Date.now();
+    second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);
+    expect(Date.now() - stopping).toBeLessThan(HTTP_DRAIN_MS + 3_000);
+    stalled.destroy();
   });
 });
 
 async function freePort(): Promise<number> {
-  const net = await import('node:net');
   return new Promise((resolve) => {
     const server = net.createServer();
     server.listen(0, '127.0.0.1', () => {
