@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Engine, VmBoot, VmStateEvent } from '@labvisor/engine';
+import type { Engine, VmStateEvent } from '@labvisor/engine';
 import {
   type CreateVmRequest,
   PROCESS_STATES,
@@ -19,26 +19,11 @@ import { AppError } from '../errors.js';
 import { type Actor, requireRole } from './access.js';
 import { admit, createRequest, startRequestOf } from './admission.js';
 import { guestConfigFor } from './guest-config.js';
+import { withoutHostPaths } from './state-reasons.js';
+import { bootOf } from './vm-boot.js';
 import { canSeeVm, visibleVmsQuery, vmNotFound } from './vm-visibility.js';
 
 const holdsResources = (state: VmState) => RESOURCE_HOLDING_STATES.includes(state);
-
-/** How a VM boots from its image. */
-function bootOf(image: ImageRow): VmBoot {
-  if (image.kind === 'iso') return { kind: 'iso', isoPath: image.path };
-  const baseDiskFormat = image.format === 'raw' ? 'raw' : 'qcow2';
-  if (image.kind === 'kernel') {
-    return {
-      kind: 'kernel',
-      kernelPath: image.kernel_path!,
-      initrdPath: image.initrd_path!,
-      cmdline: image.cmdline ?? '',
-      baseDiskPath: image.path,
-      baseDiskFormat,
-    };
-  }
-  return { kind: 'disk', baseDiskPath: image.path, baseDiskFormat };
-}
 
 /**
  * VMs as the API sees them: access, admission, the desired state in Postgres, and the engine's
@@ -381,7 +366,14 @@ export class VmService {
     const previous = this.#stateWrites.get(vmId) ?? Promise.resolve();
     const write = previous
       .catch(() => {})
-      .then(() => recordVmState(this.#knex, vmId, change, holdsResources));
+      .then(() =>
+        recordVmState(
+          this.#knex,
+          vmId,
+          change.reason ? { ...change, reason: withoutHostPaths(change.reason) } : change,
+          holdsResources,
+        ),
+      );
     this.#stateWrites.set(vmId, write);
     void write
       .finally(() => {

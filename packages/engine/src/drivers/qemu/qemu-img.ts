@@ -100,20 +100,17 @@ export async function readVirtualSize(file: string, format: 'qcow2' | 'raw'): Pr
   try {
     handle = await fs.open(file, 'r');
   } catch (error) {
-    throw new EngineError(
-      'NOT_FOUND',
-      `Base image ${file} cannot be opened: ${(error as Error).message}`,
-      {
-        path: file,
-      },
-    );
+    throw new EngineError('NOT_FOUND', 'The image file of this VM cannot be opened', {
+      path: file,
+      reason: (error as Error).message,
+    });
   }
   try {
     if (format === 'raw') return (await handle.stat()).size;
     const header = Buffer.alloc(32);
     await handle.read(header, 0, 32, 0);
     if (header.readUInt32BE(0) !== 0x514649fb) {
-      throw new EngineError('VALIDATION', `Base image ${file} is not a qcow2 image`, {
+      throw new EngineError('VALIDATION', 'The image file of this VM is not a qcow2 image', {
         path: file,
       });
     }
