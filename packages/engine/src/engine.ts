@@ -213,7 +213,7 @@ export class Engine extends EventEmitter<{
    */
   async createSnapshot(id: string, options: CreateSnapshotOptions): Promise<SnapshotInfo> {
     return this.#withVm(id, 'snapshot', async (record) => {
-      const live = this.#isLive(record);
+      const live = LIVE_STATES.includes(record.state);
       if (options.memory && !live) {
         throw new EngineError(
           'INVALID_STATE',
@@ -242,7 +242,7 @@ export class Engine extends EventEmitter<{
     return this.#withVm(id, 'restore snapshot of', async (record) => {
       const vm = driverVmOf(record);
       const snapshot = await this.#driver.getSnapshot(vm, name);
-      if (this.#isLive(record)) {
+      if (LIVE_STATES.includes(record.state)) {
         if (snapshot.memory) {
           await this.#driver.restoreSnapshot(vm, name, true);
           this.#table.setState(record, await this.#driver.queryRunState(vm));
@@ -274,7 +274,7 @@ export class Engine extends EventEmitter<{
     await this.#withVm(id, 'delete snapshot of', async (record) => {
       const vm = driverVmOf(record);
       await this.#driver.getSnapshot(vm, name);
-      await this.#driver.deleteSnapshot(vm, name, this.#isLive(record));
+      await this.#driver.deleteSnapshot(vm, name, LIVE_STATES.includes(record.state));
     });
   }
 
@@ -373,10 +373,6 @@ export class Engine extends EventEmitter<{
   #withVm<T>(id: string, action: string, run: (record: VmRecord) => Promise<T>): Promise<T> {
     this.#assertOpen();
     return this.#table.withVm(id, action, run);
-  }
-
-  #isLive(record: VmRecord): boolean {
-    return LIVE_STATES.includes(record.state);
   }
 
   #assertOpen(): void {
