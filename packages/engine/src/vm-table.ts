@@ -93,11 +93,7 @@ export class VmTable {
     return record;
   }
 
-  has(id: string): boolean {
-    return this.#records.has(id);
-  }
-
-  add(record: VmRecord): void {
+  #add(record: VmRecord): void {
     this.#records.set(record.spec.id, record);
   }
 
@@ -106,7 +102,7 @@ export class VmTable {
   }
 
   /** A new record for a VM, `stopped`, with a logger bound to it. */
-  newRecord(spec: VmSpec, dir: string): VmRecord {
+  #newRecord(spec: VmSpec, dir: string): VmRecord {
     return {
       spec,
       dir,
@@ -130,7 +126,7 @@ export class VmTable {
         throw new EngineError('CONFLICT', `VM "${spec.id}" already exists`, { vmId: spec.id });
       }
       await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
-      const record = this.newRecord(spec, dir);
+      const record = this.#newRecord(spec, dir);
       try {
         await driver.createDisk(driverVmOf(record));
         writeJsonAtomic(files.spec, spec);
@@ -139,7 +135,7 @@ export class VmTable {
         throw toEngineError(error, `Failed creating VM "${spec.id}"`);
       }
       persistStatus(record);
-      this.add(record);
+      this.#add(record);
       record.logger.info({ spec: { ...spec, guestConfig: undefined } }, 'VM created');
       return record;
     });
@@ -208,9 +204,9 @@ export class VmTable {
       const spec = readJson<VmSpec>(files.spec);
       if (!spec || spec.id !== entry.name) continue;
       const saved = readJson<PersistedStatus>(files.status);
-      const record = this.newRecord(spec, dir);
+      const record = this.#newRecord(spec, dir);
       record.cause = saved?.cause;
-      this.add(record);
+      this.#add(record);
       const vm = driverVmOf(record);
       try {
         const adopted = await driver.adopt(vm);
