@@ -4,12 +4,12 @@ import { emptyBodySchema } from '@labvisor/shared';
 import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import type { Database } from './db/database.js';
-import type { AccessEvents } from './domain/access-events.js';
-import type { ConsoleTickets } from './domain/console-tickets.js';
-import type { ImageImport } from './domain/image-import.js';
-import { LoginThrottle } from './domain/login-throttle.js';
-import type { SnapshotService } from './domain/snapshot-service.js';
-import type { VmService } from './domain/vm-service.js';
+import type { AccessEvents } from './domain/auth/access-events.js';
+import { LoginThrottle } from './domain/auth/login-throttle.js';
+import type { ConsoleTickets } from './domain/consoles/console-tickets.js';
+import type { ImageImport } from './domain/images/image-import.js';
+import type { SnapshotService } from './domain/vms/snapshot-service.js';
+import type { VmService } from './domain/vms/vm-service.js';
 import { AppError } from './errors.js';
 import {
   authenticateBearer,

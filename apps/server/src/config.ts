@@ -1,7 +1,10 @@
 import path from 'node:path';
 import type { DriverConfig } from '@labvisor/engine';
 import { z } from 'zod';
-import { DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_MAX_VIRTUAL_BYTES } from './domain/image-import.js';
+import {
+  DEFAULT_MAX_UPLOAD_BYTES,
+  DEFAULT_MAX_VIRTUAL_BYTES,
+} from './domain/images/image-import.js';
 
 const DEFAULT_PORT = 3000;
 

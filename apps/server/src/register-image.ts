@@ -12,7 +12,7 @@ import { ConfigError, loadConfig } from './config.js';
 import { DatabaseUnavailableError, openDatabase } from './db/database.js';
 import { migrateToLatest } from './db/migrate.js';
 import { PgliteLockedError } from './db/pglite-lock.js';
-import { registerBuiltImage } from './domain/images.js';
+import { registerBuiltImage } from './domain/images/built-images.js';
 
 async function main(): Promise<void> {
   const manifestDir = process.argv[2];

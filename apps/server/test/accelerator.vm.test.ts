@@ -10,7 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Database, openDatabase } from '../src/db/database.js';
 import { migrateToLatest } from '../src/db/migrate.js';
-import { findProbeGuest } from '../src/domain/images.js';
+import { findProbeGuest } from '../src/domain/images/built-images.js';
 import { ConsoleSocket } from './support/console-client.js';
 import { createFixtureTenant, createFixtureUser, FIXTURE_PASSWORD } from './support/fixtures.js';
 import {

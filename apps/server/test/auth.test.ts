@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertUser } from '../src/db/queries/users.js';
-import { MAX_LIVE_API_TOKENS_PER_USER } from '../src/domain/api-tokens.js';
-import { hashPassword } from '../src/domain/passwords.js';
-import { DEMO_TENANT_NAME, seedFirstRun } from '../src/domain/seed.js';
+import { MAX_LIVE_API_TOKENS_PER_USER } from '../src/domain/auth/api-tokens.js';
+import { hashPassword } from '../src/domain/auth/passwords.js';
+import { DEMO_TENANT_NAME, seedFirstRun } from '../src/domain/tenants/seed.js';
 import { openMigratedDatabase, TEST_DATABASES } from './support/databases.js';
 import { startTestServer, TestClient, type TestServer } from './support/test-server.js';
 

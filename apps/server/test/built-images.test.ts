@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Database, openDatabase } from '../src/db/database.js';
 import { migrateToLatest } from '../src/db/migrate.js';
-import { registerCachedImages } from '../src/domain/images.js';
+import { registerCachedImages } from '../src/domain/images/built-images.js';
 
 /** Writes a small built image (a disk file and its manifest) into the cache, as build.mjs would. */
 function writeCachedImage(cacheDir: string, name: string, manifest: Record<string, unknown>) {

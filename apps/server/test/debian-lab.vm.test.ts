@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type Database, openDatabase } from '../src/db/database.js';
 import { migrateToLatest } from '../src/db/migrate.js';
-import { GUEST_DEFAULT_PASSWORD } from '../src/domain/guest-config.js';
+import { GUEST_DEFAULT_PASSWORD } from '../src/domain/vms/guest-config.js';
 import { builtImageSkipReason, registerCachedTestImage } from './support/built-image.js';
 import { ConsoleSocket } from './support/console-client.js';
 import { createPostgresDatabase } from './support/databases.js';

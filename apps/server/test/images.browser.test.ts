@@ -5,7 +5,7 @@ import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../src/db/database.js';
 import { migrateToLatest } from '../src/db/migrate.js';
-import { seedFirstRun } from '../src/domain/seed.js';
+import { seedFirstRun } from '../src/domain/tenants/seed.js';
 import { createPortalHandler } from '../src/web/next-handler.js';
 import { buildBootableIso } from './support/boot-iso.js';
 import { browserSkipReason, launchBrowser, WEB_DIR } from './support/browser.js';

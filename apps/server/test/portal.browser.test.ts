@@ -4,7 +4,7 @@ import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../src/db/database.js';
 import { migrateToLatest } from '../src/db/migrate.js';
-import { DEMO_TENANT_NAME, seedFirstRun } from '../src/domain/seed.js';
+import { DEMO_TENANT_NAME, seedFirstRun } from '../src/domain/tenants/seed.js';
 import { createPortalHandler } from '../src/web/next-handler.js';
 import { browserSkipReason, launchBrowser, WEB_DIR } from './support/browser.js';
 import { startTestServer, type TestServer } from './support/test-server.js';

@@ -8,8 +8,11 @@ import path from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../src/db/database.js';
-import { ConsoleRecording, RECORDING_FULL_NOTICE } from '../src/domain/console-recordings.js';
-import { readUsage } from '../src/domain/quota-usage.js';
+import {
+  ConsoleRecording,
+  RECORDING_FULL_NOTICE,
+} from '../src/domain/consoles/console-recordings.js';
+import { readUsage } from '../src/domain/quota/quota-usage.js';
 import { openMigratedDatabase, TEST_DATABASES } from './support/databases.js';
 import { createFixtureTenant, createFixtureUser } from './support/fixtures.js';
 

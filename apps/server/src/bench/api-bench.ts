@@ -14,7 +14,7 @@ import pino from 'pino';
 import { openDatabase } from '../db/database.js';
 import { migrateToLatest } from '../db/migrate.js';
 import { insertTenant } from '../db/queries/tenants.js';
-import { defaultImageImportSettings } from '../domain/image-import.js';
+import { defaultImageImportSettings } from '../domain/images/image-import.js';
 import { buildServer } from '../server.js';
 import { createTokenUser } from './fixtures.js';
 

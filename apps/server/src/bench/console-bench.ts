@@ -17,8 +17,8 @@ import WebSocket from 'ws';
 import { openDatabase } from '../db/database.js';
 import { migrateToLatest } from '../db/migrate.js';
 import { insertTenant } from '../db/queries/tenants.js';
-import { defaultImageImportSettings } from '../domain/image-import.js';
-import { registerBuiltImage } from '../domain/images.js';
+import { registerBuiltImage } from '../domain/images/built-images.js';
+import { defaultImageImportSettings } from '../domain/images/image-import.js';
 import { buildServer } from '../server.js';
 import { createTokenUser } from './fixtures.js';
 

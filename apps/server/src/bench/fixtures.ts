@@ -3,7 +3,7 @@ import type { Knex } from 'knex';
 import { upsertMembership } from '../db/queries/tenants.js';
 import { insertApiToken } from '../db/queries/tokens.js';
 import { insertUser } from '../db/queries/users.js';
-import { generateApiToken, hashApiToken } from '../domain/api-tokens.js';
+import { generateApiToken, hashApiToken } from '../domain/auth/api-tokens.js';
 
 /** Creates a user in a tenant with a role and returns an API token for them (benchmarks only). */
 export async function createTokenUser(

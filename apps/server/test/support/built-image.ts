@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Knex } from 'knex';
-import { registerBuiltImage } from '../../src/domain/images.js';
+import { registerBuiltImage } from '../../src/domain/images/built-images.js';
 import { guestSkipReason } from './tiny-image.js';
 
 /** The cache folder of a built image (`npm run images -- <name>` puts it there). */

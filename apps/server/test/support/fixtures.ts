@@ -2,7 +2,7 @@ import type { TenantRole } from '@labvisor/shared';
 import type { Knex } from 'knex';
 import { insertTenant, upsertMembership } from '../../src/db/queries/tenants.js';
 import { insertUser } from '../../src/db/queries/users.js';
-import { hashPassword } from '../../src/domain/passwords.js';
+import { hashPassword } from '../../src/domain/auth/passwords.js';
 
 /** The password every fixture user has. */
 export const FIXTURE_PASSWORD = 'fixture-password-1';

@@ -10,8 +10,8 @@ import type { Database } from '../../src/db/database.js';
 import {
   defaultImageImportSettings,
   type ImageImportSettings,
-} from '../../src/domain/image-import.js';
-import type { VmService } from '../../src/domain/vm-service.js';
+} from '../../src/domain/images/image-import.js';
+import type { VmService } from '../../src/domain/vms/vm-service.js';
 import { buildServer } from '../../src/server.js';
 import type { ConsoleGateway } from '../../src/ws/console-gateway.js';
 

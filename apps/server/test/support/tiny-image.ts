@@ -2,7 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ensureTinyImage, tinyImageDir, vmTestSkipReason } from '@labvisor/engine/testing';
 import type { Knex } from 'knex';
-import { registerBuiltImage } from '../../src/domain/images.js';
+import { registerBuiltImage } from '../../src/domain/images/built-images.js';
 
 /** Why tests with real guests cannot run here (outside CI only); under CI a missing piece fails. */
 export function guestSkipReason(): string | undefined {

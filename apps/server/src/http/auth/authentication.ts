@@ -5,9 +5,9 @@ import passport from 'passport';
 import { Strategy as LocalStrategy } from 'passport-local';
 import { findUserByTokenHash } from '../../db/queries/tokens.js';
 import { findUserByEmail, findUserById, type UserRow } from '../../db/queries/users.js';
-import { type Actor, loadActor } from '../../domain/access.js';
-import { hashApiToken } from '../../domain/api-tokens.js';
-import { verifyPassword } from '../../domain/passwords.js';
+import { type Actor, loadActor } from '../../domain/auth/access.js';
+import { hashApiToken } from '../../domain/auth/api-tokens.js';
+import { verifyPassword } from '../../domain/auth/passwords.js';
 import { AppError } from '../../errors.js';
 
 declare global {

@@ -1,7 +1,7 @@
 import { type VmActivity, vmActivityQuerySchema } from '@labvisor/shared';
 import { Router } from 'express';
 import type { Knex } from 'knex';
-import type { VmService } from '../../domain/vm-service.js';
+import type { VmService } from '../../domain/vms/vm-service.js';
 import { actorOf } from '../auth/authentication.js';
 import { parseIdParam, parseInput } from '../validate.js';
 

@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import type { Knex } from 'knex';
 import { z } from 'zod';
-import { requirePlatformAdmin, requireRole } from '../../domain/access.js';
+import { requirePlatformAdmin, requireRole } from '../../domain/auth/access.js';
 import { actorOf } from '../auth/authentication.js';
 import { parseInput } from '../validate.js';
 

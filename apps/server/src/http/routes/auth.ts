@@ -4,7 +4,7 @@ import type { Knex } from 'knex';
 import type passport from 'passport';
 import { recordAudit } from '../../db/queries/audit.js';
 import { listMemberships, toUser, touchLastLogin, type UserRow } from '../../db/queries/users.js';
-import type { LoginThrottle } from '../../domain/login-throttle.js';
+import type { LoginThrottle } from '../../domain/auth/login-throttle.js';
 import { AppError } from '../../errors.js';
 import { csrfTokenOf, requireUser, SIGN_IN_FAILED_MESSAGE } from '../auth/authentication.js';
 import { OIDC_CALLBACK_PATH, type OidcSignIn } from '../auth/oidc.js';

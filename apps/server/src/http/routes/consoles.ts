@@ -1,9 +1,9 @@
 import { type ConsoleTicket, consoleTicketRequestSchema } from '@labvisor/shared';
 import { Router } from 'express';
 import type { Knex } from 'knex';
-import { requireRole } from '../../domain/access.js';
-import type { ConsoleTickets } from '../../domain/console-tickets.js';
-import type { VmService } from '../../domain/vm-service.js';
+import { requireRole } from '../../domain/auth/access.js';
+import type { ConsoleTickets } from '../../domain/consoles/console-tickets.js';
+import type { VmService } from '../../domain/vms/vm-service.js';
 import { AppError } from '../../errors.js';
 import type { ConsolePresence } from '../../ws/console-gateway.js';
 import { actorOf } from '../auth/authentication.js';

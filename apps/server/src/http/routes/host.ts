@@ -2,7 +2,7 @@ import { type HostCapacity, VM_STATES, type VmState } from '@labvisor/shared';
 import { Router } from 'express';
 import type { Knex } from 'knex';
 import type { EngineStatusSource } from '../../app.js';
-import { requirePlatformAdmin } from '../../domain/access.js';
+import { requirePlatformAdmin } from '../../domain/auth/access.js';
 import { actorOf } from '../auth/authentication.js';
 
 /** This host's capacity and its VMs by state (platform admins only): `/api/v1/host`. */

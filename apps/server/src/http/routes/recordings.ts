@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import { Router } from 'express';
 import type { Knex } from 'knex';
-import { requireRole } from '../../domain/access.js';
-import type { VmService } from '../../domain/vm-service.js';
+import { requireRole } from '../../domain/auth/access.js';
+import type { VmService } from '../../domain/vms/vm-service.js';
 import { AppError } from '../../errors.js';
 import { actorOf } from '../auth/authentication.js';
 import { parseIdParam } from '../validate.js';

@@ -3,8 +3,8 @@ import { Router } from 'express';
 import type { Knex } from 'knex';
 import { toSnapshot } from '../../db/queries/snapshots.js';
 import { toVm } from '../../db/queries/vms.js';
-import type { SnapshotService } from '../../domain/snapshot-service.js';
-import type { VmService } from '../../domain/vm-service.js';
+import type { SnapshotService } from '../../domain/vms/snapshot-service.js';
+import type { VmService } from '../../domain/vms/vm-service.js';
 import { actorOf } from '../auth/authentication.js';
 import { parseIdParam, parseInput } from '../validate.js';
 

@@ -23,9 +23,9 @@ import {
 } from '../../db/queries/tenants.js';
 import { readDailyUsage } from '../../db/queries/usage.js';
 import { findUserByEmail } from '../../db/queries/users.js';
-import { requirePlatformAdmin, requireRole, tenantNotFound } from '../../domain/access.js';
-import type { AccessEvents } from '../../domain/access-events.js';
-import { readUsage } from '../../domain/quota-usage.js';
+import { requirePlatformAdmin, requireRole, tenantNotFound } from '../../domain/auth/access.js';
+import type { AccessEvents } from '../../domain/auth/access-events.js';
+import { readUsage } from '../../domain/quota/quota-usage.js';
 import { AppError } from '../../errors.js';
 import { actorOf } from '../auth/authentication.js';
 import { parseIdParam, parseInput } from '../validate.js';

@@ -3,7 +3,7 @@ import { Router } from 'express';
 import type { Knex } from 'knex';
 import { recordAudit } from '../../db/queries/audit.js';
 import { listApiTokens, revokeApiToken, toApiToken } from '../../db/queries/tokens.js';
-import { createApiToken } from '../../domain/api-tokens.js';
+import { createApiToken } from '../../domain/auth/api-tokens.js';
 import { AppError } from '../../errors.js';
 import { actorOf } from '../auth/authentication.js';
 import { parseIdParam, parseInput } from '../validate.js';

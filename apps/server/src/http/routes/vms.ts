@@ -9,7 +9,7 @@ import {
 import { Router } from 'express';
 import type { Knex } from 'knex';
 import { toVm } from '../../db/queries/vms.js';
-import type { VmService } from '../../domain/vm-service.js';
+import type { VmService } from '../../domain/vms/vm-service.js';
 import { actorOf } from '../auth/authentication.js';
 import { parseIdParam, parseInput } from '../validate.js';
 

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { AppError } from '../errors.js';
+import { AppError } from '../../errors.js';
 
 /** How long a console ticket can be redeemed. */
 export const CONSOLE_TICKET_TTL_MS = 30_000;

@@ -1,5 +1,5 @@
 import { GUEST_USER_PATTERN, type GuestConfig, toHostname } from '@labvisor/engine';
-import type { UserRow } from '../db/queries/users.js';
+import type { UserRow } from '../../db/queries/users.js';
 
 /**
  * The password of the owner's account in a Debian guest (infra/images/debian-lab). A documented

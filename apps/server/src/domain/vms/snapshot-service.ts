@@ -1,13 +1,13 @@
 import type { Engine } from '@labvisor/engine';
 import { RESOURCE_HOLDING_STATES, type VmState } from '@labvisor/shared';
 import type { Knex } from 'knex';
-import { isUniqueViolation } from '../db/errors.js';
-import { recordAudit } from '../db/queries/audit.js';
-import { findSnapshot, listSnapshots, type SnapshotRow } from '../db/queries/snapshots.js';
-import { findVmById, recordVmState, type VmRow } from '../db/queries/vms.js';
-import { AppError } from '../errors.js';
-import type { Actor } from './access.js';
-import { admit, startRequestOf } from './admission.js';
+import { isUniqueViolation } from '../../db/errors.js';
+import { recordAudit } from '../../db/queries/audit.js';
+import { findSnapshot, listSnapshots, type SnapshotRow } from '../../db/queries/snapshots.js';
+import { findVmById, recordVmState, type VmRow } from '../../db/queries/vms.js';
+import { AppError } from '../../errors.js';
+import type { Actor } from '../auth/access.js';
+import { admit, startRequestOf } from '../quota/admission.js';
 import type { VmService } from './vm-service.js';
 
 const holdsResources = (state: VmState) => RESOURCE_HOLDING_STATES.includes(state);

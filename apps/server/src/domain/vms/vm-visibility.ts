@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
-import type { VmRow } from '../db/queries/vms.js';
-import { AppError } from '../errors.js';
-import { type Actor, hasRole, roleIn } from './access.js';
+import type { VmRow } from '../../db/queries/vms.js';
+import { AppError } from '../../errors.js';
+import { type Actor, hasRole, roleIn } from '../auth/access.js';
 
 /**
  * Whether the actor may see and act on a VM: its owner while a member of its tenant, instructors

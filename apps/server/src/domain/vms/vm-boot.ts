@@ -1,5 +1,5 @@
 import type { VmBoot } from '@labvisor/engine';
-import type { ImageRow } from '../db/queries/images.js';
+import type { ImageRow } from '../../db/queries/images.js';
 
 /** How a VM boots from its image. */
 export function bootOf(image: ImageRow): VmBoot {

@@ -1,8 +1,8 @@
 import type { Knex } from 'knex';
-import { recordAudit } from '../db/queries/audit.js';
-import { insertTenant, upsertMembership } from '../db/queries/tenants.js';
-import { hasPlatformAdmin, insertUser } from '../db/queries/users.js';
-import { generatePassword, hashPassword } from './passwords.js';
+import { recordAudit } from '../../db/queries/audit.js';
+import { insertTenant, upsertMembership } from '../../db/queries/tenants.js';
+import { hasPlatformAdmin, insertUser } from '../../db/queries/users.js';
+import { generatePassword, hashPassword } from '../auth/passwords.js';
 
 /** The demo tenant a first start creates, so a new install has something to open. */
 export const DEMO_TENANT_NAME = 'Demo lab';

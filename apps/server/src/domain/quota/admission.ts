@@ -2,9 +2,9 @@ import { checkQuota, type QuotaRequest } from '@labvisor/engine';
 import type { CreateVmRequest, QuotaLimits, QuotaUsage } from '@labvisor/shared';
 import { RESOURCE_HOLDING_STATES } from '@labvisor/shared';
 import type { Knex } from 'knex';
-import { readLimits } from '../db/queries/quotas.js';
-import type { VmRow } from '../db/queries/vms.js';
-import { AppError } from '../errors.js';
+import { readLimits } from '../../db/queries/quotas.js';
+import type { VmRow } from '../../db/queries/vms.js';
+import { AppError } from '../../errors.js';
 import { readMemberLimits, readUsage } from './quota-usage.js';
 
 /** Starting a VM needs at least this much metered time left this month (one minute). */

@@ -1,8 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
-import { recordAudit } from '../db/queries/audit.js';
-import { type ApiTokenRow, countLiveApiTokens, insertApiToken } from '../db/queries/tokens.js';
-import { AppError } from '../errors.js';
+import { recordAudit } from '../../db/queries/audit.js';
+import { type ApiTokenRow, countLiveApiTokens, insertApiToken } from '../../db/queries/tokens.js';
+import { AppError } from '../../errors.js';
 
 /** Prefix of every API token, so a leaked one is easy to recognise in logs and scanners. */
 export const API_TOKEN_PREFIX = 'lvt_';

@@ -13,12 +13,12 @@ import {
 } from '@labvisor/engine';
 import type { UploadImageQuery } from '@labvisor/shared';
 import type { Knex } from 'knex';
-import { isForeignKeyViolation, isUniqueViolation } from '../db/errors.js';
-import { recordAudit } from '../db/queries/audit.js';
-import type { ImageRow } from '../db/queries/images.js';
-import { findTenantById } from '../db/queries/tenants.js';
-import { AppError } from '../errors.js';
-import { type Actor, requirePlatformAdmin, requireRole, tenantNotFound } from './access.js';
+import { isForeignKeyViolation, isUniqueViolation } from '../../db/errors.js';
+import { recordAudit } from '../../db/queries/audit.js';
+import type { ImageRow } from '../../db/queries/images.js';
+import { findTenantById } from '../../db/queries/tenants.js';
+import { AppError } from '../../errors.js';
+import { type Actor, requirePlatformAdmin, requireRole, tenantNotFound } from '../auth/access.js';
 
 const GIB = 1024 ** 3;
 /** Resources a VM gets from an uploaded image unless the upload says otherwise. */

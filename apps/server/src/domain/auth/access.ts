@@ -1,7 +1,7 @@
 import type { TenantRole } from '@labvisor/shared';
 import type { Knex } from 'knex';
-import type { UserRow } from '../db/queries/users.js';
-import { AppError } from '../errors.js';
+import type { UserRow } from '../../db/queries/users.js';
+import { AppError } from '../../errors.js';
 
 const ROLE_RANK: Record<TenantRole, number> = { member: 0, instructor: 1, admin: 2 };
 
