@@ -1,39 +1,39 @@
-import { timingSafeEqual } from 'node:crypto';
 import type { CapacityReport, DriverInfo } from '@labvisor/engine';
-import { emptyBodySchema } from '@labvisor/shared';
+import { API_ROUTES } from '@labvisor/shared';
 import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import type { Database } from './db/database.js';
 import type { AccessEvents } from './domain/auth/access-events.js';
 import { LoginThrottle } from './domain/auth/login-throttle.js';
+import { UserService } from './domain/auth/user-service.js';
 import type { ConsoleTickets } from './domain/consoles/console-tickets.js';
+import { ImageCatalog } from './domain/images/image-catalog.js';
 import type { ImageImport } from './domain/images/image-import.js';
+import { MemberService } from './domain/tenants/member-service.js';
+import { TenantService } from './domain/tenants/tenant-service.js';
 import type { SnapshotService } from './domain/vms/snapshot-service.js';
 import type { VmService } from './domain/vms/vm-service.js';
 import { AppError } from './errors.js';
 import {
-  authenticateBearer,
+  authenticateRequest,
   configurePassport,
   requireCsrfToken,
 } from './http/auth/authentication.js';
 import type { OidcSignIn } from './http/auth/oidc.js';
 import { errorHandler, notFoundHandler } from './http/errors.js';
 import type { Metrics } from './http/metrics.js';
-import { buildOpenApiDocument } from './http/openapi.js';
-import { activityRoutes } from './http/routes/activity.js';
-import { auditRoutes } from './http/routes/audit.js';
-import { authRoutes } from './http/routes/auth.js';
-import { consoleRoutes } from './http/routes/consoles.js';
-import { healthRoutes } from './http/routes/health.js';
-import { hostRoutes } from './http/routes/host.js';
-import { imageRoutes } from './http/routes/images.js';
-import { recordingRoutes } from './http/routes/recordings.js';
-import { snapshotRoutes } from './http/routes/snapshots.js';
-import { tenantRoutes } from './http/routes/tenants.js';
-import { tokenRoutes } from './http/routes/tokens.js';
-import { userRoutes } from './http/routes/users.js';
-import { vmRoutes } from './http/routes/vms.js';
-import { parseInput } from './http/validate.js';
+import { mountRoutes } from './http/router.js';
+import { auditHandlers } from './http/routes/audit.js';
+import { authHandlers } from './http/routes/auth.js';
+import { consoleHandlers } from './http/routes/consoles.js';
+import { hostHandlers } from './http/routes/host.js';
+import { imageHandlers } from './http/routes/images.js';
+import { serviceHandlers } from './http/routes/service.js';
+import { snapshotHandlers } from './http/routes/snapshots.js';
+import { tenantHandlers } from './http/routes/tenants.js';
+import { tokenHandlers } from './http/routes/tokens.js';
+import { userHandlers } from './http/routes/users.js';
+import { vmHandlers } from './http/routes/vms.js';
 import type { ConsolePresence } from './ws/console-gateway.js';
 
 const MAX_JSON_BODY = '256kb';
@@ -72,6 +72,8 @@ export interface AppDeps {
   metricsToken?: string | undefined;
   /** Include stack traces of server faults in answers (development only). */
   exposeStack: boolean;
+  /** Check every JSON answer against its route's declared schema (development and tests). */
+  checkAnswers?: boolean;
   /** Serves the portal (Next.js) for every path the API does not own. */
   webHandler?: RequestHandler;
 }
@@ -85,49 +87,51 @@ export function createApp(deps: AppDeps): Express {
 
   const knex = deps.database.knex;
   const passportInstance = configurePassport(knex);
-
   app.use(deps.metrics.timeRequests);
-  app.use(healthRoutes(deps.database, deps.engine, deps.logger));
-  app.get('/metrics', requireMetricsToken(deps.metricsToken), deps.metrics.serve);
 
   const api = express.Router();
-  const openApiDocument = buildOpenApiDocument();
-  api.get('/openapi.json', (_req, res) => {
-    res.json(openApiDocument);
-  });
   api.use(requireJsonBodies);
   api.use(express.json({ limit: MAX_JSON_BODY }));
   api.use(deps.sessionMiddleware);
-  api.use(passportInstance.session());
-  api.use((req, _res, next) => {
-    if (req.user) req.authMethod = 'session';
-    next();
-  });
-  api.use(authenticateBearer(knex));
+  api.use(passportInstance.initialize());
+  api.use(authenticateRequest(knex));
   api.use(requireCsrfToken);
-  // Deletes and sign-out take no body: anything in one is a mistake, refused before it acts.
-  api.use((req, _res, next) => {
-    if (req.method === 'DELETE' || req.path === '/auth/logout')
-      parseInput(emptyBodySchema, req.body);
-    next();
-  });
-  api.use(
-    authRoutes(knex, passportInstance, new LoginThrottle(), {
-      oidc: deps.oidc,
-      publicOrigin: deps.publicOrigin,
-    }),
+
+  const tenants = new TenantService(knex);
+  mountRoutes(
+    { root: app, api },
+    {
+      ...serviceHandlers({
+        database: deps.database,
+        engine: deps.engine,
+        logger: deps.logger,
+        metrics: deps.metrics,
+        metricsToken: deps.metricsToken,
+      }),
+      ...authHandlers({
+        knex,
+        passport: passportInstance,
+        throttle: new LoginThrottle(),
+        oidc: deps.oidc,
+        publicOrigin: deps.publicOrigin,
+      }),
+      ...tokenHandlers(knex),
+      ...tenantHandlers(tenants, new MemberService(knex, tenants, deps.accessEvents)),
+      ...userHandlers(new UserService(knex, deps.accessEvents)),
+      ...imageHandlers(new ImageCatalog(knex), deps.images),
+      ...vmHandlers(knex, deps.vms),
+      ...snapshotHandlers(deps.vms, deps.snapshots),
+      ...consoleHandlers({
+        knex,
+        vms: deps.vms,
+        tickets: deps.consoleTickets,
+        presence: deps.consolePresence,
+      }),
+      ...auditHandlers(knex),
+      ...hostHandlers(knex, deps.engine),
+    },
+    { knex, checkAnswers: deps.checkAnswers ?? false },
   );
-  api.use(tokenRoutes(knex));
-  api.use(tenantRoutes(knex, deps.accessEvents));
-  api.use(userRoutes(knex, deps.accessEvents));
-  api.use(imageRoutes(knex, deps.images));
-  api.use(vmRoutes(knex, deps.vms));
-  api.use(snapshotRoutes(knex, deps.vms, deps.snapshots));
-  api.use(auditRoutes(knex));
-  api.use(hostRoutes(knex, deps.engine));
-  api.use(recordingRoutes(knex, deps.vms));
-  api.use(activityRoutes(knex, deps.vms));
-  api.use(consoleRoutes(knex, deps.vms, deps.consoleTickets, deps.consolePresence));
   api.use(notFoundHandler);
   api.use(countAdmissionRefusals(deps.metrics));
   api.use(errorHandler(deps.logger, deps.exposeStack));
@@ -149,22 +153,6 @@ function countAdmissionRefusals(metrics: Metrics): ErrorRequestHandler {
   };
 }
 
-/** Lets `/metrics` through only with the configured token (when one is), compared in constant time. */
-function requireMetricsToken(token: string | undefined): RequestHandler {
-  const expected = token === undefined ? undefined : Buffer.from(`Bearer ${token}`);
-  return (req, _res, next) => {
-    if (!expected) return next();
-    const sent = Buffer.from(req.get('authorization') ?? '');
-    if (sent.length === expected.length && timingSafeEqual(sent, expected)) return next();
-    next(
-      new AppError(
-        'UNAUTHENTICATED',
-        'The metrics need the metrics token (Authorization: Bearer).',
-      ),
-    );
-  };
-}
-
 /**
  * Refuses a request body that is not JSON (except an image upload's bytes): a body of another type
  * would otherwise go unread, and a request whose body was meant to say something must not act as
@@ -173,7 +161,9 @@ function requireMetricsToken(token: string | undefined): RequestHandler {
 const requireJsonBodies: RequestHandler = (req, _res, next) => {
   const hasBody =
     Number(req.get('content-length') ?? 0) > 0 || req.get('transfer-encoding') !== undefined;
-  const isUpload = req.method === 'POST' && req.path === '/images';
+  const isUpload =
+    req.method === API_ROUTES.uploadImage.method.toUpperCase() &&
+    `/api/v1${req.path}` === API_ROUTES.uploadImage.path;
   if (!hasBody || isUpload || req.is('application/json')) return next();
   next(
     new AppError('VALIDATION', 'The request body must be JSON (Content-Type: application/json).'),

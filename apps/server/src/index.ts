@@ -90,6 +90,7 @@ async function main(): Promise<void> {
     },
     publicOrigin: config.publicUrl ? new URL(config.publicUrl).origin : undefined,
     exposeStack: config.isDevelopment,
+    checkAnswers: config.isDevelopment,
     metricsToken: config.metricsToken,
     trustProxy: config.trustProxy,
     webHandler: await createPortalHandler(WEB_DIR),

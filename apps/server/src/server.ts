@@ -31,6 +31,8 @@ export interface ServerOptions {
   /** The public origin (https behind a proxy): Secure cookies and the console Origin check. */
   publicOrigin: string | undefined;
   exposeStack: boolean;
+  /** Check every JSON answer against its route's declared schema (development and tests). */
+  checkAnswers?: boolean;
   /** When set, `GET /metrics` requires this bearer token. */
   metricsToken?: string | undefined;
   /** Express's `trust proxy` (default loopback). */
@@ -88,6 +90,7 @@ export function buildServer(options: ServerOptions): LabvisorServer {
     accessEvents,
     metrics: new Metrics(knex, () => consoles.openSockets),
     exposeStack: options.exposeStack,
+    checkAnswers: options.checkAnswers ?? false,
     metricsToken: options.metricsToken,
     ...(options.trustProxy === undefined ? {} : { trustProxy: options.trustProxy }),
     webHandler: options.webHandler,

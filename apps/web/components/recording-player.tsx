@@ -1,6 +1,8 @@
 'use client';
 
+import { API_ROUTES } from '@labvisor/shared';
 import { useEffect, useRef, useState } from 'react';
+import { routeUrl } from '@/lib/api';
 import '@xterm/xterm/css/xterm.css';
 
 /** Pauses longer than this are shortened in playback. */
@@ -18,7 +20,9 @@ export function RecordingPlayer({ recordingId }: { recordingId: string }) {
     (async () => {
       const [{ Terminal }, response] = await Promise.all([
         import('@xterm/xterm'),
-        fetch(`/api/v1/recordings/${recordingId}/cast`, { credentials: 'same-origin' }),
+        fetch(routeUrl(API_ROUTES.recordingCast, { params: { recordingId } }), {
+          credentials: 'same-origin',
+        }),
       ]);
       if (cancelled || !screen.current) return;
       if (!response.ok) {

@@ -1,10 +1,9 @@
 'use client';
 
+import { API_ROUTES, type Recording } from '@labvisor/shared';
 import { useEffect, useState } from 'react';
-import { api, describeError } from '@/lib/api';
+import { api, describeError, routeUrl } from '@/lib/api';
 import { RecordingPlayer } from './recording-player';
-
-type Recording = Awaited<ReturnType<typeof api.listRecordings>>[number];
 
 /** A VM's recorded serial sessions, with who was connected, and playback. */
 export function RecordingsPanel({ vmId }: { vmId: string }) {
@@ -52,7 +51,12 @@ export function RecordingsPanel({ vmId }: { vmId: string }) {
                 <button className="button" type="button" onClick={() => setPlaying(recording.id)}>
                   Play
                 </button>
-                <a className="button" href={`/api/v1/recordings/${recording.id}/cast`}>
+                <a
+                  className="button"
+                  href={routeUrl(API_ROUTES.recordingCast, {
+                    params: { recordingId: recording.id },
+                  })}
+                >
                   Download
                 </a>
               </td>

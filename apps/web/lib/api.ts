@@ -1,28 +1,13 @@
-import type {
-  ApiToken,
-  AuditEntry,
-  ConsoleConnection,
-  ConsoleTicket,
-  CreatedToken,
-  CreateVmRequest,
-  ErrorBody,
-  ErrorCode,
-  HostCapacity,
-  Image,
-  LoginResponse,
-  Member,
-  MeResponse,
-  Quota,
-  QuotaLimits,
-  Snapshot,
-  Tenant,
-  TenantRole,
-  TenantUsage,
-  UploadImageQuery,
-  User,
-  Vm,
-  VmAction,
-  VmActivity,
+import {
+  API_ROUTES,
+  type ErrorBody,
+  type ErrorCode,
+  fillPath,
+  type RouteAnswer,
+  type RouteRequest,
+  type RouteSpec,
+  VM_ACTION_ROUTES,
+  type VmAction,
 } from '@labvisor/shared';
 
 /** An API error, carrying the contract's code and a sentence a person understands. */
@@ -50,7 +35,82 @@ const FRIENDLY_MESSAGES: Partial<Record<ErrorCode, string>> = {
 
 let csrfToken: string | undefined;
 
-async function request<T>(method: string, url: string, body?: unknown): Promise<T> {
+/** A route that answers JSON (or nothing, with 204): not a redirect, a file or metrics text. */
+type JsonRoute = RouteSpec & { produces?: never };
+
+/** The JSON body a route takes. */
+type BodyOf<R extends RouteSpec> = RouteRequest<R>['body'];
+
+/** The query a route takes. */
+type QueryOf<R extends RouteSpec> = RouteRequest<R>['query'];
+
+/**
+ * What a client sends to a route, each part required exactly when the route needs it: path
+ * parameters when its path has any, a query when the query has required fields, a body when the
+ * route takes one. A part the route does not take cannot be given.
+ */
+export type CallRequest<R extends RouteSpec> = (keyof RouteRequest<R>['params'] extends never
+  ? { params?: never }
+  : { params: RouteRequest<R>['params'] }) &
+  (QueryOf<R> extends undefined
+    ? { query?: never }
+    : Record<never, never> extends QueryOf<R>
+      ? { query?: QueryOf<R> }
+      : { query: QueryOf<R> }) &
+  (BodyOf<R> extends undefined ? { body?: never } : { body: BodyOf<R> });
+
+/** The request argument of a route: optional when the route needs nothing. */
+type CallArgs<R extends RouteSpec> =
+  Record<never, never> extends CallRequest<R>
+    ? [request?: CallRequest<R>]
+    : [request: CallRequest<R>];
+
+/** A request as the untyped implementations see it. */
+interface LooseRequest {
+  params?: Record<string, string>;
+  query?: Record<string, unknown>;
+  body?: unknown;
+}
+
+/** The answer a route gives with another success status than its own (`otherAnswers`). */
+type OtherAnswer<R extends RouteSpec, S extends number> =
+  R['otherAnswers'] extends Record<S, { response?: infer Schema extends RouteSpec['response'] }>
+    ? RouteAnswer<Omit<RouteSpec, 'response'> & { response: Schema }>
+    : never;
+
+/**
+ * The URL of a request to a route: its path with the parameters filled in (URI-encoded), then
+ * the query without its undefined and empty values.
+ */
+export function routeUrl<R extends RouteSpec>(route: R, ...[request]: CallArgs<R>): string;
+export function routeUrl(route: RouteSpec, request: LooseRequest = {}): string {
+  return urlOf(route, request);
+}
+
+/** The URL of a request to a route, untyped. */
+function urlOf(route: RouteSpec, request: LooseRequest): string {
+  const query = new URLSearchParams();
+  for (const [key, value] of Object.entries(request.query ?? {}))
+    if (value !== undefined && value !== '') query.set(key, String(value));
+  const path = fillPath(route.path, request.params ?? {});
+  const search = query.toString();
+  return search ? `${path}?${search}` : path;
+}
+
+/**
+ * Sends a request to a JSON route and answers its parsed JSON (undefined for 204), typed from the
+ * route's response schema but not checked at runtime. A refusal rejects with its ApiError; a
+ * network failure with UNAVAILABLE.
+ */
+export function call<R extends JsonRoute>(
+  route: R,
+  ...[request]: CallArgs<R>
+): Promise<RouteAnswer<R>>;
+export async function call(route: RouteSpec, request: LooseRequest = {}): Promise<unknown> {
+  // fetch upper-cases only some methods itself (not PATCH), and the CSRF check compares with GET.
+  const method = route.method.toUpperCase();
+  const url = urlOf(route, request);
+  const { body } = request;
   const headers: Record<string, string> = { accept: 'application/json' };
   if (body !== undefined) headers['content-type'] = 'application/json';
   if (method !== 'GET' && csrfToken) headers['x-csrf-token'] = csrfToken;
@@ -65,10 +125,10 @@ async function request<T>(method: string, url: string, body?: unknown): Promise<
   } catch {
     throw new ApiError('UNAVAILABLE', 'Cannot reach the server. Check your connection.', 0);
   }
-  if (response.status === 204) return undefined as T;
+  if (response.status === 204) return undefined;
   const payload = (await response.json().catch(() => undefined)) as unknown;
   if (!response.ok) throw apiErrorOf(response.status, payload);
-  return payload as T;
+  return payload;
 }
 
 /** The ApiError of a refused answer: the server's sentence, or a friendly one for its code. */
@@ -89,17 +149,19 @@ export interface Upload<T> {
 }
 
 /**
- * Sends a file as a POST body with XMLHttpRequest, which reports upload progress (fetch does
- * not); `onProgress` gets the bytes sent and the total. A cancelled upload rejects with an Error.
+ * Sends a file as the raw body of a route's request with XMLHttpRequest, which reports upload
+ * progress (fetch does not); `onProgress` gets the bytes sent and the total. A cancelled upload
+ * rejects with an Error.
  */
-function uploadFile<T>(
-  url: string,
+function uploadFile<R extends RouteSpec & { binaryBody: string }>(
+  route: R,
+  request: CallRequest<R>,
   file: Blob,
   onProgress: (sent: number, total: number) => void,
-): Upload<T> {
+): Upload<RouteAnswer<R>> {
   const xhr = new XMLHttpRequest();
-  const done = new Promise<T>((resolve, reject) => {
-    xhr.open('POST', url);
+  const done = new Promise<RouteAnswer<R>>((resolve, reject) => {
+    xhr.open(route.method.toUpperCase(), urlOf(route, request as LooseRequest));
     xhr.setRequestHeader('accept', 'application/json');
     xhr.setRequestHeader('content-type', 'application/octet-stream');
     if (csrfToken) xhr.setRequestHeader('x-csrf-token', csrfToken);
@@ -110,7 +172,7 @@ function uploadFile<T>(
       try {
         payload = JSON.parse(xhr.responseText);
       } catch {}
-      if (xhr.status >= 200 && xhr.status < 300) resolve(payload as T);
+      if (xhr.status >= 200 && xhr.status < 300) resolve(payload as RouteAnswer<R>);
       else reject(apiErrorOf(xhr.status, payload));
     };
     xhr.onerror = () =>
@@ -127,123 +189,108 @@ function uploadFile<T>(
   return { done, cancel: () => xhr.abort() };
 }
 
-/** The typed client of the Labvisor API, for the portal. */
+/** The answer of `createVm` with `?dryRun=1`: whether the quota would admit the VM. */
+type DryRunAnswer = OtherAnswer<typeof API_ROUTES.createVm, 200>;
+
+/** The typed client of the Labvisor API, for the portal; each method calls one route. */
 export const api = {
-  async login(email: string, password: string): Promise<LoginResponse> {
-    const answer = await request<LoginResponse>('POST', '/api/v1/auth/login', { email, password });
+  async login(email: string, password: string) {
+    const answer = await call(API_ROUTES.login, { body: { email, password } });
     csrfToken = answer.csrfToken;
     return answer;
   },
-  async logout(): Promise<void> {
-    await request<void>('POST', '/api/v1/auth/logout');
+  async logout() {
+    await call(API_ROUTES.logout);
     csrfToken = undefined;
   },
-  async me(): Promise<MeResponse> {
-    const answer = await request<MeResponse>('GET', '/api/v1/me');
+  async me() {
+    const answer = await call(API_ROUTES.me);
     csrfToken = answer.csrfToken;
     return answer;
   },
+  /** A VM's serial console recordings (instructors and admins of its tenant). */
   listRecordings: async (vmId: string) =>
-    (
-      await request<{
-        items: Array<{
-          id: string;
-          vmName: string;
-          startedAt: string;
-          endedAt: string | null;
-          viewers: Array<{ name: string; mode: string }>;
-        }>;
-      }>('GET', `/api/v1/vms/${vmId}/recordings`)
-    ).items,
-  providers: () => request<{ password: boolean; oidc: boolean }>('GET', '/api/v1/auth/providers'),
+    (await call(API_ROUTES.listRecordings, { params: { vmId } })).items,
+  /** Which sign-in methods are offered. */
+  providers: () => call(API_ROUTES.authProviders),
   /** The VMs the user can see; with a tenant, only that tenant's. */
   listVms: async (tenantId?: string) =>
-    (
-      await request<{ items: Vm[] }>(
-        'GET',
-        tenantId ? `/api/v1/vms?tenantId=${encodeURIComponent(tenantId)}` : '/api/v1/vms',
-      )
-    ).items,
-  listImages: async () => (await request<{ items: Image[] }>('GET', '/api/v1/images')).items,
+    (await call(API_ROUTES.listVms, { query: { tenantId } })).items,
+  listImages: async () => (await call(API_ROUTES.listImages)).items,
   /** Uploads an image file (its bytes as the body, described by the query), with progress. */
   uploadImage: (
-    query: UploadImageQuery,
+    query: QueryOf<typeof API_ROUTES.uploadImage>,
     file: Blob,
     onProgress: (sent: number, total: number) => void,
-  ) => {
-    const params = Object.entries(query).flatMap(([key, value]) =>
-      value === undefined ? [] : [[key, String(value)]],
-    );
-    return uploadFile<Image>(`/api/v1/images?${new URLSearchParams(params)}`, file, onProgress);
-  },
-  deleteImage: (imageId: string) => request<void>('DELETE', `/api/v1/images/${imageId}`),
-  quota: (tenantId: string) => request<Quota>('GET', `/api/v1/tenants/${tenantId}/quota`),
+  ) => uploadFile(API_ROUTES.uploadImage, { query }, file, onProgress),
+  deleteImage: (imageId: string) => call(API_ROUTES.deleteImage, { params: { imageId } }),
+  quota: (tenantId: string) => call(API_ROUTES.getQuota, { params: { tenantId } }),
   /** Whether the quota would admit the VM; throws the refusal (QUOTA_EXCEEDED with details) if not. */
-  checkVm: (body: CreateVmRequest) =>
-    request<{ admitted: true }>('POST', '/api/v1/vms?dryRun=1', body),
-  createVm: (body: CreateVmRequest) => request<Vm>('POST', '/api/v1/vms', body),
+  checkVm: async (body: BodyOf<typeof API_ROUTES.createVm>) => {
+    // A dry run answers the route's other success answer (200), not the created VM.
+    const answer: unknown = await call(API_ROUTES.createVm, { query: { dryRun: '1' }, body });
+    return answer as DryRunAnswer;
+  },
+  createVm: (body: BodyOf<typeof API_ROUTES.createVm>) => call(API_ROUTES.createVm, { body }),
   vmAction: (vmId: string, action: VmAction) =>
-    request<Vm>('POST', `/api/v1/vms/${vmId}/${action}`),
-  deleteVm: (vmId: string) => request<void>('DELETE', `/api/v1/vms/${vmId}`),
-  getVm: (vmId: string) => request<Vm>('GET', `/api/v1/vms/${vmId}`),
+    call(VM_ACTION_ROUTES[action], { params: { vmId } }),
+  deleteVm: (vmId: string) => call(API_ROUTES.deleteVm, { params: { vmId } }),
+  getVm: (vmId: string) => call(API_ROUTES.getVm, { params: { vmId } }),
   vmActivity: async (vmId: string) =>
-    (await request<{ items: VmActivity[] }>('GET', `/api/v1/vms/${vmId}/activity`)).items,
+    (await call(API_ROUTES.vmActivity, { params: { vmId } })).items,
   listSnapshots: async (vmId: string) =>
-    (await request<{ items: Snapshot[] }>('GET', `/api/v1/vms/${vmId}/snapshots`)).items,
-  createSnapshot: (vmId: string, body: { name: string; memory: boolean }) =>
-    request<Snapshot>('POST', `/api/v1/vms/${vmId}/snapshots`, body),
+    (await call(API_ROUTES.listSnapshots, { params: { vmId } })).items,
+  createSnapshot: (vmId: string, body: BodyOf<typeof API_ROUTES.createSnapshot>) =>
+    call(API_ROUTES.createSnapshot, { params: { vmId }, body }),
   restoreSnapshot: (vmId: string, snapshotId: string) =>
-    request<Vm>('POST', `/api/v1/vms/${vmId}/snapshots/${snapshotId}/restore`),
+    call(API_ROUTES.restoreSnapshot, { params: { vmId, snapshotId } }),
   deleteSnapshot: (vmId: string, snapshotId: string) =>
-    request<void>('DELETE', `/api/v1/vms/${vmId}/snapshots/${snapshotId}`),
-  getTenant: (tenantId: string) => request<Tenant>('GET', `/api/v1/tenants/${tenantId}`),
+    call(API_ROUTES.deleteSnapshot, { params: { vmId, snapshotId } }),
+  getTenant: (tenantId: string) => call(API_ROUTES.getTenant, { params: { tenantId } }),
   listMembers: async (tenantId: string) =>
-    (await request<{ items: Member[] }>('GET', `/api/v1/tenants/${tenantId}/members`)).items,
+    (await call(API_ROUTES.listMembers, { params: { tenantId } })).items,
   /** Who is connected now to the consoles of the tenant's VMs (instructors and admins). */
   tenantConsoles: async (tenantId: string) =>
-    (await request<{ items: ConsoleConnection[] }>('GET', `/api/v1/tenants/${tenantId}/consoles`))
-      .items,
-  listTokens: async () => (await request<{ items: ApiToken[] }>('GET', '/api/v1/tokens')).items,
-  createToken: (body: { name: string; expiresInDays?: number }) =>
-    request<CreatedToken>('POST', '/api/v1/tokens', body),
-  revokeToken: (tokenId: string) => request<void>('DELETE', `/api/v1/tokens/${tokenId}`),
+    (await call(API_ROUTES.tenantConsoles, { params: { tenantId } })).items,
+  listTokens: async () => (await call(API_ROUTES.listTokens)).items,
+  createToken: (body: BodyOf<typeof API_ROUTES.createToken>) =>
+    call(API_ROUTES.createToken, { body }),
+  revokeToken: (tokenId: string) => call(API_ROUTES.revokeToken, { params: { tokenId } }),
   // Tenant and platform administration.
-  listTenants: async () => (await request<{ items: Tenant[] }>('GET', '/api/v1/tenants')).items,
-  createTenant: (name: string) => request<Tenant>('POST', '/api/v1/tenants', { name }),
-  deleteTenant: (tenantId: string) => request<void>('DELETE', `/api/v1/tenants/${tenantId}`),
-  putQuota: (tenantId: string, limits: QuotaLimits) =>
-    request<Quota>('PUT', `/api/v1/tenants/${tenantId}/quota`, { limits }),
-  addMember: (tenantId: string, body: { email: string; role: TenantRole }) =>
-    request<Member>('POST', `/api/v1/tenants/${tenantId}/members`, body),
-  setMemberRole: (tenantId: string, userId: string, role: TenantRole) =>
-    request<Member>('PATCH', `/api/v1/tenants/${tenantId}/members/${userId}`, { role }),
-  setMemberLimits: (tenantId: string, userId: string, limits: Member['limits']) =>
-    request<Member>('PUT', `/api/v1/tenants/${tenantId}/members/${userId}/limits`, { limits }),
+  listTenants: async () => (await call(API_ROUTES.listTenants)).items,
+  createTenant: (name: string) => call(API_ROUTES.createTenant, { body: { name } }),
+  deleteTenant: (tenantId: string) => call(API_ROUTES.deleteTenant, { params: { tenantId } }),
+  putQuota: (tenantId: string, limits: BodyOf<typeof API_ROUTES.putQuota>['limits']) =>
+    call(API_ROUTES.putQuota, { params: { tenantId }, body: { limits } }),
+  addMember: (tenantId: string, body: BodyOf<typeof API_ROUTES.addMember>) =>
+    call(API_ROUTES.addMember, { params: { tenantId }, body }),
+  setMemberRole: (
+    tenantId: string,
+    userId: string,
+    role: BodyOf<typeof API_ROUTES.setMemberRole>['role'],
+  ) => call(API_ROUTES.setMemberRole, { params: { tenantId, userId }, body: { role } }),
+  setMemberLimits: (
+    tenantId: string,
+    userId: string,
+    limits: BodyOf<typeof API_ROUTES.setMemberLimits>['limits'],
+  ) => call(API_ROUTES.setMemberLimits, { params: { tenantId, userId }, body: { limits } }),
   removeMember: (tenantId: string, userId: string) =>
-    request<void>('DELETE', `/api/v1/tenants/${tenantId}/members/${userId}`),
+    call(API_ROUTES.removeMember, { params: { tenantId, userId } }),
   tenantUsage: (tenantId: string, days: number) =>
-    request<TenantUsage>('GET', `/api/v1/tenants/${tenantId}/usage?days=${days}`),
-  host: () => request<HostCapacity>('GET', '/api/v1/host'),
-  listUsers: async () => (await request<{ items: User[] }>('GET', '/api/v1/users')).items,
-  createUser: (body: { email: string; name: string; password: string; isPlatformAdmin: boolean }) =>
-    request<User>('POST', '/api/v1/users', body),
+    call(API_ROUTES.tenantUsage, { params: { tenantId }, query: { days } }),
+  host: () => call(API_ROUTES.host),
+  listUsers: async () => (await call(API_ROUTES.listUsers)).items,
+  createUser: (body: BodyOf<typeof API_ROUTES.createUser>) => call(API_ROUTES.createUser, { body }),
   setUserDisabled: (userId: string, disabled: boolean) =>
-    request<User>('PATCH', `/api/v1/users/${userId}`, { disabled }),
+    call(API_ROUTES.updateUser, { params: { userId }, body: { disabled } }),
   /** Audit entries, newest first; `before` is the id of the oldest entry already shown. */
-  audit: async (filters: {
-    tenantId?: string;
-    action?: string;
-    actorId?: string;
-    before?: string;
-    limit: number;
-  }) => {
-    const query = new URLSearchParams();
-    for (const [key, value] of Object.entries(filters))
-      if (value !== undefined && value !== '') query.set(key, String(value));
-    return (await request<{ items: AuditEntry[] }>('GET', `/api/v1/audit?${query}`)).items;
-  },
-  consoleTicket: (vmId: string, kind: 'serial' | 'vnc', mode: 'interactive' | 'view') =>
-    request<ConsoleTicket>('POST', `/api/v1/vms/${vmId}/console`, { kind, mode }),
+  audit: async (filters: QueryOf<typeof API_ROUTES.audit>) =>
+    (await call(API_ROUTES.audit, { query: filters })).items,
+  consoleTicket: (
+    vmId: string,
+    kind: BodyOf<typeof API_ROUTES.consoleTicket>['kind'],
+    mode: NonNullable<BodyOf<typeof API_ROUTES.consoleTicket>['mode']>,
+  ) => call(API_ROUTES.consoleTicket, { params: { vmId }, body: { kind, mode } }),
 };
 
 /** A refusal's sentence for a student: which limit, how much is used and how much was asked. */

@@ -59,9 +59,8 @@ export class Metrics {
     next();
   };
 
-  /** `GET /metrics`. */
-  readonly serve: RequestHandler = async (_req, res) => {
-    res.set('Content-Type', this.registry.contentType);
-    res.send(await this.registry.metrics());
-  };
+  /** The metrics in Prometheus's text format, with its content type. */
+  async exposition(): Promise<{ contentType: string; text: string }> {
+    return { contentType: this.registry.contentType, text: await this.registry.metrics() };
+  }
 }

@@ -7,11 +7,10 @@ import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import { recordAudit } from '../db/queries/audit.js';
-import { findUserByTokenHash } from '../db/queries/tokens.js';
 import { findUserById, type UserRow } from '../db/queries/users.js';
 import { loadActor } from '../domain/auth/access.js';
 import type { AccessChange, AccessEvents } from '../domain/auth/access-events.js';
-import { hashApiToken } from '../domain/auth/api-tokens.js';
+import { authenticate } from '../domain/auth/authenticate.js';
 import { ConsoleRecording } from '../domain/consoles/console-recordings.js';
 import type { ConsoleTickets } from '../domain/consoles/console-tickets.js';
 import type { VmService } from '../domain/vms/vm-service.js';
@@ -269,31 +268,30 @@ export class ConsoleGateway implements ConsolePresence {
     }
   }
 
+  /** Who opens the console: the same authentication path as HTTP requests (API token or session). */
   async #authenticate(req: IncomingMessage): Promise<UserRow> {
-    const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
-    let user: UserRow | undefined;
-    if (bearer) {
-      user = await findUserByTokenHash(this.deps.knex, hashApiToken(bearer[1]!));
-    } else {
-      const session = await new Promise<{ passport?: { user?: string } } | undefined>(
-        (resolve, reject) => {
-          const request = req as IncomingMessage & {
-            session?: { passport?: { user?: string } };
-            originalUrl?: string;
-          };
-          request.originalUrl = req.url;
-          this.deps.sessionMiddleware(
-            request as never,
-            {} as ServerResponse as never,
-            (error?: unknown) => (error ? reject(error) : resolve(request.session)),
-          );
-        },
-      );
-      const userId = session?.passport?.user;
-      user = userId ? await findUserById(this.deps.knex, userId) : undefined;
-    }
-    if (!user || user.disabled) throw new AppError('UNAUTHENTICATED', 'Sign in first.');
-    return user;
+    const authenticated = await authenticate(this.deps.knex, {
+      authorization: req.headers.authorization,
+      sessionUserId: req.headers.authorization ? undefined : await this.#sessionUserId(req),
+    });
+    if (!authenticated) throw new AppError('UNAUTHENTICATED', 'Sign in first.');
+    return authenticated.user;
+  }
+
+  /** The user id the upgrade's session cookie holds, read through the session middleware. */
+  #sessionUserId(req: IncomingMessage): Promise<string | undefined> {
+    const request = req as IncomingMessage & {
+      session?: { passport?: { user?: string } };
+      originalUrl?: string;
+    };
+    request.originalUrl = req.url;
+    return new Promise((resolve, reject) =>
+      this.deps.sessionMiddleware(
+        request as never,
+        {} as ServerResponse as never,
+        (error?: unknown) => (error ? reject(error) : resolve(request.session?.passport?.user)),
+      ),
+    );
   }
 
   #recordActivity(vmId: string): void {

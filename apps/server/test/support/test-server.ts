@@ -66,6 +66,7 @@ export async function startTestServer(
     images: { ...defaultImageImportSettings(path.join(runDir, 'images')), ...options.images },
     publicOrigin: undefined,
     exposeStack: false,
+    checkAnswers: true,
     webHandler: options.webHandler,
     metricsToken: options.metricsToken,
     oidc: options.oidc,

@@ -1,5 +1,6 @@
 'use client';
 
+import { API_ROUTES } from '@labvisor/shared';
 import { useRouter } from 'next/navigation';
 import { type FormEvent, useEffect, useState } from 'react';
 import { api } from '@/lib/api';
@@ -60,7 +61,7 @@ export default function LoginPage() {
           {busy ? 'Signing in…' : 'Sign in'}
         </button>
         {sso && (
-          <a className="button block sso" href="/api/v1/auth/oidc/login">
+          <a className="button block sso" href={API_ROUTES.oidcLogin.path}>
             Sign in with single sign-on
           </a>
         )}

@@ -17,3 +17,15 @@ export const auditEntrySchema = z.object({
 
 /** One audit log entry. */
 export type AuditEntry = z.infer<typeof auditEntrySchema>;
+
+/** Query of `GET /api/v1/audit`: filters, and `before` (an entry id) to page to older entries. */
+export const auditQuerySchema = z.strictObject({
+  tenantId: z.uuid().optional(),
+  action: z.string().max(64).optional(),
+  actorId: z.uuid().optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+  before: z.coerce.number().int().positive().optional(),
+});
+
+/** Query of `GET /api/v1/audit`. */
+export type AuditQuery = z.input<typeof auditQuerySchema>;

@@ -49,3 +49,9 @@ export const meResponseSchema = z.object({
 
 /** Answer of `GET /api/v1/me`. */
 export type MeResponse = z.infer<typeof meResponseSchema>;
+
+/** Answer of `GET /api/v1/auth/providers`: which sign-in methods are offered. */
+export const authProvidersSchema = z.object({ password: z.boolean(), oidc: z.boolean() });
+
+/** Where an OpenID Connect provider returns: its parameters, passed on as they came. */
+export const oidcCallbackQuerySchema = z.looseObject({});

@@ -18,3 +18,19 @@ export const consoleConnectionSchema = z.object({
 
 /** Someone connected now to a VM's console. */
 export type ConsoleConnection = z.infer<typeof consoleConnectionSchema>;
+
+/** A recorded serial console session of a VM (instructors and admins of its tenant see them). */
+export const recordingSchema = z.object({
+  id: z.string(),
+  tenantId: z.string(),
+  /** Null once the VM is deleted (its recordings stay until the tenant goes). */
+  vmId: z.string().nullable(),
+  vmName: z.string(),
+  viewers: z.array(z.object({ userId: z.string(), name: z.string(), mode: z.string() })),
+  sizeBytes: z.number(),
+  startedAt: z.string(),
+  endedAt: z.string().nullable(),
+});
+
+/** A recorded serial console session. */
+export type Recording = z.infer<typeof recordingSchema>;

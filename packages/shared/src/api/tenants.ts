@@ -20,3 +20,9 @@ export const updateTenantRequestSchema = z.strictObject({
   name: nameSchema.optional(),
   recordingEnabled: z.boolean().optional(),
 });
+
+/** Body of `POST /api/v1/tenants`. */
+export type CreateTenantRequest = z.infer<typeof createTenantRequestSchema>;
+
+/** Body of `PATCH /api/v1/tenants/:tenantId`. */
+export type UpdateTenantRequest = z.infer<typeof updateTenantRequestSchema>;

@@ -56,3 +56,12 @@ export const updateUserRequestSchema = z
   .refine((body) => body.name !== undefined || body.disabled !== undefined, {
     message: 'Give a new name or disabled: true|false.',
   });
+
+/** Body of `POST /api/v1/users`. */
+export type CreateUserRequest = z.infer<typeof createUserRequestSchema>;
+
+/** Body of `PATCH /api/v1/users/:userId`. */
+export type UpdateUserRequest = z.infer<typeof updateUserRequestSchema>;
+
+/** Body of `POST /api/v1/tenants/:tenantId/members`. */
+export type AddMemberRequest = z.infer<typeof addMemberRequestSchema>;

@@ -47,3 +47,31 @@ export async function deleteMembership(
     .returning('user_id');
   return deleted.length > 0;
 }
+
+/** Changes a member's role; false when they are not a member. */
+export async function updateMemberRole(
+  knex: Knex,
+  tenantId: string,
+  userId: string,
+  role: TenantRole,
+): Promise<boolean> {
+  const updated = await knex('memberships')
+    .where({ tenant_id: tenantId, user_id: userId })
+    .update({ role })
+    .returning('user_id');
+  return updated.length > 0;
+}
+
+/** Sets (or, with null, clears) a member's own limits; false when they are not a member. */
+export async function updateMemberLimits(
+  knex: Knex,
+  tenantId: string,
+  userId: string,
+  limits: Member['limits'],
+): Promise<boolean> {
+  const updated = await knex('memberships')
+    .where({ tenant_id: tenantId, user_id: userId })
+    .update({ limits: limits ? JSON.stringify(limits) : null })
+    .returning('user_id');
+  return updated.length > 0;
+}

@@ -57,3 +57,34 @@ export function toTenant(row: TenantRow): Tenant {
 export async function findTenantById(knex: Knex, id: string): Promise<TenantRow | undefined> {
   return knex<TenantRow>('tenants').where({ id }).first();
 }
+
+/** Tenants by name: every one, or those with the given ids. */
+export async function listTenants(knex: Knex, ids?: string[]): Promise<TenantRow[]> {
+  const query = knex<TenantRow>('tenants').orderBy('name');
+  if (ids) query.whereIn('id', ids);
+  return query;
+}
+
+/** Renames a tenant or switches its recording; answers the updated row. */
+export async function updateTenant(
+  knex: Knex,
+  id: string,
+  changes: { name?: string | undefined; recordingEnabled?: boolean | undefined },
+): Promise<TenantRow> {
+  const [row] = await knex<TenantRow>('tenants')
+    .where({ id })
+    .update({
+      ...(changes.name !== undefined ? { name: changes.name } : {}),
+      ...(changes.recordingEnabled !== undefined
+        ? { recording_enabled: changes.recordingEnabled }
+        : {}),
+      updated_at: knex.fn.now(),
+    })
+    .returning('*');
+  return row!;
+}
+
+/** Deletes a tenant (its quota and memberships go with it; VMs hold it: a foreign-key error). */
+export async function deleteTenant(knex: Knex, id: string): Promise<void> {
+  await knex('tenants').where({ id }).delete();
+}

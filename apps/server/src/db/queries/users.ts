@@ -77,3 +77,24 @@ export async function listMemberships(knex: Knex, userId: string): Promise<Membe
     );
   return rows.map((row) => ({ tenantId: row.tenant_id, tenantName: row.name, role: row.role }));
 }
+
+/** Every user, by email. */
+export async function listUsers(knex: Knex): Promise<UserRow[]> {
+  return knex<UserRow>('users').orderBy('email');
+}
+
+/** Renames, disables or enables a user; answers the updated row. */
+export async function updateUser(
+  knex: Knex,
+  id: string,
+  changes: { name?: string | undefined; disabled?: boolean | undefined },
+): Promise<UserRow> {
+  const [row] = await knex<UserRow>('users')
+    .where({ id })
+    .update({
+      ...(changes.name !== undefined ? { name: changes.name } : {}),
+      ...(changes.disabled !== undefined ? { disabled: changes.disabled } : {}),
+    })
+    .returning('*');
+  return row!;
+}

@@ -1,4 +1,4 @@
-import type { Vm, VmState } from '@labvisor/shared';
+import { VM_STATES, type Vm, type VmState } from '@labvisor/shared';
 import type { Knex } from 'knex';
 
 /** A vms row. */
@@ -93,4 +93,17 @@ export async function recordVmState(
     }
     return after;
   });
+}
+
+/** How many VMs are in each state (every state named, zero when none). */
+export async function countVmsByState(knex: Knex): Promise<Record<VmState, number>> {
+  const counts = await knex('vms')
+    .groupBy('state')
+    .select<{ state: VmState; count: string | number }[]>('state', knex.raw('count(*) as count'));
+  const byState = Object.fromEntries(VM_STATES.map((state) => [state, 0])) as Record<
+    VmState,
+    number
+  >;
+  for (const row of counts) byState[row.state] = Number(row.count);
+  return byState;
 }

@@ -3,10 +3,9 @@ import type { RequestHandler } from 'express';
 import type { Knex } from 'knex';
 import passport from 'passport';
 import { Strategy as LocalStrategy } from 'passport-local';
-import { findUserByTokenHash } from '../../db/queries/tokens.js';
-import { findUserByEmail, findUserById, type UserRow } from '../../db/queries/users.js';
+import { findUserByEmail, type UserRow } from '../../db/queries/users.js';
 import { type Actor, loadActor } from '../../domain/auth/access.js';
-import { hashApiToken } from '../../domain/auth/api-tokens.js';
+import { authenticate } from '../../domain/auth/authenticate.js';
 import { verifyPassword } from '../../domain/auth/passwords.js';
 import { AppError } from '../../errors.js';
 
@@ -27,7 +26,10 @@ export const SIGN_IN_FAILED_MESSAGE = 'The email or password is wrong.';
 
 const STATE_CHANGING_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
-/** Sets up passport: the local strategy (email + password) and session (de)serialisation by user id. */
+/**
+ * Sets up passport for signing in: the local strategy (email + password) and the user id it keeps
+ * in the session (read back by {@link authenticateRequest}).
+ */
 export function configurePassport(knex: Knex): passport.PassportStatic {
   const instance = new passport.Passport() as unknown as passport.PassportStatic;
   instance.use(
@@ -45,11 +47,6 @@ export function configurePassport(knex: Knex): passport.PassportStatic {
     ),
   );
   instance.serializeUser((user, done) => done(null, (user as UserRow).id));
-  instance.deserializeUser((id: string, done) => {
-    findUserById(knex, id)
-      .then((user) => done(null, user && !user.disabled ? user : false))
-      .catch(done);
-  });
   return instance;
 }
 
@@ -65,12 +62,6 @@ function sameToken(a: string, b: string): boolean {
   const right = Buffer.from(b);
   return left.length === right.length && timingSafeEqual(left, right);
 }
-
-/** Requires a signed-in user (session or Bearer token); answers 401 UNAUTHENTICATED otherwise. */
-export const requireUser: RequestHandler = (req, _res, next) => {
-  if (!req.user) return next(new AppError('UNAUTHENTICATED', 'Sign in first.'));
-  next();
-};
 
 /**
  * For cookie-authenticated requests that change state, requires `X-CSRF-Token` to match the
@@ -104,20 +95,20 @@ declare global {
 }
 
 /**
- * Authenticates `Authorization: Bearer <token>` requests with an API token. A wrong, expired or
- * revoked token answers 401 rather than falling back to the session cookie.
+ * Sets `req.user` and `req.authMethod` from the request's API token or session, through the one
+ * authentication path that console upgrades use too (domain/auth/authenticate.ts).
  */
-export function authenticateBearer(knex: Knex): RequestHandler {
+export function authenticateRequest(knex: Knex): RequestHandler {
   return async (req, _res, next) => {
-    const header = req.get('authorization');
-    if (!header) return next();
-    const match = /^Bearer\s+(\S+)$/i.exec(header);
-    if (!match)
-      throw new AppError('UNAUTHENTICATED', 'The Authorization header must be "Bearer <token>".');
-    const user = await findUserByTokenHash(knex, hashApiToken(match[1]!));
-    if (!user) throw new AppError('UNAUTHENTICATED', 'The API token is wrong, expired or revoked.');
-    req.user = user;
-    req.authMethod = 'token';
+    const session = req.session as { passport?: { user?: string } } | undefined;
+    const authenticated = await authenticate(knex, {
+      authorization: req.get('authorization'),
+      sessionUserId: session?.passport?.user,
+    });
+    if (authenticated) {
+      req.user = authenticated.user;
+      req.authMethod = authenticated.method;
+    }
     next();
   };
 }

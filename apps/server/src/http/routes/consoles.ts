@@ -1,61 +1,73 @@
-import { type ConsoleTicket, consoleTicketRequestSchema } from '@labvisor/shared';
-import { Router } from 'express';
+import fs from 'node:fs';
+import { LIVE_STATES } from '@labvisor/shared';
 import type { Knex } from 'knex';
+import { findRecordingById, listRecordingsOfVm, toRecording } from '../../db/queries/recordings.js';
 import { requireRole } from '../../domain/auth/access.js';
 import type { ConsoleTickets } from '../../domain/consoles/console-tickets.js';
 import type { VmService } from '../../domain/vms/vm-service.js';
 import { AppError } from '../../errors.js';
 import type { ConsolePresence } from '../../ws/console-gateway.js';
-import { actorOf } from '../auth/authentication.js';
-import { parseIdParam, parseInput } from '../validate.js';
-
-/** States in which a VM has consoles to open. */
-const LIVE_STATES = new Set(['running', 'paused']);
+import { ANSWERED, type Handlers } from '../router.js';
 
 /**
- * Console tickets (`POST /api/v1/vms/:vmId/console`) and who is connected now to a tenant's
- * consoles (`GET /api/v1/tenants/:tenantId/consoles`, instructors and admins).
+ * Console tickets, who is connected now to a tenant's consoles, and serial console recordings
+ * (instructors and admins of the tenant).
  */
-export function consoleRoutes(
-  knex: Knex,
-  vms: VmService,
-  tickets: ConsoleTickets,
-  presence: ConsolePresence,
-): Router {
-  const router = Router();
-
-  router.post('/vms/:vmId/console', async (req, res) => {
-    const actor = await actorOf(req, knex);
-    const vm = await vms.get(actor, parseIdParam(req.params, 'vmId'));
-    const body = parseInput(consoleTicketRequestSchema, req.body);
-    if (!LIVE_STATES.has(vm.state)) {
-      throw new AppError(
-        'INVALID_STATE',
-        `VM "${vm.name}" is ${vm.state}; start it to open its console.`,
-        { state: vm.state },
-      );
-    }
-    const { ticket, expiresAt } = tickets.issue({
-      userId: actor.user.id,
-      vmId: vm.id,
-      kind: body.kind,
-      mode: body.mode,
-    });
-    const answer: ConsoleTicket = {
-      ticket,
-      url: `/ws/vms/${vm.id}/${body.kind}?ticket=${encodeURIComponent(ticket)}`,
-      expiresAt: expiresAt.toISOString(),
-    };
-    res.status(201).json(answer);
-  });
-
-  router.get('/tenants/:tenantId/consoles', async (req, res) => {
-    const actor = await actorOf(req, knex);
-    const tenantId = parseIdParam(req.params, 'tenantId');
-    requireRole(actor, tenantId, 'instructor');
-    const vmIds = new Set((await vms.list(actor, tenantId)).map((vm) => vm.id));
-    res.json({ items: presence.connectionsTo(vmIds) });
-  });
-
-  return router;
+export function consoleHandlers(deps: {
+  knex: Knex;
+  vms: VmService;
+  tickets: ConsoleTickets;
+  presence: ConsolePresence;
+}): Handlers<'consoleTicket' | 'tenantConsoles' | 'listRecordings' | 'recordingCast'> {
+  const { knex, vms } = deps;
+  return {
+    consoleTicket: async ({ params, body }, { actor }) => {
+      const vm = await vms.get(actor, params.vmId);
+      if (!(LIVE_STATES as readonly string[]).includes(vm.state)) {
+        throw new AppError(
+          'INVALID_STATE',
+          `VM "${vm.name}" is ${vm.state}; start it to open its console.`,
+          { state: vm.state },
+        );
+      }
+      const { ticket, expiresAt } = deps.tickets.issue({
+        userId: actor.user.id,
+        vmId: vm.id,
+        kind: body.kind,
+        mode: body.mode,
+      });
+      return {
+        ticket,
+        url: `/ws/vms/${vm.id}/${body.kind}?ticket=${encodeURIComponent(ticket)}`,
+        expiresAt: expiresAt.toISOString(),
+      };
+    },
+    tenantConsoles: async ({ params }, { actor }) => {
+      requireRole(actor, params.tenantId, 'instructor');
+      const vmIds = new Set((await vms.list(actor, params.tenantId)).map((vm) => vm.id));
+      return { items: deps.presence.connectionsTo(vmIds) };
+    },
+    listRecordings: async ({ params }, { actor }) => {
+      const vm = await vms.get(actor, params.vmId);
+      requireRole(actor, vm.tenant_id, 'instructor');
+      return { items: (await listRecordingsOfVm(knex, vm.id)).map(toRecording) };
+    },
+    recordingCast: async ({ params }, { res, actor }) => {
+      const row = await findRecordingById(knex, params.recordingId);
+      if (!row) throw new AppError('NOT_FOUND', 'No such recording.');
+      try {
+        requireRole(actor, row.tenant_id, 'instructor');
+      } catch (error) {
+        throw (error as AppError).code === 'NOT_FOUND'
+          ? new AppError('NOT_FOUND', 'No such recording.')
+          : error;
+      }
+      res.type('application/x-asciicast');
+      res.setHeader('Content-Disposition', `attachment; filename="${row.vm_name}-${row.id}.cast"`);
+      fs.createReadStream(row.path)
+        .on('error', () => res.destroy())
+        .pipe(res);
+      return ANSWERED;
+    },
+  };
 }

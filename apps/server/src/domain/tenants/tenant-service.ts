@@ -1,0 +1,156 @@
+import type {
+  CreateTenantRequest,
+  Quota,
+  QuotaLimits,
+  TenantUsage,
+  UpdateTenantRequest,
+} from '@labvisor/shared';
+import type { Knex } from 'knex';
+import { isForeignKeyViolation, isUniqueViolation } from '../../db/errors.js';
+import { recordAudit } from '../../db/queries/audit.js';
+import { readLimits, writeLimits } from '../../db/queries/quotas.js';
+import {
+  deleteTenant,
+  findTenantById,
+  insertTenant,
+  listTenants,
+  type TenantRow,
+  updateTenant,
+} from '../../db/queries/tenants.js';
+import { readDailyUsage } from '../../db/queries/usage.js';
+import { AppError } from '../../errors.js';
+import { type Actor, requirePlatformAdmin, requireRole, tenantNotFound } from '../auth/access.js';
+import { readUsage } from '../quota/quota-usage.js';
+
+/** Tenants, their quota and usage, as each actor may see and change them. */
+export class TenantService {
+  constructor(private readonly knex: Knex) {}
+
+  /** The tenants the actor belongs to (every one for platform admins), by name. */
+  list(actor: Actor): Promise<TenantRow[]> {
+    return listTenants(
+      this.knex,
+      actor.user.is_platform_admin ? undefined : [...actor.roles.keys()],
+    );
+  }
+
+  /**
+   * The tenant, when the actor holds at least `role` in it: NOT_FOUND when it does not exist or
+   * the actor is outside it, FORBIDDEN when their role is too small.
+   */
+  async get(actor: Actor, tenantId: string, role: 'member' | 'instructor' | 'admin' = 'member') {
+    const tenant = await findTenantById(this.knex, tenantId);
+    if (!tenant) throw tenantNotFound();
+    requireRole(actor, tenant.id, role);
+    return tenant;
+  }
+
+  /** Creates a tenant with the default quota (platform admins). */
+  async create(actor: Actor, body: CreateTenantRequest, ip: string | undefined) {
+    requirePlatformAdmin(actor);
+    try {
+      return await this.knex.transaction(async (trx) => {
+        const row = await insertTenant(trx, { name: body.name });
+        await recordAudit(trx, {
+          actorId: actor.user.id,
+          tenantId: row.id,
+          action: 'tenant.create',
+          targetType: 'tenant',
+          targetId: row.id,
+          ip,
+        });
+        return row;
+      });
+    } catch (error) {
+      throw nameTaken(error, body.name);
+    }
+  }
+
+  /** Renames a tenant or switches its console recording (platform admins). */
+  async update(actor: Actor, tenantId: string, body: UpdateTenantRequest, ip: string | undefined) {
+    const tenant = await this.get(actor, tenantId);
+    requirePlatformAdmin(actor);
+    try {
+      const row = await updateTenant(this.knex, tenant.id, body);
+      await recordAudit(this.knex, {
+        actorId: actor.user.id,
+        tenantId: tenant.id,
+        action: 'tenant.update',
+        targetType: 'tenant',
+        targetId: tenant.id,
+        ip,
+        details: body,
+      });
+      return row;
+    } catch (error) {
+      throw nameTaken(error, body.name);
+    }
+  }
+
+  /** Deletes a tenant that has no VMs (platform admins). */
+  async delete(actor: Actor, tenantId: string, ip: string | undefined): Promise<void> {
+    const tenant = await this.get(actor, tenantId);
+    requirePlatformAdmin(actor);
+    try {
+      await deleteTenant(this.knex, tenant.id);
+    } catch (error) {
+      if (isForeignKeyViolation(error))
+        throw new AppError('CONFLICT', `Tenant "${tenant.name}" still has VMs; delete them first.`);
+      throw error;
+    }
+    await recordAudit(this.knex, {
+      actorId: actor.user.id,
+      action: 'tenant.delete',
+      targetType: 'tenant',
+      targetId: tenant.id,
+      ip,
+      details: { name: tenant.name },
+    });
+  }
+
+  /** The tenant's limits and what is in use (any member). */
+  async quota(actor: Actor, tenantId: string): Promise<Quota> {
+    const tenant = await this.get(actor, tenantId);
+    return {
+      limits: (await readLimits(this.knex, tenant.id))!,
+      usage: await readUsage(this.knex, tenant.id),
+    };
+  }
+
+  /** Sets the tenant's limits (platform admins). */
+  async putQuota(
+    actor: Actor,
+    tenantId: string,
+    limits: QuotaLimits,
+    ip: string | undefined,
+  ): Promise<Quota> {
+    const tenant = await this.get(actor, tenantId);
+    requirePlatformAdmin(actor);
+    await this.knex.transaction(async (trx) => {
+      await writeLimits(trx, tenant.id, limits);
+      await recordAudit(trx, {
+        actorId: actor.user.id,
+        tenantId: tenant.id,
+        action: 'quota.update',
+        targetType: 'tenant',
+        targetId: tenant.id,
+        ip,
+        details: { limits },
+      });
+    });
+    return { limits, usage: await readUsage(this.knex, tenant.id) };
+  }
+
+  /** VM-hours per UTC day and member over the last `days` days (tenant admins). */
+  async usage(actor: Actor, tenantId: string, days: number): Promise<TenantUsage> {
+    const tenant = await this.get(actor, tenantId, 'admin');
+    return readDailyUsage(this.knex, tenant.id, days);
+  }
+}
+
+/** A unique violation on a tenant's name as CONFLICT; any other error as it was. */
+function nameTaken(error: unknown, name: string | undefined): unknown {
+  return isUniqueViolation(error)
+    ? new AppError('CONFLICT', `A tenant named "${name}" already exists.`)
+    : error;
+}
