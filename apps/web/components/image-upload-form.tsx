@@ -1,6 +1,6 @@
 'use client';
 
-import type { Image, ImageFormat, Tenant } from '@labvisor/shared';
+import type { Image, ImageFormat, Tenant, UploadImageQuery } from '@labvisor/shared';
 import { type FormEvent, useRef, useState } from 'react';
 import { api, describeError, type Upload } from '@/lib/api';
 import { formatBytes } from '@/lib/format';
@@ -34,10 +34,8 @@ export function ImageUploadForm({
   const [format, setFormat] = useState<ImageFormat>('qcow2');
   const [tenantId, setTenantId] = useState('');
   const [file, setFile] = useState<File>();
-  const [progress, setProgress] = useState<Progress>();
-  const [error, setError] = useState<string>();
-  const upload = useRef<Upload<Image>>(undefined);
   const fileInput = useRef<HTMLInputElement>(null);
+  const upload = useImageUpload();
 
   const chooseFile = (chosen: File | undefined) => {
     setFile(chosen);
@@ -50,32 +48,15 @@ export function ImageUploadForm({
   const submit = async (event: FormEvent) => {
     event.preventDefault();
     if (!file) return;
-    setError(undefined);
-    setProgress({ sent: 0, total: file.size });
-    const started = api.uploadImage(
-      { name, format, ...(tenantId ? { tenantId } : {}) },
-      file,
-      (sent, total) => setProgress({ sent, total }),
-    );
-    upload.current = started;
-    try {
-      const image = await started.done;
+    await upload.start({ name, format, ...(tenantId ? { tenantId } : {}) }, file, (image) => {
       setName('');
       setFile(undefined);
       if (fileInput.current) fileInput.current.value = '';
       onUploaded(image);
-    } catch (caught) {
-      setError(describeError(caught));
-    } finally {
-      upload.current = undefined;
-      setProgress(undefined);
-    }
+    });
   };
 
-  const busy = progress !== undefined;
-  const percent = progress && progress.total > 0 ? (progress.sent / progress.total) * 100 : 0;
-  // Every byte is sent: the server is checking the image (qemu-img) before it answers.
-  const checking = busy && progress.sent >= progress.total;
+  const busy = upload.progress !== undefined;
   return (
     <form className="image-upload" onSubmit={submit} aria-label="Upload an image">
       <div className="form-row">
@@ -91,19 +72,7 @@ export function ImageUploadForm({
             onChange={(e) => chooseFile(e.target.files?.[0])}
           />
         </div>
-        <div className="field">
-          <label htmlFor="image-format">Format</label>
-          <select
-            id="image-format"
-            value={format}
-            disabled={busy}
-            onChange={(e) => setFormat(e.target.value as ImageFormat)}
-          >
-            <option value="qcow2">qcow2 disk</option>
-            <option value="raw">Raw disk</option>
-            <option value="iso">ISO (installer CD)</option>
-          </select>
-        </div>
+        <FormatField value={format} disabled={busy} onChange={setFormat} />
       </div>
       <div className="form-row">
         <div className="field grow">
@@ -117,44 +86,133 @@ export function ImageUploadForm({
             onChange={(e) => setName(e.target.value)}
           />
         </div>
-        <div className="field">
-          <label htmlFor="image-tenant">Available to</label>
-          <select
-            id="image-tenant"
-            value={tenantId}
-            disabled={busy}
-            onChange={(e) => setTenantId(e.target.value)}
-          >
-            <option value="">All tenants</option>
-            {tenants.map((tenant) => (
-              <option key={tenant.id} value={tenant.id}>
-                {tenant.name} only
-              </option>
-            ))}
-          </select>
-        </div>
+        <TenantField tenants={tenants} value={tenantId} disabled={busy} onChange={setTenantId} />
         <button className="button primary" type="submit" disabled={busy || !file}>
           Upload image
         </button>
       </div>
-      {busy && (
-        <div className="upload-progress">
-          <label htmlFor="image-progress">
-            {checking
-              ? 'Checking the image…'
-              : `Uploading ${file?.name}: ${Math.floor(percent)}% (${formatBytes(progress.sent)} of ${formatBytes(progress.total)})`}
-          </label>
-          <progress id="image-progress" max={100} value={checking ? undefined : percent} />
-          <button className="button" type="button" onClick={() => upload.current?.cancel()}>
-            Cancel upload
-          </button>
-        </div>
+      {upload.progress && (
+        <UploadProgress fileName={file?.name} progress={upload.progress} onCancel={upload.cancel} />
       )}
-      {error && (
+      {upload.error && (
         <p className="alert error" role="alert">
-          {error}
+          {upload.error}
         </p>
       )}
     </form>
+  );
+}
+
+/**
+ * One image upload at a time: its progress while it runs (undefined otherwise), why the last one
+ * failed, and cancelling it. `onDone` runs when the server has accepted the image.
+ */
+function useImageUpload() {
+  const [progress, setProgress] = useState<Progress>();
+  const [error, setError] = useState<string>();
+  const upload = useRef<Upload<Image>>(undefined);
+
+  const start = async (query: UploadImageQuery, file: File, onDone: (image: Image) => void) => {
+    setError(undefined);
+    setProgress({ sent: 0, total: file.size });
+    const started = api.uploadImage(query, file, (sent, total) => setProgress({ sent, total }));
+    upload.current = started;
+    try {
+      onDone(await started.done);
+    } catch (caught) {
+      setError(describeError(caught));
+    } finally {
+      upload.current = undefined;
+      setProgress(undefined);
+    }
+  };
+  const cancel = () => upload.current?.cancel();
+  return { progress, error, start, cancel };
+}
+
+/** The image's format: qcow2, raw or ISO. */
+function FormatField({
+  value,
+  disabled,
+  onChange,
+}: {
+  value: ImageFormat;
+  disabled: boolean;
+  onChange: (format: ImageFormat) => void;
+}) {
+  return (
+    <div className="field">
+      <label htmlFor="image-format">Format</label>
+      <select
+        id="image-format"
+        value={value}
+        disabled={disabled}
+        onChange={(e) => onChange(e.target.value as ImageFormat)}
+      >
+        <option value="qcow2">qcow2 disk</option>
+        <option value="raw">Raw disk</option>
+        <option value="iso">ISO (installer CD)</option>
+      </select>
+    </div>
+  );
+}
+
+/** Who may use the image: every tenant, or one. */
+function TenantField({
+  tenants,
+  value,
+  disabled,
+  onChange,
+}: {
+  tenants: Tenant[];
+  value: string;
+  disabled: boolean;
+  onChange: (tenantId: string) => void;
+}) {
+  return (
+    <div className="field">
+      <label htmlFor="image-tenant">Available to</label>
+      <select
+        id="image-tenant"
+        value={value}
+        disabled={disabled}
+        onChange={(e) => onChange(e.target.value)}
+      >
+        <option value="">All tenants</option>
+        {tenants.map((tenant) => (
+          <option key={tenant.id} value={tenant.id}>
+            {tenant.name} only
+          </option>
+        ))}
+      </select>
+    </div>
+  );
+}
+
+/** A running upload's progress bar and Cancel button; once every byte is sent, the server's check. */
+function UploadProgress({
+  fileName,
+  progress,
+  onCancel,
+}: {
+  fileName: string | undefined;
+  progress: Progress;
+  onCancel: () => void;
+}) {
+  const percent = progress.total > 0 ? (progress.sent / progress.total) * 100 : 0;
+  // Every byte is sent: the server is checking the image (qemu-img) before it answers.
+  const checking = progress.sent >= progress.total;
+  return (
+    <div className="upload-progress">
+      <label htmlFor="image-progress">
+        {checking
+          ? 'Checking the image…'
+          : `Uploading ${fileName}: ${Math.floor(percent)}% (${formatBytes(progress.sent)} of ${formatBytes(progress.total)})`}
+      </label>
+      <progress id="image-progress" max={100} value={checking ? undefined : percent} />
+      <button className="button" type="button" onClick={onCancel}>
+        Cancel upload
+      </button>
+    </div>
   );
 }

@@ -4,6 +4,19 @@ import type { CreateVmRequest, Image, Membership, Quota } from '@labvisor/shared
 import { type FormEvent, useEffect, useState } from 'react';
 import { api, describeError } from '@/lib/api';
 
+/** What the quota leaves of each resource a launch takes, for the fields and the note under them. */
+type QuotaLeft = Pick<Quota['limits'], 'runningVms' | 'vcpus' | 'memoryMib' | 'diskGib'>;
+
+/** What the quota leaves: its limits less what the tenant uses now. */
+function quotaLeft(quota: Quota): QuotaLeft {
+  return {
+    vcpus: quota.limits.vcpus - quota.usage.vcpus,
+    memoryMib: quota.limits.memoryMib - quota.usage.memoryMib,
+    diskGib: quota.limits.diskGib - quota.usage.diskGib,
+    runningVms: quota.limits.runningVms - quota.usage.runningVms,
+  };
+}
+
 /** Launches a new lab from an image; checks the quota (dry run) as the values change, before submit. */
 export function LaunchForm({
   memberships,
@@ -13,14 +26,18 @@ export function LaunchForm({
   onLaunched: () => void;
 }) {
   const [images, setImages] = useState<Image[]>([]);
-  const [tenantId, setTenantId] = useState(memberships[0]?.tenantId ?? '');
-  const [imageId, setImageId] = useState('');
-  const [name, setName] = useState('lab-1');
-  const [vcpus, setVcpus] = useState(1);
-  const [memoryMib, setMemoryMib] = useState(256);
-  const [diskGib, setDiskGib] = useState(1);
-  const [quota, setQuota] = useState<Quota>();
-  const [refusal, setRefusal] = useState<string>();
+  const [values, setValues] = useState<CreateVmRequest>(() => ({
+    tenantId: memberships[0]?.tenantId ?? '',
+    imageId: '',
+    name: 'lab-1',
+    vcpus: 1,
+    memoryMib: 256,
+    diskGib: 1,
+  }));
+  const change = (changed: Partial<CreateVmRequest>) =>
+    setValues((current) => ({ ...current, ...changed }));
+  const [refusal, setRefusal] = useLaunchCheck(values);
+  const [quota, reloadQuota] = useTenantQuota(values.tenantId);
   const [busy, setBusy] = useState(false);
 
   useEffect(() => {
@@ -29,41 +46,27 @@ export function LaunchForm({
         setImages(list);
         const first = list[0];
         if (first) {
-          setImageId(first.id);
-          setVcpus(first.defaultVcpus);
-          setMemoryMib(first.defaultMemoryMib);
-          setDiskGib(first.defaultDiskGib);
+          setValues((current) => ({
+            ...current,
+            imageId: first.id,
+            vcpus: first.defaultVcpus,
+            memoryMib: first.defaultMemoryMib,
+            diskGib: first.defaultDiskGib,
+          }));
         }
       },
       (caught: unknown) => setRefusal(describeError(caught)),
     );
-  }, []);
-
-  useEffect(() => {
-    if (tenantId) api.quota(tenantId).then(setQuota, () => setQuota(undefined));
-  }, [tenantId]);
-
-  const body: CreateVmRequest = { tenantId, imageId, name, vcpus, memoryMib, diskGib };
-  const bodyKey = JSON.stringify(body);
-  useEffect(() => {
-    if (!tenantId || !imageId || !name) return;
-    const timer = setTimeout(() => {
-      api.checkVm(JSON.parse(bodyKey)).then(
-        () => setRefusal(undefined),
-        (caught: unknown) => setRefusal(describeError(caught)),
-      );
-    }, 250);
-    return () => clearTimeout(timer);
-  }, [bodyKey, tenantId, imageId, name]);
+  }, [setRefusal]);
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();
     setBusy(true);
     try {
-      await api.createVm(body);
-      setName(nextName(name));
+      await api.createVm(values);
+      change({ name: nextName(values.name) });
       onLaunched();
-      if (tenantId) setQuota(await api.quota(tenantId));
+      await reloadQuota();
     } catch (caught) {
       setRefusal(describeError(caught));
     } finally {
@@ -76,80 +79,12 @@ export function LaunchForm({
       <p className="empty">You are not in any class or team yet. Ask your instructor to add you.</p>
     );
   }
-  const left = quota && {
-    vcpus: quota.limits.vcpus - quota.usage.vcpus,
-    memoryMib: quota.limits.memoryMib - quota.usage.memoryMib,
-    diskGib: quota.limits.diskGib - quota.usage.diskGib,
-    runningVms: quota.limits.runningVms - quota.usage.runningVms,
-  };
+  const left = quota && quotaLeft(quota);
   return (
     <form className="launch" onSubmit={submit} aria-label="Launch a lab">
       <div className="grid">
-        {memberships.length > 1 && (
-          <div className="field">
-            <label htmlFor="launch-tenant">Class or team</label>
-            <select
-              id="launch-tenant"
-              value={tenantId}
-              onChange={(e) => setTenantId(e.target.value)}
-            >
-              {memberships.map((m) => (
-                <option key={m.tenantId} value={m.tenantId}>
-                  {m.tenantName}
-                </option>
-              ))}
-            </select>
-          </div>
-        )}
-        <div className="field">
-          <label htmlFor="launch-image">Image</label>
-          <select id="launch-image" value={imageId} onChange={(e) => setImageId(e.target.value)}>
-            {images.length === 0 && <option value="">No images yet</option>}
-            {images.map((image) => (
-              <option key={image.id} value={image.id}>
-                {image.name}
-              </option>
-            ))}
-          </select>
-        </div>
-        <div className="field">
-          <label htmlFor="launch-name">Name</label>
-          <input
-            id="launch-name"
-            value={name}
-            onChange={(e) => setName(e.target.value)}
-            required
-            maxLength={64}
-          />
-        </div>
-        <NumberField
-          id="launch-vcpus"
-          label="vCPUs"
-          value={vcpus}
-          min={1}
-          max={16}
-          left={left?.vcpus}
-          onChange={setVcpus}
-        />
-        <NumberField
-          id="launch-memory"
-          label="Memory (MiB)"
-          value={memoryMib}
-          min={64}
-          max={65536}
-          step={64}
-          left={left?.memoryMib}
-          onChange={setMemoryMib}
-        />
-        <NumberField
-          id="launch-disk"
-          label="Disk (GiB)"
-          value={diskGib}
-          min={1}
-          max={1024}
-          left={left?.diskGib}
-          onChange={setDiskGib}
-        />
+        <LabFields memberships={memberships} images={images} values={values} onChange={change} />
+        <SizeFields values={values} left={left} onChange={change} />
       </div>
       {left && (
         <p className="muted small" aria-live="polite">
@@ -165,11 +100,147 @@ export function LaunchForm({
       <button
         className="button primary"
         type="submit"
-        disabled={busy || Boolean(refusal) || !imageId}
+        disabled={busy || Boolean(refusal) || !values.imageId}
       >
         {busy ? 'Launching…' : 'Launch lab'}
       </button>
     </form>
+  );
+}
+
+/**
+ * Why the lab as it stands would be refused: the quota's dry-run answer, asked 250 ms after the
+ * last change, or a failure the form sets itself.
+ */
+function useLaunchCheck(body: CreateVmRequest) {
+  const [refusal, setRefusal] = useState<string>();
+  const { tenantId, imageId, name } = body;
+  const bodyKey = JSON.stringify(body);
+  useEffect(() => {
+    if (!tenantId || !imageId || !name) return;
+    const timer = setTimeout(() => {
+      api.checkVm(JSON.parse(bodyKey)).then(
+        () => setRefusal(undefined),
+        (caught: unknown) => setRefusal(describeError(caught)),
+      );
+    }, 250);
+    return () => clearTimeout(timer);
+  }, [bodyKey, tenantId, imageId, name]);
+  return [refusal, setRefusal] as const;
+}
+
+/** The tenant's quota (undefined when it cannot be read), and reloading it after a launch. */
+function useTenantQuota(tenantId: string) {
+  const [quota, setQuota] = useState<Quota>();
+  useEffect(() => {
+    if (tenantId) api.quota(tenantId).then(setQuota, () => setQuota(undefined));
+  }, [tenantId]);
+  const reload = async () => {
+    if (tenantId) setQuota(await api.quota(tenantId));
+  };
+  return [quota, reload] as const;
+}
+
+/** Where the lab goes and what it is: class or team (when there is a choice), image and name. */
+function LabFields({
+  memberships,
+  images,
+  values,
+  onChange,
+}: {
+  memberships: Membership[];
+  images: Image[];
+  values: CreateVmRequest;
+  onChange: (changed: Partial<CreateVmRequest>) => void;
+}) {
+  return (
+    <>
+      {memberships.length > 1 && (
+        <div className="field">
+          <label htmlFor="launch-tenant">Class or team</label>
+          <select
+            id="launch-tenant"
+            value={values.tenantId}
+            onChange={(e) => onChange({ tenantId: e.target.value })}
+          >
+            {memberships.map((m) => (
+              <option key={m.tenantId} value={m.tenantId}>
+                {m.tenantName}
+              </option>
+            ))}
+          </select>
+        </div>
+      )}
+      <div className="field">
+        <label htmlFor="launch-image">Image</label>
+        <select
+          id="launch-image"
+          value={values.imageId}
+          onChange={(e) => onChange({ imageId: e.target.value })}
+        >
+          {images.length === 0 && <option value="">No images yet</option>}
+          {images.map((image) => (
+            <option key={image.id} value={image.id}>
+              {image.name}
+            </option>
+          ))}
+        </select>
+      </div>
+      <div className="field">
+        <label htmlFor="launch-name">Name</label>
+        <input
+          id="launch-name"
+          value={values.name}
+          onChange={(e) => onChange({ name: e.target.value })}
+          required
+          maxLength={64}
+        />
+      </div>
+    </>
+  );
+}
+
+/** The lab's vCPUs, memory and disk, each with what the quota leaves of it. */
+function SizeFields({
+  values,
+  left,
+  onChange,
+}: {
+  values: CreateVmRequest;
+  left: QuotaLeft | undefined;
+  onChange: (changed: Partial<CreateVmRequest>) => void;
+}) {
+  return (
+    <>
+      <NumberField
+        id="launch-vcpus"
+        label="vCPUs"
+        value={values.vcpus}
+        min={1}
+        max={16}
+        left={left?.vcpus}
+        onChange={(vcpus) => onChange({ vcpus })}
+      />
+      <NumberField
+        id="launch-memory"
+        label="Memory (MiB)"
+        value={values.memoryMib}
+        min={64}
+        max={65536}
+        step={64}
+        left={left?.memoryMib}
+        onChange={(memoryMib) => onChange({ memoryMib })}
+      />
+      <NumberField
+        id="launch-disk"
+        label="Disk (GiB)"
+        value={values.diskGib}
+        min={1}
+        max={1024}
+        left={left?.diskGib}
+        onChange={(diskGib) => onChange({ diskGib })}
+      />
+    </>
   );
 }
 

@@ -14,9 +14,6 @@ export function SnapshotTimeline({ vm, onChange }: { vm: Vm; onChange: () => voi
   const [snapshots, setSnapshots] = useState<Snapshot[]>();
   const [error, setError] = useState<string>();
   const [busy, setBusy] = useState<string>();
-  const [name, setName] = useState('');
-  const [memory, setMemory] = useState(false);
-  const memoryPossible = LIVE_STATES.includes(vm.state);
 
   const refresh = useCallback(() => {
     api
@@ -25,6 +22,7 @@ export function SnapshotTimeline({ vm, onChange }: { vm: Vm; onChange: () => voi
   }, [vm.id]);
   useEffect(refresh, [refresh]);
 
+  /** Runs a change with `progress` showing meanwhile; true when it was made. */
   const run = async (progress: string, work: () => Promise<unknown>) => {
     setError(undefined);
     setBusy(progress);
@@ -41,15 +39,6 @@ export function SnapshotTimeline({ vm, onChange }: { vm: Vm; onChange: () => voi
     }
   };
 
-  const take = async (event: FormEvent) => {
-    event.preventDefault();
-    const withMemory = memory && memoryPossible;
-    const done = await run(`Taking snapshot “${name}”${withMemory ? ' with memory' : ''}…`, () =>
-      api.createSnapshot(vm.id, { name, memory: withMemory }),
-    );
-    if (done) setName('');
-  };
-
   const newestFirst = snapshots ? [...snapshots].reverse() : [];
   const nameOf = (id: string) => snapshots?.find((s) => s.id === id)?.name ?? 'a deleted snapshot';
   return (
@@ -64,32 +53,15 @@ export function SnapshotTimeline({ vm, onChange }: { vm: Vm; onChange: () => voi
           {busy}
         </p>
       )}
-      <form className="snapshot-form" onSubmit={take}>
-        <div className="field">
-          <label htmlFor="snapshot-name">Snapshot name</label>
-          <input
-            id="snapshot-name"
-            value={name}
-            required
-            maxLength={64}
-            placeholder="e.g. before-exercise-2"
-            onChange={(event) => setName(event.target.value)}
-          />
-        </div>
-        <label className="check">
-          <input
-            type="checkbox"
-            checked={memory && memoryPossible}
-            disabled={!memoryPossible}
-            onChange={(event) => setMemory(event.target.checked)}
-          />
-          Include memory (running programs come back too)
-          {!memoryPossible && <span className="muted"> — only while the VM runs</span>}
-        </label>
-        <button className="button primary" type="submit" disabled={busy !== undefined}>
-          Take snapshot
-        </button>
-      </form>
+      <TakeSnapshotForm
+        memoryPossible={LIVE_STATES.includes(vm.state)}
+        busy={busy !== undefined}
+        onTake={(name, memory) =>
+          run(`Taking snapshot “${name}”${memory ? ' with memory' : ''}…`, () =>
+            api.createSnapshot(vm.id, { name, memory }),
+          )
+        }
+      />
       {!snapshots ? (
         <p className="muted">Loading snapshots…</p>
       ) : newestFirst.length === 0 ? (
@@ -97,53 +69,131 @@ export function SnapshotTimeline({ vm, onChange }: { vm: Vm; onChange: () => voi
       ) : (
         <ol className="timeline" aria-label="Snapshots, newest first">
           {newestFirst.map((snapshot, index) => {
-            const current = snapshot.id === vm.currentSnapshotId;
             const olderNeighbour = newestFirst[index + 1];
             const branched = snapshot.parentId !== null && snapshot.parentId !== olderNeighbour?.id;
             return (
-              <li key={snapshot.id} className={current ? 'current' : undefined}>
-                <div className="what">
-                  <strong>{snapshot.name}</strong>
-                  {current && <span className="badge state-running">Current</span>}
-                  <div className="muted small">
-                    {formatDateTime(snapshot.createdAt)} ·{' '}
-                    {snapshot.memory ? 'disk and memory' : 'disk only'} ·{' '}
-                    {formatBytes(snapshot.sizeBytes)}
-                    {branched && ` · branched from “${nameOf(snapshot.parentId!)}”`}
-                  </div>
-                </div>
-                <div className="actions">
-                  <ConfirmButton
-                    label="Restore"
-                    ariaLabel={`Restore ${snapshot.name}`}
-                    disabled={busy !== undefined}
-                    question={`Restore “${snapshot.name}”? Everything changed on ${vm.name} since it was taken is lost${snapshot.memory ? '' : ', and a running VM restarts'}.`}
-                    confirmLabel={`Restore “${snapshot.name}”`}
-                    onConfirm={() =>
-                      void run(`Restoring “${snapshot.name}”…`, () =>
-                        api.restoreSnapshot(vm.id, snapshot.id),
-                      )
-                    }
-                  />
-                  <ConfirmButton
-                    label="Delete"
-                    ariaLabel={`Delete ${snapshot.name}`}
-                    disabled={busy !== undefined}
-                    danger
-                    question={`Delete snapshot “${snapshot.name}”? It cannot be brought back.`}
-                    confirmLabel={`Delete “${snapshot.name}”`}
-                    onConfirm={() =>
-                      void run(`Deleting “${snapshot.name}”…`, () =>
-                        api.deleteSnapshot(vm.id, snapshot.id),
-                      )
-                    }
-                  />
-                </div>
-              </li>
+              <SnapshotEntry
+                key={snapshot.id}
+                snapshot={snapshot}
+                vm={vm}
+                branchedFrom={branched ? nameOf(snapshot.parentId!) : undefined}
+                busy={busy !== undefined}
+                onRestore={() =>
+                  void run(`Restoring “${snapshot.name}”…`, () =>
+                    api.restoreSnapshot(vm.id, snapshot.id),
+                  )
+                }
+                onDelete={() =>
+                  void run(`Deleting “${snapshot.name}”…`, () =>
+                    api.deleteSnapshot(vm.id, snapshot.id),
+                  )
+                }
+              />
             );
           })}
         </ol>
       )}
     </>
+  );
+}
+
+/**
+ * Names a new snapshot and whether it keeps memory (`memoryPossible` only while the VM runs);
+ * the name clears once the snapshot is taken.
+ */
+function TakeSnapshotForm({
+  memoryPossible,
+  busy,
+  onTake,
+}: {
+  memoryPossible: boolean;
+  busy: boolean;
+  onTake: (name: string, memory: boolean) => Promise<boolean>;
+}) {
+  const [name, setName] = useState('');
+  const [memory, setMemory] = useState(false);
+  const take = async (event: FormEvent) => {
+    event.preventDefault();
+    if (await onTake(name, memory && memoryPossible)) setName('');
+  };
+  return (
+    <form className="snapshot-form" onSubmit={take}>
+      <div className="field">
+        <label htmlFor="snapshot-name">Snapshot name</label>
+        <input
+          id="snapshot-name"
+          value={name}
+          required
+          maxLength={64}
+          placeholder="e.g. before-exercise-2"
+          onChange={(event) => setName(event.target.value)}
+        />
+      </div>
+      <label className="check">
+        <input
+          type="checkbox"
+          checked={memory && memoryPossible}
+          disabled={!memoryPossible}
+          onChange={(event) => setMemory(event.target.checked)}
+        />
+        Include memory (running programs come back too)
+        {!memoryPossible && <span className="muted"> — only while the VM runs</span>}
+      </label>
+      <button className="button primary" type="submit" disabled={busy}>
+        Take snapshot
+      </button>
+    </form>
+  );
+}
+
+/** One snapshot on the timeline: what it holds, where it branched from, Restore and Delete. */
+function SnapshotEntry({
+  snapshot,
+  vm,
+  branchedFrom,
+  busy,
+  onRestore,
+  onDelete,
+}: {
+  snapshot: Snapshot;
+  vm: Vm;
+  /** The name of the snapshot it was taken after, when that is not the one below it. */
+  branchedFrom: string | undefined;
+  busy: boolean;
+  onRestore: () => void;
+  onDelete: () => void;
+}) {
+  const current = snapshot.id === vm.currentSnapshotId;
+  return (
+    <li className={current ? 'current' : undefined}>
+      <div className="what">
+        <strong>{snapshot.name}</strong>
+        {current && <span className="badge state-running">Current</span>}
+        <div className="muted small">
+          {formatDateTime(snapshot.createdAt)} · {snapshot.memory ? 'disk and memory' : 'disk only'}{' '}
+          · {formatBytes(snapshot.sizeBytes)}
+          {branchedFrom !== undefined && ` · branched from “${branchedFrom}”`}
+        </div>
+      </div>
+      <div className="actions">
+        <ConfirmButton
+          label="Restore"
+          ariaLabel={`Restore ${snapshot.name}`}
+          disabled={busy}
+          question={`Restore “${snapshot.name}”? Everything changed on ${vm.name} since it was taken is lost${snapshot.memory ? '' : ', and a running VM restarts'}.`}
+          confirmLabel={`Restore “${snapshot.name}”`}
+          onConfirm={onRestore}
+        />
+        <ConfirmButton
+          label="Delete"
+          ariaLabel={`Delete ${snapshot.name}`}
+          disabled={busy}
+          danger
+          question={`Delete snapshot “${snapshot.name}”? It cannot be brought back.`}
+          confirmLabel={`Delete “${snapshot.name}”`}
+          onConfirm={onDelete}
+        />
+      </div>
+    </li>
   );
 }

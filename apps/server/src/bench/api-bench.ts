@@ -8,14 +8,15 @@ import fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { createEngine } from '@labvisor/engine';
+import { createEngine, type Engine } from '@labvisor/engine';
 import autocannon from 'autocannon';
+import type { Knex } from 'knex';
 import pino from 'pino';
-import { openDatabase } from '../db/database.js';
+import { type Database, openDatabase } from '../db/database.js';
 import { migrateToLatest } from '../db/migrate.js';
 import { insertTenant } from '../db/queries/tenants.js';
 import { defaultImageImportSettings } from '../domain/images/image-import.js';
-import { buildServer } from '../server.js';
+import { buildServer, type LabvisorServer } from '../server.js';
 import { createTokenUser } from './fixtures.js';
 
 const LOAD_SECONDS = 5;
@@ -32,7 +33,36 @@ const BIG_LIMITS = {
   vmHoursPerMonth: 100_000,
 };
 
-async function load(url: string, options: Partial<autocannon.Options>) {
+/** A bench tenant and the API token of its one member. */
+interface BenchTenant {
+  tenantId: string;
+  token: string;
+}
+
+/** Requests/s and latency of one endpoint under load. */
+interface LoadFigures {
+  requestsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+/** Admission throughput: VMs created by every tenant at once. */
+interface AdmissionFigures {
+  creates: number;
+  tenants: number;
+  createsPerSecond: number;
+}
+
+/** The server under bench, listening on a loopback port, and what to tear down afterwards. */
+interface BenchServer {
+  server: LabvisorServer;
+  engine: Engine;
+  runDir: string;
+  base: string;
+}
+
+/** Loads `url` for LOAD_SECONDS; throws on any non-2xx answer or error. */
+async function load(url: string, options: Partial<autocannon.Options>): Promise<LoadFigures> {
   const result = await autocannon({
     url,
     connections: CONNECTIONS,
@@ -48,10 +78,8 @@ async function load(url: string, options: Partial<autocannon.Options>) {
   };
 }
 
-async function main(): Promise<void> {
-  const database = await openDatabase({ pgliteMemory: true });
-  await migrateToLatest(database.knex);
-  const knex = database.knex;
+/** Seeds the bench image, TENANTS tenants with one member each, and LISTED_VMS VMs for the first. */
+async function seedFixture(knex: Knex): Promise<{ imageId: string; tenants: BenchTenant[] }> {
   const [image] = await knex('images')
     .insert({
       name: 'bench',
@@ -62,7 +90,7 @@ async function main(): Promise<void> {
       sha256: 'e'.repeat(64),
     })
     .returning<{ id: string }[]>('id');
-  const tenants: Array<{ tenantId: string; token: string }> = [];
+  const tenants: BenchTenant[] = [];
   for (let index = 0; index < TENANTS; index++) {
     const tenant = await insertTenant(knex, { name: `bench-${index}`, limits: BIG_LIMITS });
     const token = await createTokenUser(knex, {
@@ -87,7 +115,11 @@ async function main(): Promise<void> {
       disk_gib: 1,
     })),
   );
+  return { imageId: image!.id, tenants };
+}
 
+/** Builds the server on an engine without QEMU (VMs fail to boot at once) and listens on loopback. */
+async function startServer(database: Database): Promise<BenchServer> {
   const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'labvisor-bench-'));
   const engine = await createEngine({
     runDir,
@@ -106,13 +138,21 @@ async function main(): Promise<void> {
   });
   const listening = await server.listen(0, '127.0.0.1');
   const base = `http://127.0.0.1:${(listening.address() as AddressInfo).port}`;
-  const headers = { authorization: `Bearer ${first.token}`, 'content-type': 'application/json' };
+  return { server, engine, runDir, base };
+}
 
+/** Loads `GET /api/v1/vms` and then `POST /api/v1/vms?dryRun=1` as the first tenant. */
+async function measureEndpoints(
+  base: string,
+  first: BenchTenant,
+  imageId: string,
+): Promise<{ listVms: LoadFigures; dryRun: LoadFigures }> {
+  const headers = { authorization: `Bearer ${first.token}`, 'content-type': 'application/json' };
   const listVms = await load(`${base}/api/v1/vms`, { headers });
   const dryRunBody = JSON.stringify({
     tenantId: first.tenantId,
     name: 'dry',
-    imageId: image!.id,
+    imageId,
     vcpus: 1,
     memoryMib: 256,
     diskGib: 1,
@@ -122,7 +162,15 @@ async function main(): Promise<void> {
     headers,
     body: dryRunBody,
   });
+  return { listVms, dryRun };
+}
 
+/** Every tenant creates CREATES_PER_TENANT VMs at once; throws unless every create answers 201. */
+async function measureAdmission(
+  base: string,
+  tenants: BenchTenant[],
+  imageId: string,
+): Promise<AdmissionFigures> {
   const started = performance.now();
   const statuses = await Promise.all(
     tenants.flatMap(({ tenantId, token }) =>
@@ -133,7 +181,7 @@ async function main(): Promise<void> {
           body: JSON.stringify({
             tenantId,
             name: `created-${index}`,
-            imageId: image!.id,
+            imageId,
             vcpus: 1,
             memoryMib: 256,
             diskGib: 1,
@@ -147,17 +195,19 @@ async function main(): Promise<void> {
   const seconds = (performance.now() - started) / 1000;
   if (statuses.some((status) => status !== 201))
     throw new Error(`admission answered ${[...new Set(statuses)].join(', ')}`);
-  const admission = {
+  return {
     creates: statuses.length,
     tenants: TENANTS,
     createsPerSecond: Math.round(statuses.length / seconds),
   };
+}
 
-  await server.close();
-  await engine.close();
-  await database.close();
-  fs.rmSync(runDir, { recursive: true, force: true });
-
+/** Writes the figures to bench-results/server.json and prints them as a markdown table. */
+function reportFigures(
+  listVms: LoadFigures,
+  dryRun: LoadFigures,
+  admission: AdmissionFigures,
+): void {
   const figures = {
     measuredAt: new Date().toISOString(),
     database: 'pglite',
@@ -182,6 +232,25 @@ async function main(): Promise<void> {
       '',
     ].join('\n'),
   );
+}
+
+/** Runs the server bench: seed, serve, measure the endpoints then admission, tear down, report. */
+async function main(): Promise<void> {
+  const database = await openDatabase({ pgliteMemory: true });
+  await migrateToLatest(database.knex);
+  const { imageId, tenants } = await seedFixture(database.knex);
+  const first = tenants[0]!;
+  const { server, engine, runDir, base } = await startServer(database);
+
+  const { listVms, dryRun } = await measureEndpoints(base, first, imageId);
+  const admission = await measureAdmission(base, tenants, imageId);
+
+  await server.close();
+  await engine.close();
+  await database.close();
+  fs.rmSync(runDir, { recursive: true, force: true });
+
+  reportFigures(listVms, dryRun, admission);
 }
 
 main().catch((error: unknown) => {

@@ -10,16 +10,17 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createEngine } from '@labvisor/engine';
+import { createEngine, type Engine } from '@labvisor/engine';
 import { ensureTinyImage, SerialClient, tinyImageDir } from '@labvisor/engine/testing';
+import type { Knex } from 'knex';
 import pino from 'pino';
 import WebSocket from 'ws';
-import { openDatabase } from '../db/database.js';
+import { type Database, openDatabase } from '../db/database.js';
 import { migrateToLatest } from '../db/migrate.js';
 import { insertTenant } from '../db/queries/tenants.js';
 import { registerBuiltImage } from '../domain/images/built-images.js';
 import { defaultImageImportSettings } from '../domain/images/image-import.js';
-import { buildServer } from '../server.js';
+import { buildServer, type LabvisorServer } from '../server.js';
 import { createTokenUser } from './fixtures.js';
 
 const ECHO_SAMPLES = 200;
@@ -30,6 +31,7 @@ const IDLE_ROUNDS = 3;
 const VIEWERS_PER_USER = 20;
 const STEP_TIMEOUT_MS = 60_000;
 
+/** The `p`th percentile of `samples`, rounded to 0.01. */
 function percentile(samples: number[], p: number): number {
   const sorted = [...samples].sort((a, b) => a - b);
   return (
@@ -38,6 +40,7 @@ function percentile(samples: number[], p: number): number {
   );
 }
 
+/** Resolves once `check` holds; throws after STEP_TIMEOUT_MS naming `what` it waited for. */
 async function until(check: () => boolean, what: string): Promise<void> {
   const deadline = Date.now() + STEP_TIMEOUT_MS;
   while (!check()) {
@@ -65,6 +68,7 @@ async function echoRoundTrips(
   return samples;
 }
 
+/** The median of `values` (the upper one of an even count). */
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)]!;
@@ -89,7 +93,7 @@ interface IdleRound {
  * per connection once they are idle, then closes them and waits for the server to let them go.
  */
 async function measureIdleRound(
-  server: ReturnType<typeof buildServer>,
+  server: LabvisorServer,
   base: string,
   vmId: string,
   tokens: string[],
@@ -125,12 +129,45 @@ async function measureIdleRound(
   }
 }
 
-async function main(): Promise<void> {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'labvisor-console-bench-'));
-  const cacheDir = process.env.LABVISOR_CACHE_DIR;
-  const database = await openDatabase({ pgliteMemory: true });
-  await migrateToLatest(database.knex);
-  const knex = database.knex;
+/** A console opened through the server: its socket and everything the guest sent on it so far. */
+interface BenchConsole {
+  socket: WebSocket;
+  received: () => string;
+}
+
+/** The bench's HTTP client: one API call, and opening a serial console as a WebSocket. */
+interface BenchClient {
+  api: (
+    token: string,
+    method: string,
+    url: string,
+    body?: unknown,
+  ) => Promise<{ id: string; state: string; url: string }>;
+  openConsole: (token: string, vmId: string, mode: 'interactive' | 'view') => Promise<BenchConsole>;
+}
+
+/** Fan-out to FAN_OUT_VIEWERS viewers: how much each got and how long until all had it. */
+interface FanOutRun {
+  bytesPerViewer: number;
+  fanSeconds: number;
+}
+
+/** The idle-console figures: each round, their medians and the most sockets the server held. */
+interface IdleFigures {
+  rounds: IdleRound[];
+  perConnection: { rssKiB: number; heapKiB: number };
+  heldSockets: number;
+}
+
+/**
+ * Registers the tiny image and a tenant with enough instructor tokens for every idle viewer
+ * (VIEWERS_PER_USER each); the first token drives the VM.
+ */
+async function seedFixture(
+  knex: Knex,
+  work: string,
+  cacheDir: string | undefined,
+): Promise<{ imageId: string; tenantId: string; tokens: string[] }> {
   ensureTinyImage({ cacheDir });
   const { id: imageId } = await registerBuiltImage(knex, {
     manifestDir: tinyImageDir({ cacheDir }),
@@ -156,6 +193,14 @@ async function main(): Promise<void> {
     });
     tokens.push(token);
   }
+  return { imageId, tenantId: tenant.id, tokens };
+}
+
+/** Builds the server on a TCG engine under `work` and listens on loopback. */
+async function startServer(
+  database: Database,
+  work: string,
+): Promise<{ engine: Engine; server: LabvisorServer; base: string }> {
   const engine = await createEngine({
     runDir: path.join(work, 'vms'),
     driver: { kind: 'qemu', accel: 'tcg' },
@@ -172,7 +217,11 @@ async function main(): Promise<void> {
   });
   const listening = await server.listen(0, '127.0.0.1');
   const base = `http://127.0.0.1:${(listening.address() as AddressInfo).port}`;
-  const sockets: WebSocket[] = [];
+  return { engine, server, base };
+}
+
+/** A client of the server at `base`; every console socket it opens is added to `sockets`. */
+function createBenchClient(base: string, sockets: WebSocket[]): BenchClient {
   const api = async (token: string, method: string, url: string, body?: unknown) => {
     const response = await fetch(base + url, {
       method,
@@ -205,128 +254,195 @@ async function main(): Promise<void> {
     });
     return { socket, received: () => received };
   };
+  return { api, openConsole };
+}
+
+/** Creates the bench VM through the API and polls it until it runs; resolves with its id. */
+async function createRunningVm(
+  client: BenchClient,
+  token: string,
+  tenantId: string,
+  imageId: string,
+): Promise<string> {
+  const vm = await client.api(token, 'POST', '/api/v1/vms', {
+    tenantId,
+    name: 'bench',
+    imageId,
+    vcpus: 1,
+    memoryMib: 256,
+    diskGib: 1,
+  });
+  if (!vm.id) throw new Error(`creating the VM failed: ${JSON.stringify(vm)}`);
+  let state = '';
+  const poll = setInterval(
+    () =>
+      void client
+        .api(token, 'GET', `/api/v1/vms/${vm.id}`)
+        .then((answer) => (state = answer.state)),
+    200,
+  );
+  await until(() => state === 'running', 'the VM to run');
+  clearInterval(poll);
+  return vm.id;
+}
+
+/**
+ * The anchor: echo round trips straight on the engine's console stream (the hypervisor's
+ * socket), before any server session holds it.
+ */
+async function measureDirectEcho(engine: Engine, vmId: string): Promise<number[]> {
+  const direct = await SerialClient.open(() => engine.openConsole(vmId, 'serial'));
+  direct.write('\n');
+  await direct.waitFor('# ', STEP_TIMEOUT_MS);
+  // Let the guest finish its boot-time background work (display driver, DHCP) first.
+  await new Promise((resolve) => setTimeout(resolve, 5000));
+  const directSamples = await echoRoundTrips(
+    (key) => direct.write(key),
+    () => direct.output,
+  );
+  direct.close();
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  return directSamples;
+}
+
+/** Echo round trips through the server; the interactive console stays open for the fan-out. */
+async function measureProxiedEcho(
+  client: BenchClient,
+  token: string,
+  vmId: string,
+): Promise<{ terminal: BenchConsole; proxiedSamples: number[] }> {
+  const terminal = await client.openConsole(token, vmId, 'interactive');
+  terminal.socket.send(Buffer.from('\n'));
+  await until(() => terminal.received().endsWith('# '), 'the prompt through the server');
+  const proxiedSamples = await echoRoundTrips(
+    (key) => terminal.socket.send(Buffer.from(key)),
+    terminal.received,
+  );
+  return { terminal, proxiedSamples };
+}
+
+/** Fan-out: the guest prints about 600 KB; times until every viewer has all of it. */
+async function measureFanOut(
+  client: BenchClient,
+  terminal: BenchConsole,
+  tokens: string[],
+  vmId: string,
+): Promise<FanOutRun> {
+  const viewers = await Promise.all(
+    Array.from({ length: FAN_OUT_VIEWERS }, (_, index) =>
+      client.openConsole(tokens[Math.floor(index / VIEWERS_PER_USER) + 1]!, vmId, 'view'),
+    ),
+  );
+  const sizeBefore = viewers[0]!.received().length;
+  const fanStart = performance.now();
+  terminal.socket.send(Buffer.from('seq 1 100000; echo FAN-$((1+1))-DONE\n'));
+  await until(
+    () => viewers.every((viewer) => viewer.received().includes('FAN-2-DONE')),
+    'every viewer to get the output',
+  );
+  const fanSeconds = (performance.now() - fanStart) / 1000;
+  const bytesPerViewer = viewers[0]!.received().length - sizeBefore;
+  for (const viewer of viewers) viewer.socket.close();
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  return { bytesPerViewer, fanSeconds };
+}
+
+/**
+ * Memory per idle console connection: the far ends live in another process, so the server's own
+ * growth is measured; the median of IDLE_ROUNDS rounds is reported.
+ */
+async function measureIdleConnections(
+  server: LabvisorServer,
+  base: string,
+  vmId: string,
+  tokens: string[],
+): Promise<IdleFigures> {
+  // A first round, not counted, lets the allocator and the V8 heap settle after the fan-out.
+  await measureIdleRound(server, base, vmId, tokens.slice(1));
+  const rounds: IdleRound[] = [];
+  for (let round = 0; round < IDLE_ROUNDS; round++) {
+    rounds.push(await measureIdleRound(server, base, vmId, tokens.slice(1)));
+  }
+  const perConnection = {
+    rssKiB: median(rounds.map((r) => r.rssKiBPerConnection)),
+    heapKiB: median(rounds.map((r) => r.heapKiBPerConnection)),
+  };
+  const heldSockets = Math.max(...rounds.map((r) => r.held));
+  return { rounds, perConnection, heldSockets };
+}
+
+/** Writes the figures to bench-results/consoles.json and prints them as a markdown table. */
+function reportFigures(
+  directSamples: number[],
+  proxiedSamples: number[],
+  { bytesPerViewer, fanSeconds }: FanOutRun,
+  { rounds, perConnection, heldSockets }: IdleFigures,
+): void {
+  const echo = {
+    direct: { p50: percentile(directSamples, 50), p99: percentile(directSamples, 99) },
+    throughServer: { p50: percentile(proxiedSamples, 50), p99: percentile(proxiedSamples, 99) },
+    addedAtP99: 0,
+  };
+  echo.addedAtP99 = Math.round((echo.throughServer.p99 - echo.direct.p99) * 100) / 100;
+  const fanOut = {
+    viewers: FAN_OUT_VIEWERS,
+    bytesPerViewer,
+    seconds: Math.round(fanSeconds * 100) / 100,
+    megabytesPerSecondTotal:
+      Math.round(((bytesPerViewer * FAN_OUT_VIEWERS) / fanSeconds / 1e6) * 10) / 10,
+  };
+  const figures = {
+    measuredAt: new Date().toISOString(),
+    samples: ECHO_SAMPLES,
+    echoRoundTripMs: echo,
+    fanOut,
+    idleConnection: {
+      sockets: IDLE_SOCKETS,
+      heldByServer: heldSockets,
+      serverRssKiBPerConnection: perConnection.rssKiB,
+      serverHeapKiBPerConnection: perConnection.heapKiB,
+      rounds,
+    },
+  };
+  fs.mkdirSync('bench-results', { recursive: true });
+  fs.writeFileSync('bench-results/consoles.json', `${JSON.stringify(figures, null, 2)}\n`);
+  process.stdout.write(
+    [
+      '',
+      '| consoles (tiny guest, TCG) | result | target |',
+      '|---|---|---|',
+      `| keystroke echo straight on the unix socket | p50 ${echo.direct.p50} ms, p99 ${echo.direct.p99} ms | |`,
+      `| keystroke echo through the server | p50 ${echo.throughServer.p50} ms, p99 ${echo.throughServer.p99} ms | |`,
+      `| added by the proxy at p99 | ${echo.addedAtP99} ms | ≤ 2 ms |`,
+      `| fan-out to ${FAN_OUT_VIEWERS} viewers | ${fanOut.megabytesPerSecondTotal} MB/s delivered (${bytesPerViewer} bytes each in ${fanOut.seconds} s) | |`,
+      `| server memory per idle console (RSS, median of ${IDLE_ROUNDS} rounds of ${IDLE_SOCKETS}) | ${perConnection.rssKiB} KiB | ≤ 64 KiB |`,
+      `| server JS heap + buffers per idle console (median) | ${perConnection.heapKiB} KiB | |`,
+      `| console sockets held by the server | ${heldSockets} | |`,
+      '',
+      'Figures written to bench-results/consoles.json',
+      '',
+    ].join('\n'),
+  );
+}
+
+/** Runs the console bench: seed, serve, boot one VM, measure echo, fan-out and idle memory, report. */
+async function main(): Promise<void> {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'labvisor-console-bench-'));
+  const cacheDir = process.env.LABVISOR_CACHE_DIR;
+  const database = await openDatabase({ pgliteMemory: true });
+  await migrateToLatest(database.knex);
+  const { imageId, tenantId, tokens } = await seedFixture(database.knex, work, cacheDir);
+  const { engine, server, base } = await startServer(database, work);
+  const sockets: WebSocket[] = [];
+  const client = createBenchClient(base, sockets);
 
   try {
-    const vm = await api(tokens[0]!, 'POST', '/api/v1/vms', {
-      tenantId: tenant.id,
-      name: 'bench',
-      imageId,
-      vcpus: 1,
-      memoryMib: 256,
-      diskGib: 1,
-    });
-    if (!vm.id) throw new Error(`creating the VM failed: ${JSON.stringify(vm)}`);
-    let state = '';
-    const poll = setInterval(
-      () =>
-        void api(tokens[0]!, 'GET', `/api/v1/vms/${vm.id}`).then(
-          (answer) => (state = answer.state),
-        ),
-      200,
-    );
-    await until(() => state === 'running', 'the VM to run');
-    clearInterval(poll);
-
-    // Straight on the engine's console stream (the hypervisor's socket), before any server
-    // session holds it.
-    const direct = await SerialClient.open(() => engine.openConsole(vm.id, 'serial'));
-    direct.write('\n');
-    await direct.waitFor('# ', STEP_TIMEOUT_MS);
-    // Let the guest finish its boot-time background work (display driver, DHCP) first.
-    await new Promise((resolve) => setTimeout(resolve, 5000));
-    const directSamples = await echoRoundTrips(
-      (key) => direct.write(key),
-      () => direct.output,
-    );
-    direct.close();
-    await new Promise((resolve) => setTimeout(resolve, 300));
-
-    // Through the server.
-    const terminal = await openConsole(tokens[0]!, vm.id, 'interactive');
-    terminal.socket.send(Buffer.from('\n'));
-    await until(() => terminal.received().endsWith('# '), 'the prompt through the server');
-    const proxiedSamples = await echoRoundTrips(
-      (key) => terminal.socket.send(Buffer.from(key)),
-      terminal.received,
-    );
-
-    // Fan-out: the guest prints about 600 KB; time until every viewer has all of it.
-    const viewers = await Promise.all(
-      Array.from({ length: FAN_OUT_VIEWERS }, (_, index) =>
-        openConsole(tokens[Math.floor(index / VIEWERS_PER_USER) + 1]!, vm.id, 'view'),
-      ),
-    );
-    const sizeBefore = viewers[0]!.received().length;
-    const fanStart = performance.now();
-    terminal.socket.send(Buffer.from('seq 1 100000; echo FAN-$((1+1))-DONE\n'));
-    await until(
-      () => viewers.every((viewer) => viewer.received().includes('FAN-2-DONE')),
-      'every viewer to get the output',
-    );
-    const fanSeconds = (performance.now() - fanStart) / 1000;
-    const bytesPerViewer = viewers[0]!.received().length - sizeBefore;
-    for (const viewer of viewers) viewer.socket.close();
-    await new Promise((resolve) => setTimeout(resolve, 500));
-
-    // Memory per idle console connection: the far ends live in another process, so the server's
-    // own growth is measured; the median of several rounds is reported.
-    // A first round, not counted, lets the allocator and the V8 heap settle after the fan-out.
-    await measureIdleRound(server, base, vm.id, tokens.slice(1));
-    const rounds: IdleRound[] = [];
-    for (let round = 0; round < IDLE_ROUNDS; round++) {
-      rounds.push(await measureIdleRound(server, base, vm.id, tokens.slice(1)));
-    }
-    const perConnection = {
-      rssKiB: median(rounds.map((r) => r.rssKiBPerConnection)),
-      heapKiB: median(rounds.map((r) => r.heapKiBPerConnection)),
-    };
-    const heldSockets = Math.max(...rounds.map((r) => r.held));
-
-    const echo = {
-      direct: { p50: percentile(directSamples, 50), p99: percentile(directSamples, 99) },
-      throughServer: { p50: percentile(proxiedSamples, 50), p99: percentile(proxiedSamples, 99) },
-      addedAtP99: 0,
-    };
-    echo.addedAtP99 = Math.round((echo.throughServer.p99 - echo.direct.p99) * 100) / 100;
-    const fanOut = {
-      viewers: FAN_OUT_VIEWERS,
-      bytesPerViewer,
-      seconds: Math.round(fanSeconds * 100) / 100,
-      megabytesPerSecondTotal:
-        Math.round(((bytesPerViewer * FAN_OUT_VIEWERS) / fanSeconds / 1e6) * 10) / 10,
-    };
-    const figures = {
-      measuredAt: new Date().toISOString(),
-      samples: ECHO_SAMPLES,
-      echoRoundTripMs: echo,
-      fanOut,
-      idleConnection: {
-        sockets: IDLE_SOCKETS,
-        heldByServer: heldSockets,
-        serverRssKiBPerConnection: perConnection.rssKiB,
-        serverHeapKiBPerConnection: perConnection.heapKiB,
-        rounds,
-      },
-    };
-    fs.mkdirSync('bench-results', { recursive: true });
-    fs.writeFileSync('bench-results/consoles.json', `${JSON.stringify(figures, null, 2)}\n`);
-    process.stdout.write(
-      [
-        '',
-        '| consoles (tiny guest, TCG) | result | target |',
-        '|---|---|---|',
-        `| keystroke echo straight on the unix socket | p50 ${echo.direct.p50} ms, p99 ${echo.direct.p99} ms | |`,
-        `| keystroke echo through the server | p50 ${echo.throughServer.p50} ms, p99 ${echo.throughServer.p99} ms | |`,
-        `| added by the proxy at p99 | ${echo.addedAtP99} ms | ≤ 2 ms |`,
-        `| fan-out to ${FAN_OUT_VIEWERS} viewers | ${fanOut.megabytesPerSecondTotal} MB/s delivered (${bytesPerViewer} bytes each in ${fanOut.seconds} s) | |`,
-        `| server memory per idle console (RSS, median of ${IDLE_ROUNDS} rounds of ${IDLE_SOCKETS}) | ${perConnection.rssKiB} KiB | ≤ 64 KiB |`,
-        `| server JS heap + buffers per idle console (median) | ${perConnection.heapKiB} KiB | |`,
-        `| console sockets held by the server | ${heldSockets} | |`,
-        '',
-        'Figures written to bench-results/consoles.json',
-        '',
-      ].join('\n'),
-    );
+    const vmId = await createRunningVm(client, tokens[0]!, tenantId, imageId);
+    const directSamples = await measureDirectEcho(engine, vmId);
+    const { terminal, proxiedSamples } = await measureProxiedEcho(client, tokens[0]!, vmId);
+    const fanOut = await measureFanOut(client, terminal, tokens, vmId);
+    const idle = await measureIdleConnections(server, base, vmId, tokens);
+    reportFigures(directSamples, proxiedSamples, fanOut, idle);
   } finally {
     for (const socket of sockets) socket.terminate();
     for (const vm of await engine.listVms()) await engine.deleteVm(vm.id).catch(() => {});

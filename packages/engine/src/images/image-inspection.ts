@@ -61,8 +61,9 @@ export interface InspectedImage {
 export async function inspectImage(
   file: string,
   format: ImageFormat,
-  options: { qemuImgBinary: string; maxVirtualBytes: number },
+  options: { maxVirtualBytes: number; qemuImgBinary?: string },
 ): Promise<InspectedImage> {
+  const qemuImgBinary = options.qemuImgBinary ?? 'qemu-img';
   const refuse = (reason: string, details?: Record<string, unknown>) =>
     new EngineError(
       'VALIDATION',
@@ -94,7 +95,7 @@ export async function inspectImage(
     const refusal = qcow2HeaderRefusal(head);
     if (refusal) throw refuse(refusal);
   }
-  const read = await readInfo(options.qemuImgBinary, file, qemuFormat);
+  const read = await readInfo(qemuImgBinary, file, qemuFormat);
   if (!read.ok) throw refuse(`qemu-img cannot read it (${read.error})`);
   const info = read.info;
   const backing = info['backing-filename'] ?? info['full-backing-filename'];
@@ -113,7 +114,7 @@ export async function inspectImage(
   }
   if (format === 'qcow2') {
     const check = await execQemuImg(
-      options.qemuImgBinary,
+      qemuImgBinary,
       ['check', '-f', 'qcow2', '--output=json', file],
       INSPECTION_TIMEOUT_MS,
     );

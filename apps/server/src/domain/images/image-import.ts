@@ -47,7 +47,6 @@ export interface ImageImportSettings {
   maxUploadBytes: number;
   /** Largest virtual disk size an uploaded image may have, in bytes. */
   maxVirtualBytes: number;
-  qemuImgBinary: string;
 }
 
 /** Settings with the default limits, for a store at `imagesDir`. */
@@ -56,7 +55,6 @@ export function defaultImageImportSettings(imagesDir: string): ImageImportSettin
     imagesDir,
     maxUploadBytes: DEFAULT_MAX_UPLOAD_BYTES,
     maxVirtualBytes: DEFAULT_MAX_VIRTUAL_BYTES,
-    qemuImgBinary: 'qemu-img',
   };
 }
 

@@ -1,6 +1,6 @@
 'use client';
 
-import type { Vm, VmAction } from '@labvisor/shared';
+import type { MeResponse, Vm, VmAction } from '@labvisor/shared';
 import Link from 'next/link';
 import { useParams, useSearchParams } from 'next/navigation';
 import { Suspense, useCallback, useEffect, useState } from 'react';
@@ -17,6 +17,9 @@ import { api, describeError } from '@/lib/api';
 
 const POLL_MS = 2000;
 
+/** The console a VM page shows. */
+type ConsoleTab = 'terminal' | 'desktop';
+
 /** The VM page: `?mode=view` opens its consoles to watch only (the server drops a watcher's input). */
 export default function VmPageWithSearch() {
   return (
@@ -32,13 +35,83 @@ function VmPage() {
   const watching = searchParams.get('mode') === 'view';
   const mode = watching ? 'view' : 'interactive';
   const { me, error } = useSession();
+  const { vm, loadError, actionError, changes, act, changed } = useVmControl(vmId, me);
+
+  if (error)
+    return (
+      <div className="center">
+        <p className="alert error">{error}</p>
+      </div>
+    );
+  if (!me) return <div className="center muted">Loading…</div>;
+  const supervisedClass =
+    vm === undefined
+      ? undefined
+      : me.memberships.find((m) => m.tenantId === vm.tenantId && m.role !== 'member');
+  const supervises = me.user.isPlatformAdmin || supervisedClass !== undefined;
+  return (
+    <AppShell me={me}>
+      <p>
+        {supervisedClass && vm?.ownerId !== me.user.id ? (
+          <Link href={`/tenants/${supervisedClass.tenantId}`}>← {supervisedClass.tenantName}</Link>
+        ) : (
+          <Link href="/">← My labs</Link>
+        )}
+      </p>
+      {loadError && <p className="alert error">{loadError}</p>}
+      {vm && (
+        <>
+          <VmHeading vm={vm} onAction={act} />
+          {actionError && (
+            <p className="alert error" role="alert">
+              {actionError}
+            </p>
+          )}
+          {watching && (
+            <p className="banner watch" role="status">
+              You are watching: what you type is not sent to the VM.{' '}
+              <Link href={`/vms/${vm.id}`}>Take over</Link>
+            </p>
+          )}
+          <VmConsoles
+            vm={vm}
+            mode={mode}
+            initialTab={searchParams.get('tab') === 'desktop' ? 'desktop' : 'terminal'}
+          />
+          <div className="vm-panels">
+            <section className="card" id="snapshots" aria-labelledby="snapshots-title">
+              <h2 id="snapshots-title">Snapshots</h2>
+              <SnapshotTimeline vm={vm} onChange={changed} />
+            </section>
+            <section className="card" aria-labelledby="activity-title">
+              <h2 id="activity-title">Recent activity</h2>
+              <VmActivityList
+                vmId={vm.id}
+                version={`${vm.state}:${vm.currentSnapshotId}:${changes}`}
+              />
+            </section>
+          </div>
+          {supervises && (
+            <section className="card" aria-labelledby="recordings-title">
+              <h2 id="recordings-title">Console recordings</h2>
+              <RecordingsPanel vmId={vm.id} />
+            </section>
+          )}
+        </>
+      )}
+    </AppShell>
+  );
+}
+
+/**
+ * The VM, polled every POLL_MS once the session is known, and its lifecycle actions. `changes`
+ * counts the changes made from this page, for the panels that show what changed.
+ */
+function useVmControl(vmId: string, me: MeResponse | undefined) {
   const [vm, setVm] = useState<Vm>();
   const [loadError, setLoadError] = useState<string>();
   const [actionError, setActionError] = useState<string>();
   const [changes, setChanges] = useState(0);
-  const [tab, setTab] = useState<'terminal' | 'desktop'>(
-    searchParams.get('tab') === 'desktop' ? 'desktop' : 'terminal',
-  );
 
   const refresh = useCallback(() => {
     api.getVm(vmId).then(
@@ -69,112 +142,73 @@ function VmPage() {
     }
     changed();
   };
+  return { vm, loadError, actionError, changes, act, changed };
+}
 
-  if (error)
-    return (
-      <div className="center">
-        <p className="alert error">{error}</p>
-      </div>
-    );
-  if (!me) return <div className="center muted">Loading…</div>;
-  const supervisedClass =
-    vm === undefined
-      ? undefined
-      : me.memberships.find((m) => m.tenantId === vm.tenantId && m.role !== 'member');
-  const supervises = me.user.isPlatformAdmin || supervisedClass !== undefined;
-  const consoleOpen = vm !== undefined && hasConsole(vm);
+/** The VM's name, state and size, and the lifecycle actions its state allows. */
+function VmHeading({ vm, onAction }: { vm: Vm; onAction: (action: VmAction) => void }) {
   return (
-    <AppShell me={me}>
-      <p>
-        {supervisedClass && vm?.ownerId !== me.user.id ? (
-          <Link href={`/tenants/${supervisedClass.tenantId}`}>← {supervisedClass.tenantName}</Link>
-        ) : (
-          <Link href="/">← My labs</Link>
-        )}
-      </p>
-      {loadError && <p className="alert error">{loadError}</p>}
-      {vm && (
-        <>
-          <div className="vm-heading">
-            <div>
-              <h1>
-                {vm.name} <StateBadge state={vm.state} />
-              </h1>
-              <p className="muted">
-                {vm.vcpus} vCPU · {vm.memoryMib} MiB · {vm.diskGib} GiB
-                {vm.stateReason ? ` — ${vm.stateReason}` : ''}
-              </p>
-            </div>
-            <div className="toolbar">
-              {actionsFor(vm, ['start', 'resume', 'reboot', 'suspend', 'stop']).map((action) => (
-                <button key={action} className="button" type="button" onClick={() => act(action)}>
-                  {ACTION_LABELS[action]}
-                </button>
-              ))}
-            </div>
-          </div>
-          {actionError && (
-            <p className="alert error" role="alert">
-              {actionError}
-            </p>
-          )}
-          {watching && (
-            <p className="banner watch" role="status">
-              You are watching: what you type is not sent to the VM.{' '}
-              <Link href={`/vms/${vm.id}`}>Take over</Link>
-            </p>
-          )}
-          <section className="card">
-            <div className="tabs" role="tablist" aria-label="Console">
-              {(['terminal', 'desktop'] as const).map((name) => (
-                <button
-                  key={name}
-                  type="button"
-                  role="tab"
-                  aria-selected={tab === name}
-                  className={`tab ${tab === name ? 'active' : ''}`}
-                  onClick={() => setTab(name)}
-                >
-                  {name === 'terminal' ? 'Terminal' : 'Desktop'}
-                </button>
-              ))}
-            </div>
-            {!consoleOpen && (
-              <p className="empty">
-                {vm.state === 'starting'
-                  ? 'The lab is starting…'
-                  : 'Start the lab to use its consoles.'}
-              </p>
-            )}
-            {/* Keyed on the boot: a VM restarted under the page (a disk restore) gets new consoles. */}
-            {consoleOpen && tab === 'terminal' && (
-              <SerialTerminal key={vm.startedAt} vmId={vm.id} mode={mode} />
-            )}
-            {consoleOpen && tab === 'desktop' && (
-              <DesktopViewer key={vm.startedAt} vmId={vm.id} mode={mode} />
-            )}
-          </section>
-          <div className="vm-panels">
-            <section className="card" id="snapshots" aria-labelledby="snapshots-title">
-              <h2 id="snapshots-title">Snapshots</h2>
-              <SnapshotTimeline vm={vm} onChange={changed} />
-            </section>
-            <section className="card" aria-labelledby="activity-title">
-              <h2 id="activity-title">Recent activity</h2>
-              <VmActivityList
-                vmId={vm.id}
-                version={`${vm.state}:${vm.currentSnapshotId}:${changes}`}
-              />
-            </section>
-          </div>
-          {supervises && (
-            <section className="card" aria-labelledby="recordings-title">
-              <h2 id="recordings-title">Console recordings</h2>
-              <RecordingsPanel vmId={vm.id} />
-            </section>
-          )}
-        </>
+    <div className="vm-heading">
+      <div>
+        <h1>
+          {vm.name} <StateBadge state={vm.state} />
+        </h1>
+        <p className="muted">
+          {vm.vcpus} vCPU · {vm.memoryMib} MiB · {vm.diskGib} GiB
+          {vm.stateReason ? ` — ${vm.stateReason}` : ''}
+        </p>
+      </div>
+      <div className="toolbar">
+        {actionsFor(vm, ['start', 'resume', 'reboot', 'suspend', 'stop']).map((action) => (
+          <button key={action} className="button" type="button" onClick={() => onAction(action)}>
+            {ACTION_LABELS[action]}
+          </button>
+        ))}
+      </div>
+    </div>
+  );
+}
+
+/** The VM's consoles, terminal or desktop in tabs, while it runs; `mode` view only watches. */
+function VmConsoles({
+  vm,
+  mode,
+  initialTab,
+}: {
+  vm: Vm;
+  mode: 'view' | 'interactive';
+  initialTab: ConsoleTab;
+}) {
+  const [tab, setTab] = useState<ConsoleTab>(initialTab);
+  const consoleOpen = hasConsole(vm);
+  return (
+    <section className="card">
+      <div className="tabs" role="tablist" aria-label="Console">
+        {(['terminal', 'desktop'] as const).map((name) => (
+          <button
+            key={name}
+            type="button"
+            role="tab"
+            aria-selected={tab === name}
+            className={`tab ${tab === name ? 'active' : ''}`}
+            onClick={() => setTab(name)}
+          >
+            {name === 'terminal' ? 'Terminal' : 'Desktop'}
+          </button>
+        ))}
+      </div>
+      {!consoleOpen && (
+        <p className="empty">
+          {vm.state === 'starting' ? 'The lab is starting…' : 'Start the lab to use its consoles.'}
+        </p>
       )}
-    </AppShell>
+      {/* Keyed on the boot: a VM restarted under the page (a disk restore) gets new consoles. */}
+      {consoleOpen && tab === 'terminal' && (
+        <SerialTerminal key={vm.startedAt} vmId={vm.id} mode={mode} />
+      )}
+      {consoleOpen && tab === 'desktop' && (
+        <DesktopViewer key={vm.startedAt} vmId={vm.id} mode={mode} />
+      )}
+    </section>
   );
 }
