@@ -14,13 +14,23 @@ import { createEngine, type Engine } from '@labvisor/engine';
 import { ensureTinyImage, SerialClient, tinyImageDir } from '@labvisor/engine/testing';
 import type { Knex } from 'knex';
 import pino from 'pino';
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import { type Database, openDatabase } from '../db/database.js';
 import { migrateToLatest } from '../db/migrate.js';
 import { insertTenant } from '../db/queries/tenants.js';
 import { registerBuiltImage } from '../domain/images/built-images.js';
 import { defaultImageImportSettings } from '../domain/images/image-import.js';
 import { buildServer, type LabvisorServer } from '../server.js';
+import {
+  type BenchClient,
+  type BenchConsole,
+  createBenchClient,
+  createRunningVm,
+  median,
+  percentile,
+  STEP_TIMEOUT_MS,
+  until,
+} from './console-bench-client.js';
 import { createTokenUser } from './fixtures.js';
 
 const ECHO_SAMPLES = 200;
@@ -29,25 +39,6 @@ const FAN_OUT_VIEWERS = 100;
 const IDLE_SOCKETS = 1000;
 const IDLE_ROUNDS = 3;
 const VIEWERS_PER_USER = 20;
-const STEP_TIMEOUT_MS = 60_000;
-
-/** The `p`th percentile of `samples`, rounded to 0.01. */
-function percentile(samples: number[], p: number): number {
-  const sorted = [...samples].sort((a, b) => a - b);
-  return (
-    Math.round(sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! * 100) /
-    100
-  );
-}
-
-/** Resolves once `check` holds; throws after STEP_TIMEOUT_MS naming `what` it waited for. */
-async function until(check: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + STEP_TIMEOUT_MS;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-}
 
 /** Types `x` one key at a time and times until the guest's echo of it arrives; then drops the line. */
 async function echoRoundTrips(
@@ -66,12 +57,6 @@ async function echoRoundTrips(
   send('\x03');
   await new Promise((resolve) => setTimeout(resolve, 300));
   return samples;
-}
-
-/** The median of `values` (the upper one of an even count). */
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
 }
 
 /** The server's memory: resident set, and what the JS heap and its buffers hold. */
@@ -127,23 +112,6 @@ async function measureIdleRound(
     await until(() => server.consoles.openSockets <= heldBefore, 'the idle consoles to close');
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
-}
-
-/** A console opened through the server: its socket and everything the guest sent on it so far. */
-interface BenchConsole {
-  socket: WebSocket;
-  received: () => string;
-}
-
-/** The bench's HTTP client: one API call, and opening a serial console as a WebSocket. */
-interface BenchClient {
-  api: (
-    token: string,
-    method: string,
-    url: string,
-    body?: unknown,
-  ) => Promise<{ id: string; state: string; url: string }>;
-  openConsole: (token: string, vmId: string, mode: 'interactive' | 'view') => Promise<BenchConsole>;
 }
 
 /** Fan-out to FAN_OUT_VIEWERS viewers: how much each got and how long until all had it. */
@@ -221,71 +189,6 @@ async function startServer(
 }
 
 /** A client of the server at `base`; every console socket it opens is added to `sockets`. */
-function createBenchClient(base: string, sockets: WebSocket[]): BenchClient {
-  const api = async (token: string, method: string, url: string, body?: unknown) => {
-    const response = await fetch(base + url, {
-      method,
-      headers: {
-        authorization: `Bearer ${token}`,
-        'content-type': 'application/json',
-        connection: 'close',
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    return response.json() as Promise<{ id: string; state: string; url: string }>;
-  };
-  const openConsole = async (token: string, vmId: string, mode: 'interactive' | 'view') => {
-    const { url } = await api(token, 'POST', `/api/v1/vms/${vmId}/console`, {
-      kind: 'serial',
-      mode,
-    });
-    const socket = new WebSocket(base.replace('http', 'ws') + url, {
-      headers: { authorization: `Bearer ${token}` },
-      origin: base,
-    });
-    sockets.push(socket);
-    let received = '';
-    socket.on('message', (data, isBinary) => {
-      if (isBinary) received += (data as Buffer).toString('utf8');
-    });
-    await new Promise((resolve, reject) => {
-      socket.once('open', resolve);
-      socket.once('error', reject);
-    });
-    return { socket, received: () => received };
-  };
-  return { api, openConsole };
-}
-
-/** Creates the bench VM through the API and polls it until it runs; resolves with its id. */
-async function createRunningVm(
-  client: BenchClient,
-  token: string,
-  tenantId: string,
-  imageId: string,
-): Promise<string> {
-  const vm = await client.api(token, 'POST', '/api/v1/vms', {
-    tenantId,
-    name: 'bench',
-    imageId,
-    vcpus: 1,
-    memoryMib: 256,
-    diskGib: 1,
-  });
-  if (!vm.id) throw new Error(`creating the VM failed: ${JSON.stringify(vm)}`);
-  let state = '';
-  const poll = setInterval(
-    () =>
-      void client
-        .api(token, 'GET', `/api/v1/vms/${vm.id}`)
-        .then((answer) => (state = answer.state)),
-    200,
-  );
-  await until(() => state === 'running', 'the VM to run');
-  clearInterval(poll);
-  return vm.id;
-}
-
 /**
  * The anchor: echo round trips straight on the engine's console stream (the hypervisor's
  * socket), before any server session holds it.
