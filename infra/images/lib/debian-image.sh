@@ -109,7 +109,7 @@ EOF
   in_root useradd --create-home --uid 1000 --shell /bin/bash --groups sudo student
   echo 'student:labvisor' | in_root chpasswd
 
-  in_root systemctl enable --quiet systemd-networkd labvisor-guest-config.service
+  in_root systemctl enable --quiet systemd-networkd labvisor-guest-config.service labvisor-agent.service
   # Under TCG every CPU second of the boot counts: no timers that run apt, man-db or scrubs, and
   # none of the units a VM without EFI, device mapper, hugepages or debugfs users has no use for
   # (each costs seconds of a single vCPU before the login prompt; loop and fuse load on demand).
@@ -177,6 +177,7 @@ pack_debian_image() { # OUTDIR
   "kernelVersion": "$kernel_version",
   "cmdline": "$DEBIAN_CMDLINE",
   "defaultHostname": "$IMAGE_NAME",
+  "guestAgent": "ttyS1",
   "defaults": { "vcpus": $DEFAULT_VCPUS, "memoryMib": $DEFAULT_MEMORY_MIB, "diskGib": $DEFAULT_DISK_GIB },
   "login": { "user": "student", "password": "labvisor", "guestConfig": "fw_cfg opt/labvisor/config" },
   "packages": {

@@ -19,7 +19,7 @@ readonly DEFAULT_HOSTNAME=tiny
 # The rest skips work that only slows a TCG boot: clocksource checks, the PS/2
 # mouse and spare UART probes, mitigation patching, crypto self-tests and
 # zeroing every allocated page.
-readonly CMDLINE="console=ttyS0 root=/dev/vda rw quiet loglevel=3 tsc=reliable no_timer_check i8042.noaux 8250.nr_uarts=1 mitigations=off nowatchdog cryptomgr.notests init_on_alloc=0"
+readonly CMDLINE="console=ttyS0 root=/dev/vda rw quiet loglevel=3 tsc=reliable no_timer_check i8042.noaux 8250.nr_uarts=2 mitigations=off nowatchdog cryptomgr.notests init_on_alloc=0"
 # Loaded by the initramfs in this order, each after its dependencies: the root
 # disk, its filesystem (ext4 asks for a crc32c driver by softdep only), the
 # network, the ACPI power button with the evdev node acpid reads, and the PS/2
@@ -286,6 +286,40 @@ for dev in /sys/bus/pci/devices/*; do
 done
 EOF
 
+cat >"$rootfs/etc/init.d/agent" <<'EOF'
+#!/bin/sh
+# The Labvisor guest agent on the second serial port (ttyS1): one request a line, one answer a
+# line, each carrying the request's id (the contract: infra/images/README.md).
+#   ping ID                  -> pong ID
+#   identity ID BASE64-JSON  -> ok ID | error ID SENTENCE
+# A clone of a booted template gets its own identity this way: hostname, clock, random seed.
+export PATH=/sbin:/bin:/usr/sbin:/usr/bin
+port=/dev/ttyS1
+[ -c "$port" ] || exit 0
+exec <>"$port" >&0 2>/dev/null
+stty raw -echo
+# A field of the identity JSON (the engine writes it compactly; strings hold no quotes).
+field() { sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p"; }
+number() { sed -n "s/.*\"$1\":\([0-9][0-9]*\).*/\1/p"; }
+while read -r command id payload; do
+  case $command in
+    ping) echo "pong $id" ;;
+    identity)
+      json=$(echo "$payload" | base64 -d) || { echo "error $id the identity is not base64"; continue; }
+      host=$(echo "$json" | field hostname)
+      case $host in '' | *[!A-Za-z0-9.-]* | -* | .*) echo "error $id invalid hostname"; continue ;; esac
+      echo "$host" >/proc/sys/kernel/hostname
+      printf '127.0.0.1\tlocalhost\n127.0.1.1\t%s\n' "$host" >/run/hosts
+      seconds=$(echo "$json" | number time)
+      [ -z "$seconds" ] || date -s "@$seconds" >/dev/null
+      echo "$json" | field seed | base64 -d >/dev/urandom
+      echo "ok $id"
+      ;;
+    *) echo "error $id unknown request" ;;
+  esac
+done
+EOF
+
 cat >"$rootfs/etc/inittab" <<'EOF'
 # busybox init: one root shell on the serial line and one on the VGA screen.
 ::sysinit:/etc/init.d/rcS
@@ -331,6 +365,7 @@ if [ -e /sys/class/net/eth0 ]; then
 fi
 acpid -l /run/acpid.log
 /etc/init.d/display </dev/null >/dev/null 2>&1 &
+/etc/init.d/agent </dev/null >/dev/null 2>&1 &
 EOF
 
 cat >"$rootfs/etc/init.d/rcK" <<'EOF'
@@ -413,7 +448,7 @@ NAME="Labvisor tiny"
 ID=labvisor-tiny
 PRETTY_NAME="Labvisor tiny (busybox $busybox_pkg_version, Linux $kernel_version)"
 EOF
-chmod 755 "$rootfs/etc/init.d/rcS" "$rootfs/etc/init.d/rcK" "$rootfs/etc/init.d/display" \
+chmod 755 "$rootfs/etc/init.d/rcS" "$rootfs/etc/init.d/rcK" "$rootfs/etc/init.d/display" "$rootfs/etc/init.d/agent" \
   "$rootfs/etc/acpi/PWRF/00000080" "$rootfs/usr/share/udhcpc/default.script"
 
 log "making the ext4 root filesystem (${ROOTFS_SIZE_MIB} MiB)"
@@ -442,6 +477,7 @@ cat >"$work/out/manifest.json" <<EOF
   "kernelVersion": "$kernel_version",
   "cmdline": "$CMDLINE",
   "defaultHostname": "$DEFAULT_HOSTNAME",
+  "guestAgent": "ttyS1",
   "defaults": { "vcpus": 1, "memoryMib": 256, "diskGib": 1 },
   "packages": {
     "$kernel_pkg": "$kernel_pkg_version",

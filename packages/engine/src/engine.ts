@@ -106,6 +106,23 @@ export class Engine extends EventEmitter<{
   }
 
   /**
+   * Builds the template that VMs of this spec's image and size start from, so that the first of
+   * them is a clone too (the spec's id and name are not used). UNAVAILABLE when the driver has no
+   * templates; VALIDATION when the image cannot have one (it runs no guest agent).
+   */
+  async buildTemplate(input: VmSpec): Promise<void> {
+    this.#assertUsable('build a template for', input?.id);
+    const spec = validateVmSpec(input);
+    if (!this.#driver.buildTemplate)
+      throw new EngineError('UNAVAILABLE', `The ${this.#driver.name} driver has no templates`);
+    try {
+      await this.#driver.buildTemplate(spec);
+    } catch (error) {
+      throw toEngineError(error, 'Failed building a template');
+    }
+  }
+
+  /**
    * Starts a VM that is stopped, crashed or in error; for a suspended VM (or one whose restore
    * failed), continues its saved memory state. CAPACITY_EXCEEDED beyond host × overcommit.
    */
@@ -341,12 +358,13 @@ export class Engine extends EventEmitter<{
     const restoring = this.#driver.hasSavedState(vm);
     const started = Date.now();
     try {
-      const { pid, runState } = await this.#driver.start(vm, {
+      const { pid, runState, bootPath } = await this.#driver.start(vm, {
         ...(restoring ? { restoreSavedState: true } : {}),
         ...(loadSnapshot ? { loadSnapshot } : {}),
       });
+      record.bootPath = bootPath;
       this.#table.setState(record, runState);
-      record.logger.info({ pid, restoring, durationMs: Date.now() - started }, 'VM started');
+      record.logger.info({ pid, bootPath, durationMs: Date.now() - started }, 'VM started');
       return this.#table.status(record);
     } catch (error) {
       const failure = toEngineError(error, `Failed starting VM "${id}"`);

@@ -75,6 +75,12 @@ export interface VmSpec {
   diskThrottle?: DiskThrottle;
   /** Passed to the guest through fw_cfg; without it the guest gets no fw_cfg entry. */
   guestConfig?: GuestConfig;
+  /**
+   * The guest runs the Labvisor agent on its second serial port (images that declare it, see
+   * infra/images/README.md): such a VM can start as a clone of a booted template, and gets its
+   * own identity (hostname, user, machine-id, SSH host keys, clock) through the agent.
+   */
+  guestAgent?: boolean;
 }
 
 function fail(spec: { id?: unknown }, message: string, field: string): never {
@@ -162,6 +168,11 @@ export function validateVmSpec(spec: VmSpec): VmSpec {
   };
   if (spec.diskThrottle) result.diskThrottle = { ...spec.diskThrottle };
   if (spec.guestConfig !== undefined) result.guestConfig = validateGuestConfig(spec);
+  if (spec.guestAgent !== undefined) {
+    if (typeof spec.guestAgent !== 'boolean')
+      fail(spec, 'guestAgent must be true or false', 'guestAgent');
+    if (spec.guestAgent) result.guestAgent = true;
+  }
   return result;
 }
 

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { DriverVm, ExitInfo } from './drivers/driver.js';
+import type { BootPath, DriverVm, ExitInfo } from './drivers/driver.js';
 import type { EngineLogger } from './logger.js';
 import type { VmSpec } from './spec.js';
 import type { VmState } from './state.js';
@@ -14,6 +14,8 @@ export interface VmRecord {
   cause: string | undefined;
   /** A process exit reported while an action held the lock; applied when it ends. */
   pendingExit: ExitInfo | undefined;
+  /** How its guest came to run, at its last start by this engine. */
+  bootPath?: BootPath;
 }
 
 /** The last state the engine set, kept in `status.json` so a new engine tells a crash from a stop. */

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import type { Driver, DriverObserver, ExitInfo, RunState } from './drivers/driver.js';
+import type { BootPath, Driver, DriverObserver, ExitInfo, RunState } from './drivers/driver.js';
 import { EngineError, toEngineError } from './errors.js';
 import { KeyedLock } from './lock.js';
 import type { EngineLogger } from './logger.js';
@@ -36,6 +36,8 @@ export interface VmStatus {
   cause?: string;
   /** Bytes the VM takes on the host's disk (disk with its snapshots, saved state). */
   diskBytes: number;
+  /** How its guest came to run at its last start by this engine (e.g. `template`, `cold`). */
+  bootPath?: BootPath;
 }
 
 /** Payload of the engine's `vm-state` event. */
@@ -188,6 +190,7 @@ export class VmTable {
     if (pid !== undefined) status.pid = pid;
     if (accel !== undefined) status.accel = accel;
     if (record.cause !== undefined) status.cause = record.cause;
+    if (record.bootPath !== undefined) status.bootPath = record.bootPath;
     return status;
   }
 

@@ -64,6 +64,19 @@ export interface DriverObserver {
   onRunState(vmId: string, state: RunState): void;
 }
 
+/**
+ * How a guest came to run: booted (`cold`), continued from its saved memory (`saved-state`),
+ * from a snapshot, or cloned from a booted template of its image (`template`).
+ */
+export type BootPath = 'cold' | 'saved-state' | 'snapshot' | 'template';
+
+/** What {@link Driver.start} answers once the driver controls the guest. */
+export interface StartResult {
+  pid: number;
+  runState: RunState;
+  bootPath: BootPath;
+}
+
 /** Options of {@link Driver.start}. */
 export interface StartOptions {
   /** Continue from the memory state {@link Driver.suspend} saved, instead of booting. */
@@ -94,10 +107,18 @@ export interface Driver {
   info(): DriverInfo;
   /** The host's CPUs and memory that guests share. */
   hostResources(): HostResources;
-  /** Creates the VM's disk (and checks the VM fits the driver); the VM's folder exists. */
+  /**
+   * Creates the VM's disk (and checks the VM fits the driver); the VM's folder exists. A driver
+   * with templates may make it a clone's: its first start then continues the template's guest.
+   */
   createDisk(vm: DriverVm): Promise<void>;
   /** Starts the guest; resolves once the driver controls it, with its run state. */
-  start(vm: DriverVm, options?: StartOptions): Promise<{ pid: number; runState: RunState }>;
+  start(vm: DriverVm, options?: StartOptions): Promise<StartResult>;
+  /**
+   * Builds, ahead of any VM, the template VMs of `spec`'s image and size will start from (drivers
+   * with the `templates` feature); resolves once it is ready.
+   */
+  buildTemplate?(spec: VmSpec): Promise<void>;
   /** Finds a guest left running by an earlier engine and takes it over; null if there is none. */
   adopt(vm: DriverVm): Promise<{ pid: number; runState: RunState } | null>;
   /** Stops the guest: power button, then harder after `timeoutMs` (at once with `force`). */

@@ -12,6 +12,7 @@ import type {
   RunState,
   SnapshotInfo,
   StartOptions,
+  StartResult,
 } from '../driver.js';
 
 /**
@@ -61,10 +62,7 @@ export class FakeDriver implements Driver {
     this.calls.push(`createDisk ${vm.id}`);
     fs.writeFileSync(path.join(vm.dir, 'disk'), 'disk');
   }
-  async start(
-    vm: DriverVm,
-    options: StartOptions = {},
-  ): Promise<{ pid: number; runState: RunState }> {
+  async start(vm: DriverVm, options: StartOptions = {}): Promise<StartResult> {
     this.calls.push(`start ${vm.id}`);
     this.lastStart = options;
     await this.startGate;
@@ -72,7 +70,15 @@ export class FakeDriver implements Driver {
     if (options.restoreSavedState) await this.discardSavedState(vm);
     const pid = this.nextPid++;
     this.pids.set(vm.id, pid);
-    return { pid, runState: 'running' };
+    return {
+      pid,
+      runState: 'running',
+      bootPath: options.restoreSavedState
+        ? 'saved-state'
+        : options.loadSnapshot
+          ? 'snapshot'
+          : 'cold',
+    };
   }
   async adopt(vm: DriverVm): Promise<{ pid: number; runState: RunState } | null> {
     const runState = this.adoptable.get(vm.id);

@@ -124,7 +124,7 @@ describe('buildQemuArgs', () => {
 
   it('restores from an inherited fd or a snapshot when asked', () => {
     expect(
-      valuesOf(buildQemuArgs({ spec, paths, accel: 'tcg', incomingFd: 3 }), '-incoming'),
+      valuesOf(buildQemuArgs({ spec, paths, accel: 'tcg', incoming: 3 }), '-incoming'),
     ).toEqual(['fd:3']);
     expect(
       valuesOf(buildQemuArgs({ spec, paths, accel: 'tcg', loadSnapshot: 'clean' }), '-loadvm'),

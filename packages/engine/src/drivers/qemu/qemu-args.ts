@@ -34,8 +34,16 @@ export interface QemuArgsInput {
   accel: Accelerator;
   /** TCG translation-cache size (default {@link defaultTranslationCacheMib} of the guest's memory). */
   tcgTranslationCacheMib?: number;
-  /** Restore a saved memory state read from this inherited file descriptor (`-incoming fd:N`). */
-  incomingFd?: number;
+  /**
+   * Restore a saved memory state: read from this inherited file descriptor (`-incoming fd:N`),
+   * or `defer`red until QMP's `migrate-incoming` (a clone sets migration capabilities first).
+   */
+  incoming?: number | 'defer';
+  /**
+   * Guest RAM in a file instead of anonymous memory: a template's (`share: true`, its writes go
+   * to the file) or a clone's view of it (`share: false`: mapped privately, copy-on-write).
+   */
+  memoryFile?: { path: string; share: boolean };
   /** Start from this internal snapshot (`-loadvm`). */
   loadSnapshot?: string;
   /**
@@ -169,8 +177,29 @@ export function buildQemuArgs(input: QemuArgsInput): string[] {
     args.push('-fw_cfg', `name=${GUEST_CONFIG_FW_CFG_NAME},file=${esc(paths.guestConfig)}`);
   }
 
+  if (spec.guestAgent) {
+    args.push(
+      '-chardev',
+      `socket,id=agent0,path=${esc(paths.agent)},server=on,wait=off`,
+      '-serial',
+      'chardev:agent0',
+    );
+  }
+
+  if (input.memoryFile) {
+    // The machine's RAM block keeps its default name (pc.ram), so a saved state of a VM with
+    // anonymous memory and one with its memory in a file load into each other.
+    args.push(
+      '-object',
+      `memory-backend-file,id=pc.ram,size=${spec.memoryMib}M,mem-path=${esc(input.memoryFile.path)},share=${input.memoryFile.share ? 'on' : 'off'}`,
+      '-machine',
+      'memory-backend=pc.ram',
+    );
+  }
+
   if (input.loadSnapshot !== undefined) args.push('-loadvm', input.loadSnapshot);
-  if (input.incomingFd !== undefined) args.push('-incoming', `fd:${input.incomingFd}`);
+  if (input.incoming !== undefined)
+    args.push('-incoming', input.incoming === 'defer' ? 'defer' : `fd:${input.incoming}`);
   return args;
 }
 

@@ -1,10 +1,14 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
+import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { detectHostResources, type HostResources } from '../../capacity.js';
 import { EngineError } from '../../errors.js';
 import type { EngineLogger } from '../../logger.js';
+import type { VmSpec } from '../../spec.js';
+import { readJson } from '../../vm-record.js';
 import type {
+  BootPath,
   ConsoleKind,
   Driver,
   DriverInfo,
@@ -13,17 +17,20 @@ import type {
   RunState,
   SnapshotInfo,
   StartOptions,
+  StartResult,
 } from '../driver.js';
 import type { Accelerator, ProbeGuest } from './accel-probe.js';
 import { allocatedBytes, InternalSnapshots } from './internal-snapshots.js';
 import { isProcessAlive, readPidFile, readProcessCmdline, tailFile } from './process-utils.js';
+import { DISK_NODE_NAME } from './qemu-args.js';
 import { connectConsole } from './qemu-consoles.js';
 import { createBlankDisk, createOverlay, readVirtualSize } from './qemu-img.js';
 import { detectQemu, type QemuHost } from './qemu-info.js';
 import { assertSocketPathsFit, qemuPaths } from './qemu-paths.js';
 import { QemuProcesses } from './qemu-processes.js';
-import { KvmFailedError, type StartContext, startQemu } from './qemu-start.js';
+import { KvmFailedError, type QemuLaunch, type StartContext, startQemu } from './qemu-start.js';
 import { removeSavedState, saveMemoryState } from './qemu-suspend.js';
+import { Templates } from './templates.js';
 
 const GIB = 1024 * 1024 * 1024;
 
@@ -47,7 +54,16 @@ export interface QemuDriverConfig {
   tcgTranslationCacheMib?: number;
   /** The size past which a VM's serial.log is rotated (default 8 MiB). */
   serialLogMaxBytes?: number;
+  /**
+   * Where booted templates are kept. When set, a VM whose image runs the Labvisor agent starts as
+   * a clone of its image's template when one is built (and has one built for the next VM when
+   * not); without it every VM boots.
+   */
+  templatesDir?: string;
 }
+
+/** The file in a VM's folder saying its disk is a fresh clone's: its first start continues the template. */
+const CLONE_MARKER = 'clone-of.json';
 
 /**
  * The QEMU driver: one detached QEMU process per VM, QMP over a unix socket, qcow2 overlays and
@@ -61,6 +77,7 @@ export class QemuDriver implements Driver {
   readonly #logger: EngineLogger;
   readonly #host: QemuHost;
   readonly #processes: QemuProcesses;
+  readonly #templates: Templates | undefined;
   #accel: Accelerator;
   #accelReason: string;
 
@@ -83,6 +100,17 @@ export class QemuDriver implements Driver {
       ...(config.serialLogMaxBytes ? { serialLogMaxBytes: config.serialLogMaxBytes } : {}),
       onKvmFailure: (vmId, cause) => this.#disableKvm(logger.child({ vmId }), cause),
     });
+    this.#templates = config.templatesDir
+      ? new Templates({
+          dir: config.templatesDir,
+          qemuVersion: host.version,
+          qemuImgBinary: this.#qemuImgBinary,
+          processes: this.#processes,
+          startContext: () => this.#startContext(),
+          accel: () => this.#accel,
+          logger: logger.child({ component: 'templates' }),
+        })
+      : undefined;
   }
 
   /** Finds QEMU and chooses the accelerator; never throws (a broken host sets `info().error`). */
@@ -106,7 +134,7 @@ export class QemuDriver implements Driver {
     const info: DriverInfo = {
       name: this.name,
       version: this.#host.version,
-      features: [...this.#host.features],
+      features: [...this.#host.features, ...(this.#templates ? ['templates'] : [])],
       details: {
         accel: this.#accel,
         accelReason: this.#accelReason,
@@ -143,6 +171,16 @@ export class QemuDriver implements Driver {
         { field: 'diskGib', minimumGib: Math.ceil(baseSize / GIB) },
       );
     }
+    const template = this.#templates?.find(vm.spec);
+    if (template) {
+      await this.#templates!.createCloneDisk(template, paths.disk, sizeBytes);
+      await fsp.writeFile(
+        path.join(vm.dir, CLONE_MARKER),
+        `${JSON.stringify({ template: template.key })}\n`,
+        { mode: 0o600 },
+      );
+      return;
+    }
     await createOverlay(
       this.#qemuImgBinary,
       paths.disk,
@@ -150,27 +188,67 @@ export class QemuDriver implements Driver {
       boot.baseDiskFormat,
       sizeBytes,
     );
+    // The next VM of this image and size starts from a template.
+    this.#templates?.prepare(vm.spec);
+  }
+
+  /** Builds the template VMs of `spec` start from (for tests and for building ahead). */
+  buildTemplate(spec: VmSpec): Promise<void> {
+    if (!this.#templates) return Promise.reject(new Error('templates are off (no templatesDir)'));
+    return this.#templates.build(spec).then(() => undefined);
   }
 
   /**
    * Starts QEMU under the driver's accelerator. A start that KVM makes fail turns KVM off for
    * every later start and is tried once more under TCG. After a restore the saved state is gone.
    */
-  async start(
-    vm: DriverVm,
-    options: StartOptions = {},
-  ): Promise<{ pid: number; runState: RunState }> {
-    const accel = this.#accel;
+  async start(vm: DriverVm, options: StartOptions = {}): Promise<StartResult> {
+    const launch = await this.#launchOf(vm, options);
+    const bootPath: BootPath = launch.clone
+      ? 'template'
+      : options.restoreSavedState
+        ? 'saved-state'
+        : options.loadSnapshot
+          ? 'snapshot'
+          : 'cold';
     let started: { pid: number; runState: RunState };
     try {
-      started = await startQemu(this.#startContext(), vm, options, accel);
+      started = await startQemu(this.#startContext(), vm, launch, this.#accel);
     } catch (error) {
       if (!(error instanceof KvmFailedError)) throw error;
       this.#disableKvm(vm.logger, error.message);
-      started = await startQemu(this.#startContext(), vm, options, 'tcg');
+      started = await startQemu(this.#startContext(), vm, await this.#launchOf(vm, options), 'tcg');
     }
     if (options.restoreSavedState) await removeSavedState(qemuPaths(vm.dir));
-    return started;
+    return { ...started, bootPath };
+  }
+
+  /**
+   * How QEMU starts for `options`. A fresh clone's first start continues its template's guest and
+   * gives it the VM's identity, when the template still matches (same QEMU, accelerator and
+   * image); otherwise it boots from its disk. Either way the clone marker is used up: once the
+   * guest has run, its disk no longer matches the template's memory.
+   */
+  async #launchOf(vm: DriverVm, options: StartOptions): Promise<QemuLaunch> {
+    const marker = path.join(vm.dir, CLONE_MARKER);
+    const clone = readJson<{ template?: string }>(marker);
+    if (!clone || options.restoreSavedState || options.loadSnapshot) return options;
+    await fsp.rm(marker, { force: true });
+    const template = clone.template ? this.#templates?.byKey(clone.template) : undefined;
+    if (!template || this.#templates?.keyOf(vm.spec) !== template.key) {
+      vm.logger.info({ template: clone.template }, 'the template no longer matches; booting');
+      return options;
+    }
+    return {
+      clone: { memoryFile: template.memoryFile, stateFile: template.stateFile },
+      afterStart: async (client) => {
+        const diskBytes = vm.spec.diskGib * GIB;
+        if ((await readVirtualSize(template.diskFile, 'qcow2')) < diskBytes) {
+          await client.blockResize(DISK_NODE_NAME, diskBytes);
+        }
+        await this.#templates!.applyIdentity(vm);
+      },
+    };
   }
 
   #startContext(): StartContext {

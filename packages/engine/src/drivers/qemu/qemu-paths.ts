@@ -31,6 +31,8 @@ export interface QemuPaths {
   migrateSocket: string;
   /** The spec's guest configuration as JSON (mode 0600), which QEMU hands the guest by fw_cfg. */
   guestConfig: string;
+  /** Unix socket of the guest agent's serial line (VMs whose image runs the Labvisor agent). */
+  agent: string;
 }
 
 /** The QEMU files of the VM whose folder is `dir`. */
@@ -52,12 +54,13 @@ export function qemuPaths(dir: string): QemuPaths {
     savedStateInfo: file('saved-state.json'),
     migrateSocket: file('migrate.sock'),
     guestConfig: file('guest-config.json'),
+    agent: file('agent.sock'),
   };
 }
 
 /** Throws VALIDATION when a VM's socket paths would be too long for unix sockets. */
 export function assertSocketPathsFit(id: string, paths: QemuPaths): void {
-  for (const socket of [paths.qmp, paths.serial, paths.vnc, paths.migrateSocket]) {
+  for (const socket of [paths.qmp, paths.serial, paths.vnc, paths.migrateSocket, paths.agent]) {
     if (Buffer.byteLength(socket) > MAX_UNIX_SOCKET_PATH_BYTES) {
       throw new EngineError(
         'VALIDATION',

@@ -2,13 +2,14 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import { EngineError } from '../../errors.js';
 import { Reverter } from '../../revert.js';
-import type { DriverVm, RunState, StartOptions } from '../driver.js';
+import type { DriverVm, RunState } from '../driver.js';
 import { type Accelerator, isKvmFailure } from './accel-probe.js';
 import { describeExit, tailFile } from './process-utils.js';
 import { buildQemuArgs, guestConfigJson } from './qemu-args.js';
 import { type QemuPaths, qemuPaths } from './qemu-paths.js';
 import type { QemuProcess, QemuProcesses } from './qemu-processes.js';
 import { finishRestore, readSavedStateInfo } from './qemu-suspend.js';
+import type { QmpClient } from './qmp/commands.js';
 
 /** How long QEMU may take from spawn to answering QMP. */
 export const START_TIMEOUT_MS = 30_000;
@@ -20,6 +21,23 @@ export interface StartContext {
   /** qboot, for direct kernel boots, when installed. */
   qboot: string | undefined;
   tcgTranslationCacheMib: number | undefined;
+}
+
+/** How QEMU starts: booting, continuing a saved state or a snapshot, or as a template's clone. */
+export interface QemuLaunch {
+  /** Continue from the memory state a suspend saved. */
+  restoreSavedState?: boolean;
+  /** Start from this internal snapshot (with memory). */
+  loadSnapshot?: string;
+  /** Guest RAM in this file, shared: a template being built writes its memory there. */
+  sharedMemoryFile?: string;
+  /**
+   * Start as a clone of a template: its RAM file mapped privately (copy-on-write), its device
+   * state loaded with `x-ignore-shared` (the state file holds no RAM), then resumed.
+   */
+  clone?: { memoryFile: string; stateFile: string };
+  /** Runs once the guest runs, before the start counts as done; a failure ends the guest. */
+  afterStart?: (client: QmpClient) => Promise<void>;
 }
 
 /** A start failed because of KVM: the driver turns KVM off and retries it under TCG. */
@@ -34,7 +52,7 @@ export class KvmFailedError extends Error {}
 export async function startQemu(
   context: StartContext,
   vm: DriverVm,
-  options: StartOptions,
+  launch: QemuLaunch,
   accel: Accelerator,
 ): Promise<{ pid: number; runState: RunState }> {
   const paths = qemuPaths(vm.dir);
@@ -49,14 +67,16 @@ export async function startQemu(
     if (vm.spec.guestConfig) {
       await fsp.writeFile(paths.guestConfig, guestConfigJson(vm.spec), { mode: 0o600 });
     }
-    const stateFd = options.restoreSavedState ? fs.openSync(paths.savedState, 'r') : undefined;
+    const stateFile = launch.restoreSavedState ? paths.savedState : launch.clone?.stateFile;
+    const stateFd = stateFile === undefined ? undefined : fs.openSync(stateFile, 'r');
     try {
       const args = buildQemuArgs({
         spec: vm.spec,
         paths,
         accel,
-        incomingFd: stateFd === undefined ? undefined : 3,
-        loadSnapshot: options.loadSnapshot,
+        ...(stateFd === undefined ? {} : { incoming: launch.clone ? 'defer' : 3 }),
+        ...memoryFileOf(launch),
+        loadSnapshot: launch.loadSnapshot,
         kernelBootFirmware: context.qboot,
         ...(context.tcgTranslationCacheMib
           ? { tcgTranslationCacheMib: context.tcgTranslationCacheMib }
@@ -76,9 +96,16 @@ export async function startQemu(
     const client = await context.processes.connectWhileAlive(spawned, START_TIMEOUT_MS);
     reverter.add(() => client.close());
     let running = (await client.queryStatus()).running;
-    if (options.restoreSavedState) {
+    if (launch.clone) {
+      await client.migrateSetCapabilities({ 'x-ignore-shared': true });
+      await client.migrateIncoming('fd:3');
+      running = await finishRestore(client, true);
+      // Off again: a later suspend of the clone saves its whole RAM, as any VM's.
+      await client.migrateSetCapabilities({ 'x-ignore-shared': false });
+    } else if (launch.restoreSavedState) {
       running = await finishRestore(client, readSavedStateInfo(paths).wasRunning);
     }
+    await launch.afterStart?.(client);
     reverter.success();
     return { pid: spawned.pid, runState: running ? 'running' : 'paused' };
   } catch (error) {
@@ -96,6 +123,14 @@ export async function startQemu(
       qemuBinary: context.qemuBinary,
     });
   }
+}
+
+/** QEMU's memory arguments for a launch: a file for templates and their clones. */
+function memoryFileOf(launch: QemuLaunch): { memoryFile?: { path: string; share: boolean } } {
+  if (launch.sharedMemoryFile)
+    return { memoryFile: { path: launch.sharedMemoryFile, share: true } };
+  if (launch.clone) return { memoryFile: { path: launch.clone.memoryFile, share: false } };
+  return {};
 }
 
 /**
@@ -124,7 +159,7 @@ export function assertBootFilesExist(vm: DriverVm, paths: QemuPaths): void {
 /** Removes what an earlier QEMU of the VM may have left: sockets and its pid file. */
 export async function removeRuntimeFiles(paths: QemuPaths): Promise<void> {
   await Promise.all(
-    [paths.qmp, paths.serial, paths.vnc, paths.pid, paths.migrateSocket].map((file) =>
+    [paths.qmp, paths.serial, paths.vnc, paths.pid, paths.migrateSocket, paths.agent].map((file) =>
       fsp.rm(file, { force: true }),
     ),
   );

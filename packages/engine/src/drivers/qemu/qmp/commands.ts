@@ -108,6 +108,26 @@ export class QmpClient extends QmpMonitor {
     return this.run('migrate', { uri });
   }
 
+  /** `migrate-set-capabilities`: turns each named capability on (or off). */
+  migrateSetCapabilities(capabilities: Record<string, boolean>): Promise<void> {
+    return this.run('migrate-set-capabilities', {
+      capabilities: Object.entries(capabilities).map(([capability, state]) => ({
+        capability,
+        state,
+      })),
+    });
+  }
+
+  /** `migrate-incoming`: loads a state (QEMU started with `-incoming defer`) from a URI. */
+  migrateIncoming(uri: string): Promise<void> {
+    return this.run('migrate-incoming', { uri });
+  }
+
+  /** `block_resize`: the disk's new size, which the guest is told of. */
+  blockResize(nodeName: string, sizeBytes: number): Promise<void> {
+    return this.run('block_resize', { 'node-name': nodeName, size: sizeBytes });
+  }
+
   /** `query-migrate`. */
   queryMigrate(): Promise<MigrationInfo> {
     return this.run<MigrationInfo>('query-migrate');

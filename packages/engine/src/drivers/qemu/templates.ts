@@ -1,0 +1,262 @@
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import type { EngineLogger } from '../../logger.js';
+import { toHostname, type VmSpec } from '../../spec.js';
+import type { DriverVm } from '../driver.js';
+import type { Accelerator } from './accel-probe.js';
+import { GuestAgent, type GuestIdentity } from './guest-agent.js';
+import { createOverlay, readVirtualSize } from './qemu-img.js';
+import { qemuPaths } from './qemu-paths.js';
+import type { QemuProcesses } from './qemu-processes.js';
+import { type StartContext, startQemu } from './qemu-start.js';
+import { saveMemoryState } from './qemu-suspend.js';
+
+/** How long a template's guest may take to boot until its agent answers (Debian under TCG). */
+export const TEMPLATE_BOOT_TIMEOUT_MS = 600_000;
+/** How long a clone's agent may take to take its identity. */
+export const IDENTITY_TIMEOUT_MS = 30_000;
+/** Bumped when what a template holds changes, so older ones are rebuilt. */
+const TEMPLATE_FORMAT = 1;
+
+/** A booted template on disk: what a clone starts from. */
+export interface Template {
+  key: string;
+  /** Its RAM (mapped privately by clones). */
+  memoryFile: string;
+  /** Its device state, saved without RAM (`x-ignore-shared`). */
+  stateFile: string;
+  /** Its disk as it was when saved: the read-only base of each clone's overlay. */
+  diskFile: string;
+}
+
+/** What a template of an image and size is built for, and what must match for a clone. */
+interface TemplateInputs {
+  format: number;
+  qemuVersion: string;
+  accel: Accelerator;
+  firmware: string | null;
+  vcpus: number;
+  memoryMib: number;
+  /** The image's files, each by path, size and modification time (a rebuilt image differs). */
+  files: string[];
+  cmdline: string;
+}
+
+/**
+ * Booted templates of images, one per image, size, QEMU version and accelerator, under
+ * `<dir>/<key>/`: a guest booted until its agent answers, then saved with its RAM in a file
+ * (`share=on`) and its device state without it. A VM of the same image and size then starts as a
+ * clone in a fraction of a second instead of booting (QEMU's docs/system/vm-templating.rst).
+ * Only images that run the Labvisor agent qualify: a clone needs it to get its own identity.
+ */
+export class Templates {
+  readonly #building = new Map<string, Promise<Template>>();
+
+  constructor(
+    private readonly deps: {
+      dir: string;
+      qemuVersion: string;
+      qemuImgBinary: string;
+      processes: QemuProcesses;
+      startContext: () => StartContext;
+      accel: () => Accelerator;
+      logger: EngineLogger;
+    },
+  ) {}
+
+  /** The key of the template a VM of `spec` would start from; undefined when none can exist. */
+  keyOf(spec: VmSpec): string | undefined {
+    const inputs = this.#inputsOf(spec);
+    if (!inputs) return undefined;
+    return createHash('sha256').update(JSON.stringify(inputs)).digest('hex').slice(0, 16);
+  }
+
+  /** The ready template for `spec`, if one is built. */
+  find(spec: VmSpec): Template | undefined {
+    const key = this.keyOf(spec);
+    if (!key) return undefined;
+    const template = this.#filesOf(key);
+    return fs.existsSync(path.join(this.deps.dir, key, 'template.json')) ? template : undefined;
+  }
+
+  /** The template of `key` if it is still on disk (clones of it may start from it). */
+  byKey(key: string): Template | undefined {
+    return fs.existsSync(path.join(this.deps.dir, key, 'template.json'))
+      ? this.#filesOf(key)
+      : undefined;
+  }
+
+  /**
+   * Builds the template for `spec` (once: concurrent calls share the build); resolves with it.
+   * Templates are built one at a time: each boots a guest.
+   */
+  build(spec: VmSpec): Promise<Template> {
+    const key = this.keyOf(spec);
+    if (!key) return Promise.reject(new Error(`VM "${spec.id}" cannot have a template`));
+    const ready = this.find(spec);
+    if (ready) return Promise.resolve(ready);
+    let building = this.#building.get(key);
+    if (!building) {
+      const previous = Promise.all([...this.#building.values()].map((b) => b.catch(() => null)));
+      building = previous
+        .then(() => this.#build(key, spec))
+        .finally(() => this.#building.delete(key));
+      this.#building.set(key, building);
+    }
+    return building;
+  }
+
+  /** Starts building the template for `spec` in the background, if it can have one. */
+  prepare(spec: VmSpec): void {
+    if (!this.keyOf(spec) || this.find(spec)) return;
+    this.build(spec).catch((error: unknown) =>
+      this.deps.logger.warn({ err: error, image: spec.boot }, 'building a template failed'),
+    );
+  }
+
+  /** What makes a VM of `spec` a clone of `template`: its overlay on the template's disk. */
+  async createCloneDisk(template: Template, diskFile: string, sizeBytes: number): Promise<void> {
+    const templateSize = await readVirtualSize(template.diskFile, 'qcow2');
+    await createOverlay(
+      this.deps.qemuImgBinary,
+      diskFile,
+      template.diskFile,
+      'qcow2',
+      Math.max(sizeBytes, templateSize),
+    );
+  }
+
+  /** Gives a clone that runs its own identity through its agent. */
+  async applyIdentity(vm: DriverVm): Promise<void> {
+    const agent = await GuestAgent.connect(qemuPaths(vm.dir).agent);
+    try {
+      await agent.applyIdentity(identityOf(vm.spec), IDENTITY_TIMEOUT_MS);
+    } finally {
+      agent.close();
+    }
+  }
+
+  #inputsOf(spec: VmSpec): TemplateInputs | undefined {
+    const boot = spec.boot;
+    if (!spec.guestAgent || boot.kind !== 'kernel') return undefined;
+    const files = [boot.kernelPath, boot.initrdPath, boot.baseDiskPath].map(fileFingerprint);
+    if (files.some((file) => file === undefined)) return undefined;
+    return {
+      format: TEMPLATE_FORMAT,
+      qemuVersion: this.deps.qemuVersion,
+      accel: this.deps.accel(),
+      firmware: this.deps.startContext().qboot ?? null,
+      vcpus: spec.vcpus,
+      memoryMib: spec.memoryMib,
+      files: files as string[],
+      cmdline: boot.cmdline,
+    };
+  }
+
+  #filesOf(key: string): Template {
+    const dir = path.join(this.deps.dir, key);
+    return {
+      key,
+      memoryFile: path.join(dir, 'memory.ram'),
+      stateFile: path.join(dir, 'saved-state.bin'),
+      diskFile: path.join(dir, 'disk.qcow2'),
+    };
+  }
+
+  /**
+   * Boots the template's guest in `<key>.building/`, waits for its agent, saves its device state
+   * without RAM, ends it and renames the folder into place: a half-built template is never used.
+   */
+  async #build(key: string, spec: VmSpec): Promise<Template> {
+    const ready = this.find(spec);
+    if (ready) return ready;
+    const started = Date.now();
+    const logger = this.deps.logger.child({ template: key });
+    const buildDir = path.join(this.deps.dir, `${key}.building`);
+    await fsp.rm(buildDir, { recursive: true, force: true });
+    await fsp.mkdir(buildDir, { recursive: true, mode: 0o700 });
+    const vm: DriverVm = {
+      id: `template-${key}`,
+      spec: {
+        ...spec,
+        id: `template-${key}`,
+        name: 'template',
+        guestConfig: { hostname: 'template' },
+      },
+      dir: buildDir,
+      logger,
+    };
+    const paths = qemuPaths(buildDir);
+    const boot = vm.spec.boot as Extract<VmSpec['boot'], { kind: 'kernel' }>;
+    const baseSize = await readVirtualSize(boot.baseDiskPath, boot.baseDiskFormat);
+    await createOverlay(
+      this.deps.qemuImgBinary,
+      paths.disk,
+      boot.baseDiskPath,
+      boot.baseDiskFormat,
+      baseSize,
+    );
+    const memoryFile = path.join(buildDir, 'memory.ram');
+    logger.info({ image: boot.baseDiskPath }, 'building a template');
+    try {
+      await startQemu(
+        this.deps.startContext(),
+        vm,
+        { sharedMemoryFile: memoryFile },
+        this.deps.accel(),
+      );
+      const agent = await GuestAgent.connect(paths.agent);
+      try {
+        await agent.waitReady(TEMPLATE_BOOT_TIMEOUT_MS);
+      } finally {
+        agent.close();
+      }
+      const client = this.deps.processes.client(vm.id);
+      await client.migrateSetCapabilities({ 'x-ignore-shared': true });
+      await saveMemoryState(client, paths);
+    } finally {
+      const proc = this.deps.processes.get(vm.id);
+      if (proc) await this.deps.processes.kill(proc);
+      this.deps.processes.release(vm.id);
+    }
+    await Promise.all(
+      [paths.log, paths.qmpLog, paths.serialLog, paths.guestConfig, paths.savedStateInfo].map(
+        (file) => fsp.rm(file, { force: true }),
+      ),
+    );
+    await fsp.chmod(paths.disk, 0o400);
+    await fsp.writeFile(
+      path.join(buildDir, 'template.json'),
+      `${JSON.stringify({ key, inputs: this.#inputsOf(spec), builtAt: new Date().toISOString() }, null, 2)}\n`,
+      { mode: 0o600 },
+    );
+    const dir = path.join(this.deps.dir, key);
+    await fsp.rm(dir, { recursive: true, force: true });
+    await fsp.rename(buildDir, dir);
+    logger.info({ durationMs: Date.now() - started }, 'template built');
+    return this.#filesOf(key);
+  }
+}
+
+/** A file's identity for a template key: path, size and modification time; undefined if absent. */
+function fileFingerprint(file: string): string | undefined {
+  try {
+    const stat = fs.statSync(file);
+    return `${file}:${stat.size}:${Math.trunc(stat.mtimeMs)}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The identity a clone of `spec` takes: its own hostname, user, machine-id, clock and seed. */
+export function identityOf(spec: VmSpec): GuestIdentity {
+  return {
+    hostname: spec.guestConfig?.hostname ?? toHostname(spec.name, spec.id),
+    ...(spec.guestConfig?.user ? { user: spec.guestConfig.user } : {}),
+    machineId: createHash('sha256').update(spec.id).digest('hex').slice(0, 32),
+    time: Math.floor(Date.now() / 1000),
+    seed: randomBytes(32).toString('base64'),
+  };
+}
