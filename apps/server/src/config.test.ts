@@ -12,10 +12,18 @@ describe('loadConfig', () => {
       dataDir: path.resolve('./.data'),
       imageCacheDir: '/home/ada/.cache/labvisor',
       databaseUrl: undefined,
-      driver: { kind: 'qemu', accel: 'auto' },
+      driver: { kind: 'qemu', accel: 'auto', templatesDir: path.resolve('./.data/templates') },
       adminEmail: undefined,
       sessionSecret: undefined,
     });
+  });
+
+  it('turns instant labs (templates) off with LABVISOR_TEMPLATES=off', () => {
+    expect(loadConfig({ LABVISOR_TEMPLATES: 'off' }).driver).toEqual({
+      kind: 'qemu',
+      accel: 'auto',
+    });
+    expect(() => loadConfig({ LABVISOR_TEMPLATES: 'maybe' })).toThrow(/LABVISOR_TEMPLATES/);
   });
 
   it('treats an empty DATABASE_URL as unset and keeps a valid one', () => {

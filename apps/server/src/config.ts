@@ -28,6 +28,7 @@ const envSchema = z.object({
     .transform((value) => (value === '' ? undefined : value))
     .pipe(postgresUrlSchema.optional()),
   LABVISOR_ACCEL: z.enum(['auto', 'kvm', 'tcg']).default('auto'),
+  LABVISOR_TEMPLATES: z.enum(['on', 'off']).default('on'),
   LABVISOR_IMAGE_MAX_UPLOAD_MIB: z.coerce.number().int().min(1).optional(),
   LABVISOR_IMAGE_MAX_VIRTUAL_GIB: z.coerce.number().int().min(1).optional(),
   LABVISOR_ADMIN_EMAIL: z.email().optional(),
@@ -118,7 +119,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir: path.resolve(values.LABVISOR_DATA_DIR),
     imageCacheDir: path.resolve(values.LABVISOR_CACHE_DIR ?? path.join(home, '.cache', 'labvisor')),
     databaseUrl: values.DATABASE_URL,
-    driver: { kind: 'qemu', accel: values.LABVISOR_ACCEL },
+    driver: {
+      kind: 'qemu',
+      accel: values.LABVISOR_ACCEL,
+      // Instant labs: VMs of images with the guest agent start as clones of booted templates.
+      ...(values.LABVISOR_TEMPLATES === 'on'
+        ? { templatesDir: path.join(path.resolve(values.LABVISOR_DATA_DIR), 'templates') }
+        : {}),
+    },
     imageMaxUploadBytes:
       values.LABVISOR_IMAGE_MAX_UPLOAD_MIB !== undefined
         ? values.LABVISOR_IMAGE_MAX_UPLOAD_MIB * 1024 ** 2

@@ -143,7 +143,7 @@ export class Engine extends EventEmitter<{
         this.#table.setState(record, 'stopped');
         return this.#table.status(record);
       }
-      await this.#ending(record, 'stopped', 'stop', () =>
+      await this.#table.endProcess(record, 'stopped', 'stop', () =>
         this.#driver.stop(vm, {
           timeoutMs: options.timeoutMs ?? SHUTDOWN_TIMEOUT_MS,
           force: options.force ?? false,
@@ -192,7 +192,7 @@ export class Engine extends EventEmitter<{
    */
   async suspendVm(id: string): Promise<VmStatus> {
     return this.#withVm(id, 'suspend', async (record) => {
-      await this.#ending(record, 'suspended', 'suspend', () =>
+      await this.#table.endProcess(record, 'suspended', 'suspend', () =>
         this.#driver.suspend(driverVmOf(record)),
       );
       return this.#table.status(record);
@@ -265,7 +265,7 @@ export class Engine extends EventEmitter<{
           this.#table.setState(record, await this.#driver.queryRunState(vm));
           return this.#table.status(record);
         }
-        await this.#ending(record, 'stopped', 'restore', () =>
+        await this.#table.endProcess(record, 'stopped', 'restore', () =>
           this.#driver.stop(vm, { timeoutMs: 0, force: true }),
         );
         await this.#driver.restoreSnapshot(vm, name, false);
@@ -316,34 +316,6 @@ export class Engine extends EventEmitter<{
     this.#closed = true;
     await this.#driver.close();
     this.removeAllListeners();
-  }
-
-  /**
-   * Ends a live VM's process (stop, suspend): `stopping`, then `to`. If that fails, back to the
-   * state it had while its guest still runs, or `error` with the reason when it does not.
-   */
-  async #ending(
-    record: VmRecord,
-    to: 'stopped' | 'suspended',
-    action: string,
-    end: () => Promise<void>,
-  ): Promise<void> {
-    const id = record.spec.id;
-    const from = record.state;
-    assertTransition(id, from, 'stopping', action);
-    this.#table.setState(record, 'stopping');
-    try {
-      await end();
-    } catch (error) {
-      const alive = this.#driver.pidOf(id) !== undefined;
-      this.#table.setState(
-        record,
-        alive ? from : 'error',
-        alive ? undefined : (error as Error).message,
-      );
-      throw toEngineError(error, `Failed to ${action} VM "${id}"`);
-    }
-    this.#table.setState(record, to);
   }
 
   async #start(record: VmRecord, loadSnapshot?: string): Promise<VmStatus> {

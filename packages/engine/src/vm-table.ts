@@ -45,6 +45,8 @@ export interface VmStateEvent {
   vmId: string;
   state: VmState;
   cause?: string;
+  /** With `running` or `paused` after a start: how the guest came to run. */
+  bootPath?: BootPath;
 }
 
 /** What the table tells its engine. */
@@ -173,6 +175,7 @@ export class VmTable {
     if (changed) {
       const event: VmStateEvent = { vmId: record.spec.id, state };
       if (cause !== undefined) event.cause = cause;
+      if (from === 'starting' && record.bootPath !== undefined) event.bootPath = record.bootPath;
       this.#events.onState(event);
     }
   }
@@ -192,6 +195,30 @@ export class VmTable {
     if (record.cause !== undefined) status.cause = record.cause;
     if (record.bootPath !== undefined) status.bootPath = record.bootPath;
     return status;
+  }
+
+  /**
+   * Ends a live VM's process (stop, suspend): `stopping`, then `to`. If that fails, back to the
+   * state it had while its guest still runs, or `error` with the reason when it does not.
+   */
+  async endProcess(
+    record: VmRecord,
+    to: 'stopped' | 'suspended',
+    action: string,
+    end: () => Promise<void>,
+  ): Promise<void> {
+    const id = record.spec.id;
+    const from = record.state;
+    assertTransition(id, from, 'stopping', action);
+    this.setState(record, 'stopping');
+    try {
+      await end();
+    } catch (error) {
+      const alive = this.#requireDriver().pidOf(id) !== undefined;
+      this.setState(record, alive ? from : 'error', alive ? undefined : (error as Error).message);
+      throw toEngineError(error, `Failed to ${action} VM "${id}"`);
+    }
+    this.setState(record, to);
   }
 
   /** Loads every VM folder of `runDir`, adopting guests that still run and judging the others. */

@@ -5,6 +5,7 @@ import * as createConsoleRecordings from './migrations/0003_create_console_recor
 import * as indexAuditLogByTarget from './migrations/0004_index_audit_log_by_target.js';
 import * as createIdempotencyKeys from './migrations/0005_create_idempotency_keys.js';
 import * as addUserOidcSubject from './migrations/0006_add_user_oidc_subject.js';
+import * as addTemplates from './migrations/0007_add_templates.js';
 
 /** One forward-only migration. Each runs inside its own transaction. */
 export interface Migration {
@@ -20,6 +21,7 @@ export const MIGRATIONS: Migration[] = [
   { name: '0004_index_audit_log_by_target', up: indexAuditLogByTarget.up },
   { name: '0005_create_idempotency_keys', up: createIdempotencyKeys.up },
   { name: '0006_add_user_oidc_subject', up: addUserOidcSubject.up },
+  { name: '0007_add_templates', up: addTemplates.up },
 ];
 
 class ListMigrationSource implements Knex.MigrationSource<Migration> {

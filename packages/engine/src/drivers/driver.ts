@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream';
+import type { BootPath } from '@labvisor/shared';
 import type { HostResources } from '../capacity.js';
 import type { EngineLogger } from '../logger.js';
 import type { VmSpec } from '../spec.js';
@@ -64,11 +65,7 @@ export interface DriverObserver {
   onRunState(vmId: string, state: RunState): void;
 }
 
-/**
- * How a guest came to run: booted (`cold`), continued from its saved memory (`saved-state`),
- * from a snapshot, or cloned from a booted template of its image (`template`).
- */
-export type BootPath = 'cold' | 'saved-state' | 'snapshot' | 'template';
+export type { BootPath };
 
 /** What {@link Driver.start} answers once the driver controls the guest. */
 export interface StartResult {

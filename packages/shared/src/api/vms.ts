@@ -25,6 +25,16 @@ export const vmNameSchema = nameSchema.regex(
   'must start with a letter or digit and use only letters, digits, ".", "-" and "_"',
 );
 
+/**
+ * How a VM's guest came to run at its last start: booted (`cold`), cloned from a booted template
+ * of its image (`template`, in about a second), continued from its suspended memory
+ * (`saved-state`) or from a snapshot.
+ */
+export const BOOT_PATHS = ['cold', 'template', 'saved-state', 'snapshot'] as const;
+
+/** How a VM's guest came to run at its last start. */
+export type BootPath = (typeof BOOT_PATHS)[number];
+
 /** A virtual machine. */
 export const vmSchema = z.object({
   id: z.string(),
@@ -43,6 +53,8 @@ export const vmSchema = z.object({
   lastActivityAt: z.string().nullable(),
   /** The snapshot the VM's disk last came from or was last saved as: its place in the timeline. */
   currentSnapshotId: z.string().nullable(),
+  /** How its guest came to run at its last start; null before its first. */
+  bootPath: z.enum(BOOT_PATHS).nullable(),
 });
 
 /** A virtual machine. */

@@ -16,6 +16,8 @@ export interface ImageRow {
   default_vcpus: number;
   default_memory_mib: number;
   default_disk_gib: number;
+  /** The guest runs the Labvisor agent: its VMs can start as clones of a booted template. */
+  guest_agent: boolean;
   created_at: Date;
 }
 

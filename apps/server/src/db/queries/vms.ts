@@ -1,4 +1,4 @@
-import { VM_STATES, type Vm, type VmState } from '@labvisor/shared';
+import { type BootPath, VM_STATES, type Vm, type VmState } from '@labvisor/shared';
 import type { Knex } from 'knex';
 
 /** A vms row. */
@@ -19,6 +19,7 @@ export interface VmRow {
   started_at: Date | null;
   last_activity_at: Date | null;
   current_snapshot_id: string | null;
+  boot_path: BootPath | null;
 }
 
 const iso = (value: Date | null) => (value ? new Date(value).toISOString() : null);
@@ -41,6 +42,7 @@ export function toVm(row: VmRow): Vm {
     startedAt: iso(row.started_at),
     lastActivityAt: iso(row.last_activity_at),
     currentSnapshotId: row.current_snapshot_id,
+    bootPath: row.boot_path,
   };
 }
 
@@ -53,10 +55,18 @@ export async function findVmById(knex: Knex, id: string): Promise<VmRow | undefi
  * Records a state the engine observed (or an action began), with the usage interval that meters
  * running time: opened when the VM starts holding resources, closed when it stops.
  */
+/** A VM state to record: the state, why, what it should become and how it came to run. */
+export interface VmStateChange {
+  state: VmState;
+  reason?: string | null;
+  desired?: VmRow['desired_state'];
+  bootPath?: BootPath;
+}
+
 export async function recordVmState(
   knex: Knex,
   vmId: string,
-  change: { state: VmState; reason?: string | null; desired?: VmRow['desired_state'] },
+  change: VmStateChange,
   holdsResources: (state: VmState) => boolean,
 ): Promise<VmRow | undefined> {
   return knex.transaction(async (trx) => {
@@ -68,6 +78,7 @@ export async function recordVmState(
         state: change.state,
         state_reason: change.reason ?? null,
         ...(change.desired ? { desired_state: change.desired } : {}),
+        ...(change.bootPath ? { boot_path: change.bootPath } : {}),
         ...(change.state === 'running' && before.state !== 'running'
           ? { started_at: trx.fn.now() }
           : {}),

@@ -9,6 +9,8 @@ const builtImageManifestSchema = z.object({
   name: z.string(),
   kernelVersion: z.string().optional(),
   cmdline: z.string().optional(),
+  /** The serial port the image's Labvisor agent listens on (its VMs can start from templates). */
+  guestAgent: z.literal('ttyS1').optional(),
   files: z.object({
     kernel: z.object({ path: z.string(), sha256: z.string() }).optional(),
     initrd: z.object({ path: z.string(), sha256: z.string() }).optional(),
@@ -67,6 +69,7 @@ export async function registerBuiltImage(
     default_vcpus: manifest.defaults.vcpus,
     default_memory_mib: manifest.defaults.memoryMib,
     default_disk_gib: manifest.defaults.diskGib,
+    guest_agent: manifest.guestAgent !== undefined,
   };
   if (existing) {
     // A rebuilt recipe: the new files replace the old base only for VMs created from now on.

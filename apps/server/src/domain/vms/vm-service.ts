@@ -14,7 +14,12 @@ import { isUniqueViolation } from '../../db/errors.js';
 import { recordAudit } from '../../db/queries/audit.js';
 import { findIdempotencyKey, recordIdempotencyKey } from '../../db/queries/idempotency-keys.js';
 import type { ImageRow } from '../../db/queries/images.js';
-import { findVmById, recordVmState, type VmRow } from '../../db/queries/vms.js';
+import {
+  findVmById,
+  recordVmState,
+  type VmRow,
+  type VmStateChange,
+} from '../../db/queries/vms.js';
 import { AppError } from '../../errors.js';
 import { type Actor, requireRole } from '../auth/access.js';
 import { admit, createRequest, startRequestOf } from '../quota/admission.js';
@@ -149,6 +154,7 @@ export class VmService {
         diskGib: vm.disk_gib,
         boot: bootOf(image),
         guestConfig: guestConfigFor(vm.name, actor.user),
+        ...(image.guest_agent ? { guestAgent: true } : {}),
       });
       await this.#engine.startVm(vm.id);
     });
@@ -348,7 +354,11 @@ export class VmService {
   }
 
   #recordObserved(event: VmStateEvent): Promise<unknown> {
-    return this.#record(event.vmId, { state: event.state, reason: event.cause ?? null }).catch(
+    return this.#record(event.vmId, {
+      state: event.state,
+      reason: event.cause ?? null,
+      ...(event.bootPath ? { bootPath: event.bootPath } : {}),
+    }).catch(
       (error: unknown) => {
         this.#logger.error(
           { err: error, vmId: event.vmId },
@@ -359,10 +369,7 @@ export class VmService {
   }
 
   /** Writes a state, in order per VM. */
-  #record(
-    vmId: string,
-    change: { state: VmState; reason?: string | null; desired?: VmRow['desired_state'] },
-  ): Promise<VmRow | undefined> {
+  #record(vmId: string, change: VmStateChange): Promise<VmRow | undefined> {
     const previous = this.#stateWrites.get(vmId) ?? Promise.resolve();
     const write = previous
       .catch(() => {})

@@ -1,12 +1,10 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
-import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { detectHostResources, type HostResources } from '../../capacity.js';
 import { EngineError } from '../../errors.js';
 import type { EngineLogger } from '../../logger.js';
 import type { VmSpec } from '../../spec.js';
-import { readJson } from '../../vm-record.js';
 import type {
   BootPath,
   ConsoleKind,
@@ -22,7 +20,6 @@ import type {
 import type { Accelerator, ProbeGuest } from './accel-probe.js';
 import { allocatedBytes, InternalSnapshots } from './internal-snapshots.js';
 import { isProcessAlive, readPidFile, readProcessCmdline, tailFile } from './process-utils.js';
-import { DISK_NODE_NAME } from './qemu-args.js';
 import { connectConsole } from './qemu-consoles.js';
 import { createBlankDisk, createOverlay, readVirtualSize } from './qemu-img.js';
 import { detectQemu, type QemuHost } from './qemu-info.js';
@@ -56,14 +53,10 @@ export interface QemuDriverConfig {
   serialLogMaxBytes?: number;
   /**
    * Where booted templates are kept. When set, a VM whose image runs the Labvisor agent starts as
-   * a clone of its image's template when one is built (and has one built for the next VM when
-   * not); without it every VM boots.
+   * a clone of its image's template (one is built for the next VM when none is); else VMs boot.
    */
   templatesDir?: string;
 }
-
-/** The file in a VM's folder saying its disk is a fresh clone's: its first start continues the template. */
-const CLONE_MARKER = 'clone-of.json';
 
 /**
  * The QEMU driver: one detached QEMU process per VM, QMP over a unix socket, qcow2 overlays and
@@ -171,16 +164,7 @@ export class QemuDriver implements Driver {
         { field: 'diskGib', minimumGib: Math.ceil(baseSize / GIB) },
       );
     }
-    const template = this.#templates?.find(vm.spec);
-    if (template) {
-      await this.#templates!.createCloneDisk(template, paths.disk, sizeBytes);
-      await fsp.writeFile(
-        path.join(vm.dir, CLONE_MARKER),
-        `${JSON.stringify({ template: template.key })}\n`,
-        { mode: 0o600 },
-      );
-      return;
-    }
+    if (await this.#templates?.createCloneDisk(vm, sizeBytes)) return;
     await createOverlay(
       this.#qemuImgBinary,
       paths.disk,
@@ -192,10 +176,10 @@ export class QemuDriver implements Driver {
     this.#templates?.prepare(vm.spec);
   }
 
-  /** Builds the template VMs of `spec` start from (for tests and for building ahead). */
-  buildTemplate(spec: VmSpec): Promise<void> {
-    if (!this.#templates) return Promise.reject(new Error('templates are off (no templatesDir)'));
-    return this.#templates.build(spec).then(() => undefined);
+  async buildTemplate(spec: VmSpec): Promise<void> {
+    if (!this.#templates)
+      throw new EngineError('UNAVAILABLE', 'Templates are off (no templatesDir)');
+    await this.#templates.build(spec);
   }
 
   /**
@@ -223,32 +207,10 @@ export class QemuDriver implements Driver {
     return { ...started, bootPath };
   }
 
-  /**
-   * How QEMU starts for `options`. A fresh clone's first start continues its template's guest and
-   * gives it the VM's identity, when the template still matches (same QEMU, accelerator and
-   * image); otherwise it boots from its disk. Either way the clone marker is used up: once the
-   * guest has run, its disk no longer matches the template's memory.
-   */
+  /** How QEMU starts for `options`: as a fresh clone's first start, or as asked. */
   async #launchOf(vm: DriverVm, options: StartOptions): Promise<QemuLaunch> {
-    const marker = path.join(vm.dir, CLONE_MARKER);
-    const clone = readJson<{ template?: string }>(marker);
-    if (!clone || options.restoreSavedState || options.loadSnapshot) return options;
-    await fsp.rm(marker, { force: true });
-    const template = clone.template ? this.#templates?.byKey(clone.template) : undefined;
-    if (!template || this.#templates?.keyOf(vm.spec) !== template.key) {
-      vm.logger.info({ template: clone.template }, 'the template no longer matches; booting');
-      return options;
-    }
-    return {
-      clone: { memoryFile: template.memoryFile, stateFile: template.stateFile },
-      afterStart: async (client) => {
-        const diskBytes = vm.spec.diskGib * GIB;
-        if ((await readVirtualSize(template.diskFile, 'qcow2')) < diskBytes) {
-          await client.blockResize(DISK_NODE_NAME, diskBytes);
-        }
-        await this.#templates!.applyIdentity(vm);
-      },
-    };
+    if (options.restoreSavedState || options.loadSnapshot || !this.#templates) return options;
+    return (await this.#templates.cloneLaunch(vm)) ?? options;
   }
 
   #startContext(): StartContext {
@@ -414,6 +376,7 @@ export class QemuDriver implements Driver {
   }
 
   async close(): Promise<void> {
+    await this.#templates?.close();
     this.#processes.close();
   }
 

@@ -4,13 +4,16 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { EngineLogger } from '../../logger.js';
 import { toHostname, type VmSpec } from '../../spec.js';
+import { readJson } from '../../vm-record.js';
 import type { DriverVm } from '../driver.js';
 import type { Accelerator } from './accel-probe.js';
 import { GuestAgent, type GuestIdentity } from './guest-agent.js';
+import { isProcessAlive, readPidFile, readProcessCmdline } from './process-utils.js';
+import { DISK_NODE_NAME } from './qemu-args.js';
 import { createOverlay, readVirtualSize } from './qemu-img.js';
 import { qemuPaths } from './qemu-paths.js';
 import type { QemuProcesses } from './qemu-processes.js';
-import { type StartContext, startQemu } from './qemu-start.js';
+import { type QemuLaunch, type StartContext, startQemu } from './qemu-start.js';
 import { saveMemoryState } from './qemu-suspend.js';
 
 /** How long a template's guest may take to boot until its agent answers (Debian under TCG). */
@@ -19,6 +22,15 @@ export const TEMPLATE_BOOT_TIMEOUT_MS = 600_000;
 export const IDENTITY_TIMEOUT_MS = 30_000;
 /** Bumped when what a template holds changes, so older ones are rebuilt. */
 const TEMPLATE_FORMAT = 1;
+
+const GIB = 1024 ** 3;
+/** The file in a VM's folder saying its disk is a fresh clone's (see {@link Templates.cloneLaunch}). */
+const CLONE_MARKER = 'clone-of.json';
+
+/** What {@link CLONE_MARKER} holds. */
+interface CloneMarker {
+  template?: string;
+}
 
 /** A booted template on disk: what a clone starts from. */
 export interface Template {
@@ -53,6 +65,7 @@ interface TemplateInputs {
  */
 export class Templates {
   readonly #building = new Map<string, Promise<Template>>();
+  #closed = false;
 
   constructor(
     private readonly deps: {
@@ -108,6 +121,15 @@ export class Templates {
     return building;
   }
 
+  /** Ends the guests of builds under way (a template is never left half-built and running). */
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const key of this.#building.keys()) {
+      const proc = this.deps.processes.get(`template-${key}`);
+      if (proc) await this.deps.processes.kill(proc).catch(() => undefined);
+    }
+  }
+
   /** Starts building the template for `spec` in the background, if it can have one. */
   prepare(spec: VmSpec): void {
     if (!this.keyOf(spec) || this.find(spec)) return;
@@ -116,20 +138,58 @@ export class Templates {
     );
   }
 
-  /** What makes a VM of `spec` a clone of `template`: its overlay on the template's disk. */
-  async createCloneDisk(template: Template, diskFile: string, sizeBytes: number): Promise<void> {
+  /**
+   * Makes the VM's disk a clone's when its template is built: an overlay on the template's disk,
+   * and the marker that makes its first start continue the template. False when there is none.
+   */
+  async createCloneDisk(vm: DriverVm, sizeBytes: number): Promise<boolean> {
+    const template = this.find(vm.spec);
+    if (!template) return false;
     const templateSize = await readVirtualSize(template.diskFile, 'qcow2');
     await createOverlay(
       this.deps.qemuImgBinary,
-      diskFile,
+      qemuPaths(vm.dir).disk,
       template.diskFile,
       'qcow2',
       Math.max(sizeBytes, templateSize),
     );
+    const marker: CloneMarker = { template: template.key };
+    await fsp.writeFile(path.join(vm.dir, CLONE_MARKER), `${JSON.stringify(marker)}\n`, {
+      mode: 0o600,
+    });
+    return true;
+  }
+
+  /**
+   * How a fresh clone's first start goes: it continues its template's guest and gives it the
+   * VM's identity, when the template still matches (same QEMU, accelerator and image).
+   * Undefined (boot from the disk) for any other start. Either way the marker is used up: once the
+   * guest has run, its disk no longer matches the template's memory.
+   */
+  async cloneLaunch(vm: DriverVm): Promise<QemuLaunch | undefined> {
+    const markerFile = path.join(vm.dir, CLONE_MARKER);
+    const marker = readJson<CloneMarker>(markerFile);
+    if (!marker) return undefined;
+    await fsp.rm(markerFile, { force: true });
+    const template = marker.template ? this.byKey(marker.template) : undefined;
+    if (!template || this.keyOf(vm.spec) !== template.key) {
+      vm.logger.info({ template: marker.template }, 'its template no longer matches; booting');
+      return undefined;
+    }
+    return {
+      clone: { memoryFile: template.memoryFile, stateFile: template.stateFile },
+      afterStart: async (client) => {
+        // The guest learns of a disk larger than its template's.
+        const diskBytes = vm.spec.diskGib * GIB;
+        if ((await readVirtualSize(template.diskFile, 'qcow2')) < diskBytes)
+          await client.blockResize(DISK_NODE_NAME, diskBytes);
+        await this.#applyIdentity(vm);
+      },
+    };
   }
 
   /** Gives a clone that runs its own identity through its agent. */
-  async applyIdentity(vm: DriverVm): Promise<void> {
+  async #applyIdentity(vm: DriverVm): Promise<void> {
     const agent = await GuestAgent.connect(qemuPaths(vm.dir).agent);
     try {
       await agent.applyIdentity(identityOf(vm.spec), IDENTITY_TIMEOUT_MS);
@@ -172,9 +232,11 @@ export class Templates {
   async #build(key: string, spec: VmSpec): Promise<Template> {
     const ready = this.find(spec);
     if (ready) return ready;
+    if (this.#closed) throw new Error('the driver is closed');
     const started = Date.now();
     const logger = this.deps.logger.child({ template: key });
     const buildDir = path.join(this.deps.dir, `${key}.building`);
+    await killLeftBuild(buildDir);
     await fsp.rm(buildDir, { recursive: true, force: true });
     await fsp.mkdir(buildDir, { recursive: true, mode: 0o700 });
     const vm: DriverVm = {
@@ -238,6 +300,15 @@ export class Templates {
     logger.info({ durationMs: Date.now() - started }, 'template built');
     return this.#filesOf(key);
   }
+}
+
+/** Ends the QEMU of a build an earlier engine left running (it died while building). */
+async function killLeftBuild(buildDir: string): Promise<void> {
+  const paths = qemuPaths(buildDir);
+  const pid = await readPidFile(paths.pid);
+  if (pid === undefined || !(await isProcessAlive(pid))) return;
+  const cmdline = await readProcessCmdline(pid);
+  if (cmdline?.some((arg) => arg.includes(paths.qmp))) process.kill(pid, 'SIGKILL');
 }
 
 /** A file's identity for a template key: path, size and modification time; undefined if absent. */

@@ -32,7 +32,11 @@ describe.skipIf(skipReason !== undefined)(
     let engine: Engine;
     let templatesDir: string;
     const spec = (id: string, overrides: Partial<VmSpec> = {}): VmSpec =>
-      tinyVmSpec(image, id, { guestAgent: true, guestConfig: { hostname: `host-${id}` }, ...overrides });
+      tinyVmSpec(image, id, {
+        guestAgent: true,
+        guestConfig: { hostname: `host-${id}` },
+        ...overrides,
+      });
     /** The one template folder (built ones only). */
     const templateDirs = () =>
       fs.readdirSync(templatesDir).filter((name) => !name.endsWith('.building'));
@@ -61,7 +65,9 @@ describe.skipIf(skipReason !== undefined)(
       expect(a).toMatchObject({ state: 'running', bootPath: 'template' });
       const serialA = await harness.waitForShell(engine, 'clone-a', 10_000);
       expect(await serialA.run('hostname')).toContain('host-clone-a');
-      await serialA.run('echo only-in-a > /root/mark; sync; head -c 64m /dev/urandom > /dev/shm/fill');
+      await serialA.run(
+        'echo only-in-a > /root/mark; sync; head -c 64m /dev/urandom > /dev/shm/fill',
+      );
 
       await engine.createVm(spec('clone-b'));
       expect(await engine.startVm('clone-b')).toMatchObject({ bootPath: 'template' });
@@ -78,7 +84,10 @@ describe.skipIf(skipReason !== undefined)(
 
     it('stops, suspends, resumes, snapshots and deletes a clone as any VM', async () => {
       await engine.suspendVm('clone-a');
-      expect(await engine.startVm('clone-a')).toMatchObject({ state: 'running', bootPath: 'saved-state' });
+      expect(await engine.startVm('clone-a')).toMatchObject({
+        state: 'running',
+        bootPath: 'saved-state',
+      });
       const serial = await harness.waitForShell(engine, 'clone-a', 10_000);
       expect(await serial.run('cat /root/mark')).toContain('only-in-a');
       await engine.createSnapshot('clone-a', { name: 'snap', memory: false });
