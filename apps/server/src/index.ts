@@ -9,6 +9,7 @@ import { loadSessionSecret } from './domain/auth/secrets.js';
 import { findProbeGuest, registerCachedImages } from './domain/images/built-images.js';
 import { defaultImageImportSettings } from './domain/images/image-import.js';
 import { seedFirstRun } from './domain/tenants/seed.js';
+import { prepareDefaultTemplates } from './domain/vms/vm-templates.js';
 import { createLogger } from './logger.js';
 import { buildServer } from './server.js';
 import { createPortalHandler, PortalNotBuiltError } from './web/next-handler.js';
@@ -106,6 +107,12 @@ async function main(): Promise<void> {
   await server.listen(config.port, config.host);
   logger.info({ port: config.port }, 'listening');
   process.stdout.write(`Labvisor is serving on http://localhost:${config.port}\n`);
+  // Instant labs: each image's template at its default size, made ahead in the background.
+  const templates = prepareDefaultTemplates(
+    database.knex,
+    engine,
+    logger.child({ component: 'templates' }),
+  );
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -117,6 +124,7 @@ async function main(): Promise<void> {
     clearInterval(reconciler);
     await server.close();
     await engine.close();
+    await templates;
     await database.close();
     logger.info('stopped');
     process.exit(0);

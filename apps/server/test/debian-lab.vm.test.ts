@@ -1,7 +1,11 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type Database, openDatabase } from '../src/db/database.js';
 import { migrateToLatest } from '../src/db/migrate.js';
 import { GUEST_DEFAULT_PASSWORD } from '../src/domain/vms/guest-config.js';
+import { templateSpecOf } from '../src/domain/vms/vm-templates.js';
 import { builtImageSkipReason, registerCachedTestImage } from './support/built-image.js';
 import { ConsoleSocket } from './support/console-client.js';
 import { createPostgresDatabase } from './support/databases.js';
@@ -103,4 +107,124 @@ describe.skipIf(skipReason)('the debian-lab image', () => {
     },
     LOGIN_PROMPT_TIMEOUT_MS + 120_000,
   );
+});
+
+/** A clone's template continues under TCG; its identity (user, SSH keys) takes seconds more. */
+const CLONE_RUNNING_TIMEOUT_MS = 120_000;
+
+// Instant labs on the real Debian image: a template is booted once and saved; each lab is then a
+// copy-on-write clone that gets its own hostname, account, machine-id and SSH host keys.
+describe.skipIf(skipReason)('debian-lab clones of a booted template', () => {
+  let database: Database;
+  let server: TestServer;
+  let tenantId: string;
+  let imageId: string;
+  const owners: Record<string, TestClient> = {};
+
+  beforeAll(async () => {
+    const postgresUrl = inject('postgresUrl');
+    database = postgresUrl
+      ? await openDatabase({ url: await createPostgresDatabase() })
+      : await openDatabase({ pgliteMemory: true });
+    await migrateToLatest(database.knex);
+    tenantId = (await createFixtureTenant(database.knex, 'Linux 102')).id;
+    await database.knex('quotas').where({ tenant_id: tenantId }).update({
+      running_vms: 2,
+      vcpus: 2,
+      memory_mib: 2048,
+      disk_gib: 20,
+    });
+    for (const email of ['ada.lovelace@example.test', 'grace.hopper@example.test']) {
+      await createFixtureUser(database.knex, email, { tenantId, role: 'member' });
+    }
+    imageId = await registerCachedTestImage(database.knex, 'debian-lab');
+    const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lv-clones-'));
+    server = await startTestServer(database, {
+      engine: { runDir, driver: { templatesDir: path.join(runDir, '.templates') } },
+    });
+    for (const email of ['ada.lovelace@example.test', 'grace.hopper@example.test']) {
+      owners[email] = new TestClient(server.url);
+      expect((await owners[email].login(email, FIXTURE_PASSWORD)).status).toBe(200);
+    }
+    const image = await database.knex('images').where({ id: imageId }).first();
+    const started = Date.now();
+    await server.engine.buildTemplate(templateSpecOf(image, { vcpus: 1, memoryMib: 1024 }));
+    console.log(`debian-lab: template built in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  }, 900_000);
+  afterAll(async () => {
+    for (const owner of Object.values(owners)) {
+      for (const vm of (await owner.send('GET', '/api/v1/vms')).body.items ?? []) {
+        await owner.send('DELETE', `/api/v1/vms/${vm.id}`);
+      }
+    }
+    await server?.close();
+    await database?.close();
+    fs.rmSync(server.runDir, { recursive: true, force: true });
+  });
+
+  /** Launches a lab for `email`, logs in on its console and answers who and where it is. */
+  async function launchAndLogIn(email: string, name: string, user: string) {
+    const owner = owners[email]!;
+    const clicked = Date.now();
+    const created = await owner.send('POST', '/api/v1/vms', {
+      tenantId,
+      name,
+      imageId,
+      vcpus: 1,
+      memoryMib: 1024,
+      diskGib: 8,
+    });
+    expect(created.status).toBe(201);
+    const vmId = created.body.id as string;
+    let vm = created.body;
+    while (vm.state !== 'running') {
+      if (
+        Date.now() - clicked > CLONE_RUNNING_TIMEOUT_MS ||
+        ['error', 'crashed'].includes(vm.state)
+      )
+        throw new Error(`VM did not start: ${JSON.stringify(vm)}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      vm = (await owner.send('GET', `/api/v1/vms/${vmId}`)).body;
+    }
+    const runningMs = Date.now() - clicked;
+    expect(vm.bootPath).toBe('template');
+    const terminal = await ConsoleSocket.open(server.url, owner, vmId);
+    const host = name.toLowerCase();
+    terminal.type('\n');
+    await terminal.waitFor(new RegExp(`${host} login: $`), 60_000);
+    const promptMs = Date.now() - clicked;
+    terminal.type(`${user}\n`);
+    await terminal.waitFor(/Password: $/, 30_000);
+    terminal.type(`${GUEST_DEFAULT_PASSWORD}\n`);
+    await terminal.waitFor(new RegExp(`${user}@${host}:~\\$ $`), 60_000);
+    const mark = terminal.output.length;
+    terminal.type(
+      'while [ ! -s /etc/ssh/ssh_host_ed25519_key.pub ]; do sleep 0.2; done; echo "who=$(id -un)@$(hostname) mid=$(cat /etc/machine-id) key=$(cut -d" " -f2 /etc/ssh/ssh_host_ed25519_key.pub) end"\n',
+    );
+    const [line] = await terminal.waitFor(/who=\S+ mid=\S+ key=\S+ end/, 60_000, mark);
+    console.log(
+      `debian-lab clone ${name}: running ${(runningMs / 1000).toFixed(1)} s, login prompt ${(promptMs / 1000).toFixed(1)} s after POST /vms`,
+    );
+    return { vmId, terminal, line };
+  }
+
+  it('starts each lab as a clone with its own hostname, user, machine-id, SSH host key and disk', async () => {
+    const ada = await launchAndLogIn('ada.lovelace@example.test', 'lab-ada', 'ada-lovelace');
+    expect(ada.line).toContain('who=ada-lovelace@lab-ada ');
+    let mark = ada.terminal.output.length;
+    ada.terminal.type('echo only-in-ada > ~/mark && sync && echo written\n');
+    await ada.terminal.waitFor(/^written$/m, 30_000, mark);
+
+    const grace = await launchAndLogIn('grace.hopper@example.test', 'lab-grace', 'grace-hopper');
+    expect(grace.line).toContain('who=grace-hopper@lab-grace ');
+    const field = (line: string, name: string) => new RegExp(`${name}=(\\S+)`).exec(line)?.[1];
+    expect(field(grace.line, 'mid')).not.toBe(field(ada.line, 'mid'));
+    expect(field(grace.line, 'key')).not.toBe(field(ada.line, 'key'));
+    mark = grace.terminal.output.length;
+    grace.terminal.type('ls /home/*/mark 2>&1 | head -1; echo listed\n');
+    await grace.terminal.waitFor(/^listed$/m, 30_000, mark);
+    expect(grace.terminal.output.slice(mark)).toContain('No such file');
+    ada.terminal.close();
+    grace.terminal.close();
+  }, 600_000);
 });

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { findProcessesUsing } from '@labvisor/engine/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HTTP_DRAIN_MS } from '../src/server.js';
 import { TestClient } from './support/test-server.js';
@@ -122,8 +123,22 @@ describe('server start on a fresh data directory', () => {
     const portal = await fetch(`${base}/login`);
     expect(portal.status).toBe(200);
     expect(await portal.text()).toContain('Sign in to Labvisor');
+    // Instant labs: the tiny image's template is made ahead, in the background.
+    const templatesDir = path.join(dataDir, 'templates');
+    const builtTemplates = () =>
+      fs.existsSync(templatesDir)
+        ? fs
+            .readdirSync(templatesDir)
+            .filter((name) => fs.existsSync(path.join(templatesDir, name, 'template.json')))
+        : [];
+    const deadline = Date.now() + 90_000;
+    while (builtTemplates().length === 0 && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    expect(builtTemplates()).toHaveLength(1);
     first.child.kill('SIGTERM');
     expect(await first.exited).toBe(0);
+    // A template build under way (the next image's) ended with the server: no QEMU is left.
+    expect(findProcessesUsing(dataDir)).toEqual([]);
 
     const second = startServer({ ...env, PORT: String(port) });
     await second.ready;
@@ -145,6 +160,7 @@ describe('server start on a fresh data directory', () => {
     expect(await second.exited).toBe(0);
     expect(Date.now() - stopping).toBeLessThan(HTTP_DRAIN_MS + 3_000);
     stalled.destroy();
+    expect(findProcessesUsing(dataDir)).toEqual([]);
   });
 });
 

@@ -14,12 +14,7 @@ import { isUniqueViolation } from '../../db/errors.js';
 import { recordAudit } from '../../db/queries/audit.js';
 import { findIdempotencyKey, recordIdempotencyKey } from '../../db/queries/idempotency-keys.js';
 import type { ImageRow } from '../../db/queries/images.js';
-import {
-  findVmById,
-  recordVmState,
-  type VmRow,
-  type VmStateChange,
-} from '../../db/queries/vms.js';
+import { findVmById, recordVmState, type VmRow, type VmStateChange } from '../../db/queries/vms.js';
 import { AppError } from '../../errors.js';
 import { type Actor, requireRole } from '../auth/access.js';
 import { admit, createRequest, startRequestOf } from '../quota/admission.js';
@@ -358,14 +353,9 @@ export class VmService {
       state: event.state,
       reason: event.cause ?? null,
       ...(event.bootPath ? { bootPath: event.bootPath } : {}),
-    }).catch(
-      (error: unknown) => {
-        this.#logger.error(
-          { err: error, vmId: event.vmId },
-          'recording an observed VM state failed',
-        );
-      },
-    );
+    }).catch((error: unknown) => {
+      this.#logger.error({ err: error, vmId: event.vmId }, 'recording an observed VM state failed');
+    });
   }
 
   /** Writes a state, in order per VM. */
