@@ -63,8 +63,13 @@ export function findRepoRoot(): string {
 
 /** The folder the tiny image is cached in. */
 export function tinyImageDir(options: TinyImageOptions = {}): string {
+  return builtImageDir('tiny', options);
+}
+
+/** The folder a built image is cached in (`<cache>/images/<name>`). */
+export function builtImageDir(name: string, options: TinyImageOptions = {}): string {
   const cache = options.cacheDir || path.join(os.homedir(), '.cache', 'labvisor');
-  return path.join(cache, 'images', 'tiny');
+  return path.join(cache, 'images', name);
 }
 
 function resolveFile(dir: string, file: string): string {
@@ -73,7 +78,15 @@ function resolveFile(dir: string, file: string): string {
 
 /** Reads the cached tiny image, or undefined when it (or one of its files) is missing. */
 export function readTinyImage(options: TinyImageOptions = {}): TinyImage | undefined {
-  const dir = tinyImageDir(options);
+  return readBuiltImage('tiny', options);
+}
+
+/**
+ * Reads a cached kernel-boot image (tiny, debian-lab), or undefined when it (or one of its files)
+ * is missing.
+ */
+export function readBuiltImage(name: string, options: TinyImageOptions = {}): TinyImage | undefined {
+  const dir = builtImageDir(name, options);
   const manifestPath = path.join(dir, 'manifest.json');
   if (!fs.existsSync(manifestPath)) return undefined;
   const manifest = JSON.parse(fs.readFileSync(manifestPath, 'utf8')) as TinyManifest;
