@@ -85,7 +85,10 @@ export function readTinyImage(options: TinyImageOptions = {}): TinyImage | undef
  * Reads a cached kernel-boot image (tiny, debian-lab), or undefined when it (or one of its files)
  * is missing.
  */
-export function readBuiltImage(name: string, options: TinyImageOptions = {}): TinyImage | undefined {
+export function readBuiltImage(
+  name: string,
+  options: TinyImageOptions = {},
+): TinyImage | undefined {
   const dir = builtImageDir(name, options);
   const manifestPath = path.join(dir, 'manifest.json');
   if (!fs.existsSync(manifestPath)) return undefined;
