@@ -82,6 +82,8 @@ describe.skipIf(skipReason)('the portal in Chromium', () => {
 
     await page.getByRole('link', { name: 'Open the terminal of first-lab' }).click();
     await page.getByRole('heading', { name: /first-lab/ }).waitFor();
+    // How it came to run (this server has no templates: it booted).
+    await page.getByText(/256 MiB · 1 GiB · booted/).waitFor();
     const terminal = page.getByRole('region', { name: 'Serial terminal' });
     await terminal.locator('.xterm-rows').waitFor();
     await terminal.click();

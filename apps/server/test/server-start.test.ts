@@ -161,7 +161,7 @@ describe('server start on a fresh data directory', () => {
     expect(Date.now() - stopping).toBeLessThan(HTTP_DRAIN_MS + 3_000);
     stalled.destroy();
     expect(findProcessesUsing(dataDir)).toEqual([]);
-  });
+  }, 180_000);
 });
 
 async function freePort(): Promise<number> {

@@ -1,6 +1,6 @@
 'use client';
 
-import type { MeResponse, Vm, VmAction } from '@labvisor/shared';
+import type { BootPath, MeResponse, Vm, VmAction } from '@labvisor/shared';
 import Link from 'next/link';
 import { useParams, useSearchParams } from 'next/navigation';
 import { Suspense, useCallback, useEffect, useState } from 'react';
@@ -145,6 +145,14 @@ function useVmControl(vmId: string, me: MeResponse | undefined) {
   return { vm, loadError, actionError, changes, act, changed };
 }
 
+/** How the running guest came to run, as its page says it. */
+const BOOT_PATH_LABELS: Record<BootPath, string> = {
+  template: 'started instantly from its image’s template',
+  cold: 'booted',
+  'saved-state': 'resumed where it was suspended',
+  snapshot: 'started from a snapshot',
+};
+
 /** The VM's name, state and size, and the lifecycle actions its state allows. */
 function VmHeading({ vm, onAction }: { vm: Vm; onAction: (action: VmAction) => void }) {
   return (
@@ -155,6 +163,9 @@ function VmHeading({ vm, onAction }: { vm: Vm; onAction: (action: VmAction) => v
         </h1>
         <p className="muted">
           {vm.vcpus} vCPU · {vm.memoryMib} MiB · {vm.diskGib} GiB
+          {vm.bootPath && (vm.state === 'running' || vm.state === 'paused')
+            ? ` · ${BOOT_PATH_LABELS[vm.bootPath]}`
+            : ''}
           {vm.stateReason ? ` — ${vm.stateReason}` : ''}
         </p>
       </div>
