@@ -229,14 +229,27 @@ async function main(): Promise<void> {
   });
   try {
     const results: LabResult[] = [];
-    for (const lab of labs) results.push(await measureLab({ cold, clones }, lab, runs));
+    const failures: { lab: string; error: string }[] = [];
+    for (const lab of labs) {
+      try {
+        results.push(await measureLab({ cold, clones }, lab, runs));
+      } catch (error) {
+        // One lab failing (a timeout under load) still leaves the others' figures.
+        failures.push({ lab: lab.name, error: (error as Error).message });
+        process.stderr.write(`  ${lab.name} failed: ${(error as Error).message}\n`);
+        for (const vm of await clones.listVms()) await clones.deleteVm(vm.id).catch(() => {});
+        for (const vm of await cold.listVms()) await cold.deleteVm(vm.id).catch(() => {});
+      }
+    }
     const outDir = path.resolve('bench-results');
     fs.mkdirSync(outDir, { recursive: true });
     fs.writeFileSync(
       path.join(outDir, 'templates.json'),
-      `${JSON.stringify({ qemu: clones.info().version, accel: 'tcg', runs, results }, null, 2)}\n`,
+      `${JSON.stringify({ qemu: clones.info().version, accel: 'tcg', runs, results, failures }, null, 2)}\n`,
     );
     printTable(results, outDir);
+    for (const failure of failures) console.log(`${failure.lab}: failed: ${failure.error}`);
+    if (failures.length > 0) process.exitCode = 1;
   } finally {
     await cold.close();
     await clones.close();

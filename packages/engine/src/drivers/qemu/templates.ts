@@ -19,7 +19,7 @@ import { saveMemoryState } from './qemu-suspend.js';
 /** How long a template's guest may take to boot until its agent answers (Debian under TCG). */
 export const TEMPLATE_BOOT_TIMEOUT_MS = 600_000;
 /** How long a clone's agent may take to take its identity. */
-export const IDENTITY_TIMEOUT_MS = 30_000;
+export const IDENTITY_TIMEOUT_MS = 120_000;
 /** Bumped when what a template holds changes, so older ones are rebuilt. */
 const TEMPLATE_FORMAT = 1;
 
