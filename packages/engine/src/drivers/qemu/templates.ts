@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
+import { EngineError } from '../../errors.js';
 import type { EngineLogger } from '../../logger.js';
 import { toHostname, type VmSpec } from '../../spec.js';
 import { readJson } from '../../vm-record.js';
@@ -89,9 +90,7 @@ export class Templates {
   /** The ready template for `spec`, if one is built. */
   find(spec: VmSpec): Template | undefined {
     const key = this.keyOf(spec);
-    if (!key) return undefined;
-    const template = this.#filesOf(key);
-    return fs.existsSync(path.join(this.deps.dir, key, 'template.json')) ? template : undefined;
+    return key ? this.byKey(key) : undefined;
   }
 
   /** The template of `key` if it is still on disk (clones of it may start from it). */
@@ -107,7 +106,14 @@ export class Templates {
    */
   build(spec: VmSpec): Promise<Template> {
     const key = this.keyOf(spec);
-    if (!key) return Promise.reject(new Error(`VM "${spec.id}" cannot have a template`));
+    if (!key) {
+      return Promise.reject(
+        new EngineError(
+          'VALIDATION',
+          'Only kernel-boot images whose guest runs the Labvisor agent can have a template',
+        ),
+      );
+    }
     const ready = this.find(spec);
     if (ready) return Promise.resolve(ready);
     let building = this.#building.get(key);
@@ -215,14 +221,19 @@ export class Templates {
     };
   }
 
-  #filesOf(key: string): Template {
-    const dir = path.join(this.deps.dir, key);
+  #filesOf(key: string, dir = path.join(this.deps.dir, key)): Template {
     return {
       key,
       memoryFile: path.join(dir, 'memory.ram'),
       stateFile: path.join(dir, 'saved-state.bin'),
       diskFile: path.join(dir, 'disk.qcow2'),
     };
+  }
+
+  async #endBuildGuest(vmId: string): Promise<void> {
+    const proc = this.deps.processes.get(vmId);
+    if (proc) await this.deps.processes.kill(proc);
+    this.deps.processes.release(vmId);
   }
 
   /**
@@ -260,7 +271,7 @@ export class Templates {
       boot.baseDiskFormat,
       baseSize,
     );
-    const memoryFile = path.join(buildDir, 'memory.ram');
+    const { memoryFile } = this.#filesOf(key, buildDir);
     logger.info({ image: boot.baseDiskPath }, 'building a template');
     try {
       await startQemu(
@@ -278,11 +289,13 @@ export class Templates {
       const client = this.deps.processes.client(vm.id);
       await client.migrateSetCapabilities({ 'x-ignore-shared': true });
       await saveMemoryState(client, paths);
-    } finally {
-      const proc = this.deps.processes.get(vm.id);
-      if (proc) await this.deps.processes.kill(proc);
-      this.deps.processes.release(vm.id);
+    } catch (error) {
+      // A failed build leaves nothing (its RAM file alone is as large as the guest's memory).
+      await this.#endBuildGuest(vm.id);
+      await fsp.rm(buildDir, { recursive: true, force: true });
+      throw error;
     }
+    await this.#endBuildGuest(vm.id);
     await Promise.all(
       [paths.log, paths.qmpLog, paths.serialLog, paths.guestConfig, paths.savedStateInfo].map(
         (file) => fsp.rm(file, { force: true }),
