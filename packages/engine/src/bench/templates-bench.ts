@@ -29,8 +29,8 @@ interface Lab {
   name: string;
   image: TinyImage;
   memoryMib: number;
-  /** What the serial console shows when the lab is ready for its user. */
-  prompt: RegExp;
+  /** What the serial console of VM `id` shows when it is ready for its user, with its own hostname. */
+  prompt: (id: string) => RegExp;
   /** How many VMs are launched at once, and kept idle for the memory figure. */
   many: number;
   timeoutMs: number;
@@ -92,7 +92,7 @@ async function launchToPrompt(engine: Engine, lab: Lab, id: string): Promise<num
       const from = serial.mark();
       serial.write('\n');
       try {
-        await serial.waitFor(lab.prompt, Math.min(2_000, deadline - Date.now()), from);
+        await serial.waitFor(lab.prompt(id), Math.min(2_000, deadline - Date.now()), from);
         return performance.now() - started;
       } catch (error) {
         if (Date.now() >= deadline) throw error;
@@ -198,7 +198,7 @@ async function main(): Promise<void> {
       name: 'tiny',
       image: ensureTinyImage(options),
       memoryMib: 256,
-      prompt: /# $/m,
+      prompt: (id) => new RegExp(`@${id}:[^#]*# $`, 'm'),
       many: 30,
       timeoutMs: 120_000,
     },
@@ -209,7 +209,7 @@ async function main(): Promise<void> {
       name: 'debian-lab',
       image: debian,
       memoryMib: 1024,
-      prompt: /login: $/m,
+      prompt: (id) => new RegExp(`${id} login: $`, 'm'),
       many: 10,
       timeoutMs: 600_000,
     });
