@@ -1,14 +1,13 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { type Database, openDatabase } from '../src/db/database.js';
-import { migrateToLatest } from '../src/db/migrate.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '../src/db/database.js';
 import { GUEST_DEFAULT_PASSWORD } from '../src/domain/vms/guest-config.js';
 import { templateSpecOf } from '../src/domain/vms/vm-templates.js';
 import { builtImageSkipReason, registerCachedTestImage } from './support/built-image.js';
 import { ConsoleSocket } from './support/console-client.js';
-import { createPostgresDatabase } from './support/databases.js';
+import { openVmTestDatabase } from './support/databases.js';
 import { createFixtureTenant, createFixtureUser, FIXTURE_PASSWORD } from './support/fixtures.js';
 import { startTestServer, TestClient, type TestServer } from './support/test-server.js';
 
@@ -26,11 +25,7 @@ describe.skipIf(skipReason)('the debian-lab image', () => {
   let imageId: string;
 
   beforeAll(async () => {
-    const postgresUrl = inject('postgresUrl');
-    database = postgresUrl
-      ? await openDatabase({ url: await createPostgresDatabase() })
-      : await openDatabase({ pgliteMemory: true });
-    await migrateToLatest(database.knex);
+    database = await openVmTestDatabase();
     tenantId = (await createFixtureTenant(database.knex, 'Linux 101')).id;
     await database.knex('quotas').where({ tenant_id: tenantId }).update({
       running_vms: 1,
@@ -122,11 +117,7 @@ describe.skipIf(skipReason)('debian-lab clones of a booted template', () => {
   const owners: Record<string, TestClient> = {};
 
   beforeAll(async () => {
-    const postgresUrl = inject('postgresUrl');
-    database = postgresUrl
-      ? await openDatabase({ url: await createPostgresDatabase() })
-      : await openDatabase({ pgliteMemory: true });
-    await migrateToLatest(database.knex);
+    database = await openVmTestDatabase();
     tenantId = (await createFixtureTenant(database.knex, 'Linux 102')).id;
     await database.knex('quotas').where({ tenant_id: tenantId }).update({
       running_vms: 2,

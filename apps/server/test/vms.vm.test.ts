@@ -1,8 +1,7 @@
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
-import { type Database, openDatabase } from '../src/db/database.js';
-import { migrateToLatest } from '../src/db/migrate.js';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '../src/db/database.js';
 import { ConsoleSocket } from './support/console-client.js';
-import { createPostgresDatabase } from './support/databases.js';
+import { openVmTestDatabase } from './support/databases.js';
 import { createFixtureTenant, createFixtureUser, FIXTURE_PASSWORD } from './support/fixtures.js';
 import { RfbTestClient } from './support/rfb-client.js';
 import {
@@ -29,11 +28,7 @@ describe.skipIf(skipReason)('VMs and consoles with real guests', () => {
   let root: TestClient;
 
   beforeAll(async () => {
-    const postgresUrl = inject('postgresUrl');
-    database = postgresUrl
-      ? await openDatabase({ url: await createPostgresDatabase() })
-      : await openDatabase({ pgliteMemory: true });
-    await migrateToLatest(database.knex);
+    database = await openVmTestDatabase();
     const knex = database.knex;
     tenantId = (await createFixtureTenant(knex, 'Class A')).id;
     otherTenantId = (await createFixtureTenant(knex, 'Class B')).id;

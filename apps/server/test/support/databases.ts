@@ -49,3 +49,15 @@ export async function openMigratedDatabase(kind: TestDatabaseKind): Promise<Data
   await migrateToLatest(database.knex);
   return database;
 }
+
+/**
+ * A fresh, migrated database for tests that boot guests (one kind per run, not both): on the
+ * throwaway Postgres server when there is one, else embedded PGlite.
+ */
+export async function openVmTestDatabase(): Promise<Database> {
+  const database = inject('postgresUrl')
+    ? await openDatabase({ url: await createPostgresDatabase() })
+    : await openDatabase({ pgliteMemory: true });
+  await migrateToLatest(database.knex);
+  return database;
+}
