@@ -11,9 +11,8 @@ import type { Request, Response, Router } from 'express';
 import type { Knex } from 'knex';
 import { z } from 'zod';
 import type { Actor } from '../domain/auth/access.js';
-import { AppError } from '../errors.js';
 import { actorOf } from './auth/authentication.js';
-import { parseInput } from './validate.js';
+import { parseIdParam, parseInput } from './validate.js';
 
 /** A handler's answer with another status than its route's (a dry run, a 503 readiness). */
 export class Answer {
@@ -51,7 +50,6 @@ export type Handlers<N extends RouteName = RouteName> = {
 };
 
 const API_PREFIX = '/api/v1';
-const uuidParam = z.uuid();
 const noQuerySchema = z.strictObject({});
 
 /**
@@ -93,16 +91,8 @@ export function mountRoutes(
 /** The route's input from the request, each part parsed strictly. */
 function parseRequest(route: RouteSpec, req: Request): RouteInput<RouteSpec> {
   const params: Record<string, string> = {};
-  for (const name of pathParamNames(route.path)) {
-    const value = req.params[name];
-    if (!uuidParam.safeParse(value).success) {
-      throw new AppError('VALIDATION', `Invalid path: ${name}: must be a UUID`, {
-        source: 'path',
-        fields: [{ field: name, message: 'must be a UUID' }],
-      });
-    }
-    params[name] = value as string;
-  }
+  for (const name of pathParamNames(route.path))
+    params[name] = parseIdParam(req.params as Record<string, string>, name);
   const query = parseInput(route.query ?? noQuerySchema, req.query, 'query');
   let body: unknown;
   if (route.body) {

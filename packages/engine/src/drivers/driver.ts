@@ -74,6 +74,12 @@ export interface StartResult {
   bootPath: BootPath;
 }
 
+/** How a start with `options` runs when it is not a template's clone. */
+export function bootPathOf(options: StartOptions): BootPath {
+  if (options.restoreSavedState) return 'saved-state';
+  return options.loadSnapshot ? 'snapshot' : 'cold';
+}
+
 /** Options of {@link Driver.start}. */
 export interface StartOptions {
   /** Continue from the memory state {@link Driver.suspend} saved, instead of booting. */

@@ -14,6 +14,7 @@ import type {
   StartOptions,
   StartResult,
 } from '../driver.js';
+import { bootPathOf } from '../driver.js';
 
 /**
  * A driver without guests, for tests of the engine facade's own rules (state table, locks,
@@ -73,11 +74,7 @@ export class FakeDriver implements Driver {
     return {
       pid,
       runState: 'running',
-      bootPath: options.restoreSavedState
-        ? 'saved-state'
-        : options.loadSnapshot
-          ? 'snapshot'
-          : 'cold',
+      bootPath: bootPathOf(options),
     };
   }
   async adopt(vm: DriverVm): Promise<{ pid: number; runState: RunState } | null> {

@@ -17,6 +17,7 @@ import type {
   StartOptions,
   StartResult,
 } from '../driver.js';
+import { bootPathOf } from '../driver.js';
 import type { Accelerator, ProbeGuest } from './accel-probe.js';
 import { allocatedBytes, InternalSnapshots } from './internal-snapshots.js';
 import { isProcessAlive, readPidFile, readProcessCmdline, tailFile } from './process-utils.js';
@@ -188,13 +189,7 @@ export class QemuDriver implements Driver {
    */
   async start(vm: DriverVm, options: StartOptions = {}): Promise<StartResult> {
     const launch = await this.#launchOf(vm, options);
-    const bootPath: BootPath = launch.clone
-      ? 'template'
-      : options.restoreSavedState
-        ? 'saved-state'
-        : options.loadSnapshot
-          ? 'snapshot'
-          : 'cold';
+    const bootPath: BootPath = launch.clone ? 'template' : bootPathOf(options);
     let started: { pid: number; runState: RunState };
     try {
       started = await startQemu(this.#startContext(), vm, launch, this.#accel);

@@ -22,7 +22,7 @@ export const TEMPLATE_BOOT_TIMEOUT_MS = 600_000;
 /** How long a clone's agent may take to take its identity. */
 export const IDENTITY_TIMEOUT_MS = 120_000;
 /** Bumped when what a template holds changes, so older ones are rebuilt. */
-const TEMPLATE_FORMAT = 1;
+const TEMPLATE_FORMAT = 2;
 
 const GIB = 1024 ** 3;
 /** The file in a VM's folder saying its disk is a fresh clone's (see {@link Templates.cloneLaunch}). */
@@ -42,6 +42,16 @@ export interface Template {
   stateFile: string;
   /** Its disk as it was when saved: the read-only base of each clone's overlay. */
   diskFile: string;
+  /** Its disk's virtual size, in bytes. */
+  diskBytes: number;
+}
+
+/** What `template.json` keeps beside a built template. */
+interface TemplateInfo {
+  key: string;
+  inputs: TemplateInputs | undefined;
+  diskBytes: number;
+  builtAt: string;
 }
 
 /** What a template of an image and size is built for, and what must match for a clone. */
@@ -95,9 +105,8 @@ export class Templates {
 
   /** The template of `key` if it is still on disk (clones of it may start from it). */
   byKey(key: string): Template | undefined {
-    return fs.existsSync(path.join(this.deps.dir, key, 'template.json'))
-      ? this.#filesOf(key)
-      : undefined;
+    const info = readJson<TemplateInfo>(path.join(this.deps.dir, key, 'template.json'));
+    return info ? { ...this.#filesOf(key), diskBytes: info.diskBytes } : undefined;
   }
 
   /**
@@ -151,13 +160,12 @@ export class Templates {
   async createCloneDisk(vm: DriverVm, sizeBytes: number): Promise<boolean> {
     const template = this.find(vm.spec);
     if (!template) return false;
-    const templateSize = await readVirtualSize(template.diskFile, 'qcow2');
     await createOverlay(
       this.deps.qemuImgBinary,
       qemuPaths(vm.dir).disk,
       template.diskFile,
       'qcow2',
-      Math.max(sizeBytes, templateSize),
+      Math.max(sizeBytes, template.diskBytes),
     );
     const marker: CloneMarker = { template: template.key };
     await fsp.writeFile(path.join(vm.dir, CLONE_MARKER), `${JSON.stringify(marker)}\n`, {
@@ -187,8 +195,7 @@ export class Templates {
       afterStart: async (client) => {
         // The guest learns of a disk larger than its template's.
         const diskBytes = vm.spec.diskGib * GIB;
-        if ((await readVirtualSize(template.diskFile, 'qcow2')) < diskBytes)
-          await client.blockResize(DISK_NODE_NAME, diskBytes);
+        if (template.diskBytes < diskBytes) await client.blockResize(DISK_NODE_NAME, diskBytes);
         await this.#applyIdentity(vm);
       },
     };
@@ -221,7 +228,7 @@ export class Templates {
     };
   }
 
-  #filesOf(key: string, dir = path.join(this.deps.dir, key)): Template {
+  #filesOf(key: string, dir = path.join(this.deps.dir, key)): Omit<Template, 'diskBytes'> {
     return {
       key,
       memoryFile: path.join(dir, 'memory.ram'),
@@ -304,14 +311,14 @@ export class Templates {
     await fsp.chmod(paths.disk, 0o400);
     await fsp.writeFile(
       path.join(buildDir, 'template.json'),
-      `${JSON.stringify({ key, inputs: this.#inputsOf(spec), builtAt: new Date().toISOString() }, null, 2)}\n`,
+      `${JSON.stringify({ key, inputs: this.#inputsOf(spec), diskBytes: baseSize, builtAt: new Date().toISOString() } satisfies TemplateInfo, null, 2)}\n`,
       { mode: 0o600 },
     );
     const dir = path.join(this.deps.dir, key);
     await fsp.rm(dir, { recursive: true, force: true });
     await fsp.rename(buildDir, dir);
     logger.info({ durationMs: Date.now() - started }, 'template built');
-    return this.#filesOf(key);
+    return { ...this.#filesOf(key), diskBytes: baseSize };
   }
 }
 
