@@ -131,6 +131,46 @@ export class Engine extends EventEmitter<{
   }
 
   /**
+   * Starts a new VM for a warm pool: as a clone of its image's template, left `paused` without its
+   * identity until {@link claimVm}. UNAVAILABLE when the driver has no template for it.
+   */
+  async startPooledVm(id: string): Promise<VmStatus> {
+    return this.#withVm(id, 'start', (record) => this.#start(record, { pooled: true }));
+  }
+
+  /**
+   * Hands a warm pool's paused VM to its user: its name and guest configuration become `identity`'s,
+   * and it runs with that identity applied (boot path `pool`). A failure ends its guest and leaves
+   * it in `error` with the reason.
+   */
+  async claimVm(id: string, identity: Pick<VmSpec, 'name' | 'guestConfig'>): Promise<VmStatus> {
+    return this.#withVm(id, 'claim', async (record) => {
+      assertStateIn(id, record.state, ['paused'], 'claim');
+      const vm = driverVmOf(record);
+      if (!this.#driver.claim) {
+        throw new EngineError('UNAVAILABLE', `The ${this.#driver.name} driver has no warm pools`);
+      }
+      const spec: VmSpec = { ...record.spec, name: identity.name };
+      delete spec.guestConfig;
+      if (identity.guestConfig) spec.guestConfig = identity.guestConfig;
+      this.#table.updateSpec(record, validateVmSpec(spec));
+      const started = Date.now();
+      try {
+        await this.#driver.claim(driverVmOf(record));
+      } catch (error) {
+        const failure = toEngineError(error, `Failed taking VM "${id}" from its warm pool`);
+        await this.#driver.stop(vm, { timeoutMs: 0, force: true }).catch(() => {});
+        this.#table.setState(record, 'error', failure.message);
+        throw failure;
+      }
+      record.bootPath = 'pool';
+      this.#table.setState(record, 'running');
+      record.logger.info({ durationMs: Date.now() - started }, 'VM taken from its warm pool');
+      return this.#table.status(record);
+    });
+  }
+
+  /**
    * Stops a VM: ACPI power button, then harder after `timeoutMs` (or at once with `force`). A
    * crashed, errored or suspended VM is marked stopped, losing its saved state.
    */
@@ -280,7 +320,7 @@ export class Engine extends EventEmitter<{
           `Saved state discarded by restoring snapshot "${name}"`,
         );
       }
-      if (snapshot.memory) return this.#start(record, name);
+      if (snapshot.memory) return this.#start(record, { loadSnapshot: name });
       await this.#driver.restoreSnapshot(vm, name, false);
       return this.#table.status(record);
     });
@@ -318,7 +358,10 @@ export class Engine extends EventEmitter<{
     this.removeAllListeners();
   }
 
-  async #start(record: VmRecord, loadSnapshot?: string): Promise<VmStatus> {
+  async #start(
+    record: VmRecord,
+    options: { loadSnapshot?: string; pooled?: boolean } = {},
+  ): Promise<VmStatus> {
     const id = record.spec.id;
     this.#assertUsable('start', id);
     assertTransition(id, record.state, 'starting', 'start');
@@ -332,7 +375,7 @@ export class Engine extends EventEmitter<{
     try {
       const { pid, runState, bootPath } = await this.#driver.start(vm, {
         ...(restoring ? { restoreSavedState: true } : {}),
-        ...(loadSnapshot ? { loadSnapshot } : {}),
+        ...options,
       });
       record.bootPath = bootPath;
       this.#table.setState(record, runState);

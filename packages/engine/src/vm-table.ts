@@ -45,7 +45,7 @@ export interface VmStateEvent {
   vmId: string;
   state: VmState;
   cause?: string;
-  /** With `running` or `paused` after a start: how the guest came to run. */
+  /** With `running` or `paused`: how the guest came to run (`pool`: taken from a warm pool). */
   bootPath?: BootPath;
 }
 
@@ -164,6 +164,12 @@ export class VmTable {
     });
   }
 
+  /** Replaces a VM's spec, in memory and in its `vm.json`. */
+  updateSpec(record: VmRecord, spec: VmSpec): void {
+    writeJsonAtomic(recordFiles(record.dir).spec, spec);
+    record.spec = spec;
+  }
+
   /** Moves a VM to `state` (INVALID_STATE unless the table allows it), persists and announces it. */
   setState(record: VmRecord, state: VmState, cause?: string): void {
     const from = record.state;
@@ -175,7 +181,8 @@ export class VmTable {
     if (changed) {
       const event: VmStateEvent = { vmId: record.spec.id, state };
       if (cause !== undefined) event.cause = cause;
-      if (from === 'starting' && record.bootPath !== undefined) event.bootPath = record.bootPath;
+      if (LIVE_STATES.includes(state) && record.bootPath !== undefined)
+        event.bootPath = record.bootPath;
       this.#events.onState(event);
     }
   }

@@ -86,6 +86,11 @@ export interface StartOptions {
   restoreSavedState?: boolean;
   /** Start from this snapshot (with memory). */
   loadSnapshot?: string;
+  /**
+   * A warm pool's VM: start as a clone of its template (UNAVAILABLE when there is none) and leave
+   * it paused, without its identity, until {@link Driver.claim}.
+   */
+  pooled?: boolean;
 }
 
 /** A snapshot as listed. */
@@ -122,6 +127,11 @@ export interface Driver {
    * with the `templates` feature); resolves once it is ready.
    */
   buildTemplate?(spec: VmSpec): Promise<void>;
+  /**
+   * Hands a warm pool's paused clone to its user: resumes it and gives it the identity of its
+   * (updated) spec — hostname, user, machine-id, clock (drivers with the `templates` feature).
+   */
+  claim?(vm: DriverVm): Promise<void>;
   /** Finds a guest left running by an earlier engine and takes it over; null if there is none. */
   adopt(vm: DriverVm): Promise<{ pid: number; runState: RunState } | null>;
   /** Stops the guest: power button, then harder after `timeoutMs` (at once with `force`). */

@@ -30,7 +30,7 @@ export const vmNameSchema = nameSchema.regex(
  * of its image (`template`, in about a second), continued from its suspended memory
  * (`saved-state`) or from a snapshot.
  */
-export const BOOT_PATHS = ['cold', 'template', 'saved-state', 'snapshot'] as const;
+export const BOOT_PATHS = ['cold', 'template', 'pool', 'saved-state', 'snapshot'] as const;
 
 /** How a VM's guest came to run at its last start. */
 export type BootPath = (typeof BOOT_PATHS)[number];

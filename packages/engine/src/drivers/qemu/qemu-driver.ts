@@ -202,10 +202,23 @@ export class QemuDriver implements Driver {
     return { ...started, bootPath };
   }
 
-  /** How QEMU starts for `options`: as a fresh clone's first start, or as asked. */
+  /**
+   * How QEMU starts for `options`: as a fresh clone's first start, or as asked. A warm pool's VM
+   * starts as a clone or not at all.
+   */
   async #launchOf(vm: DriverVm, options: StartOptions): Promise<QemuLaunch> {
-    if (options.restoreSavedState || options.loadSnapshot || !this.#templates) return options;
-    return (await this.#templates.cloneLaunch(vm)) ?? options;
+    if (options.restoreSavedState || options.loadSnapshot) return options;
+    const pooled = options.pooled ?? false;
+    const clone = await this.#templates?.cloneLaunch(vm, { pooled });
+    if (clone) return clone;
+    if (pooled) {
+      throw new EngineError(
+        'UNAVAILABLE',
+        `VM "${vm.id}" cannot join a warm pool: its image and size have no template`,
+        { vmId: vm.id },
+      );
+    }
+    return options;
   }
 
   #startContext(): StartContext {
@@ -287,6 +300,13 @@ export class QemuDriver implements Driver {
 
   async resume(vm: DriverVm): Promise<void> {
     await this.#processes.client(vm.id).cont();
+  }
+
+  async claim(vm: DriverVm): Promise<void> {
+    if (!this.#templates)
+      throw new EngineError('UNAVAILABLE', 'Templates are off (no templatesDir)');
+    await this.#processes.client(vm.id).cont();
+    await this.#templates.applyIdentity(vm);
   }
 
   /** Saves the memory state to a file (see {@link saveMemoryState}), then ends QEMU. */

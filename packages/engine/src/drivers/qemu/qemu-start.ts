@@ -33,9 +33,10 @@ export interface QemuLaunch {
   sharedMemoryFile?: string;
   /**
    * Start as a clone of a template: its RAM file mapped privately (copy-on-write), its device
-   * state loaded with `x-ignore-shared` (the state file holds no RAM), then resumed.
+   * state loaded with `x-ignore-shared` (the state file holds no RAM), then resumed — or left
+   * `paused` (a warm pool's clone).
    */
-  clone?: { memoryFile: string; stateFile: string };
+  clone?: { memoryFile: string; stateFile: string; paused?: boolean };
   /** Runs once the guest runs, before the start counts as done; a failure ends the guest. */
   afterStart?: (client: QmpClient) => Promise<void>;
 }
@@ -99,7 +100,7 @@ export async function startQemu(
     if (launch.clone) {
       await client.migrateSetCapabilities({ 'x-ignore-shared': true });
       await client.migrateIncoming('fd:3');
-      running = await finishRestore(client, true);
+      running = await finishRestore(client, !launch.clone.paused);
       // Off again: a later suspend of the clone saves its whole RAM, as any VM's.
       await client.migrateSetCapabilities({ 'x-ignore-shared': false });
     } else if (launch.restoreSavedState) {

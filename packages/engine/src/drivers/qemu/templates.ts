@@ -176,11 +176,12 @@ export class Templates {
 
   /**
    * How a fresh clone's first start goes: it continues its template's guest and gives it the
-   * VM's identity, when the template still matches (same QEMU, accelerator and image).
+   * VM's identity, when the template still matches (same QEMU, accelerator and image); a warm
+   * pool's clone (`pooled`) stays paused without it until {@link applyIdentity}.
    * Undefined (boot from the disk) for any other start. Either way the marker is used up: once the
    * guest has run, its disk no longer matches the template's memory.
    */
-  async cloneLaunch(vm: DriverVm): Promise<QemuLaunch | undefined> {
+  async cloneLaunch(vm: DriverVm, options: { pooled: boolean }): Promise<QemuLaunch | undefined> {
     const markerFile = path.join(vm.dir, CLONE_MARKER);
     const marker = readJson<CloneMarker>(markerFile);
     if (!marker) return undefined;
@@ -191,18 +192,22 @@ export class Templates {
       return undefined;
     }
     return {
-      clone: { memoryFile: template.memoryFile, stateFile: template.stateFile },
+      clone: {
+        memoryFile: template.memoryFile,
+        stateFile: template.stateFile,
+        paused: options.pooled,
+      },
       afterStart: async (client) => {
         // The guest learns of a disk larger than its template's.
         const diskBytes = vm.spec.diskGib * GIB;
         if (template.diskBytes < diskBytes) await client.blockResize(DISK_NODE_NAME, diskBytes);
-        await this.#applyIdentity(vm);
+        if (!options.pooled) await this.applyIdentity(vm);
       },
     };
   }
 
-  /** Gives a clone that runs its own identity through its agent. */
-  async #applyIdentity(vm: DriverVm): Promise<void> {
+  /** Gives a clone that runs the identity of its spec through its agent. */
+  async applyIdentity(vm: DriverVm): Promise<void> {
     const agent = await GuestAgent.connect(qemuPaths(vm.dir).agent);
     try {
       await agent.applyIdentity(identityOf(vm.spec), IDENTITY_TIMEOUT_MS);

@@ -85,6 +85,38 @@ describe.skipIf(skipReason !== undefined)(
       console.log(`clone start (create to running, identity applied): ${startMs} ms`);
     });
 
+    it('keeps a warm pool’s clone paused without identity, and gives it its user’s when claimed', async () => {
+      await engine.createVm(spec('pooled', { name: 'pool-placeholder', guestConfig: undefined }));
+      expect(await engine.startPooledVm('pooled')).toMatchObject({
+        state: 'paused',
+        bootPath: 'template',
+      });
+      const claimed = await engine.claimVm('pooled', {
+        name: 'lab-of-ada',
+        guestConfig: { hostname: 'ada-lab', user: { name: 'ada', password: 'pw-of-ada' } },
+      });
+      expect(claimed).toMatchObject({ state: 'running', bootPath: 'pool' });
+      const serial = await harness.waitForShell(engine, 'pooled', 10_000);
+      expect(await serial.run('hostname')).toContain('ada-lab');
+      expect(
+        JSON.parse(fs.readFileSync(path.join(harness.runDir, 'pooled', 'vm.json'), 'utf8')),
+      ).toMatchObject({ name: 'lab-of-ada', guestConfig: { hostname: 'ada-lab' } });
+      // Claiming is for paused pool VMs only.
+      await expect(engine.claimVm('pooled', { name: 'again' })).rejects.toMatchObject({
+        code: 'INVALID_STATE',
+      });
+      await engine.deleteVm('pooled');
+    });
+
+    it('refuses a warm pool VM without a template, leaving it in error', async () => {
+      await engine.createVm(spec('pooled-cold', { guestAgent: false }));
+      await expect(engine.startPooledVm('pooled-cold')).rejects.toMatchObject({
+        code: 'UNAVAILABLE',
+      });
+      expect(await engine.getVm('pooled-cold')).toMatchObject({ state: 'error' });
+      await engine.deleteVm('pooled-cold');
+    });
+
     it('stops, suspends, resumes, snapshots and deletes a clone as any VM', async () => {
       await engine.suspendVm('clone-a');
       expect(await engine.startVm('clone-a')).toMatchObject({
