@@ -148,6 +148,7 @@ function useVmControl(vmId: string, me: MeResponse | undefined) {
 /** How the running guest came to run, as its page says it. */
 const BOOT_PATH_LABELS: Record<BootPath, string> = {
   template: 'started instantly from its image’s template',
+  pool: 'taken ready from its class’s warm pool',
   cold: 'booted',
   'saved-state': 'resumed where it was suspended',
   snapshot: 'started from a snapshot',
