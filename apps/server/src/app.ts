@@ -9,6 +9,7 @@ import { UserService } from './domain/auth/user-service.js';
 import type { ConsoleTickets } from './domain/consoles/console-tickets.js';
 import { ImageCatalog } from './domain/images/image-catalog.js';
 import type { ImageImport } from './domain/images/image-import.js';
+import type { PoolService } from './domain/pools/pool-service.js';
 import { MemberService } from './domain/tenants/member-service.js';
 import { TenantService } from './domain/tenants/tenant-service.js';
 import type { SnapshotService } from './domain/vms/snapshot-service.js';
@@ -28,6 +29,7 @@ import { authHandlers } from './http/routes/auth.js';
 import { consoleHandlers } from './http/routes/consoles.js';
 import { hostHandlers } from './http/routes/host.js';
 import { imageHandlers } from './http/routes/images.js';
+import { poolHandlers } from './http/routes/pools.js';
 import { serviceHandlers } from './http/routes/service.js';
 import { snapshotHandlers } from './http/routes/snapshots.js';
 import { tenantHandlers } from './http/routes/tenants.js';
@@ -49,6 +51,7 @@ export interface AppDeps {
   database: Database;
   engine: EngineStatusSource;
   vms: VmService;
+  pools: PoolService;
   snapshots: SnapshotService;
   /** Image uploads and deletes (`POST|DELETE /api/v1/images`). */
   images: ImageImport;
@@ -120,6 +123,7 @@ export function createApp(deps: AppDeps): Express {
       ...userHandlers(new UserService(knex, deps.accessEvents)),
       ...imageHandlers(new ImageCatalog(knex), deps.images),
       ...vmHandlers(knex, deps.vms),
+      ...poolHandlers(deps.pools),
       ...snapshotHandlers(deps.vms, deps.snapshots),
       ...consoleHandlers({
         knex,

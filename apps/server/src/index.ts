@@ -98,10 +98,13 @@ async function main(): Promise<void> {
     oidc: config.oidc,
   });
   await server.vms.reconcile();
+  server.poolFiller.request();
+  // Now and then: states converge, and warm pools refill as quota and host capacity free up.
   const reconciler = setInterval(() => {
     server.vms
       .reconcile()
       .catch((error: unknown) => logger.warn({ err: error }, 'reconcile failed'));
+    server.poolFiller.request();
   }, RECONCILE_INTERVAL_MS);
   reconciler.unref();
   await server.listen(config.port, config.host);

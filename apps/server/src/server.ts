@@ -9,6 +9,8 @@ import { KnexSessionStore } from './db/session-store.js';
 import { AccessEvents } from './domain/auth/access-events.js';
 import { ConsoleTickets } from './domain/consoles/console-tickets.js';
 import { ImageImport, type ImageImportSettings } from './domain/images/image-import.js';
+import { PoolFiller } from './domain/pools/pool-filler.js';
+import { PoolService } from './domain/pools/pool-service.js';
 import { SnapshotService } from './domain/vms/snapshot-service.js';
 import { VmService } from './domain/vms/vm-service.js';
 import { OidcSignIn } from './http/auth/oidc.js';
@@ -46,6 +48,8 @@ export interface ServerOptions {
 export interface LabvisorServer {
   app: Express;
   vms: VmService;
+  /** Keeps warm pools filled: `request()` after a restart and now and then. */
+  poolFiller: PoolFiller;
   consoles: ConsoleGateway;
   /** Serves on a port; resolves with the listening HTTP server. */
   listen(port: number, host: string): Promise<Server>;
@@ -57,7 +61,13 @@ export interface LabvisorServer {
 export function buildServer(options: ServerOptions): LabvisorServer {
   const { database, engine, logger } = options;
   const knex = database.knex;
-  const vms = new VmService({ knex, engine, logger: logger.child({ component: 'vms' }) });
+  const poolFiller = new PoolFiller({ knex, engine, logger: logger.child({ component: 'pools' }) });
+  const vms = new VmService({
+    knex,
+    engine,
+    pools: poolFiller,
+    logger: logger.child({ component: 'vms' }),
+  });
   const sessionStore = new KnexSessionStore(knex);
   const sessionMiddleware = createSessionMiddleware({
     store: sessionStore,
@@ -81,6 +91,7 @@ export function buildServer(options: ServerOptions): LabvisorServer {
     database,
     engine,
     vms,
+    pools: new PoolService({ knex, engine, filler: poolFiller }),
     snapshots: new SnapshotService({ knex, engine, vms }),
     images: new ImageImport(knex, options.images),
     logger,
@@ -102,6 +113,7 @@ export function buildServer(options: ServerOptions): LabvisorServer {
   return {
     app,
     vms,
+    poolFiller,
     consoles,
     listen: (port, host) =>
       new Promise((resolve, reject) => {
@@ -125,6 +137,7 @@ export function buildServer(options: ServerOptions): LabvisorServer {
       if (!drained) httpServer?.closeAllConnections();
       await closed;
       sessionStore.close();
+      await poolFiller.stop();
       await vms.idle();
     },
   };

@@ -6,6 +6,7 @@ import * as indexAuditLogByTarget from './migrations/0004_index_audit_log_by_tar
 import * as createIdempotencyKeys from './migrations/0005_create_idempotency_keys.js';
 import * as addUserOidcSubject from './migrations/0006_add_user_oidc_subject.js';
 import * as addTemplates from './migrations/0007_add_templates.js';
+import * as createPools from './migrations/0008_create_pools.js';
 
 /** One forward-only migration. Each runs inside its own transaction. */
 export interface Migration {
@@ -22,6 +23,7 @@ export const MIGRATIONS: Migration[] = [
   { name: '0005_create_idempotency_keys', up: createIdempotencyKeys.up },
   { name: '0006_add_user_oidc_subject', up: addUserOidcSubject.up },
   { name: '0007_add_templates', up: addTemplates.up },
+  { name: '0008_create_pools', up: createPools.up },
 ];
 
 class ListMigrationSource implements Knex.MigrationSource<Migration> {

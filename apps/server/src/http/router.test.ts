@@ -8,6 +8,7 @@ import { KnexSessionStore } from '../db/session-store.js';
 import { AccessEvents } from '../domain/auth/access-events.js';
 import { ConsoleTickets } from '../domain/consoles/console-tickets.js';
 import type { ImageImport } from '../domain/images/image-import.js';
+import type { PoolService } from '../domain/pools/pool-service.js';
 import type { SnapshotService } from '../domain/vms/snapshot-service.js';
 import type { VmService } from '../domain/vms/vm-service.js';
 import { createSessionMiddleware } from './auth/session.js';
@@ -67,6 +68,7 @@ describe('the router', () => {
       accessEvents: new AccessEvents(),
       metrics: new Metrics({} as Database['knex'], () => 0),
       vms: {} as VmService,
+      pools: {} as PoolService,
       snapshots: {} as SnapshotService,
       images: {} as ImageImport,
       exposeStack: false,

@@ -11,6 +11,7 @@ import {
   defaultImageImportSettings,
   type ImageImportSettings,
 } from '../../src/domain/images/image-import.js';
+import type { PoolFiller } from '../../src/domain/pools/pool-filler.js';
 import type { VmService } from '../../src/domain/vms/vm-service.js';
 import { buildServer } from '../../src/server.js';
 import type { ConsoleGateway } from '../../src/ws/console-gateway.js';
@@ -23,6 +24,7 @@ export interface TestServer {
   database: Database;
   engine: Engine;
   vms: VmService;
+  poolFiller: PoolFiller;
   consoles: ConsoleGateway;
   /** Stops the app; with `keepVms` leaves the engine's guests running (for adoption tests). */
   close(options?: { keepVms?: boolean }): Promise<void>;
@@ -79,6 +81,7 @@ export async function startTestServer(
     database,
     engine,
     vms: server.vms,
+    poolFiller: server.poolFiller,
     consoles: server.consoles,
     close: async ({ keepVms = false } = {}) => {
       await server.close();

@@ -5,7 +5,10 @@ import type { Knex } from 'knex';
 export interface VmRow {
   id: string;
   tenant_id: string;
-  owner_id: string;
+  /** Null for a warm pool's VM until a launch takes it. */
+  owner_id: string | null;
+  /** The warm pool holding this VM, until a launch takes it. */
+  pool_id: string | null;
   image_id: string;
   name: string;
   vcpus: number;
@@ -24,8 +27,9 @@ export interface VmRow {
 
 const iso = (value: Date | null) => (value ? new Date(value).toISOString() : null);
 
-/** The API view of a VM row. */
+/** The API view of a VM row (a member's: pooled VMs are never shown). */
 export function toVm(row: VmRow): Vm {
+  if (row.owner_id === null) throw new Error(`VM ${row.id} is a warm pool's, not a member's`);
   return {
     id: row.id,
     tenantId: row.tenant_id,
@@ -51,10 +55,6 @@ export async function findVmById(knex: Knex, id: string): Promise<VmRow | undefi
   return knex<VmRow>('vms').where({ id }).first();
 }
 
-/**
- * Records a state the engine observed (or an action began), with the usage interval that meters
- * running time: opened when the VM starts holding resources, closed when it stops.
- */
 /** A VM state to record: the state, why, what it should become and how it came to run. */
 export interface VmStateChange {
   state: VmState;
@@ -63,6 +63,10 @@ export interface VmStateChange {
   bootPath?: BootPath;
 }
 
+/**
+ * Records a state the engine observed (or an action began), with the usage interval that meters
+ * running time: opened when the VM starts holding resources, closed when it stops.
+ */
 export async function recordVmState(
   knex: Knex,
   vmId: string,
@@ -87,15 +91,9 @@ export async function recordVmState(
       .returning('*');
     const wasHolding = holdsResources(before.state);
     const isHolding = holdsResources(change.state);
-    if (!wasHolding && isHolding) {
-      await trx('usage_intervals').insert({
-        tenant_id: before.tenant_id,
-        user_id: before.owner_id,
-        vm_id: before.id,
-        vcpus: before.vcpus,
-        memory_mib: before.memory_mib,
-        started_at: trx.fn.now(),
-      });
+    // A warm pool's VM is metered from when a member takes it.
+    if (!wasHolding && isHolding && before.owner_id !== null) {
+      await openUsageInterval(trx, before);
     } else if (wasHolding && !isHolding) {
       await trx('usage_intervals')
         .where({ vm_id: vmId })
@@ -103,6 +101,18 @@ export async function recordVmState(
         .update({ ended_at: trx.fn.now() });
     }
     return after;
+  });
+}
+
+/** Starts metering a VM's running time for its owner. */
+export async function openUsageInterval(knex: Knex, vm: VmRow): Promise<void> {
+  await knex('usage_intervals').insert({
+    tenant_id: vm.tenant_id,
+    user_id: vm.owner_id,
+    vm_id: vm.id,
+    vcpus: vm.vcpus,
+    memory_mib: vm.memory_mib,
+    started_at: knex.fn.now(),
   });
 }
 

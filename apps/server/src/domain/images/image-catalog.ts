@@ -40,7 +40,10 @@ export class ImageCatalog {
 
   /** How many VMs in the tenants the actor can see were made from each image. */
   async #countVms(actor: Actor, imageIds: string[]): Promise<Map<string, number>> {
-    const query = this.knex('vms').whereIn('image_id', imageIds).groupBy('image_id');
+    const query = this.knex('vms')
+      .whereIn('image_id', imageIds)
+      .whereNull('pool_id')
+      .groupBy('image_id');
     if (!actor.user.is_platform_admin) query.whereIn('tenant_id', [...actor.roles.keys()]);
     const rows = await query.select<{ image_id: string; count: string | number }[]>(
       'image_id',

@@ -142,8 +142,19 @@ export class ImageImport {
     else requirePlatformAdmin(actor);
     await this.#knex.transaction(async (trx) => {
       await lockContent(trx, image.sha256);
-      const users = await trx('vms').where({ image_id: image.id }).orderBy('name').pluck('name');
+      const users = await trx('vms')
+        .where({ image_id: image.id })
+        .whereNull('pool_id')
+        .orderBy('name')
+        .pluck('name');
       if (users.length > 0) throw inUse(image, users);
+      if (await trx('pools').where({ image_id: image.id }).first('id')) {
+        throw new AppError(
+          'CONFLICT',
+          `Image "${image.name}" fills a warm pool; empty that pool first.`,
+          { image: image.name },
+        );
+      }
       try {
         await trx('images').where({ id: image.id }).delete();
       } catch (error) {

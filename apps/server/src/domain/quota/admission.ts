@@ -35,8 +35,13 @@ export async function admit<T>(
   options: {
     tenantId: string;
     /** The member whose own limits (if a tenant admin set any) also apply. */
-    ownerId?: string;
+    ownerId?: string | null;
     request: QuotaRequest;
+    /**
+     * The VM already holds the tenant's and the host's resources (a warm pool's VM being taken):
+     * only the member's own limits and the tenant's hours are checked.
+     */
+    alreadyHeld?: boolean;
     host: HostAllocatable;
     dryRun: boolean;
     write: (trx: Knex.Transaction) => Promise<T>;
@@ -46,18 +51,21 @@ export async function admit<T>(
     const limits = await readLimits(trx, options.tenantId, { forUpdate: true });
     if (!limits) throw new AppError('NOT_FOUND', 'No such tenant.');
     const usage = await readUsage(trx, options.tenantId);
-    refuseOverQuota(limits, usage, options.request, 'tenant');
-    const memberLimits =
-      options.ownerId && (await readMemberLimits(trx, options.tenantId, options.ownerId));
+    const tenantRequest: QuotaRequest = options.alreadyHeld
+      ? { vmHoursPerMonth: options.request.vmHoursPerMonth ?? 0 }
+      : options.request;
+    refuseOverQuota(limits, usage, tenantRequest, 'tenant');
+    const ownerId = options.ownerId ?? undefined;
+    const memberLimits = ownerId && (await readMemberLimits(trx, options.tenantId, ownerId));
     if (memberLimits) {
       refuseOverQuota(
         memberLimits,
-        await readUsage(trx, options.tenantId, options.ownerId),
+        await readUsage(trx, options.tenantId, ownerId),
         options.request,
         'member',
       );
     }
-    if ((options.request.vcpus ?? 0) > 0 || (options.request.memoryMib ?? 0) > 0) {
+    if ((tenantRequest.vcpus ?? 0) > 0 || (tenantRequest.memoryMib ?? 0) > 0) {
       await trx.raw('select pg_advisory_xact_lock(?)', [HOST_CAPACITY_LOCK_KEY]);
       await refuseOverHostCapacity(trx, options.host, options.request);
     }

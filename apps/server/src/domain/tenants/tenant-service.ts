@@ -87,7 +87,7 @@ export class TenantService {
     }
   }
 
-  /** Deletes a tenant that has no VMs (platform admins). */
+  /** Deletes a tenant that has no VMs and no warm pools (platform admins). */
   async delete(actor: Actor, tenantId: string, ip: string | undefined): Promise<void> {
     const tenant = await this.get(actor, tenantId);
     requirePlatformAdmin(actor);
@@ -95,7 +95,10 @@ export class TenantService {
       await deleteTenant(this.knex, tenant.id);
     } catch (error) {
       if (isForeignKeyViolation(error))
-        throw new AppError('CONFLICT', `Tenant "${tenant.name}" still has VMs; delete them first.`);
+        throw new AppError(
+          'CONFLICT',
+          `Tenant "${tenant.name}" still has VMs or warm pools; delete them first.`,
+        );
       throw error;
     }
     await recordAudit(this.knex, {

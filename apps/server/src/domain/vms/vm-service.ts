@@ -17,6 +17,8 @@ import type { ImageRow } from '../../db/queries/images.js';
 import { findVmById, recordVmState, type VmRow, type VmStateChange } from '../../db/queries/vms.js';
 import { AppError } from '../../errors.js';
 import { type Actor, requireRole } from '../auth/access.js';
+import type { PoolFiller } from '../pools/pool-filler.js';
+import { takePooledVm } from '../pools/pool-take.js';
 import { admit, createRequest, startRequestOf } from '../quota/admission.js';
 import { guestConfigFor } from './guest-config.js';
 import { withoutHostPaths } from './state-reasons.js';
@@ -34,13 +36,15 @@ export class VmService {
   readonly #knex: Knex;
   readonly #engine: Engine;
   readonly #logger: Logger;
+  readonly #pools: PoolFiller;
   readonly #background = new Set<Promise<void>>();
   /** Per-VM chain of state writes, so observed states land in the order they happened. */
   readonly #stateWrites = new Map<string, Promise<unknown>>();
 
-  constructor(deps: { knex: Knex; engine: Engine; logger: Logger }) {
+  constructor(deps: { knex: Knex; engine: Engine; pools: PoolFiller; logger: Logger }) {
     this.#knex = deps.knex;
     this.#engine = deps.engine;
+    this.#pools = deps.pools;
     this.#logger = deps.logger;
     this.#engine.on('vm-state', (event) => void this.#recordObserved(event));
   }
@@ -83,54 +87,67 @@ export class VmService {
       .andWhere((q) => q.whereNull('tenant_id').orWhere('tenant_id', body.tenantId))
       .first();
     if (!image) throw new AppError('NOT_FOUND', 'No such image.');
-    let result: Awaited<ReturnType<typeof admit<VmRow>>>;
+    const host = this.#engine.capacity().allocatable;
+    let taken: VmRow | undefined;
+    let result: Awaited<ReturnType<typeof admit<VmRow>>> | undefined;
     try {
-      result = await admit(this.#knex, {
-        tenantId: body.tenantId,
-        ownerId: actor.user.id,
-        request: createRequest(body),
-        host: this.#engine.capacity().allocatable,
-        dryRun,
-        write: async (trx) => {
-          const [row] = await trx<VmRow>('vms')
-            .insert({
-              tenant_id: body.tenantId,
-              owner_id: actor.user.id,
-              image_id: image.id,
-              name: body.name,
-              vcpus: body.vcpus,
-              memory_mib: body.memoryMib,
-              disk_gib: body.diskGib,
-              desired_state: 'running',
-              state: 'stopped',
-            })
-            .returning('*');
-          if (key) {
-            await recordIdempotencyKey(trx, {
-              userId: actor.user.id,
-              key,
-              requestHash,
-              vmId: row!.id,
-            });
-          }
-          await recordAudit(trx, {
-            actorId: actor.user.id,
-            tenantId: body.tenantId,
-            action: 'vm.create',
-            targetType: 'vm',
-            targetId: row!.id,
+      taken = dryRun
+        ? undefined
+        : await takePooledVm(this.#knex, {
+            actor,
+            body,
+            host,
+            idempotencyKey: key,
+            requestHash,
             ip,
-            details: {
-              name: body.name,
-              vcpus: body.vcpus,
-              memoryMib: body.memoryMib,
-              diskGib: body.diskGib,
-            },
           });
-          // Starting inside the admission transaction, so parallel admissions count it.
-          return (await recordVmState(trx, row!.id, { state: 'starting' }, holdsResources))!;
-        },
-      });
+      if (!taken)
+        result = await admit(this.#knex, {
+          tenantId: body.tenantId,
+          ownerId: actor.user.id,
+          request: createRequest(body),
+          host,
+          dryRun,
+          write: async (trx) => {
+            const [row] = await trx<VmRow>('vms')
+              .insert({
+                tenant_id: body.tenantId,
+                owner_id: actor.user.id,
+                image_id: image.id,
+                name: body.name,
+                vcpus: body.vcpus,
+                memory_mib: body.memoryMib,
+                disk_gib: body.diskGib,
+                desired_state: 'running',
+                state: 'stopped',
+              })
+              .returning('*');
+            if (key) {
+              await recordIdempotencyKey(trx, {
+                userId: actor.user.id,
+                key,
+                requestHash,
+                vmId: row!.id,
+              });
+            }
+            await recordAudit(trx, {
+              actorId: actor.user.id,
+              tenantId: body.tenantId,
+              action: 'vm.create',
+              targetType: 'vm',
+              targetId: row!.id,
+              ip,
+              details: {
+                name: body.name,
+                vcpus: body.vcpus,
+                memoryMib: body.memoryMib,
+                diskGib: body.diskGib,
+              },
+            });
+            // Starting inside the admission transaction, so parallel admissions count it.
+            return (await recordVmState(trx, row!.id, { state: 'starting' }, holdsResources))!;
+          },
+        });
     } catch (error) {
       if (!isUniqueViolation(error)) throw error;
       // A request with the same key that committed first wins; answer its VM.
@@ -138,7 +155,8 @@ export class VmService {
       if (earlier) return earlier;
       throw new AppError('CONFLICT', `A VM named "${body.name}" already exists in this tenant.`);
     }
-    if (result.dryRun) return undefined;
+    if (taken) return this.#claimPooled(taken, actor);
+    if (!result || result.dryRun) return undefined;
     const vm = result.value;
     this.#inBackground(vm, 'create', async () => {
       await this.#engine.createVm({
@@ -154,6 +172,25 @@ export class VmService {
       await this.#engine.startVm(vm.id);
     });
     return vm;
+  }
+
+  /**
+   * Gives a VM just taken from a warm pool its owner's identity and runs it; answers it as it then
+   * is (`running`, or `error` with the reason when the claim failed). The pool refills meanwhile.
+   */
+  async #claimPooled(vm: VmRow, actor: Actor): Promise<VmRow> {
+    this.#pools.request();
+    try {
+      await this.#engine.claimVm(vm.id, {
+        name: vm.name,
+        guestConfig: guestConfigFor(vm.name, actor.user),
+      });
+    } catch (error) {
+      this.#logger.warn({ err: error, vmId: vm.id }, 'taking a pooled VM failed');
+    }
+    // The engine's state event is being written; answer the VM once it is.
+    await this.#stateWrites.get(vm.id)?.catch(() => {});
+    return (await findVmById(this.#knex, vm.id)) ?? vm;
   }
 
   /** The VM a user created under an idempotency key, if the same request made it; CONFLICT if another did. */

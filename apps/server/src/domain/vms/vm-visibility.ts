@@ -5,9 +5,10 @@ import { type Actor, hasRole, roleIn } from '../auth/access.js';
 
 /**
  * Whether the actor may see and act on a VM: its owner while a member of its tenant, instructors
- * and admins of its tenant, and platform admins.
+ * and admins of its tenant, and platform admins. A warm pool's VM is nobody's until taken.
  */
 export function canSeeVm(actor: Actor, vm: VmRow): boolean {
+  if (vm.pool_id !== null) return false;
   if (hasRole(actor, vm.tenant_id, 'instructor')) return true;
   return vm.owner_id === actor.user.id && roleIn(actor, vm.tenant_id) !== undefined;
 }
@@ -17,9 +18,9 @@ export function vmNotFound(): AppError {
   return new AppError('NOT_FOUND', 'No such VM.');
 }
 
-/** Limits a VM query to what the actor may see. */
+/** Limits a VM query to what the actor may see (never a warm pool's VM). */
 export function visibleVmsQuery(knex: Knex, actor: Actor): Knex.QueryBuilder<VmRow, VmRow[]> {
-  const query = knex<VmRow>('vms');
+  const query = knex<VmRow>('vms').whereNull('pool_id');
   if (actor.user.is_platform_admin) return query;
   const supervised = [...actor.roles]
     .filter(([, role]) => role !== 'member')

@@ -1,5 +1,6 @@
 import { listOf } from '../common.js';
 import { consoleConnectionSchema } from '../consoles.js';
+import { poolsSchema, putPoolsRequestSchema } from '../pools.js';
 import { putQuotaRequestSchema, quotaSchema } from '../quota.js';
 import { createTenantRequestSchema, tenantSchema, updateTenantRequestSchema } from '../tenants.js';
 import { tenantUsageQuerySchema, tenantUsageSchema } from '../usage.js';
@@ -11,7 +12,7 @@ import {
 } from '../users.js';
 import { type RouteSpec, route } from './route-spec.js';
 
-/** Tenants, their quota, members, usage and who is on their consoles. */
+/** Tenants, their quota, warm pools, members, usage and who is on their consoles. */
 export const TENANT_ROUTES = {
   listTenants: route({
     method: 'get',
@@ -69,6 +70,24 @@ export const TENANT_ROUTES = {
     access: 'signed-in',
     body: putQuotaRequestSchema,
     response: quotaSchema,
+    status: 200,
+  }),
+  getPools: route({
+    method: 'get',
+    path: '/api/v1/tenants/:tenantId/pools',
+    summary: "A tenant's warm pools and what they hold now (instructor or admin)",
+    access: 'signed-in',
+    response: poolsSchema,
+    status: 200,
+  }),
+  putPools: route({
+    method: 'put',
+    path: '/api/v1/tenants/:tenantId/pools',
+    summary:
+      "Set a tenant's warm pools: paused clones kept ready per image and size; pools left out are emptied (instructor or admin)",
+    access: 'signed-in',
+    body: putPoolsRequestSchema,
+    response: poolsSchema,
     status: 200,
   }),
   listMembers: route({
