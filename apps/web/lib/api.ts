@@ -247,6 +247,12 @@ export const api = {
   deleteSnapshot: (vmId: string, snapshotId: string) =>
     call(API_ROUTES.deleteSnapshot, { params: { vmId, snapshotId } }),
   getTenant: (tenantId: string) => call(API_ROUTES.getTenant, { params: { tenantId } }),
+  /** The tenant's warm pools with what each holds now (instructors and admins). */
+  getPools: async (tenantId: string) =>
+    (await call(API_ROUTES.getPools, { params: { tenantId } })).pools,
+  /** Sets every warm pool of the tenant; pools left out are emptied. */
+  putPools: async (tenantId: string, pools: BodyOf<typeof API_ROUTES.putPools>['pools']) =>
+    (await call(API_ROUTES.putPools, { params: { tenantId }, body: { pools } })).pools,
   listMembers: async (tenantId: string) =>
     (await call(API_ROUTES.listMembers, { params: { tenantId } })).items,
   /** Who is connected now to the consoles of the tenant's VMs (instructors and admins). */

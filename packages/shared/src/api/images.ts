@@ -23,6 +23,11 @@ export const imageSchema = z.object({
   defaultVcpus: z.number(),
   defaultMemoryMib: z.number(),
   defaultDiskGib: z.number(),
+  /**
+   * Its guest runs the Labvisor agent: its VMs can start as clones of a booted template, and it
+   * can fill warm pools.
+   */
+  guestAgent: z.boolean(),
   /** How many VMs, in the tenants the caller can see, were made from the image. */
   vmCount: z.number(),
   createdAt: z.string(),

@@ -34,6 +34,7 @@ export function toImage(row: ImageRow, vmCount: number): Image {
     defaultVcpus: row.default_vcpus,
     defaultMemoryMib: row.default_memory_mib,
     defaultDiskGib: row.default_disk_gib,
+    guestAgent: row.guest_agent,
     vmCount,
     createdAt: new Date(row.created_at).toISOString(),
   };

@@ -1,0 +1,129 @@
+'use client';
+
+import { type Image, MAX_POOL_COUNT, type PoolSetting } from '@labvisor/shared';
+import { type FormEvent, useState } from 'react';
+
+/** A number input with its label. */
+function NumberInput(props: {
+  id: string;
+  label: string;
+  value: number;
+  min: number;
+  max: number;
+  onChange: (value: number) => void;
+}) {
+  return (
+    <div className="field">
+      <label htmlFor={props.id}>{props.label}</label>
+      <input
+        id={props.id}
+        type="number"
+        value={props.value}
+        min={props.min}
+        max={props.max}
+        required
+        onChange={(e) => props.onChange(Number(e.target.value))}
+      />
+    </div>
+  );
+}
+
+/**
+ * Sets one warm pool: an image that can be cloned, the size its labs get (the image's defaults,
+ * which is what a student's launch form offers) and how many to keep ready.
+ */
+export function PoolForm({
+  images,
+  onSave,
+}: {
+  images: Image[];
+  onSave: (setting: PoolSetting, imageName: string) => Promise<unknown>;
+}) {
+  const sizeOf = (image: Image | undefined) => ({
+    imageId: image?.id ?? '',
+    vcpus: image?.defaultVcpus ?? 1,
+    memoryMib: image?.defaultMemoryMib ?? 256,
+    diskGib: image?.defaultDiskGib ?? 1,
+  });
+  const [values, setValues] = useState<PoolSetting>(() => ({ ...sizeOf(images[0]), count: 5 }));
+  const [busy, setBusy] = useState(false);
+  const change = (changed: Partial<PoolSetting>) =>
+    setValues((current) => ({ ...current, ...changed }));
+
+  if (images.length === 0) {
+    return (
+      <p className="empty">
+        No image here can fill a pool: its guest must run the Labvisor agent (the built tiny and
+        Debian images do).
+      </p>
+    );
+  }
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    setBusy(true);
+    try {
+      const image = images.find((candidate) => candidate.id === values.imageId);
+      await onSave(values, image?.name ?? 'these');
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <form onSubmit={submit} aria-label="Keep labs ready">
+      <div className="grid">
+        <div className="field">
+          <label htmlFor="pool-image">Image</label>
+          <select
+            id="pool-image"
+            value={values.imageId}
+            onChange={(e) => change(sizeOf(images.find((image) => image.id === e.target.value)))}
+          >
+            {images.map((image) => (
+              <option key={image.id} value={image.id}>
+                {image.name}
+              </option>
+            ))}
+          </select>
+        </div>
+        <NumberInput
+          id="pool-vcpus"
+          label="vCPUs"
+          value={values.vcpus}
+          min={1}
+          max={16}
+          onChange={(vcpus) => change({ vcpus })}
+        />
+        <NumberInput
+          id="pool-memory"
+          label="Memory (MiB)"
+          value={values.memoryMib}
+          min={64}
+          max={65536}
+          onChange={(memoryMib) => change({ memoryMib })}
+        />
+        <NumberInput
+          id="pool-disk"
+          label="Disk (GiB)"
+          value={values.diskGib}
+          min={1}
+          max={1024}
+          onChange={(diskGib) => change({ diskGib })}
+        />
+        <NumberInput
+          id="pool-count"
+          label="Labs kept ready"
+          value={values.count}
+          min={0}
+          max={MAX_POOL_COUNT}
+          onChange={(count) => change({ count })}
+        />
+      </div>
+      <p className="muted small">
+        Launches match a pool when they ask for the same image, vCPUs, memory and disk.
+      </p>
+      <button className="button primary" type="submit" disabled={busy}>
+        {busy ? 'Saving…' : 'Keep them ready'}
+      </button>
+    </form>
+  );
+}
