@@ -1,8 +1,8 @@
 /**
  * Instant-labs benchmark (`npm run bench` → `node dist/bench/templates-bench.js [--runs N]`): for
  * tiny and (when built) debian-lab, launch-to-prompt as the user sees it on the serial console —
- * cold boot (the anchor) beside a clone of a booted template — K launches at once from a
- * template, and the host memory of K idle clones (the sum of their QEMU processes' Pss from
+ * cold boot (the anchor) beside a clone of a booted template and a warm pool's paused clone taken
+ * (claim to prompt) — K launches at once from a template and from a pool of K, and the host memory of K idle clones (the sum of their QEMU processes' Pss from
  * smaps_rollup, which counts the template's page cache once) beside K × one cold-booted VM's.
  * Writes `bench-results/templates.json` and prints a markdown table. Every QEMU it starts is
  * killed by pid before it exits.
@@ -50,8 +50,10 @@ interface LabResult {
   coldMs: Series;
   templateBuildMs: number;
   cloneMs: Series;
+  poolMs: Series;
   many: number;
   manyClonesLastPromptMs: number;
+  manyFromPoolLastPromptMs: number;
   memory: { cloneSumPssMib: number; coldSumPssMib: number; ratio: number };
 }
 
@@ -84,6 +86,30 @@ async function launchToPrompt(engine: Engine, lab: Lab, id: string): Promise<num
   const started = performance.now();
   await engine.createVm(specOf(lab, id));
   await engine.startVm(id);
+  return waitForPrompt(engine, lab, id, started);
+}
+
+/** Creates VM `id` as a warm pool's: a paused clone without its identity (not timed). */
+async function prepareInPool(engine: Engine, lab: Lab, id: string): Promise<void> {
+  await engine.createVm({ ...specOf(lab, id), name: 'pooled', guestConfig: undefined });
+  await engine.startPooledVm(id);
+}
+
+/** Takes pooled VM `id` for its user; resolves with the ms from the claim to the lab's prompt. */
+async function claimToPrompt(engine: Engine, lab: Lab, id: string): Promise<number> {
+  const started = performance.now();
+  const { name, guestConfig } = specOf(lab, id);
+  await engine.claimVm(id, { name, guestConfig });
+  return waitForPrompt(engine, lab, id, started);
+}
+
+/** Resolves with the ms from `started` to VM `id`'s prompt with its own hostname. */
+async function waitForPrompt(
+  engine: Engine,
+  lab: Lab,
+  id: string,
+  started: number,
+): Promise<number> {
   const serial = await SerialClient.open(() => engine.openConsole(id, 'serial'));
   try {
     // A clone's shell is idle at its prompt (a Debian clone's getty prints a fresh one itself).
@@ -114,11 +140,22 @@ async function sumPssMib(engine: Engine, ids: string[]): Promise<number> {
   return Math.round(kib / 1024);
 }
 
-/** Launches `runs` VMs one after the other; resolves with each launch-to-prompt time. */
-async function launchSeries(engine: Engine, lab: Lab, prefix: string, runs: number) {
+/**
+ * Launches `runs` VMs one after the other (from a warm pool when `pooled`: each prepared, then
+ * taken); resolves with each launch-to-prompt time.
+ */
+async function launchSeries(
+  engine: Engine,
+  lab: Lab,
+  prefix: string,
+  runs: number,
+  pooled = false,
+) {
   const samples: number[] = [];
   for (let i = 0; i < runs; i++) {
-    samples.push(await launchToPrompt(engine, lab, `${prefix}-${i}`));
+    const id = `${prefix}-${i}`;
+    if (pooled) await prepareInPool(engine, lab, id);
+    samples.push(await (pooled ? claimToPrompt : launchToPrompt)(engine, lab, id));
     await engine.deleteVm(`${prefix}-${i}`);
     process.stderr.write(
       `  ${lab.name} ${prefix} ${i + 1}/${runs}: ${samples.at(-1)!.toFixed(0)} ms\n`,
@@ -159,6 +196,12 @@ async function measureLab(
   await new Promise((resolve) => setTimeout(resolve, IDLE_SETTLE_MS));
   const cloneSumPssMib = await sumPssMib(engine, ids);
   for (const id of ids) await engine.deleteVm(id);
+  const poolMs = await launchSeries(engine, lab, 'pool', runs, true);
+  for (const id of ids) await prepareInPool(engine, lab, id);
+  started = performance.now();
+  await Promise.all(ids.map((id) => claimToPrompt(engine, lab, id)));
+  const manyFromPoolLastPromptMs = Math.round(performance.now() - started);
+  for (const id of ids) await engine.deleteVm(id);
   const coldSumPssMib = coldPss * lab.many;
   return {
     lab: lab.name,
@@ -166,8 +209,10 @@ async function measureLab(
     coldMs,
     templateBuildMs,
     cloneMs,
+    poolMs,
     many: lab.many,
     manyClonesLastPromptMs,
+    manyFromPoolLastPromptMs,
     memory: {
       cloneSumPssMib,
       coldSumPssMib,
@@ -179,11 +224,11 @@ async function measureLab(
 /** Prints the figures as a markdown table. */
 function printTable(results: LabResult[], outDir: string): void {
   const lines = [
-    '| lab | cold boot to prompt p50 / p95 (anchor) | clone to prompt p50 / p95 | ratio p50 | template build | K at once from a template: last at prompt | K clones Pss / K × cold Pss |',
-    '|---|---|---|---|---|---|---|',
+    '| lab | cold boot to prompt p50 / p95 (anchor) | clone to prompt p50 / p95 | warm pool to prompt p50 / p95 | ratio p50 clone / pool | template build | K at once from a template / from a pool: last at prompt | K clones Pss / K × cold Pss |',
+    '|---|---|---|---|---|---|---|---|',
     ...results.map(
       (r) =>
-        `| ${r.lab} (${r.memoryMib} MiB) | ${r.coldMs.p50} / ${r.coldMs.p95} ms | ${r.cloneMs.p50} / ${r.cloneMs.p95} ms | ${(r.cloneMs.p50 / r.coldMs.p50).toFixed(2)} | ${(r.templateBuildMs / 1000).toFixed(1)} s | K=${r.many}: ${(r.manyClonesLastPromptMs / 1000).toFixed(1)} s | ${r.memory.cloneSumPssMib} / ${r.memory.coldSumPssMib} MiB (${(r.memory.ratio * 100).toFixed(0)} %) |`,
+        `| ${r.lab} (${r.memoryMib} MiB) | ${r.coldMs.p50} / ${r.coldMs.p95} ms | ${r.cloneMs.p50} / ${r.cloneMs.p95} ms | ${r.poolMs.p50} / ${r.poolMs.p95} ms | ${(r.cloneMs.p50 / r.coldMs.p50).toFixed(2)} / ${(r.poolMs.p50 / r.coldMs.p50).toFixed(2)} | ${(r.templateBuildMs / 1000).toFixed(1)} s | K=${r.many}: ${(r.manyClonesLastPromptMs / 1000).toFixed(1)} s / ${(r.manyFromPoolLastPromptMs / 1000).toFixed(1)} s | ${r.memory.cloneSumPssMib} / ${r.memory.coldSumPssMib} MiB (${(r.memory.ratio * 100).toFixed(0)} %) |`,
     ),
   ];
   console.log(lines.join('\n'));
