@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // `npm start`: installs what is missing, builds, builds the tiny guest image, then runs the server
-// (which migrates the database and seeds the first admin and the demo lab). Ctrl-C stops it cleanly.
+// (which migrates the database, seeds the first admin and the demo lab, and builds debian-lab in the
+// background). Ctrl-C stops it cleanly.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { installMissing, RUNTIME_PACKAGES } from './system-deps.mjs';
+import { IMAGE_BUILD_PACKAGES, installMissing, RUNTIME_PACKAGES } from './system-deps.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -33,12 +34,35 @@ if (missing.length === 0) {
     'tiny',
   ]);
 }
-// Recipes are the folders with a build.sh; the big ones take minutes and root, so start leaves them.
+// A real lab out of the box: the server builds debian-lab in the background once it serves
+// (progress in its log and on the admin page); the demo tenant then offers it first.
+// LABVISOR_BUILD_IMAGES= (empty) turns that off; other recipes are built with `npm run images`.
+if (process.env.LABVISOR_BUILD_IMAGES !== undefined || missing.length > 0) {
+  // Asked for explicitly, or VMs cannot run here anyway.
+} else if (process.getuid?.() !== 0) {
+  console.log(
+    '\ndebian-lab builds as root: run `sudo npm run images -- debian-lab` for a real Debian lab.\n',
+  );
+} else {
+  const stillMissing = installMissing(IMAGE_BUILD_PACKAGES);
+  if (stillMissing.length === 0) {
+    process.env.LABVISOR_BUILD_IMAGES = 'debian-lab';
+    console.log(
+      '\nThe debian-lab image builds in the background once the portal serves (a few minutes;' +
+        ' its steps are on the admin page). Until then, labs use the tiny image.\n',
+    );
+  } else {
+    console.error(
+      `labvisor: debian-lab is not built in the background: ${stillMissing.join(', ')} missing.`,
+    );
+  }
+}
 const recipesDir = path.join(root, 'infra', 'images');
 const otherImages = readdirSync(recipesDir, { withFileTypes: true })
   .filter((entry) => entry.isDirectory() && entry.name !== 'tiny')
   .filter((entry) => existsSync(path.join(recipesDir, entry.name, 'build.sh')))
-  .map((entry) => entry.name);
+  .map((entry) => entry.name)
+  .filter((name) => !(process.env.LABVISOR_BUILD_IMAGES ?? '').split(',').includes(name));
 if (otherImages.length > 0) {
   console.log(
     `\nMore images (built as root, a few minutes each; the server registers them at its next start):\n` +

@@ -7,6 +7,7 @@ import type { AccessEvents } from './domain/auth/access-events.js';
 import { LoginThrottle } from './domain/auth/login-throttle.js';
 import { UserService } from './domain/auth/user-service.js';
 import type { ConsoleTickets } from './domain/consoles/console-tickets.js';
+import type { BackgroundImageBuilds } from './domain/images/image-builds.js';
 import { ImageCatalog } from './domain/images/image-catalog.js';
 import type { ImageImport } from './domain/images/image-import.js';
 import type { PoolService } from './domain/pools/pool-service.js';
@@ -52,6 +53,8 @@ export interface AppDeps {
   engine: EngineStatusSource;
   vms: VmService;
   pools: PoolService;
+  /** Guest images built in the background, for the host page. */
+  imageBuilds: Pick<BackgroundImageBuilds, 'status'>;
   snapshots: SnapshotService;
   /** Image uploads and deletes (`POST|DELETE /api/v1/images`). */
   images: ImageImport;
@@ -132,7 +135,7 @@ export function createApp(deps: AppDeps): Express {
         presence: deps.consolePresence,
       }),
       ...auditHandlers(knex),
-      ...hostHandlers(knex, deps.engine),
+      ...hostHandlers(knex, deps.engine, deps.imageBuilds),
     },
     { knex, checkAnswers: deps.checkAnswers ?? false },
   );

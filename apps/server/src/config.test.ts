@@ -26,6 +26,15 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ LABVISOR_TEMPLATES: 'maybe' })).toThrow(/LABVISOR_TEMPLATES/);
   });
 
+  it('lists the images to build in the background from LABVISOR_BUILD_IMAGES', () => {
+    expect(loadConfig({}).backgroundImageBuilds).toEqual([]);
+    expect(loadConfig({ LABVISOR_BUILD_IMAGES: 'debian-lab,tiny' }).backgroundImageBuilds).toEqual([
+      'debian-lab',
+      'tiny',
+    ]);
+    expect(() => loadConfig({ LABVISOR_BUILD_IMAGES: '../etc' })).toThrow(/LABVISOR_BUILD_IMAGES/);
+  });
+
   it('treats an empty DATABASE_URL as unset and keeps a valid one', () => {
     expect(loadConfig({ DATABASE_URL: '' }).databaseUrl).toBeUndefined();
     const url = 'postgres://lab:secret@db.internal:5432/labvisor';

@@ -29,6 +29,13 @@ const envSchema = z.object({
     .pipe(postgresUrlSchema.optional()),
   LABVISOR_ACCEL: z.enum(['auto', 'kvm', 'tcg']).default('auto'),
   LABVISOR_TEMPLATES: z.enum(['on', 'off']).default('on'),
+  LABVISOR_BUILD_IMAGES: z
+    .string()
+    .regex(
+      /^([a-z0-9][a-z0-9-]*(,[a-z0-9][a-z0-9-]*)*)?$/,
+      'must be image names separated by commas',
+    )
+    .default(''),
   LABVISOR_IMAGE_MAX_UPLOAD_MIB: z.coerce.number().int().min(1).optional(),
   LABVISOR_IMAGE_MAX_VIRTUAL_GIB: z.coerce.number().int().min(1).optional(),
   LABVISOR_ADMIN_EMAIL: z.email().optional(),
@@ -58,6 +65,8 @@ export interface Config {
   dataDir: string;
   /** Where built guest images are cached, outside the checkout. */
   imageCacheDir: string;
+  /** Image recipes (infra/images/<name>) the server builds in the background after it serves. */
+  backgroundImageBuilds: string[];
   /** A Postgres server's URL, or undefined for the embedded PGlite database. */
   databaseUrl: string | undefined;
   /** The engine's driver: QEMU on this host, with `LABVISOR_ACCEL`. */
@@ -118,6 +127,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: values.HOST,
     dataDir: path.resolve(values.LABVISOR_DATA_DIR),
     imageCacheDir: path.resolve(values.LABVISOR_CACHE_DIR ?? path.join(home, '.cache', 'labvisor')),
+    backgroundImageBuilds: values.LABVISOR_BUILD_IMAGES.split(',').filter(Boolean),
     databaseUrl: values.DATABASE_URL,
     driver: {
       kind: 'qemu',

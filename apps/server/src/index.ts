@@ -17,6 +17,11 @@ import { createPortalHandler, PortalNotBuiltError } from './web/next-handler.js'
 const SHUTDOWN_TIMEOUT_MS = 10_000;
 const RECONCILE_INTERVAL_MS = 5_000;
 const WEB_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../web');
+/** The guest image builder (infra/images/build.mjs), for background builds. */
+const BUILD_SCRIPT = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '../../../infra/images/build.mjs',
+);
 
 /** Errors whose message is enough for the operator: printed as one line, no stack. */
 const OPERATOR_ERRORS = [ConfigError, DatabaseUnavailableError, PortalNotBuiltError];
@@ -95,6 +100,12 @@ async function main(): Promise<void> {
     metricsToken: config.metricsToken,
     trustProxy: config.trustProxy,
     webHandler: await createPortalHandler(WEB_DIR),
+    imageBuilds: {
+      names: config.backgroundImageBuilds,
+      buildScript: BUILD_SCRIPT,
+      cacheDir: config.imageCacheDir,
+      imagesDir: path.join(config.dataDir, 'images'),
+    },
     oidc: config.oidc,
   });
   await server.vms.reconcile();
@@ -111,6 +122,7 @@ async function main(): Promise<void> {
   logger.info({ port: config.port }, 'listening');
   process.stdout.write(`Labvisor is serving on http://localhost:${config.port}\n`);
   // Instant labs: each image's template at its default size, made ahead in the background.
+  server.imageBuilds.start();
   const templates = prepareDefaultTemplates(
     database.knex,
     engine,

@@ -8,6 +8,11 @@ import type { Database } from './db/database.js';
 import { KnexSessionStore } from './db/session-store.js';
 import { AccessEvents } from './domain/auth/access-events.js';
 import { ConsoleTickets } from './domain/consoles/console-tickets.js';
+import {
+  BackgroundImageBuilds,
+  type ImageBuildSettings,
+  NO_IMAGE_BUILDS,
+} from './domain/images/image-builds.js';
 import { ImageImport, type ImageImportSettings } from './domain/images/image-import.js';
 import { PoolFiller } from './domain/pools/pool-filler.js';
 import { PoolService } from './domain/pools/pool-service.js';
@@ -42,6 +47,8 @@ export interface ServerOptions {
   webHandler?: RequestHandler;
   /** OpenID Connect single sign-on, when configured. */
   oidc?: OidcSettings;
+  /** Guest images to build in the background once serving (none when absent). */
+  imageBuilds?: ImageBuildSettings;
 }
 
 /** The server's parts, wired together; `listen` serves HTTP and console upgrades. */
@@ -50,6 +57,8 @@ export interface LabvisorServer {
   vms: VmService;
   /** Keeps warm pools filled: `request()` after a restart and now and then. */
   poolFiller: PoolFiller;
+  /** Builds guest images in the background: `start()` once serving. */
+  imageBuilds: BackgroundImageBuilds;
   consoles: ConsoleGateway;
   /** Serves on a port; resolves with the listening HTTP server. */
   listen(port: number, host: string): Promise<Server>;
@@ -61,6 +70,12 @@ export interface LabvisorServer {
 export function buildServer(options: ServerOptions): LabvisorServer {
   const { database, engine, logger } = options;
   const knex = database.knex;
+  const imageBuilds = new BackgroundImageBuilds({
+    knex,
+    engine,
+    logger: logger.child({ component: 'image-builds' }),
+    settings: options.imageBuilds ?? NO_IMAGE_BUILDS,
+  });
   const poolFiller = new PoolFiller({ knex, engine, logger: logger.child({ component: 'pools' }) });
   const vms = new VmService({
     knex,
@@ -92,6 +107,7 @@ export function buildServer(options: ServerOptions): LabvisorServer {
     engine,
     vms,
     pools: new PoolService({ knex, engine, filler: poolFiller }),
+    imageBuilds,
     snapshots: new SnapshotService({ knex, engine, vms }),
     images: new ImageImport(knex, options.images),
     logger,
@@ -114,6 +130,7 @@ export function buildServer(options: ServerOptions): LabvisorServer {
     app,
     vms,
     poolFiller,
+    imageBuilds,
     consoles,
     listen: (port, host) =>
       new Promise((resolve, reject) => {
@@ -138,6 +155,7 @@ export function buildServer(options: ServerOptions): LabvisorServer {
       await closed;
       sessionStore.close();
       await poolFiller.stop();
+      await imageBuilds.stop();
       await vms.idle();
     },
   };

@@ -164,6 +164,60 @@ describe('server start on a fresh data directory', () => {
   }, 180_000);
 });
 
+describe('server start with a background image build', () => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'labvisor-builds-'));
+  const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'labvisor-build-cache-'));
+  afterAll(() => {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    fs.rmSync(cacheDir, { recursive: true, force: true });
+  });
+
+  it('builds the image after it serves, shows each step to admins, makes its template and offers it in the demo tenant', async () => {
+    const port = await freePort();
+    const server = startServer({
+      LABVISOR_DATA_DIR: dataDir,
+      LABVISOR_CACHE_DIR: cacheDir,
+      LABVISOR_BUILD_IMAGES: 'tiny',
+      LABVISOR_ACCEL: 'tcg',
+      PORT: String(port),
+      HOST: '127.0.0.1',
+    });
+    await server.ready;
+    const password = /password: (\S+)/.exec(server.output())?.[1];
+    const admin = new TestClient(`http://127.0.0.1:${port}`);
+    expect((await admin.login('admin@labvisor.local', password!)).status).toBe(200);
+    // Nothing is built yet: the image appears only once its build is done.
+    expect((await admin.send('GET', '/api/v1/images')).body.items).toEqual([]);
+    const steps = new Set<string>();
+    let build: { state: string; step: string | null; error: string | null } | undefined;
+    const deadline = Date.now() + 240_000;
+    while (Date.now() < deadline) {
+      [build] = (await admin.send('GET', '/api/v1/host')).body.imageBuilds;
+      if (build?.step) steps.add(build.step);
+      if (build?.state === 'ready' || build?.state === 'failed') break;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    expect(build).toMatchObject({ state: 'ready', error: null });
+    // The recipe's own steps, as it logs them, and the template made ahead.
+    expect([...steps]).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^downloading /), 'making its template']),
+    );
+    const [image] = (await admin.send('GET', '/api/v1/images')).body.items;
+    expect(image).toMatchObject({ name: 'tiny', guestAgent: true });
+    const templatesDir = path.join(dataDir, 'templates');
+    expect(
+      fs
+        .readdirSync(templatesDir)
+        .filter((name) => fs.existsSync(path.join(templatesDir, name, 'template.json'))),
+    ).toHaveLength(1);
+    const demo = (await admin.send('GET', '/api/v1/tenants')).body.items[0];
+    expect(demo).toMatchObject({ name: 'Demo lab', defaultImageId: image.id });
+    server.child.kill('SIGTERM');
+    expect(await server.exited).toBe(0);
+    expect(findProcessesUsing(dataDir)).toEqual([]);
+  }, 300_000);
+});
+
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {
     const server = net.createServer();

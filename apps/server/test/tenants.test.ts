@@ -54,6 +54,15 @@ describe.each(TEST_DATABASES)('tenants, quotas, members, users and tokens on $na
         id: expect.any(String),
         name: 'Physics 101',
         recordingEnabled: false,
+        defaultImageId: null,
+      });
+      // The image its launch form offers first must be one the tenant can use.
+      const noImage = await as.root!.send('PATCH', `/api/v1/tenants/${created.body.id}`, {
+        defaultImageId: '00000000-0000-4000-8000-000000000000',
+      });
+      expect(noImage.body.error).toMatchObject({
+        code: 'VALIDATION',
+        details: { field: 'defaultImageId' },
       });
       const duplicate = await as.root!.send('POST', '/api/v1/tenants', { name: 'Physics 101' });
       expect(duplicate.status).toBe(409);

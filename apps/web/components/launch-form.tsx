@@ -40,11 +40,14 @@ export function LaunchForm({
   const [quota, reloadQuota] = useTenantQuota(values.tenantId);
   const [busy, setBusy] = useState(false);
 
+  // The tenant's own lab image first (a class's), else the first image listed.
+  const { tenantId } = values;
   useEffect(() => {
-    api.listImages().then(
-      (list) => {
+    if (!tenantId) return;
+    Promise.all([api.listImages(), api.getTenant(tenantId)]).then(
+      ([list, tenant]) => {
         setImages(list);
-        const first = list[0];
+        const first = list.find((image) => image.id === tenant.defaultImageId) ?? list[0];
         if (first) {
           setValues((current) => ({
             ...current,
@@ -57,7 +60,7 @@ export function LaunchForm({
       },
       (caught: unknown) => setRefusal(describeError(caught)),
     );
-  }, [setRefusal]);
+  }, [tenantId, setRefusal]);
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();

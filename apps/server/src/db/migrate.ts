@@ -7,6 +7,7 @@ import * as createIdempotencyKeys from './migrations/0005_create_idempotency_key
 import * as addUserOidcSubject from './migrations/0006_add_user_oidc_subject.js';
 import * as addTemplates from './migrations/0007_add_templates.js';
 import * as createPools from './migrations/0008_create_pools.js';
+import * as addTenantDefaultImage from './migrations/0009_add_tenant_default_image.js';
 
 /** One forward-only migration. Each runs inside its own transaction. */
 export interface Migration {
@@ -24,6 +25,7 @@ export const MIGRATIONS: Migration[] = [
   { name: '0006_add_user_oidc_subject', up: addUserOidcSubject.up },
   { name: '0007_add_templates', up: addTemplates.up },
   { name: '0008_create_pools', up: createPools.up },
+  { name: '0009_add_tenant_default_image', up: addTenantDefaultImage.up },
 ];
 
 class ListMigrationSource implements Knex.MigrationSource<Migration> {

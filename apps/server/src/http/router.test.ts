@@ -69,6 +69,7 @@ describe('the router', () => {
       metrics: new Metrics({} as Database['knex'], () => 0),
       vms: {} as VmService,
       pools: {} as PoolService,
+      imageBuilds: { status: () => [] },
       snapshots: {} as SnapshotService,
       images: {} as ImageImport,
       exposeStack: false,

@@ -3,8 +3,9 @@
 import type { HostCapacity, Quota, QuotaLimits, Tenant } from '@labvisor/shared';
 import { VM_STATES } from '@labvisor/shared';
 import Link from 'next/link';
-import { type FormEvent, useState } from 'react';
+import { type FormEvent, useEffect, useState } from 'react';
 import { ConfirmButton } from '@/components/confirm-button';
+import { buildsUnderWay, ImageBuildsCard } from '@/components/image-builds-card';
 import { ActionFeedback, usePageActions } from '@/components/page-actions';
 import { ADMIN_SECTION, SectionPage } from '@/components/section-page';
 import { formatNumber, UsageBar } from '@/components/usage-bar';
@@ -22,6 +23,9 @@ const QUOTA_RESOURCES: Array<{ key: keyof QuotaLimits; label: string; unit: stri
   { key: 'vmHoursPerMonth', label: 'VM-hours this month', unit: 'h' },
 ];
 
+/** How often the page looks again while an image is being built. */
+const BUILD_POLL_MS = 5000;
+
 /** The platform admin's overview: this host's capacity, and every tenant with its quota and usage. */
 export default function AdminTenantsPage() {
   const { me, error } = useSession();
@@ -34,6 +38,14 @@ export default function AdminTenantsPage() {
   });
   const actions = usePageActions(loaded.reload);
   const [editing, setEditing] = useState<string>();
+  // While an image is being built in the background, the page follows its steps.
+  const building = loaded.data ? buildsUnderWay(loaded.data.host.imageBuilds) : false;
+  const { reload } = loaded;
+  useEffect(() => {
+    if (!building) return;
+    const timer = setInterval(reload, BUILD_POLL_MS);
+    return () => clearInterval(timer);
+  }, [building, reload]);
 
   if (error)
     return (
@@ -66,6 +78,7 @@ export default function AdminTenantsPage() {
       ) : (
         <>
           <HostCard host={data.host} />
+          {data.host.imageBuilds.length > 0 && <ImageBuildsCard builds={data.host.imageBuilds} />}
           <section className="card" aria-labelledby="tenants-title">
             <h2 id="tenants-title">Tenants</h2>
             <CreateTenantForm

@@ -3,6 +3,22 @@ import { vmStateSchema } from './vms.js';
 
 const resourcesSchema = z.object({ vcpus: z.number(), memoryMib: z.number() });
 
+/** A guest image the server builds in the background (`LABVISOR_BUILD_IMAGES`), as it stands. */
+export const imageBuildSchema = z.object({
+  /** The recipe, e.g. `debian-lab`. */
+  name: z.string(),
+  state: z.enum(['waiting', 'building', 'making-template', 'ready', 'failed']),
+  /** What the build does now, as its recipe says (e.g. `debootstrap second stage …`). */
+  step: z.string().nullable(),
+  startedAt: z.string().nullable(),
+  finishedAt: z.string().nullable(),
+  /** Why it failed, when it did. */
+  error: z.string().nullable(),
+});
+
+/** A background image build. */
+export type ImageBuild = z.infer<typeof imageBuildSchema>;
+
 /** Answer of `GET /api/v1/host` (platform admins): this host's capacity and what its VMs use. */
 export const hostCapacitySchema = z.object({
   /** The machine: logical CPUs and memory. */
@@ -23,6 +39,8 @@ export const hostCapacitySchema = z.object({
   details: z.record(z.string(), z.string()),
   /** Why the engine cannot run VMs, when it cannot. */
   engineError: z.string().optional(),
+  /** Guest images being built in the background, and how they went. */
+  imageBuilds: z.array(imageBuildSchema),
 });
 
 /** Answer of `GET /api/v1/host`. */

@@ -6,6 +6,8 @@ export const tenantSchema = z.object({
   id: z.string(),
   name: z.string(),
   recordingEnabled: z.boolean(),
+  /** The image the tenant's launch form offers first; null: the first image listed. */
+  defaultImageId: z.string().nullable(),
   createdAt: z.string(),
 });
 
@@ -19,6 +21,7 @@ export const createTenantRequestSchema = z.strictObject({ name: nameSchema });
 export const updateTenantRequestSchema = z.strictObject({
   name: nameSchema.optional(),
   recordingEnabled: z.boolean().optional(),
+  defaultImageId: z.uuid().nullable().optional(),
 });
 
 /** Body of `POST /api/v1/tenants`. */

@@ -17,6 +17,7 @@ export interface TenantRow {
   id: string;
   name: string;
   recording_enabled: boolean;
+  default_image_id: string | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -49,6 +50,7 @@ export function toTenant(row: TenantRow): Tenant {
     id: row.id,
     name: row.name,
     recordingEnabled: row.recording_enabled,
+    defaultImageId: row.default_image_id,
     createdAt: new Date(row.created_at).toISOString(),
   };
 }
@@ -69,7 +71,11 @@ export async function listTenants(knex: Knex, ids?: string[]): Promise<TenantRow
 export async function updateTenant(
   knex: Knex,
   id: string,
-  changes: { name?: string | undefined; recordingEnabled?: boolean | undefined },
+  changes: {
+    name?: string | undefined;
+    recordingEnabled?: boolean | undefined;
+    defaultImageId?: string | null | undefined;
+  },
 ): Promise<TenantRow> {
   const [row] = await knex<TenantRow>('tenants')
     .where({ id })
@@ -78,6 +84,7 @@ export async function updateTenant(
       ...(changes.recordingEnabled !== undefined
         ? { recording_enabled: changes.recordingEnabled }
         : {}),
+      ...(changes.defaultImageId !== undefined ? { default_image_id: changes.defaultImageId } : {}),
       updated_at: knex.fn.now(),
     })
     .returning('*');

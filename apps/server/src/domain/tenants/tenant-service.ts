@@ -70,6 +70,7 @@ export class TenantService {
   async update(actor: Actor, tenantId: string, body: UpdateTenantRequest, ip: string | undefined) {
     const tenant = await this.get(actor, tenantId);
     requirePlatformAdmin(actor);
+    if (body.defaultImageId) await this.#assertImageUsable(tenant.id, body.defaultImageId);
     try {
       const row = await updateTenant(this.knex, tenant.id, body);
       await recordAudit(this.knex, {
@@ -84,6 +85,19 @@ export class TenantService {
       return row;
     } catch (error) {
       throw nameTaken(error, body.name);
+    }
+  }
+
+  /** Refuses an image the tenant cannot launch (another tenant's, or none). */
+  async #assertImageUsable(tenantId: string, imageId: string): Promise<void> {
+    const image = await this.knex('images')
+      .where({ id: imageId })
+      .andWhere((q) => q.whereNull('tenant_id').orWhere('tenant_id', tenantId))
+      .first('id');
+    if (!image) {
+      throw new AppError('VALIDATION', 'No such image for this tenant.', {
+        field: 'defaultImageId',
+      });
     }
   }
 
