@@ -11,6 +11,7 @@ import type { BackgroundImageBuilds } from './domain/images/image-builds.js';
 import { ImageCatalog } from './domain/images/image-catalog.js';
 import type { ImageImport } from './domain/images/image-import.js';
 import type { PoolService } from './domain/pools/pool-service.js';
+import { InviteService } from './domain/tenants/invite-service.js';
 import { MemberService } from './domain/tenants/member-service.js';
 import { TenantService } from './domain/tenants/tenant-service.js';
 import type { SnapshotService } from './domain/vms/snapshot-service.js';
@@ -30,6 +31,7 @@ import { authHandlers } from './http/routes/auth.js';
 import { consoleHandlers } from './http/routes/consoles.js';
 import { hostHandlers } from './http/routes/host.js';
 import { imageHandlers } from './http/routes/images.js';
+import { inviteHandlers } from './http/routes/invites.js';
 import { poolHandlers } from './http/routes/pools.js';
 import { serviceHandlers } from './http/routes/service.js';
 import { snapshotHandlers } from './http/routes/snapshots.js';
@@ -127,6 +129,7 @@ export function createApp(deps: AppDeps): Express {
       ...imageHandlers(new ImageCatalog(knex), deps.images),
       ...vmHandlers(knex, deps.vms),
       ...poolHandlers(deps.pools),
+      ...inviteHandlers(new InviteService(knex)),
       ...snapshotHandlers(deps.vms, deps.snapshots),
       ...consoleHandlers({
         knex,

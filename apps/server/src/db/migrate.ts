@@ -8,6 +8,7 @@ import * as addUserOidcSubject from './migrations/0006_add_user_oidc_subject.js'
 import * as addTemplates from './migrations/0007_add_templates.js';
 import * as createPools from './migrations/0008_create_pools.js';
 import * as addTenantDefaultImage from './migrations/0009_add_tenant_default_image.js';
+import * as createInvites from './migrations/0010_create_invites.js';
 
 /** One forward-only migration. Each runs inside its own transaction. */
 export interface Migration {
@@ -26,6 +27,7 @@ export const MIGRATIONS: Migration[] = [
   { name: '0007_add_templates', up: addTemplates.up },
   { name: '0008_create_pools', up: createPools.up },
   { name: '0009_add_tenant_default_image', up: addTenantDefaultImage.up },
+  { name: '0010_create_invites', up: createInvites.up },
 ];
 
 class ListMigrationSource implements Knex.MigrationSource<Migration> {

@@ -2,13 +2,17 @@ import { z } from 'zod';
 import { tenantRoleSchema } from '../roles.js';
 import { labelSchema } from './common.js';
 
-const emailSchema = z.string().trim().toLowerCase().pipe(z.email());
+/** An email address, trimmed and lower-cased. */
+export const emailSchema = z.string().trim().toLowerCase().pipe(z.email());
+
+/** A new account's password. */
+export const newPasswordSchema = z.string().min(8).max(1024);
 
 /** Body of `POST /api/v1/users` (platform admin). */
 export const createUserRequestSchema = z.strictObject({
   email: emailSchema,
   name: labelSchema(128),
-  password: z.string().min(8).max(1024),
+  password: newPasswordSchema,
   isPlatformAdmin: z.boolean().optional(),
 });
 

@@ -5,6 +5,11 @@ import { AppError } from '../../errors.js';
 
 const ROLE_RANK: Record<TenantRole, number> = { member: 0, instructor: 1, admin: 2 };
 
+/** The more powerful of two roles. */
+export function higherRole(a: TenantRole, b: TenantRole): TenantRole {
+  return ROLE_RANK[a] >= ROLE_RANK[b] ? a : b;
+}
+
 /** Who is acting: the user and their role in each tenant. */
 export interface Actor {
   user: UserRow;

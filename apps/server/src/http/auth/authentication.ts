@@ -1,5 +1,5 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler } from 'express';
 import type { Knex } from 'knex';
 import passport from 'passport';
 import { Strategy as LocalStrategy } from 'passport-local';
@@ -118,4 +118,11 @@ export async function actorOf(req: Express.Request, knex: Knex): Promise<Actor> 
   if (!req.user) throw new AppError('UNAUTHENTICATED', 'Sign in first.');
   req.actor ??= await loadActor(knex, req.user);
   return req.actor;
+}
+
+/** Signs the user in on the request's session (a new session id: a planted cookie is worthless). */
+export function logIn(req: Request, user: UserRow): Promise<void> {
+  return new Promise((resolve, reject) =>
+    req.logIn(user, (error) => (error ? reject(error) : resolve())),
+  );
 }

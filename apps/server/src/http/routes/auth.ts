@@ -6,7 +6,7 @@ import { recordAudit } from '../../db/queries/audit.js';
 import { listMemberships, toUser, touchLastLogin, type UserRow } from '../../db/queries/users.js';
 import type { LoginThrottle } from '../../domain/auth/login-throttle.js';
 import { AppError } from '../../errors.js';
-import { csrfTokenOf, SIGN_IN_FAILED_MESSAGE } from '../auth/authentication.js';
+import { csrfTokenOf, logIn, SIGN_IN_FAILED_MESSAGE } from '../auth/authentication.js';
 import { OIDC_CALLBACK_PATH, type OidcSignIn } from '../auth/oidc.js';
 import { SESSION_COOKIE_NAME } from '../auth/session.js';
 import { ANSWERED, type Handlers } from '../router.js';
@@ -131,11 +131,4 @@ function checkPassword(
       error ? reject(error) : resolve(user),
     )(req, res, reject);
   });
-}
-
-/** Signs the user in on the request's session (a new session id). */
-function logIn(req: Request, user: UserRow): Promise<void> {
-  return new Promise((resolve, reject) =>
-    req.logIn(user, (error) => (error ? reject(error) : resolve())),
-  );
 }
