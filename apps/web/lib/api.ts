@@ -199,6 +199,23 @@ export const api = {
     csrfToken = answer.csrfToken;
     return answer;
   },
+  /** Creates an account with an invite link, joins its tenant and signs in. */
+  async registerWithInvite(body: BodyOf<typeof API_ROUTES.registerWithInvite>) {
+    const answer = await call(API_ROUTES.registerWithInvite, { body });
+    csrfToken = answer.csrfToken;
+    return answer;
+  },
+  /** What joining with an invite link does (anyone). */
+  lookupInvite: (token: string) => call(API_ROUTES.lookupInvite, { body: { token } }),
+  /** Joins the invite link's tenant as the signed-in user. */
+  acceptInvite: (token: string) => call(API_ROUTES.acceptInvite, { body: { token } }),
+  /** A tenant's invite links (instructors and admins). */
+  listInvites: async (tenantId: string) =>
+    (await call(API_ROUTES.listInvites, { params: { tenantId } })).items,
+  createInvite: (tenantId: string, body: BodyOf<typeof API_ROUTES.createInvite>) =>
+    call(API_ROUTES.createInvite, { params: { tenantId }, body }),
+  revokeInvite: (tenantId: string, inviteId: string) =>
+    call(API_ROUTES.revokeInvite, { params: { tenantId, inviteId } }),
   async logout() {
     await call(API_ROUTES.logout);
     csrfToken = undefined;

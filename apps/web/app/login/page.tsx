@@ -5,6 +5,15 @@ import { useRouter } from 'next/navigation';
 import { type FormEvent, useEffect, useState } from 'react';
 import { api } from '@/lib/api';
 
+/**
+ * Where to go after signing in: the page that sent the visitor here (`?next=/join/…`), when it
+ * is a path of this portal; else My labs.
+ */
+function nextPath(): string {
+  const next = new URLSearchParams(window.location.search).get('next');
+  return next?.startsWith('/') && !next.startsWith('//') ? next : '/';
+}
+
 export default function LoginPage() {
   const router = useRouter();
   const [error, setError] = useState<string>();
@@ -27,7 +36,7 @@ export default function LoginPage() {
     setError(undefined);
     try {
       await api.login(String(form.get('email')), String(form.get('password')));
-      router.replace('/');
+      router.replace(nextPath());
     } catch (caught) {
       setError(caught instanceof Error ? caught.message : String(caught));
       setBusy(false);

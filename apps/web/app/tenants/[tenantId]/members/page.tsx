@@ -4,6 +4,7 @@ import type { TenantRole } from '@labvisor/shared';
 import { TENANT_ROLES } from '@labvisor/shared';
 import { useParams } from 'next/navigation';
 import { type FormEvent, useState } from 'react';
+import { InviteLinks } from '@/components/invite-links';
 import { MemberTable, type MemberTableHandlers, ROLE_LABELS } from '@/components/member-table';
 import { ActionFeedback, type PageActions, usePageActions } from '@/components/page-actions';
 import { SectionPage, tenantSection } from '@/components/section-page';
@@ -75,6 +76,7 @@ export default function TenantMembersPage() {
           </>
         )}
       </section>
+      {data && <InviteLinks tenantId={tenantId} canInviteAnyRole={canManage} />}
       {canManage && data && (
         <section className="card" aria-labelledby="add-member-title">
           <h2 id="add-member-title">Add a member</h2>
