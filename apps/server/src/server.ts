@@ -16,6 +16,7 @@ import {
 import { ImageImport, type ImageImportSettings } from './domain/images/image-import.js';
 import { PoolFiller } from './domain/pools/pool-filler.js';
 import { PoolService } from './domain/pools/pool-service.js';
+import { IdleSuspender } from './domain/vms/idle-suspender.js';
 import { SnapshotService } from './domain/vms/snapshot-service.js';
 import { VmService } from './domain/vms/vm-service.js';
 import { OidcSignIn } from './http/auth/oidc.js';
@@ -59,6 +60,8 @@ export interface LabvisorServer {
   poolFiller: PoolFiller;
   /** Builds guest images in the background: `start()` once serving. */
   imageBuilds: BackgroundImageBuilds;
+  /** Suspends idle VMs of tenants with an idle policy: `check()` now and then. */
+  idleSuspender: IdleSuspender;
   consoles: ConsoleGateway;
   /** Serves on a port; resolves with the listening HTTP server. */
   listen(port: number, host: string): Promise<Server>;
@@ -102,6 +105,12 @@ export function buildServer(options: ServerOptions): LabvisorServer {
     recordingsDir: options.recordingsDir,
     logger: logger.child({ component: 'consoles' }),
   });
+  const idleSuspender = new IdleSuspender({
+    knex,
+    vms,
+    consoles,
+    logger: logger.child({ component: 'idle' }),
+  });
   const app = createApp({
     database,
     engine,
@@ -131,6 +140,7 @@ export function buildServer(options: ServerOptions): LabvisorServer {
     vms,
     poolFiller,
     imageBuilds,
+    idleSuspender,
     consoles,
     listen: (port, host) =>
       new Promise((resolve, reject) => {

@@ -119,4 +119,41 @@ describe.skipIf(skipReason)('the portal in Chromium', () => {
     await page.screenshot({ path: path.join(SCREENSHOT_DIR, 'vm-desktop.png') });
     await page.close();
   });
+
+  it('resumes a suspended lab when its page opens, and lets the class admin set the idle policy', async () => {
+    const page = await browser.newPage({ viewport: { width: 1366, height: 900 } });
+    await page.goto(`${server.url}/login`);
+    await page.getByLabel('Email').fill(ADMIN.email);
+    await page.getByLabel('Password').fill(ADMIN.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    const row = page.getByRole('row', { name: /first-lab/ });
+    await row.getByText('Running').waitFor();
+    await page.getByRole('button', { name: 'Suspend first-lab' }).click();
+    await row.getByText('Suspended').waitFor({ timeout: 60_000 });
+
+    // Its page resumes it where it was: the terminal answers without a Start.
+    await page.getByRole('link', { name: 'Open the terminal of first-lab' }).click();
+    const terminal = page.getByRole('region', { name: 'Serial terminal' });
+    await expect
+      .poll(() => page.getByText(/resumed where it was suspended/).count(), { timeout: 60_000 })
+      .toBe(1);
+    await terminal.locator('.xterm-rows').waitFor();
+    await terminal.click();
+    await page.keyboard.type('echo resumed-$((3*3))');
+    await page.keyboard.press('Enter');
+    await expect
+      .poll(() => terminal.locator('.xterm-rows').textContent(), { timeout: 30_000 })
+      .toContain('resumed-9');
+
+    await page.getByRole('link', { name: 'Demo lab' }).click();
+    await page.getByRole('heading', { name: 'Class settings' }).waitFor();
+    await page.getByLabel('Suspend idle labs after (minutes)').fill('30');
+    await page.getByRole('button', { name: 'Save class settings' }).click();
+    await page.getByText('Saved the class settings.').waitFor();
+    await page.reload();
+    await expect
+      .poll(() => page.getByLabel('Suspend idle labs after (minutes)').inputValue())
+      .toBe('30');
+    await page.close();
+  });
 });

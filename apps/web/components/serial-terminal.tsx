@@ -80,6 +80,8 @@ export function SerialTerminal({
             }
             const message = JSON.parse(String(event.data)) as ConsoleServerMessage;
             if (message.type === 'viewers') setViewers(message.viewers);
+            // What the server says about the VM (an idle warning) shows above the terminal.
+            if (message.type === 'status' && message.message) setBanner(message.message);
           };
           ws.onclose = (event) => {
             if (disposed) return;

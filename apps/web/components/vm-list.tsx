@@ -15,9 +15,12 @@ export function actionsFor(vm: Vm, offered: readonly VmAction[] = LIST_ACTIONS):
   return offered.filter((action) => legal.includes(action));
 }
 
-/** Whether a VM has consoles to open (its guest runs or is paused). */
+/**
+ * Whether a VM's consoles can be opened: its guest runs or is paused, or it is suspended (opening
+ * a console resumes it where it was).
+ */
 export function hasConsole(vm: Vm): boolean {
-  return LIVE_STATES.includes(vm.state);
+  return LIVE_STATES.includes(vm.state) || vm.state === 'suspended';
 }
 
 /** A VM's lifecycle buttons for its state, and the link to its snapshots. */

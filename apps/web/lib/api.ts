@@ -264,6 +264,9 @@ export const api = {
   deleteSnapshot: (vmId: string, snapshotId: string) =>
     call(API_ROUTES.deleteSnapshot, { params: { vmId, snapshotId } }),
   getTenant: (tenantId: string) => call(API_ROUTES.getTenant, { params: { tenantId } }),
+  /** Changes a tenant: its class settings (tenant admins), its name and recording (platform admins). */
+  updateTenant: (tenantId: string, body: BodyOf<typeof API_ROUTES.updateTenant>) =>
+    call(API_ROUTES.updateTenant, { params: { tenantId }, body }),
   /** The tenant's warm pools with what each holds now (instructors and admins). */
   getPools: async (tenantId: string) =>
     (await call(API_ROUTES.getPools, { params: { tenantId } })).pools,

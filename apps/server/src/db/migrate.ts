@@ -9,6 +9,7 @@ import * as addTemplates from './migrations/0007_add_templates.js';
 import * as createPools from './migrations/0008_create_pools.js';
 import * as addTenantDefaultImage from './migrations/0009_add_tenant_default_image.js';
 import * as createInvites from './migrations/0010_create_invites.js';
+import * as addTenantIdleSuspend from './migrations/0011_add_tenant_idle_suspend.js';
 
 /** One forward-only migration. Each runs inside its own transaction. */
 export interface Migration {
@@ -28,6 +29,7 @@ export const MIGRATIONS: Migration[] = [
   { name: '0008_create_pools', up: createPools.up },
   { name: '0009_add_tenant_default_image', up: addTenantDefaultImage.up },
   { name: '0010_create_invites', up: createInvites.up },
+  { name: '0011_add_tenant_idle_suspend', up: addTenantIdleSuspend.up },
 ];
 
 class ListMigrationSource implements Knex.MigrationSource<Migration> {

@@ -1,7 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Engine } from '@labvisor/engine';
-import { type ConsoleConnection, type ErrorCode, LIVE_STATES } from '@labvisor/shared';
+import {
+  type ConsoleConnection,
+  type ErrorCode,
+  LIVE_STATES,
+  type VmState,
+} from '@labvisor/shared';
 import type { RequestHandler } from 'express';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
@@ -28,6 +33,8 @@ export const MAX_CONSOLES_PER_USER = 20;
 export const CLOSE_GRACE_MS = 2_000;
 /** Frames larger than this from a browser are refused (keys and RFB messages are small). */
 const MAX_FRAME_BYTES = 256 * 1024;
+/** How long an upgrade waits for a starting VM (a console's ticket resumed it) to run. */
+const START_WAIT_MS = 60_000;
 
 /** One open console socket: who, on which VM, which console and mode, since when. */
 interface OpenConsole {
@@ -138,6 +145,19 @@ export class ConsoleGateway implements ConsolePresence {
       });
   };
 
+  /** Whether someone has an interactive console of the VM open (it is in use, even if idle). */
+  hasInteractiveViewer(vmId: string): boolean {
+    for (const open of this.#open.values()) {
+      if (open.vmId === vmId && open.mode === 'interactive') return true;
+    }
+    return false;
+  }
+
+  /** Tells the viewers of a VM's serial console something about the VM. */
+  notify(vmId: string, message: string): Promise<void> {
+    return this.#serial.notify(vmId, message);
+  }
+
   connectionsTo(vmIds: ReadonlySet<string>): ConsoleConnection[] {
     const people = new Map<string, ConsoleConnection>();
     for (const open of this.#open.values()) {
@@ -193,13 +213,25 @@ export class ConsoleGateway implements ConsolePresence {
       if ('refused' in grant) throw new AppError('FORBIDDEN', grant.refused);
       this.#checkOrigin(req);
       const vm = await this.deps.vms.get(await loadActor(this.deps.knex, user), vmId);
-      if (!LIVE_STATES.includes(vm.state)) {
-        throw new AppError('INVALID_STATE', `VM "${vm.name}" is ${vm.state}.`);
+      // A VM on its way up (resumed by the console's ticket) is waited for.
+      const state = vm.state === 'starting' ? await this.#settledState(vmId) : vm.state;
+      if (!LIVE_STATES.includes(state)) {
+        throw new AppError('INVALID_STATE', `VM "${vm.name}" is ${state}.`);
       }
       return { user, mode: grant.mode, tenantId: vm.tenant_id };
     } catch (error) {
       this.#releaseSlot(user.id);
       throw error;
+    }
+  }
+
+  /** The engine's state of a starting VM once it is no longer starting (or after the wait). */
+  async #settledState(vmId: string): Promise<VmState> {
+    const deadline = Date.now() + START_WAIT_MS;
+    for (;;) {
+      const { state } = await this.deps.engine.getVm(vmId);
+      if (state !== 'starting' || Date.now() >= deadline) return state;
+      await new Promise((resolve) => setTimeout(resolve, 200));
     }
   }
 

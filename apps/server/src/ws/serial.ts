@@ -99,6 +99,12 @@ class SerialSession {
     this.#announceViewers();
   }
 
+  /** Tells every viewer something about the VM (shown above the terminal). */
+  notify(message: string): void {
+    const status: ConsoleServerMessage = { type: 'status', state: 'running', message };
+    for (const socket of this.#viewers.keys()) sendControl(socket, status);
+  }
+
   close(code: number, reason: string): void {
     clearTimeout(this.#announceTimer);
     for (const socket of this.#viewers.keys()) socket.close(code, reason);
@@ -173,6 +179,11 @@ export class SerialConsoles {
       socket.off('message', hold);
     }
     for (const [data, isBinary] of early) socket.emit('message', data, isBinary);
+  }
+
+  /** Tells every viewer of a VM's serial console something about the VM. */
+  async notify(vmId: string, message: string): Promise<void> {
+    (await this.#sessions.get(vmId)?.catch(() => undefined))?.notify(message);
   }
 
   /** Closes a VM's console (it stopped, or was deleted), telling every viewer why. */

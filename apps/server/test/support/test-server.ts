@@ -12,6 +12,7 @@ import {
   type ImageImportSettings,
 } from '../../src/domain/images/image-import.js';
 import type { PoolFiller } from '../../src/domain/pools/pool-filler.js';
+import type { IdleSuspender } from '../../src/domain/vms/idle-suspender.js';
 import type { VmService } from '../../src/domain/vms/vm-service.js';
 import { buildServer } from '../../src/server.js';
 import type { ConsoleGateway } from '../../src/ws/console-gateway.js';
@@ -25,6 +26,7 @@ export interface TestServer {
   engine: Engine;
   vms: VmService;
   poolFiller: PoolFiller;
+  idleSuspender: IdleSuspender;
   consoles: ConsoleGateway;
   /** Stops the app; with `keepVms` leaves the engine's guests running (for adoption tests). */
   close(options?: { keepVms?: boolean }): Promise<void>;
@@ -82,6 +84,7 @@ export async function startTestServer(
     engine,
     vms: server.vms,
     poolFiller: server.poolFiller,
+    idleSuspender: server.idleSuspender,
     consoles: server.consoles,
     close: async ({ keepVms = false } = {}) => {
       await server.close();

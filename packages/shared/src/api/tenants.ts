@@ -8,6 +8,11 @@ export const tenantSchema = z.object({
   recordingEnabled: z.boolean(),
   /** The image the tenant's launch form offers first; null: the first image listed. */
   defaultImageId: z.string().nullable(),
+  /**
+   * Minutes without real console input (and no interactive console open) after which a VM is
+   * suspended to disk, its work kept; null: never.
+   */
+  idleSuspendMinutes: z.int().nullable(),
   createdAt: z.string(),
 });
 
@@ -17,11 +22,20 @@ export type Tenant = z.infer<typeof tenantSchema>;
 /** Body of `POST /api/v1/tenants`. */
 export const createTenantRequestSchema = z.strictObject({ name: nameSchema });
 
-/** Body of `PATCH /api/v1/tenants/:tenantId`. */
+/**
+ * Body of `PATCH /api/v1/tenants/:tenantId`: the name and recording are platform admins' to
+ * change; the class settings (default image, idle policy) its tenant admins' too.
+ */
 export const updateTenantRequestSchema = z.strictObject({
   name: nameSchema.optional(),
   recordingEnabled: z.boolean().optional(),
   defaultImageId: z.uuid().nullable().optional(),
+  idleSuspendMinutes: z
+    .int()
+    .min(5)
+    .max(24 * 60)
+    .nullable()
+    .optional(),
 });
 
 /** Body of `POST /api/v1/tenants`. */

@@ -18,6 +18,7 @@ export interface TenantRow {
   name: string;
   recording_enabled: boolean;
   default_image_id: string | null;
+  idle_suspend_minutes: number | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -51,6 +52,7 @@ export function toTenant(row: TenantRow): Tenant {
     name: row.name,
     recordingEnabled: row.recording_enabled,
     defaultImageId: row.default_image_id,
+    idleSuspendMinutes: row.idle_suspend_minutes,
     createdAt: new Date(row.created_at).toISOString(),
   };
 }
@@ -75,6 +77,7 @@ export async function updateTenant(
     name?: string | undefined;
     recordingEnabled?: boolean | undefined;
     defaultImageId?: string | null | undefined;
+    idleSuspendMinutes?: number | null | undefined;
   },
 ): Promise<TenantRow> {
   const [row] = await knex<TenantRow>('tenants')
@@ -85,6 +88,9 @@ export async function updateTenant(
         ? { recording_enabled: changes.recordingEnabled }
         : {}),
       ...(changes.defaultImageId !== undefined ? { default_image_id: changes.defaultImageId } : {}),
+      ...(changes.idleSuspendMinutes !== undefined
+        ? { idle_suspend_minutes: changes.idleSuspendMinutes }
+        : {}),
       updated_at: knex.fn.now(),
     })
     .returning('*');

@@ -69,7 +69,9 @@ export class TenantService {
   /** Renames a tenant or switches its console recording (platform admins). */
   async update(actor: Actor, tenantId: string, body: UpdateTenantRequest, ip: string | undefined) {
     const tenant = await this.get(actor, tenantId);
-    requirePlatformAdmin(actor);
+    // The class settings are its admins' too; its name and recording are the platform's.
+    if (body.name !== undefined || body.recordingEnabled !== undefined) requirePlatformAdmin(actor);
+    else requireRole(actor, tenant.id, 'admin');
     if (body.defaultImageId) await this.#assertImageUsable(tenant.id, body.defaultImageId);
     try {
       const row = await updateTenant(this.knex, tenant.id, body);

@@ -22,6 +22,7 @@ import { takePooledVm } from '../pools/pool-take.js';
 import { admit, createRequest, startRequestOf } from '../quota/admission.js';
 import { guestConfigFor } from './guest-config.js';
 import { withoutHostPaths } from './state-reasons.js';
+import { ignoreNotFound, planAction } from './vm-action-plan.js';
 import { bootOf } from './vm-boot.js';
 import { canSeeVm, visibleVmsQuery, vmNotFound } from './vm-visibility.js';
 
@@ -226,7 +227,7 @@ export class VmService {
         { state: vm.state, action },
       );
     }
-    const next = this.#plan(vm, action);
+    const next = planAction(this.#engine, vm, action);
     const change = { state: next.state, desired: next.desired };
     let updated: VmRow | undefined;
     if (next.admission) {
@@ -253,6 +254,28 @@ export class VmService {
     });
     this.#inBackground(vm, action, next.run);
     return updated ?? vm;
+  }
+
+  /**
+   * Suspends a VM that stayed idle for its tenant's `minutes` (no actor: the idle policy did),
+   * with a reason that says so; its work is kept and opening its console resumes it.
+   */
+  async suspendForIdle(vm: VmRow, minutes: number): Promise<void> {
+    if (planVmAction(vm.state, 'suspend') !== 'run') return;
+    const reason = `Suspended after ${minutes} minutes without input; its work is kept, and opening its console resumes it.`;
+    await this.#record(vm.id, { state: 'stopping', desired: 'suspended' });
+    await recordAudit(this.#knex, {
+      actorId: null,
+      tenantId: vm.tenant_id,
+      action: 'vm.suspend',
+      targetType: 'vm',
+      targetId: vm.id,
+      details: { reason: 'idle', idleMinutes: minutes },
+    });
+    this.#inBackground(vm, 'suspend', async () => {
+      await this.#engine.suspendVm(vm.id);
+      await this.#record(vm.id, { state: 'suspended', reason });
+    });
   }
 
   /** Deletes a VM: stops it, removes every file, then the record. */
@@ -301,68 +324,6 @@ export class VmService {
   async idle(): Promise<void> {
     while (this.#background.size > 0) await Promise.allSettled([...this.#background]);
     await Promise.allSettled([...this.#stateWrites.values()]);
-  }
-
-  /**
-   * What an action the lifecycle table allows does: the state the VM answers in, the state it
-   * should end in, whether it needs admission (it takes host resources again), the engine call.
-   */
-  #plan(
-    vm: VmRow,
-    action: VmAction,
-  ): {
-    state: VmState;
-    desired: VmRow['desired_state'];
-    admission: boolean;
-    run: () => Promise<unknown>;
-  } {
-    const engine = this.#engine;
-    switch (action) {
-      case 'start':
-        return {
-          state: 'starting',
-          desired: 'running',
-          admission: true,
-          run: () => engine.startVm(vm.id),
-        };
-      case 'resume':
-        return vm.state === 'paused'
-          ? {
-              state: 'running',
-              desired: 'running',
-              admission: false,
-              run: () => engine.resumeVm(vm.id),
-            }
-          : {
-              state: 'starting',
-              desired: 'running',
-              admission: true,
-              run: () => engine.startVm(vm.id),
-            };
-      case 'stop':
-        return {
-          // A VM without a process (suspended, crashed, failed) is stopped at once.
-          state: PROCESS_STATES.includes(vm.state) ? 'stopping' : 'stopped',
-          desired: 'stopped',
-          admission: false,
-          // A VM whose creation failed in the engine has nothing left to stop.
-          run: () => engine.stopVm(vm.id).catch(ignoreNotFound),
-        };
-      case 'suspend':
-        return {
-          state: 'stopping',
-          desired: 'suspended',
-          admission: false,
-          run: () => engine.suspendVm(vm.id),
-        };
-      case 'reboot':
-        return {
-          state: 'running',
-          desired: 'running',
-          admission: false,
-          run: () => engine.rebootVm(vm.id),
-        };
-    }
   }
 
   /** Runs engine work after the answer; a failure leaves the VM in the engine's state with the reason. */
@@ -416,10 +377,4 @@ export class VmService {
       .catch(() => {});
     return write;
   }
-}
-
-/** Swallows the engine's NOT_FOUND (a VM it does not know), rethrows anything else. */
-function ignoreNotFound(error: unknown): undefined {
-  if ((error as { code?: string }).code === 'NOT_FOUND') return undefined;
-  throw error;
 }

@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { LIVE_STATES } from '@labvisor/shared';
+import { LIVE_STATES, type VmState } from '@labvisor/shared';
 import type { Knex } from 'knex';
 import { findRecordingById, listRecordingsOfVm, toRecording } from '../../db/queries/recordings.js';
 import { requireRole } from '../../domain/auth/access.js';
@@ -8,6 +8,9 @@ import type { VmService } from '../../domain/vms/vm-service.js';
 import { AppError } from '../../errors.js';
 import type { ConsolePresence } from '../../ws/console-gateway.js';
 import { ANSWERED, type Handlers } from '../router.js';
+
+/** States in which a console ticket is issued: live, or on the way up (the socket waits). */
+const CONSOLE_STATES: readonly VmState[] = [...LIVE_STATES, 'starting'];
 
 /**
  * Console tickets, who is connected now to a tenant's consoles, and serial console recordings
@@ -21,9 +24,11 @@ export function consoleHandlers(deps: {
 }): Handlers<'consoleTicket' | 'tenantConsoles' | 'listRecordings' | 'recordingCast'> {
   const { knex, vms } = deps;
   return {
-    consoleTicket: async ({ params, body }, { actor }) => {
-      const vm = await vms.get(actor, params.vmId);
-      if (!(LIVE_STATES as readonly string[]).includes(vm.state)) {
+    consoleTicket: async ({ params, body }, { actor, ip }) => {
+      let vm = await vms.get(actor, params.vmId);
+      // A suspended VM resumes where it was (whatever suspended it); the socket waits for it.
+      if (vm.state === 'suspended') vm = await vms.act(actor, vm.id, 'resume', ip);
+      if (!CONSOLE_STATES.includes(vm.state)) {
         throw new AppError(
           'INVALID_STATE',
           `VM "${vm.name}" is ${vm.state}; start it to open its console.`,

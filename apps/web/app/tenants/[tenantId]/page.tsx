@@ -2,6 +2,7 @@
 
 import { useParams } from 'next/navigation';
 import { useEffect } from 'react';
+import { ClassSettings } from '@/components/class-settings';
 import { ClassVmTable } from '@/components/class-vm-table';
 import { SectionPage, tenantSection } from '@/components/section-page';
 import { useApiLoad } from '@/components/use-api-load';
@@ -40,6 +41,9 @@ export default function ClassPage() {
     );
   if (!me) return <div className="center muted">Loading…</div>;
   const { data } = loaded;
+  const canManage =
+    me.user.isPlatformAdmin ||
+    me.memberships.some((m) => m.tenantId === tenantId && m.role === 'admin');
   return (
     <SectionPage
       me={me}
@@ -67,6 +71,7 @@ export default function ClassPage() {
           <p className="muted">Loading the class…</p>
         )}
       </section>
+      {data && canManage && <ClassSettings key={data.tenant.id} tenant={data.tenant} />}
     </SectionPage>
   );
 }

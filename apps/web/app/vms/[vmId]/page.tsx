@@ -214,6 +214,11 @@ function VmConsoles({
           {vm.state === 'starting' ? 'The lab is starting…' : 'Start the lab to use its consoles.'}
         </p>
       )}
+      {vm.state === 'suspended' && (
+        <p className="muted" role="status">
+          {vm.stateReason ?? 'The lab was suspended.'} It resumes where it was.
+        </p>
+      )}
       {/* Keyed on the boot: a VM restarted under the page (a disk restore) gets new consoles. */}
       {consoleOpen && tab === 'terminal' && (
         <SerialTerminal key={vm.startedAt} vmId={vm.id} mode={mode} />

@@ -42,7 +42,8 @@ export const TENANT_ROUTES = {
   updateTenant: route({
     method: 'patch',
     path: '/api/v1/tenants/:tenantId',
-    summary: 'Rename a tenant or switch recording (platform admin)',
+    summary:
+      'Rename a tenant or switch recording (platform admin); set its default image and idle suspension (tenant admin)',
     access: 'signed-in',
     body: updateTenantRequestSchema,
     response: tenantSchema,

@@ -1,0 +1,77 @@
+'use client';
+
+import type { Image, Tenant } from '@labvisor/shared';
+import { type FormEvent, useEffect, useState } from 'react';
+import { api, describeError } from '@/lib/api';
+
+/**
+ * A class's settings, for its admins: the image its launch form offers first, and after how many
+ * minutes without input its labs are suspended (their work kept; opening a console resumes one).
+ */
+export function ClassSettings({ tenant }: { tenant: Tenant }) {
+  const [images, setImages] = useState<Image[]>([]);
+  const [imageId, setImageId] = useState(tenant.defaultImageId ?? '');
+  const [minutes, setMinutes] = useState(tenant.idleSuspendMinutes?.toString() ?? '');
+  const [message, setMessage] = useState<{ ok: boolean; text: string }>();
+  useEffect(() => {
+    api.listImages().then(setImages, () => setImages([]));
+  }, []);
+
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    try {
+      await api.updateTenant(tenant.id, {
+        defaultImageId: imageId || null,
+        idleSuspendMinutes: minutes ? Number(minutes) : null,
+      });
+      setMessage({ ok: true, text: 'Saved the class settings.' });
+    } catch (caught) {
+      setMessage({ ok: false, text: describeError(caught) });
+    }
+  };
+  return (
+    <section className="card" aria-labelledby="class-settings-title">
+      <h2 id="class-settings-title">Class settings</h2>
+      {message && (
+        <p className={`alert ${message.ok ? 'success' : 'error'}`} role="status">
+          {message.text}
+        </p>
+      )}
+      <form onSubmit={submit} aria-label="Class settings">
+        <div className="form-row">
+          <div className="field">
+            <label htmlFor="class-image">Image offered first</label>
+            <select id="class-image" value={imageId} onChange={(e) => setImageId(e.target.value)}>
+              <option value="">The first image listed</option>
+              {images.map((image) => (
+                <option key={image.id} value={image.id}>
+                  {image.name}
+                </option>
+              ))}
+            </select>
+          </div>
+          <div className="field">
+            <label htmlFor="class-idle">Suspend idle labs after (minutes)</label>
+            <input
+              id="class-idle"
+              type="number"
+              min={5}
+              max={1440}
+              placeholder="never"
+              value={minutes}
+              onChange={(e) => setMinutes(e.target.value)}
+            />
+          </div>
+        </div>
+        <p className="muted small">
+          A lab with no key or pointer input for that long, and no interactive console open, is
+          suspended with its work kept; its viewers are warned a minute before, and opening its
+          console resumes it where it was.
+        </p>
+        <button className="button primary" type="submit">
+          Save class settings
+        </button>
+      </form>
+    </section>
+  );
+}
