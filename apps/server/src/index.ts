@@ -16,8 +16,8 @@ import { createPortalHandler, PortalNotBuiltError } from './web/next-handler.js'
 
 const SHUTDOWN_TIMEOUT_MS = 10_000;
 const RECONCILE_INTERVAL_MS = 5_000;
-/** How often idle VMs are looked for (a VM idles at most this long past its tenant's minutes). */
-const IDLE_CHECK_INTERVAL_MS = 30_000;
+/** How often idle VMs and hour budgets are checked (a VM runs at most this long past either). */
+const POLICY_CHECK_INTERVAL_MS = 30_000;
 const WEB_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../web');
 /** The guest image builder (infra/images/build.mjs), for background builds. */
 const BUILD_SCRIPT = path.resolve(
@@ -120,12 +120,16 @@ async function main(): Promise<void> {
     server.poolFiller.request();
   }, RECONCILE_INTERVAL_MS);
   reconciler.unref();
-  const idleChecks = setInterval(() => {
+  // Policies that suspend running VMs: idle time and hour budgets.
+  const policyChecks = setInterval(() => {
     server.idleSuspender
       .check()
       .catch((error: unknown) => logger.warn({ err: error }, 'idle check failed'));
-  }, IDLE_CHECK_INTERVAL_MS);
-  idleChecks.unref();
+    server.budgetKeeper
+      .check()
+      .catch((error: unknown) => logger.warn({ err: error }, 'budget check failed'));
+  }, POLICY_CHECK_INTERVAL_MS);
+  policyChecks.unref();
   await server.listen(config.port, config.host);
   logger.info({ port: config.port }, 'listening');
   process.stdout.write(`Labvisor is serving on http://localhost:${config.port}\n`);
@@ -145,7 +149,7 @@ async function main(): Promise<void> {
     const forceExit = setTimeout(() => process.exit(1), SHUTDOWN_TIMEOUT_MS);
     forceExit.unref();
     clearInterval(reconciler);
-    clearInterval(idleChecks);
+    clearInterval(policyChecks);
     await server.close();
     await engine.close();
     await templates;

@@ -16,6 +16,7 @@ import {
 import { ImageImport, type ImageImportSettings } from './domain/images/image-import.js';
 import { PoolFiller } from './domain/pools/pool-filler.js';
 import { PoolService } from './domain/pools/pool-service.js';
+import { BudgetKeeper } from './domain/quota/budget-keeper.js';
 import { IdleSuspender } from './domain/vms/idle-suspender.js';
 import { SnapshotService } from './domain/vms/snapshot-service.js';
 import { VmService } from './domain/vms/vm-service.js';
@@ -62,6 +63,8 @@ export interface LabvisorServer {
   imageBuilds: BackgroundImageBuilds;
   /** Suspends idle VMs of tenants with an idle policy: `check()` now and then. */
   idleSuspender: IdleSuspender;
+  /** Warns and suspends VMs by their hour budgets: `check()` now and then. */
+  budgetKeeper: BudgetKeeper;
   consoles: ConsoleGateway;
   /** Serves on a port; resolves with the listening HTTP server. */
   listen(port: number, host: string): Promise<Server>;
@@ -111,6 +114,12 @@ export function buildServer(options: ServerOptions): LabvisorServer {
     consoles,
     logger: logger.child({ component: 'idle' }),
   });
+  const budgetKeeper = new BudgetKeeper({
+    knex,
+    vms,
+    consoles,
+    logger: logger.child({ component: 'budgets' }),
+  });
   const app = createApp({
     database,
     engine,
@@ -141,6 +150,7 @@ export function buildServer(options: ServerOptions): LabvisorServer {
     poolFiller,
     imageBuilds,
     idleSuspender,
+    budgetKeeper,
     consoles,
     listen: (port, host) =>
       new Promise((resolve, reject) => {

@@ -27,6 +27,7 @@ const VALID_BODIES: Partial<Record<RouteName, unknown>> = {
   setMemberLimits: { limits: null },
   createSnapshot: { name: 'probe', memory: false },
   consoleTicket: { kind: 'serial', mode: 'interactive' },
+  putPools: { pools: [] },
 };
 
 /** Tables whose contents must not change when requests are refused. */
@@ -41,6 +42,8 @@ const TABLES = [
   'snapshots',
   'usage_intervals',
   'audit_log',
+  'pools',
+  'invites',
 ];
 
 /** A deterministic pseudo-random generator, so a failing case can be replayed. */
@@ -150,7 +153,11 @@ describe.each(TEST_DATABASES)('API hardening on $name', (kind) => {
     const [token] = await knex('api_tokens')
       .insert({ user_id: root_.id, name: 'x', token_hash: 'd'.repeat(64) })
       .returning('id');
+    const [invite] = await knex('invites')
+      .insert({ tenant_id: tenant.id, token_hash: 'e'.repeat(64), role: 'member' })
+      .returning('id');
     ids = {
+      inviteId: invite.id,
       tenantId: tenant.id,
       vmId: vm.id,
       snapshotId: snapshot.id,

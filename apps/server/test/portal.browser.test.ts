@@ -154,6 +154,9 @@ describe.skipIf(skipReason)('the portal in Chromium', () => {
     await expect
       .poll(() => page.getByLabel('Suspend idle labs after (minutes)').inputValue())
       .toBe('30');
+    // My labs says how much of the month's hours the class used.
+    await page.getByRole('link', { name: 'My labs' }).click();
+    await page.getByText(/^Demo lab: the class used [\d.]+ of its \d+ hours this month/).waitFor();
     await page.close();
   });
 });

@@ -3,6 +3,7 @@
 import type { Vm } from '@labvisor/shared';
 import { useCallback, useEffect, useState } from 'react';
 import { AppShell } from '@/components/app-shell';
+import { HoursUsed } from '@/components/hours-used';
 import { LaunchForm } from '@/components/launch-form';
 import { useSession } from '@/components/use-session';
 import { VmList } from '@/components/vm-list';
@@ -53,6 +54,7 @@ export default function MyLabsPage() {
           {me.memberships.map((m) => `${m.tenantName} (${m.role})`).join(' · ')}
         </p>
       )}
+      <HoursUsed memberships={me.memberships} />
       <section className="card" aria-labelledby="labs-title">
         <h2 id="labs-title" className="visually-hidden">
           Labs

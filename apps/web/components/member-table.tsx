@@ -11,6 +11,7 @@ const MEMBER_LIMITS = [
   { key: 'vcpus', label: 'vCPUs', unit: 'vCPUs' },
   { key: 'memoryMib', label: 'Memory (MiB)', unit: 'MiB' },
   { key: 'diskGib', label: 'Disk (GiB)', unit: 'GiB' },
+  { key: 'vmHoursPerMonth', label: 'Hours a month', unit: 'hours a month' },
 ] as const;
 
 type MemberLimitKey = (typeof MEMBER_LIMITS)[number]['key'];
@@ -65,6 +66,7 @@ export function MemberTable({
         <tr>
           <th scope="col">Name</th>
           <th scope="col">Role</th>
+          <th scope="col">Hours this month</th>
           <th scope="col">Own limits</th>
           <th scope="col">
             <span className="visually-hidden">Actions</span>
@@ -138,6 +140,10 @@ function MemberRow({
             <span className="badge">{ROLE_LABELS[member.role]}</span>
           )}
         </td>
+        <td>
+          {member.vmHoursThisMonth}
+          {member.limits?.vmHoursPerMonth !== undefined && ` of ${member.limits.vmHoursPerMonth}`}
+        </td>
         <td>{describeLimits(member.limits)}</td>
         <td className="actions">
           {canManage && (
@@ -165,7 +171,7 @@ function MemberRow({
       </tr>
       {editing && (
         <tr className="inline-editor">
-          <td colSpan={4}>
+          <td colSpan={5}>
             <LimitsForm
               member={member}
               quota={quota}

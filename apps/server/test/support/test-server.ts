@@ -12,6 +12,7 @@ import {
   type ImageImportSettings,
 } from '../../src/domain/images/image-import.js';
 import type { PoolFiller } from '../../src/domain/pools/pool-filler.js';
+import type { BudgetKeeper } from '../../src/domain/quota/budget-keeper.js';
 import type { IdleSuspender } from '../../src/domain/vms/idle-suspender.js';
 import type { VmService } from '../../src/domain/vms/vm-service.js';
 import { buildServer } from '../../src/server.js';
@@ -27,6 +28,7 @@ export interface TestServer {
   vms: VmService;
   poolFiller: PoolFiller;
   idleSuspender: IdleSuspender;
+  budgetKeeper: BudgetKeeper;
   consoles: ConsoleGateway;
   /** Stops the app; with `keepVms` leaves the engine's guests running (for adoption tests). */
   close(options?: { keepVms?: boolean }): Promise<void>;
@@ -85,6 +87,7 @@ export async function startTestServer(
     vms: server.vms,
     poolFiller: server.poolFiller,
     idleSuspender: server.idleSuspender,
+    budgetKeeper: server.budgetKeeper,
     consoles: server.consoles,
     close: async ({ keepVms = false } = {}) => {
       await server.close();

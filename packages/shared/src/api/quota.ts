@@ -28,8 +28,13 @@ export const quotaUsageSchema = z.object({
 /** What a tenant uses now. */
 export type QuotaUsage = z.infer<typeof quotaUsageSchema>;
 
-/** Answer of `GET /api/v1/tenants/:tenantId/quota`. */
-export const quotaSchema = z.object({ limits: quotaLimitsSchema, usage: quotaUsageSchema });
+/** Answer of `GET /api/v1/tenants/:tenantId/quota`: the tenant's, and the caller's own hours. */
+export const quotaSchema = z.object({
+  limits: quotaLimitsSchema,
+  usage: quotaUsageSchema,
+  /** The caller's own hours this month and their own budget (null: only the tenant's applies). */
+  yours: z.object({ vmHoursThisMonth: z.number(), vmHoursPerMonth: z.number().nullable() }),
+});
 
 /** Answer of `GET /api/v1/tenants/:tenantId/quota`. */
 export type Quota = z.infer<typeof quotaSchema>;

@@ -28,6 +28,8 @@ export const memberLimitsSchema = z.strictObject({
   vcpus: z.int().min(0).optional(),
   memoryMib: z.int().min(0).optional(),
   diskGib: z.int().min(0).optional(),
+  /** The member's monthly hour budget, enforced while their VMs run (suspended at 100 %). */
+  vmHoursPerMonth: z.number().min(0).max(1_000_000).optional(),
 });
 
 /** Body of `PUT /api/v1/tenants/:tenantId/members/:userId/limits`; `null` removes them. */
@@ -42,6 +44,8 @@ export const memberSchema = z.object({
   name: z.string(),
   role: tenantRoleSchema,
   limits: memberLimitsSchema.nullable(),
+  /** Hours their VMs ran this month (UTC), a running VM counted up to now. */
+  vmHoursThisMonth: z.number(),
   createdAt: z.string(),
 });
 

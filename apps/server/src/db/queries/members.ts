@@ -1,5 +1,6 @@
 import type { Member, TenantRole } from '@labvisor/shared';
 import type { Knex } from 'knex';
+import { readHoursThisMonthByUser } from './usage.js';
 
 /** A tenant's members with their roles, by name. */
 export async function listMembers(knex: Knex, tenantId: string): Promise<Member[]> {
@@ -24,12 +25,14 @@ export async function listMembers(knex: Knex, tenantId: string): Promise<Member[
       'memberships.limits',
       'memberships.created_at',
     );
+  const hours = await readHoursThisMonthByUser(knex, tenantId);
   return rows.map((row) => ({
     userId: row.user_id,
     email: row.email,
     name: row.name,
     role: row.role,
     limits: row.limits ?? null,
+    vmHoursThisMonth: hours.get(row.user_id) ?? 0,
     createdAt: new Date(row.created_at).toISOString(),
   }));
 }

@@ -65,3 +65,50 @@ export async function readDailyUsage(
       .filter((item) => item.vmHours > 0),
   };
 }
+
+/** Seconds of a usage interval that fall in this month: the `vmHoursPerMonth` meter. */
+const SECONDS_THIS_MONTH =
+  "extract(epoch from (coalesce(ended_at, now()) - greatest(started_at, date_trunc('month', now()))))";
+
+/**
+ * Hours metered this month (a running VM counted up to now) in a tenant, of one member when
+ * `userId` is given.
+ */
+export async function readHoursThisMonth(
+  knex: Knex,
+  tenantId: string,
+  userId?: string,
+): Promise<number> {
+  return (await readHoursThisMonthByUser(knex, tenantId, userId)).get('all') ?? 0;
+}
+
+/**
+ * Hours metered this month in a tenant per member (`all`: the whole tenant), rounded to a
+ * hundredth; only `userId`'s when given.
+ */
+export async function readHoursThisMonthByUser(
+  knex: Knex,
+  tenantId: string,
+  userId?: string,
+): Promise<Map<string, number>> {
+  const rows = await knex('usage_intervals')
+    .where({ tenant_id: tenantId, ...(userId ? { user_id: userId } : {}) })
+    .andWhere((q) =>
+      q.whereNull('ended_at').orWhere('ended_at', '>', knex.raw("date_trunc('month', now())")),
+    )
+    .groupBy('user_id')
+    .select<{ user_id: string | null; seconds: string | null }[]>(
+      'user_id',
+      knex.raw(`sum(${SECONDS_THIS_MONTH}) as seconds`),
+    );
+  const hours = (seconds: number) => Math.round((seconds / 3600) * 100) / 100;
+  const byUser = new Map<string, number>();
+  let all = 0;
+  for (const row of rows) {
+    const seconds = Number(row.seconds ?? 0);
+    all += seconds;
+    if (row.user_id) byUser.set(row.user_id, hours(seconds));
+  }
+  byUser.set('all', hours(all));
+  return byUser;
+}

@@ -104,8 +104,17 @@ function refuseOverQuota(
 ): void {
   const decision = checkQuota(limits, usage, request);
   if (decision.allow) return;
-  const { resource, limit, used, requested } = decision;
+  const { limit, used, requested } = decision;
+  // Hours are refused as `vmHours` (the contract's name), with a sentence that says when they return.
+  const resource = decision.resource === 'vmHoursPerMonth' ? 'vmHours' : decision.resource;
   const whose = scope === 'tenant' ? "The tenant's" : 'Your own';
+  if (resource === 'vmHours') {
+    throw new AppError(
+      'QUOTA_EXCEEDED',
+      `${whose} ${limit} VM-hours for this month are used up (${used} used); an admin can raise the budget, or wait for the month to turn.`,
+      { resource, limit, used, requested, ...(scope === 'member' ? { scope } : {}) },
+    );
+  }
   throw new AppError(
     'QUOTA_EXCEEDED',
     `${whose} ${resource} quota would be exceeded: ${used} used + ${roundUp(requested)} requested > limit ${limit}.`,

@@ -1,6 +1,7 @@
 import type { QuotaLimits, QuotaUsage } from '@labvisor/shared';
 import { RESOURCE_HOLDING_STATES } from '@labvisor/shared';
 import type { Knex } from 'knex';
+import { readHoursThisMonth } from '../../db/queries/usage.js';
 
 /**
  * Sums what a tenant uses now: VMs holding host resources (the contract's starting, running and
@@ -34,23 +35,14 @@ export async function readUsage(
       if (ownerId) q.where('vms.owner_id', ownerId);
     })
     .first<{ count: string }>(knex.raw('count(*) as count'));
-  const hours = await knex('usage_intervals')
-    .where({ tenant_id: tenantId, ...(ownerId ? { user_id: ownerId } : {}) })
-    .andWhere((q) =>
-      q.whereNull('ended_at').orWhere('ended_at', '>', knex.raw("date_trunc('month', now())")),
-    )
-    .first<{ seconds: string | null }>(
-      knex.raw(
-        "sum(extract(epoch from (coalesce(ended_at, now()) - greatest(started_at, date_trunc('month', now()))))) as seconds",
-      ),
-    );
+  const hours = await readHoursThisMonth(knex, tenantId, ownerId);
   return {
     runningVms: Number(running?.vms ?? 0),
     vcpus: Number(running?.vcpus ?? 0),
     memoryMib: Number(running?.memory ?? 0),
     diskGib: Number(stored?.disk ?? 0) + roundGib(Number(recorded?.bytes ?? 0)),
     snapshots: Number(snapshots?.count ?? 0),
-    vmHoursPerMonth: Math.round((Number(hours?.seconds ?? 0) / 3600) * 100) / 100,
+    vmHoursPerMonth: hours,
   };
 }
 
@@ -61,7 +53,7 @@ function roundGib(bytes: number): number {
 
 /** A member's own limits inside the tenant quota (each optional), set by a tenant admin. */
 export type MemberLimits = Partial<
-  Pick<QuotaLimits, 'runningVms' | 'vcpus' | 'memoryMib' | 'diskGib'>
+  Pick<QuotaLimits, 'runningVms' | 'vcpus' | 'memoryMib' | 'diskGib' | 'vmHoursPerMonth'>
 >;
 
 /** A member's limits, or undefined when they have none. */

@@ -21,6 +21,7 @@ const MEMBER_LIMIT_UNITS = {
   vcpus: 'vCPUs',
   memoryMib: 'MiB of memory',
   diskGib: 'GiB of disk',
+  vmHoursPerMonth: 'VM-hours a month',
 } as const;
 
 /**

@@ -17,10 +17,10 @@ import {
   type TenantRow,
   updateTenant,
 } from '../../db/queries/tenants.js';
-import { readDailyUsage } from '../../db/queries/usage.js';
+import { readDailyUsage, readHoursThisMonth } from '../../db/queries/usage.js';
 import { AppError } from '../../errors.js';
 import { type Actor, requirePlatformAdmin, requireRole, tenantNotFound } from '../auth/access.js';
-import { readUsage } from '../quota/quota-usage.js';
+import { readMemberLimits, readUsage } from '../quota/quota-usage.js';
 
 /** Tenants, their quota and usage, as each actor may see and change them. */
 export class TenantService {
@@ -130,9 +130,19 @@ export class TenantService {
   /** The tenant's limits and what is in use (any member). */
   async quota(actor: Actor, tenantId: string): Promise<Quota> {
     const tenant = await this.get(actor, tenantId);
+    return this.#quotaOf(actor, tenant.id, (await readLimits(this.knex, tenant.id))!);
+  }
+
+  /** The tenant's limits and usage, with the caller's own hours and budget. */
+  async #quotaOf(actor: Actor, tenantId: string, limits: QuotaLimits): Promise<Quota> {
+    const own = await readMemberLimits(this.knex, tenantId, actor.user.id);
     return {
-      limits: (await readLimits(this.knex, tenant.id))!,
-      usage: await readUsage(this.knex, tenant.id),
+      limits,
+      usage: await readUsage(this.knex, tenantId),
+      yours: {
+        vmHoursThisMonth: await readHoursThisMonth(this.knex, tenantId, actor.user.id),
+        vmHoursPerMonth: own?.vmHoursPerMonth ?? null,
+      },
     };
   }
 
@@ -157,7 +167,7 @@ export class TenantService {
         details: { limits },
       });
     });
-    return { limits, usage: await readUsage(this.knex, tenant.id) };
+    return this.#quotaOf(actor, tenant.id, limits);
   }
 
   /** VM-hours per UTC day and member over the last `days` days (tenant admins). */

@@ -56,7 +56,11 @@ export class IdleSuspender {
         new Date(vm.idle_since).getTime() + vm.idle_suspend_minutes * 60_000 - now.getTime();
       if (left <= 0) {
         await this.deps.vms
-          .suspendForIdle(vm, vm.idle_suspend_minutes)
+          .suspendByPolicy(vm, {
+            reason: 'idle',
+            sentence: `Suspended after ${vm.idle_suspend_minutes} minutes without input; its work is kept, and opening its console resumes it.`,
+            details: { idleMinutes: vm.idle_suspend_minutes },
+          })
           .catch((error: unknown) =>
             this.deps.logger.warn({ err: error, vmId: vm.id }, 'idle suspension failed'),
           );

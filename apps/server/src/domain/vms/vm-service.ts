@@ -28,6 +28,14 @@ import { canSeeVm, visibleVmsQuery, vmNotFound } from './vm-visibility.js';
 
 const holdsResources = (state: VmState) => RESOURCE_HOLDING_STATES.includes(state);
 
+/** Why a policy, not a person, suspends a VM: audited with `reason`, told to its users. */
+export interface SuspendPolicy {
+  reason: 'idle' | 'budget';
+  /** The VM's state reason, for its users. */
+  sentence: string;
+  details?: Record<string, unknown>;
+}
+
 /**
  * VMs as the API sees them: access, admission, the desired state in Postgres, and the engine's
  * observed state written back. Engine work that takes long (boot, graceful stop, suspend) runs in
@@ -257,12 +265,11 @@ export class VmService {
   }
 
   /**
-   * Suspends a VM that stayed idle for its tenant's `minutes` (no actor: the idle policy did),
-   * with a reason that says so; its work is kept and opening its console resumes it.
+   * Suspends a VM because a policy says so (no actor: its idle time, its hour budget), with the
+   * policy's sentence as its reason; its work is kept, and opening its console resumes it.
    */
-  async suspendForIdle(vm: VmRow, minutes: number): Promise<void> {
+  async suspendByPolicy(vm: VmRow, policy: SuspendPolicy): Promise<void> {
     if (planVmAction(vm.state, 'suspend') !== 'run') return;
-    const reason = `Suspended after ${minutes} minutes without input; its work is kept, and opening its console resumes it.`;
     await this.#record(vm.id, { state: 'stopping', desired: 'suspended' });
     await recordAudit(this.#knex, {
       actorId: null,
@@ -270,11 +277,11 @@ export class VmService {
       action: 'vm.suspend',
       targetType: 'vm',
       targetId: vm.id,
-      details: { reason: 'idle', idleMinutes: minutes },
+      details: { reason: policy.reason, ...policy.details },
     });
     this.#inBackground(vm, 'suspend', async () => {
       await this.#engine.suspendVm(vm.id);
-      await this.#record(vm.id, { state: 'suspended', reason });
+      await this.#record(vm.id, { state: 'suspended', reason: policy.sentence });
     });
   }
 

@@ -13,9 +13,10 @@ import { guestSkipReason, registerTinyImage } from './support/tiny-image.js';
 
 const skipReason = guestSkipReason();
 
-// Idle suspension, never idle stop, with a real guest: the tenant's policy suspends a VM nobody
-// typed into, its viewers warned first; opening its console resumes it with its work.
-describe.skipIf(skipReason)('idle suspension with a real guest', () => {
+// Class policies with a real guest: the tenant's idle policy suspends a VM nobody
+// typed into, its viewers warned first, and opening its console resumes it with its work; hour
+// budgets warn at 80 % and suspend at 100 % while the VM runs.
+describe.skipIf(skipReason)('idle suspension and hour budgets with a real guest', () => {
   let database: Database;
   let server: TestServer;
   let tenantId: string;
@@ -116,6 +117,74 @@ describe.skipIf(skipReason)('idle suspension with a real guest', () => {
     const resumed = (await student.send('GET', `/api/v1/vms/${vm.id}`)).body;
     expect(resumed).toMatchObject({ state: 'running', bootPath: 'saved-state' });
     back.close();
+    watcher.close();
+    expect((await student.send('DELETE', `/api/v1/vms/${vm.id}`)).status).toBe(204);
+  });
+
+  it('warns at 80 % of a member’s hour budget, suspends at 100 % and refuses starts until it is raised', async () => {
+    const me = (await student.send('GET', '/api/v1/me')).body.user.id as string;
+    const limitsPath = `/api/v1/tenants/${tenantId}/members/${me}/limits`;
+    expect(
+      (await tenantAdmin.send('PUT', limitsPath, { limits: { vmHoursPerMonth: 1 } })).status,
+    ).toBe(200);
+    const created = await student.send('POST', '/api/v1/vms', {
+      tenantId,
+      name: 'metered',
+      imageId,
+      vcpus: 1,
+      memoryMib: 128,
+      diskGib: 1,
+    });
+    const vm = await waitForVmState(student, created.body.id, 'running');
+    const watcher = await ConsoleSocket.open(server.url, student, vm.id, { mode: 'view' });
+    await expect.poll(() => watcher.controls.length).toBeGreaterThan(0);
+    /** Meters `minutes` more of the student's time this month, as an interval already closed. */
+    const meter = (minutes: number) =>
+      database.knex('usage_intervals').insert({
+        tenant_id: tenantId,
+        user_id: me,
+        vcpus: 1,
+        memory_mib: 128,
+        started_at: new Date(Date.now() - minutes * 60_000),
+        ended_at: new Date(),
+      });
+
+    await meter(50);
+    await server.budgetKeeper.check();
+    await expect
+      .poll(() => watcher.controls.map((control) => control.message).join('\n'))
+      .toMatch(/Your own VM-hours this month: 0\.8\d of 1 used \(8\d %\)/);
+    const quota = (await student.send('GET', `/api/v1/tenants/${tenantId}/quota`)).body;
+    expect(quota.yours.vmHoursPerMonth).toBe(1);
+    expect(quota.yours.vmHoursThisMonth).toBeGreaterThan(0.8);
+    const members = (await tenantAdmin.send('GET', `/api/v1/tenants/${tenantId}/members`)).body;
+    const row = members.items.find((member: { userId: string }) => member.userId === me);
+    expect(row.vmHoursThisMonth).toBeGreaterThan(0.8);
+    expect((await student.send('GET', `/api/v1/vms/${vm.id}`)).body.state).toBe('running');
+
+    await meter(15);
+    await server.budgetKeeper.check();
+    const suspended = await waitForVmState(student, vm.id, 'suspended');
+    expect(suspended.stateReason).toContain('your own 1 VM-hours for this month are used up');
+    const audit = await database
+      .knex('audit_log')
+      .where({ action: 'vm.suspend', target_id: vm.id })
+      .first();
+    expect(audit.details).toMatchObject({ reason: 'budget', scope: 'member', limit: 1 });
+    // Neither a start nor opening its console runs it again until the budget is raised.
+    const refused = await student.send('POST', `/api/v1/vms/${vm.id}/resume`);
+    expect(refused.body.error).toMatchObject({
+      code: 'QUOTA_EXCEEDED',
+      details: { resource: 'vmHours', limit: 1, scope: 'member' },
+    });
+    const ticket = await student.send('POST', `/api/v1/vms/${vm.id}/console`, {
+      kind: 'serial',
+      mode: 'interactive',
+    });
+    expect(ticket.body.error.code).toBe('QUOTA_EXCEEDED');
+    await tenantAdmin.send('PUT', limitsPath, { limits: { vmHoursPerMonth: 5 } });
+    expect((await student.send('POST', `/api/v1/vms/${vm.id}/resume`)).status).toBe(202);
+    await waitForVmState(student, vm.id, 'running');
     watcher.close();
     expect((await student.send('DELETE', `/api/v1/vms/${vm.id}`)).status).toBe(204);
   });
