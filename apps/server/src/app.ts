@@ -13,6 +13,7 @@ import type { ImageImport } from './domain/images/image-import.js';
 import type { PoolService } from './domain/pools/pool-service.js';
 import { InviteService } from './domain/tenants/invite-service.js';
 import { MemberService } from './domain/tenants/member-service.js';
+import { RosterService } from './domain/tenants/roster-service.js';
 import { TenantService } from './domain/tenants/tenant-service.js';
 import type { SnapshotService } from './domain/vms/snapshot-service.js';
 import type { VmService } from './domain/vms/vm-service.js';
@@ -33,6 +34,7 @@ import { hostHandlers } from './http/routes/host.js';
 import { imageHandlers } from './http/routes/images.js';
 import { inviteHandlers } from './http/routes/invites.js';
 import { poolHandlers } from './http/routes/pools.js';
+import { rosterHandlers } from './http/routes/roster.js';
 import { serviceHandlers } from './http/routes/service.js';
 import { snapshotHandlers } from './http/routes/snapshots.js';
 import { tenantHandlers } from './http/routes/tenants.js';
@@ -106,6 +108,7 @@ export function createApp(deps: AppDeps): Express {
   api.use(requireCsrfToken);
 
   const tenants = new TenantService(knex);
+  const users = new UserService(knex, deps.accessEvents);
   mountRoutes(
     { root: app, api },
     {
@@ -125,11 +128,12 @@ export function createApp(deps: AppDeps): Express {
       }),
       ...tokenHandlers(knex),
       ...tenantHandlers(tenants, new MemberService(knex, tenants, deps.accessEvents)),
-      ...userHandlers(new UserService(knex, deps.accessEvents)),
+      ...userHandlers(users),
       ...imageHandlers(new ImageCatalog(knex), deps.images),
       ...vmHandlers(knex, deps.vms),
       ...poolHandlers(deps.pools),
       ...inviteHandlers(new InviteService(knex)),
+      ...rosterHandlers(knex, new RosterService(knex), users),
       ...snapshotHandlers(deps.vms, deps.snapshots),
       ...consoleHandlers({
         knex,

@@ -28,6 +28,7 @@ const VALID_BODIES: Partial<Record<RouteName, unknown>> = {
   createSnapshot: { name: 'probe', memory: false },
   consoleTicket: { kind: 'serial', mode: 'interactive' },
   putPools: { pools: [] },
+  importRoster: { csv: 'probe@example.test' },
 };
 
 /** Tables whose contents must not change when requests are refused. */
@@ -44,6 +45,7 @@ const TABLES = [
   'audit_log',
   'pools',
   'invites',
+  'sign_in_links',
 ];
 
 /** A deterministic pseudo-random generator, so a failing case can be replayed. */

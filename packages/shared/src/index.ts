@@ -10,6 +10,7 @@ export * from './api/invites.js';
 export * from './api/openapi.js';
 export * from './api/pools.js';
 export * from './api/quota.js';
+export * from './api/roster.js';
 export * from './api/routes.js';
 export * from './api/snapshots.js';
 export * from './api/tenants.js';

@@ -10,6 +10,7 @@ import * as createPools from './migrations/0008_create_pools.js';
 import * as addTenantDefaultImage from './migrations/0009_add_tenant_default_image.js';
 import * as createInvites from './migrations/0010_create_invites.js';
 import * as addTenantIdleSuspend from './migrations/0011_add_tenant_idle_suspend.js';
+import * as createSignInLinks from './migrations/0012_create_sign_in_links.js';
 
 /** One forward-only migration. Each runs inside its own transaction. */
 export interface Migration {
@@ -30,6 +31,7 @@ export const MIGRATIONS: Migration[] = [
   { name: '0009_add_tenant_default_image', up: addTenantDefaultImage.up },
   { name: '0010_create_invites', up: createInvites.up },
   { name: '0011_add_tenant_idle_suspend', up: addTenantIdleSuspend.up },
+  { name: '0012_create_sign_in_links', up: createSignInLinks.up },
 ];
 
 class ListMigrationSource implements Knex.MigrationSource<Migration> {

@@ -54,6 +54,11 @@ export async function insertUser(
   return row!;
 }
 
+/** Replaces a user's password hash. */
+export async function setPasswordHash(knex: Knex, userId: string, hash: string): Promise<void> {
+  await knex('users').where({ id: userId }).update({ password_hash: hash });
+}
+
 /** Records a successful sign-in. */
 export async function touchLastLogin(knex: Knex, userId: string): Promise<void> {
   await knex('users').where({ id: userId }).update({ last_login_at: knex.fn.now() });

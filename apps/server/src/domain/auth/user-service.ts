@@ -6,13 +6,14 @@ import {
   findUserById,
   insertUser,
   listUsers,
+  setPasswordHash,
   type UserRow,
   updateUser,
 } from '../../db/queries/users.js';
 import { AppError } from '../../errors.js';
 import { type Actor, requirePlatformAdmin } from './access.js';
 import type { AccessEvents } from './access-events.js';
-import { hashPassword } from './passwords.js';
+import { hashPassword, verifyPassword } from './passwords.js';
 
 /** Platform-wide user accounts, for platform admins. */
 export class UserService {
@@ -81,5 +82,30 @@ export class UserService {
       details: body,
     });
     return row;
+  }
+
+  /**
+   * Sets the actor's own password; the current one must be given when the account has one (an
+   * account made by a roster import has none until its user sets it).
+   */
+  async setOwnPassword(
+    actor: Actor,
+    body: { currentPassword?: string | undefined; newPassword: string },
+    ip: string | undefined,
+  ): Promise<void> {
+    const current = actor.user.password_hash;
+    if (current && !(await verifyPassword(current, body.currentPassword ?? ''))) {
+      throw new AppError('VALIDATION', 'The current password is wrong.', {
+        field: 'currentPassword',
+      });
+    }
+    await setPasswordHash(this.knex, actor.user.id, await hashPassword(body.newPassword));
+    await recordAudit(this.knex, {
+      actorId: actor.user.id,
+      action: 'user.password',
+      targetType: 'user',
+      targetId: actor.user.id,
+      ip,
+    });
   }
 }
