@@ -205,6 +205,22 @@ export const api = {
     csrfToken = answer.csrfToken;
     return answer;
   },
+  /** Signs in with a one-time sign-in link (a roster import's). */
+  async signInWithLink(token: string) {
+    const answer = await call(API_ROUTES.signInWithLink, { body: { token } });
+    csrfToken = answer.csrfToken;
+    return answer;
+  },
+  /** Sets the signed-in user's password. */
+  setPassword: (body: BodyOf<typeof API_ROUTES.setPassword>) =>
+    call(API_ROUTES.setPassword, { body }),
+  /** Previews (`dryRun`) or applies a roster import (tenant admins). */
+  importRoster: (tenantId: string, csv: string, dryRun: boolean) =>
+    call(API_ROUTES.importRoster, {
+      params: { tenantId },
+      query: dryRun ? { dryRun: '1' } : {},
+      body: { csv },
+    }),
   /** What joining with an invite link does (anyone). */
   lookupInvite: (token: string) => call(API_ROUTES.lookupInvite, { body: { token } }),
   /** Joins the invite link's tenant as the signed-in user. */

@@ -2,11 +2,12 @@
 
 import { ApiTokens } from '@/components/api-tokens';
 import { AppShell } from '@/components/app-shell';
+import { PasswordForm } from '@/components/password-form';
 import { useSession } from '@/components/use-session';
 
 const ROLE_LABELS = { member: 'Member', instructor: 'Instructor', admin: 'Admin' } as const;
 
-/** The signed-in user: who they are, their tenants and roles, and their API tokens. */
+/** The signed-in user: who they are, their password, their tenants and roles, and their API tokens. */
 export default function ProfilePage() {
   const { me, error } = useSession();
   if (error)
@@ -33,6 +34,10 @@ export default function ProfilePage() {
             </>
           )}
         </dl>
+      </section>
+      <section className="card" aria-labelledby="password-title">
+        <h2 id="password-title">Password</h2>
+        <PasswordForm hasPassword={me.user.hasPassword} />
       </section>
       <section className="card" aria-labelledby="tenants-title">
         <h2 id="tenants-title">Classes and teams</h2>

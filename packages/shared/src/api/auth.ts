@@ -17,6 +17,8 @@ export const userSchema = z.object({
   name: z.string(),
   isPlatformAdmin: z.boolean(),
   disabled: z.boolean(),
+  /** Whether the account has a password (an imported one has none until its user sets it). */
+  hasPassword: z.boolean(),
   createdAt: z.string(),
 });
 

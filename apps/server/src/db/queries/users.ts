@@ -24,6 +24,7 @@ export function toUser(row: UserRow): User {
     name: row.name,
     isPlatformAdmin: row.is_platform_admin,
     disabled: row.disabled,
+    hasPassword: row.password_hash !== null,
     createdAt: new Date(row.created_at).toISOString(),
   };
 }

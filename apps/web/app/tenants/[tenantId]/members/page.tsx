@@ -7,6 +7,7 @@ import { type FormEvent, useState } from 'react';
 import { InviteLinks } from '@/components/invite-links';
 import { MemberTable, type MemberTableHandlers, ROLE_LABELS } from '@/components/member-table';
 import { ActionFeedback, type PageActions, usePageActions } from '@/components/page-actions';
+import { RosterImportCard } from '@/components/roster-import';
 import { SectionPage, tenantSection } from '@/components/section-page';
 import { useApiLoad } from '@/components/use-api-load';
 import { useSession } from '@/components/use-session';
@@ -77,6 +78,7 @@ export default function TenantMembersPage() {
         )}
       </section>
       {data && <InviteLinks tenantId={tenantId} canInviteAnyRole={canManage} />}
+      {data && canManage && <RosterImportCard tenantId={tenantId} onApplied={loaded.reload} />}
       {canManage && data && (
         <section className="card" aria-labelledby="add-member-title">
           <h2 id="add-member-title">Add a member</h2>

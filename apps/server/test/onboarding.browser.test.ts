@@ -13,10 +13,12 @@ const SCREENSHOT_DIR = path.resolve(import.meta.dirname, '../../../test-results/
 const skipReason = browserSkipReason();
 
 /**
- * An instructor makes an invite link on the members page; a newcomer opens it, creates an
- * account and lands in the class; someone with an account signs in through it and joins.
+ * Bringing a class in, in Chromium: an instructor makes an invite link on the members page; a
+ * newcomer opens it, creates an account and lands in the class; someone with an account signs in
+ * through it and joins. A tenant admin imports a roster; a new account's one-time link signs it
+ * in and it sets its password.
  */
-describe.skipIf(skipReason)('invite links in Chromium', () => {
+describe.skipIf(skipReason)('bringing a class in, in Chromium', () => {
   let server: TestServer;
   let browser: Browser;
   let tenantId: string;
@@ -33,6 +35,7 @@ describe.skipIf(skipReason)('invite links in Chromium', () => {
     tenantId = (await createFixtureTenant(database.knex, 'Compilers')).id;
     await createFixtureUser(database.knex, 'prof@uni.example', { tenantId, role: 'instructor' });
     await createFixtureUser(database.knex, 'existing@uni.example');
+    await createFixtureUser(database.knex, 'head@uni.example', { tenantId, role: 'admin' });
     server = await startTestServer(database, { webHandler: await createPortalHandler(WEB_DIR) });
     browser = await launchBrowser();
   });
@@ -90,5 +93,42 @@ describe.skipIf(skipReason)('invite links in Chromium', () => {
     await instructor.getByText(/2 joined/).waitFor();
     await newcomer.close();
     await holder.close();
+  });
+
+  it('imports a roster after a preview, and a new account signs in by its link and sets a password', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
+    const admin = await context.newPage();
+    await admin.goto(`${server.url}/login`);
+    await signIn(admin, 'head@uni.example');
+    await admin.getByRole('heading', { name: 'My labs' }).waitFor();
+    await admin.goto(`${server.url}/tenants/${tenantId}/members`);
+    await admin.getByRole('heading', { name: 'Import a roster' }).waitFor();
+    await admin.getByLabel('Roster (CSV)').setInputFiles({
+      name: 'roster.csv',
+      mimeType: 'text/csv',
+      buffer: Buffer.from('email,name,role\ngrace@uni.example,Grace Hopper,\nnot-an-email,X,\n'),
+    });
+    const rows = admin.getByRole('table', { name: 'Roster rows' });
+    await rows.getByText('not an email address', { exact: false }).waitFor();
+    await admin.getByText(/Preview: 1 new accounts/).waitFor();
+    await admin.getByRole('button', { name: 'Import 1 rows' }).click();
+    await admin.getByText(/Imported: 1 new accounts/).waitFor();
+    const link = (await rows.locator('code.secret').innerText()).trim();
+    expect(link).toMatch(new RegExp(`^${server.url}/signin/lvl_`));
+    await admin.screenshot({
+      path: path.join(SCREENSHOT_DIR, 'roster-import.png'),
+      fullPage: true,
+    });
+
+    const newcomer = await browser.newContext();
+    const page = await newcomer.newPage();
+    await page.goto(link);
+    await page.getByRole('heading', { name: 'Profile' }).waitFor();
+    await page.getByText('Your account has no password yet').waitFor();
+    await page.getByLabel('New password (at least 8 characters)').fill('grace-password');
+    await page.getByRole('button', { name: 'Set password' }).click();
+    await page.getByText('Your password is set.').waitFor();
+    await context.close();
+    await newcomer.close();
   });
 });
