@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createEngine, type Engine } from '@labvisor/engine';
+import type { Logger } from 'pino';
 import { ConfigError, loadConfig } from './config.js';
 import { type Database, DatabaseUnavailableError, openDatabase } from './db/database.js';
 import { migrateToLatest } from './db/migrate.js';
@@ -11,7 +12,7 @@ import { defaultImageImportSettings } from './domain/images/image-import.js';
 import { seedFirstRun } from './domain/tenants/seed.js';
 import { prepareDefaultTemplates } from './domain/vms/vm-templates.js';
 import { createLogger } from './logger.js';
-import { buildServer } from './server.js';
+import { buildServer, type LabvisorServer } from './server.js';
 import { createPortalHandler, PortalNotBuiltError } from './web/next-handler.js';
 
 const SHUTDOWN_TIMEOUT_MS = 10_000;
@@ -111,25 +112,7 @@ async function main(): Promise<void> {
     oidc: config.oidc,
   });
   await server.vms.reconcile();
-  server.poolFiller.request();
-  // Now and then: states converge, and warm pools refill as quota and host capacity free up.
-  const reconciler = setInterval(() => {
-    server.vms
-      .reconcile()
-      .catch((error: unknown) => logger.warn({ err: error }, 'reconcile failed'));
-    server.poolFiller.request();
-  }, RECONCILE_INTERVAL_MS);
-  reconciler.unref();
-  // Policies that suspend running VMs: idle time and hour budgets.
-  const policyChecks = setInterval(() => {
-    server.idleSuspender
-      .check()
-      .catch((error: unknown) => logger.warn({ err: error }, 'idle check failed'));
-    server.budgetKeeper
-      .check()
-      .catch((error: unknown) => logger.warn({ err: error }, 'budget check failed'));
-  }, POLICY_CHECK_INTERVAL_MS);
-  policyChecks.unref();
+  const stopTimers = startTimers(server, logger);
   await server.listen(config.port, config.host);
   logger.info({ port: config.port }, 'listening');
   process.stdout.write(`Labvisor is serving on http://localhost:${config.port}\n`);
@@ -148,8 +131,7 @@ async function main(): Promise<void> {
     logger.info({ signal }, 'stopping: no new requests; VMs keep running');
     const forceExit = setTimeout(() => process.exit(1), SHUTDOWN_TIMEOUT_MS);
     forceExit.unref();
-    clearInterval(reconciler);
-    clearInterval(policyChecks);
+    stopTimers();
     await server.close();
     await engine.close();
     await templates;
@@ -159,6 +141,34 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+/**
+ * The server's timers: states converge and warm pools refill (every 5 s), idle time and hour
+ * budgets suspend VMs (every 30 s). Answers what stops them.
+ */
+function startTimers(server: LabvisorServer, logger: Logger): () => void {
+  server.poolFiller.request();
+  const reconciler = setInterval(() => {
+    server.vms
+      .reconcile()
+      .catch((error: unknown) => logger.warn({ err: error }, 'reconcile failed'));
+    server.poolFiller.request();
+  }, RECONCILE_INTERVAL_MS);
+  const policyChecks = setInterval(() => {
+    server.idleSuspender
+      .check()
+      .catch((error: unknown) => logger.warn({ err: error }, 'idle check failed'));
+    server.budgetKeeper
+      .check()
+      .catch((error: unknown) => logger.warn({ err: error }, 'budget check failed'));
+  }, POLICY_CHECK_INTERVAL_MS);
+  reconciler.unref();
+  policyChecks.unref();
+  return () => {
+    clearInterval(reconciler);
+    clearInterval(policyChecks);
+  };
 }
 
 main().catch((error: unknown) => {
