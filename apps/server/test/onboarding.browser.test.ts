@@ -54,7 +54,7 @@ describe.skipIf(skipReason)('bringing a class in, in Chromium', () => {
     await instructor.getByRole('heading', { name: 'Invite links' }).waitFor();
     // Instructors invite members only: no role to choose.
     expect(await instructor.getByLabel('Joins as').count()).toBe(0);
-    await instructor.getByLabel('Email domains').fill('uni.example');
+    await instructor.getByLabel('Allowed domains').fill('uni.example');
     await instructor.getByRole('button', { name: 'Make an invite link' }).click();
     const shown = instructor.getByRole('status', { name: 'New invite link' });
     const link = (await shown.locator('code').innerText()).trim();

@@ -156,7 +156,7 @@ function InviteForm({
           <input id="invite-uses" name="uses" type="number" min={0} max={10000} placeholder="any" />
         </div>
         <div className="field">
-          <label htmlFor="invite-domains">Email domains</label>
+          <label htmlFor="invite-domains">Allowed domains</label>
           <input id="invite-domains" name="domains" placeholder="any, or e.g. uni.example" />
         </div>
       </div>
