@@ -23,6 +23,8 @@ export interface VmRow {
   last_activity_at: Date | null;
   current_snapshot_id: string | null;
   boot_path: BootPath | null;
+  /** Bytes on the host's disk as last measured (string: a bigint). */
+  disk_bytes: string | number;
 }
 
 const iso = (value: Date | null) => (value ? new Date(value).toISOString() : null);
@@ -102,6 +104,11 @@ export async function recordVmState(
     }
     return after;
   });
+}
+
+/** Records the bytes a VM takes on the host's disk, as the engine measured them. */
+export async function recordDiskBytes(knex: Knex, vmId: string, bytes: number): Promise<void> {
+  await knex('vms').where({ id: vmId }).update({ disk_bytes: bytes });
 }
 
 /** Starts metering a VM's running time for its owner. */

@@ -21,7 +21,11 @@ export async function readUsage(
       knex.raw('sum(vcpus) as vcpus'),
       knex.raw('sum(memory_mib) as memory'),
     );
-  const stored = await vms().first<{ disk: string | null }>(knex.raw('sum(disk_gib) as disk'));
+  // Each VM counts the larger of the disk it was given and the bytes it really takes (snapshots
+  // and saved memory states can pin more than its disk's size).
+  const stored = await vms().first<{ disk: string | null }>(
+    knex.raw('sum(greatest(disk_gib::numeric, disk_bytes / 1073741824.0)) as disk'),
+  );
   // Console recordings are the tenant's, kept after their VM: they count in its disk.
   const recorded = ownerId
     ? undefined
@@ -40,7 +44,7 @@ export async function readUsage(
     runningVms: Number(running?.vms ?? 0),
     vcpus: Number(running?.vcpus ?? 0),
     memoryMib: Number(running?.memory ?? 0),
-    diskGib: Number(stored?.disk ?? 0) + roundGib(Number(recorded?.bytes ?? 0)),
+    diskGib: roundUp(Number(stored?.disk ?? 0)) + roundGib(Number(recorded?.bytes ?? 0)),
     snapshots: Number(snapshots?.count ?? 0),
     vmHoursPerMonth: hours,
   };
@@ -48,7 +52,12 @@ export async function readUsage(
 
 /** Bytes in GiB, rounded up to a hundredth. */
 function roundGib(bytes: number): number {
-  return Math.ceil((bytes / 1024 ** 3) * 100) / 100;
+  return roundUp(bytes / 1024 ** 3);
+}
+
+/** A number rounded up to a hundredth. */
+function roundUp(value: number): number {
+  return Math.ceil(value * 100) / 100;
 }
 
 /** A member's own limits inside the tenant quota (each optional), set by a tenant admin. */

@@ -12,9 +12,13 @@ import type { VmService } from './vm-service.js';
 
 const holdsResources = (state: VmState) => RESOURCE_HOLDING_STATES.includes(state);
 
+/** The disk a disk-only snapshot is admitted for: a MiB, so a tenant at its `diskGib` takes none. */
+const SNAPSHOT_MIN_DISK_GIB = 1 / 1024;
+
 /**
  * Snapshots of VMs: taken and restored through the engine (internal qcow2 snapshots, named by the
- * snapshot's id), counted against the tenant's `snapshots` quota, kept as a timeline with parents.
+ * snapshot's id), counted against the tenant's `snapshots` and `diskGib` quotas (a memory
+ * snapshot asks for its RAM), kept as a timeline with parents.
  */
 export class SnapshotService {
   constructor(private readonly deps: { knex: Knex; engine: Engine; vms: VmService }) {}
@@ -38,7 +42,11 @@ export class SnapshotService {
     try {
       const admitted = await admit(knex, {
         tenantId: vm.tenant_id,
-        request: { snapshots: 1 },
+        // A snapshot pins disk: its memory state, and the blocks the guest writes after it.
+        request: {
+          snapshots: 1,
+          diskGib: request.memory ? vm.memory_mib / 1024 : SNAPSHOT_MIN_DISK_GIB,
+        },
         host: engine.capacity().allocatable,
         dryRun: false,
         write: async (trx) => {

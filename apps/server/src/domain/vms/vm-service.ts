@@ -14,7 +14,13 @@ import { isUniqueViolation } from '../../db/errors.js';
 import { recordAudit } from '../../db/queries/audit.js';
 import { findIdempotencyKey, recordIdempotencyKey } from '../../db/queries/idempotency-keys.js';
 import type { ImageRow } from '../../db/queries/images.js';
-import { findVmById, recordVmState, type VmRow, type VmStateChange } from '../../db/queries/vms.js';
+import {
+  findVmById,
+  recordDiskBytes,
+  recordVmState,
+  type VmRow,
+  type VmStateChange,
+} from '../../db/queries/vms.js';
 import { AppError } from '../../errors.js';
 import { type Actor, requireRole } from '../auth/access.js';
 import type { PoolFiller } from '../pools/pool-filler.js';
@@ -308,14 +314,17 @@ export class VmService {
   }
 
   /**
-   * Converges Postgres with the engine: every VM the engine knows gets its observed state; a VM
-   * that should hold resources but has no process is marked crashed, releasing its quota.
+   * Converges Postgres with the engine: every VM the engine knows gets its observed state and its
+   * bytes on disk (for `diskGib`); a VM that should hold resources but has no process is marked
+   * crashed, releasing its quota.
    */
   async reconcile(): Promise<void> {
     const known = new Map((await this.#engine.listVms()).map((status) => [status.id, status]));
-    const rows = await this.#knex<VmRow>('vms').select('id', 'state');
+    const rows = await this.#knex<VmRow>('vms').select('id', 'state', 'disk_bytes');
     for (const row of rows) {
       const status = known.get(row.id);
+      if (status && status.diskBytes !== Number(row.disk_bytes))
+        await recordDiskBytes(this.#knex, row.id, status.diskBytes);
       if (status && status.state !== row.state) {
         await this.#record(row.id, { state: status.state, reason: status.cause ?? null });
       } else if (!status && holdsResources(row.state)) {

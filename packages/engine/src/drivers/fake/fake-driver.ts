@@ -126,8 +126,10 @@ export class FakeDriver implements Driver {
     this.consoles.push({ vmId: vm.id, kind, stream, input, output });
     return stream;
   }
-  async diskUsage(): Promise<number> {
-    return 4096;
+  /** Bytes each VM takes on disk, as tests set them (4 KiB when unset). */
+  readonly diskBytes = new Map<string, number>();
+  async diskUsage(vm: DriverVm): Promise<number> {
+    return this.diskBytes.get(vm.id) ?? 4096;
   }
   async createSnapshot(): Promise<SnapshotInfo> {
     throw new EngineError('UNAVAILABLE', 'The fake driver takes no snapshots');
