@@ -41,6 +41,7 @@ import { tenantHandlers } from './http/routes/tenants.js';
 import { tokenHandlers } from './http/routes/tokens.js';
 import { userHandlers } from './http/routes/users.js';
 import { vmHandlers } from './http/routes/vms.js';
+import type { VmEventStreams } from './http/vm-events.js';
 import type { ConsolePresence } from './ws/console-gateway.js';
 
 const MAX_JSON_BODY = '256kb';
@@ -56,6 +57,8 @@ export interface AppDeps {
   database: Database;
   engine: EngineStatusSource;
   vms: VmService;
+  /** Server-sent events of VM changes. */
+  vmEvents: VmEventStreams;
   pools: PoolService;
   /** Guest images built in the background, for the host page. */
   imageBuilds: Pick<BackgroundImageBuilds, 'status'>;
@@ -130,7 +133,7 @@ export function createApp(deps: AppDeps): Express {
       ...tenantHandlers(tenants, new MemberService(knex, tenants, deps.accessEvents)),
       ...userHandlers(users),
       ...imageHandlers(new ImageCatalog(knex), deps.images),
-      ...vmHandlers(knex, deps.vms),
+      ...vmHandlers(knex, deps.vms, deps.vmEvents),
       ...poolHandlers(deps.pools),
       ...inviteHandlers(new InviteService(knex)),
       ...rosterHandlers(knex, new RosterService(knex), users),

@@ -23,6 +23,7 @@ import { VmService } from './domain/vms/vm-service.js';
 import { OidcSignIn } from './http/auth/oidc.js';
 import { createSessionMiddleware } from './http/auth/session.js';
 import { Metrics } from './http/metrics.js';
+import { VmEventStreams } from './http/vm-events.js';
 import { ConsoleGateway } from './ws/console-gateway.js';
 
 /** How long a shutdown waits for requests in flight before it closes their connections. */
@@ -120,10 +121,12 @@ export function buildServer(options: ServerOptions): LabvisorServer {
     consoles,
     logger: logger.child({ component: 'budgets' }),
   });
+  const vmEvents = new VmEventStreams(vms, accessEvents);
   const app = createApp({
     database,
     engine,
     vms,
+    vmEvents,
     pools: new PoolService({ knex, engine, filler: poolFiller }),
     imageBuilds,
     snapshots: new SnapshotService({ knex, engine, vms }),
@@ -166,6 +169,7 @@ export function buildServer(options: ServerOptions): LabvisorServer {
         httpServer ? httpServer.close(resolve) : resolve(undefined),
       );
       httpServer?.closeIdleConnections();
+      vmEvents.close();
       await consoles.close();
       const drained = await Promise.race([
         closed.then(() => true),

@@ -6,10 +6,12 @@ import { AppShell } from '@/components/app-shell';
 import { HoursUsed } from '@/components/hours-used';
 import { LaunchForm } from '@/components/launch-form';
 import { useSession } from '@/components/use-session';
+import { useVmEvents } from '@/components/use-vm-events';
 import { VmList } from '@/components/vm-list';
 import { api, describeError } from '@/lib/api';
 
-const POLL_MS = 2000;
+/** A backstop poll while a lab is starting or stopping (events bring changes at once). */
+const BUSY_POLL_MS = 10_000;
 const TRANSITIONAL = new Set(['starting', 'stopping']);
 
 export default function MyLabsPage() {
@@ -31,11 +33,22 @@ export default function MyLabsPage() {
     if (me) refresh();
   }, [me, refresh]);
 
-  // While a lab starts or stops, follow it.
+  // Each change arrives as an event; while a lab starts or stops, a slow poll backs them up.
+  useVmEvents(me !== undefined, {
+    onVm: (changed) =>
+      setVms((list) =>
+        list?.some((vm) => vm.id === changed.id)
+          ? list.map((vm) => (vm.id === changed.id ? changed : vm))
+          : list && changed.ownerId === me?.user.id
+            ? [...list, changed].sort((a, b) => a.name.localeCompare(b.name))
+            : list,
+      ),
+    onDeleted: (vmId) => setVms((list) => list?.filter((vm) => vm.id !== vmId)),
+  });
   const busy = vms?.some((vm) => TRANSITIONAL.has(vm.state)) ?? false;
   useEffect(() => {
     if (!busy) return;
-    const timer = setInterval(refresh, POLL_MS);
+    const timer = setInterval(refresh, BUSY_POLL_MS);
     return () => clearInterval(timer);
   }, [busy, refresh]);
 

@@ -13,6 +13,7 @@ import type { SnapshotService } from '../domain/vms/snapshot-service.js';
 import type { VmService } from '../domain/vms/vm-service.js';
 import { createSessionMiddleware } from './auth/session.js';
 import { Metrics } from './metrics.js';
+import type { VmEventStreams } from './vm-events.js';
 
 interface Layer {
   route?: { path: string; methods: Record<string, boolean> };
@@ -68,6 +69,7 @@ describe('the router', () => {
       accessEvents: new AccessEvents(),
       metrics: new Metrics({} as Database['knex'], () => 0),
       vms: {} as VmService,
+      vmEvents: {} as VmEventStreams,
       pools: {} as PoolService,
       imageBuilds: { status: () => [] },
       snapshots: {} as SnapshotService,

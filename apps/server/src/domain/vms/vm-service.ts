@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import type { Engine, VmStateEvent } from '@labvisor/engine';
 import {
   type CreateVmRequest,
@@ -44,10 +45,14 @@ export interface SuspendPolicy {
 
 /**
  * VMs as the API sees them: access, admission, the desired state in Postgres, and the engine's
- * observed state written back. Engine work that takes long (boot, graceful stop, suspend) runs in
- * the background; the API answers with the transitional state (`starting`, `stopping`).
+ * observed state written back; emits `vm-changed` (the row as written) and `vm-deleted`. Engine
+ * work that takes long (boot, graceful stop, suspend) runs in the background; the API answers
+ * with the transitional state (`starting`, `stopping`).
  */
-export class VmService {
+export class VmService extends EventEmitter<{
+  'vm-changed': [VmRow];
+  'vm-deleted': [VmRow];
+}> {
   readonly #knex: Knex;
   readonly #engine: Engine;
   readonly #logger: Logger;
@@ -57,6 +62,7 @@ export class VmService {
   readonly #stateWrites = new Map<string, Promise<unknown>>();
 
   constructor(deps: { knex: Knex; engine: Engine; pools: PoolFiller; logger: Logger }) {
+    super();
     this.#knex = deps.knex;
     this.#engine = deps.engine;
     this.#pools = deps.pools;
@@ -173,6 +179,7 @@ export class VmService {
     if (taken) return this.#claimPooled(taken, actor);
     if (!result || result.dryRun) return undefined;
     const vm = result.value;
+    this.emit('vm-changed', vm);
     this.#inBackground(vm, 'create', async () => {
       await this.#engine.createVm({
         id: vm.id,
@@ -205,7 +212,9 @@ export class VmService {
     }
     // The engine's state event is being written; answer the VM once it is.
     await this.#stateWrites.get(vm.id)?.catch(() => {});
-    return (await findVmById(this.#knex, vm.id)) ?? vm;
+    const claimed = (await findVmById(this.#knex, vm.id)) ?? vm;
+    this.emit('vm-changed', claimed);
+    return claimed;
   }
 
   /** The VM a user created under an idempotency key, if the same request made it; CONFLICT if another did. */
@@ -255,6 +264,7 @@ export class VmService {
         write: (trx) => recordVmState(trx, vm.id, change, holdsResources),
       });
       updated = admitted.dryRun ? undefined : admitted.value;
+      if (updated) this.emit('vm-changed', updated);
     } else {
       updated = await this.#record(vm.id, change);
     }
@@ -311,6 +321,7 @@ export class VmService {
         details: { name: vm.name },
       });
     });
+    this.emit('vm-deleted', vm);
   }
 
   /**
@@ -384,7 +395,11 @@ export class VmService {
           change.reason ? { ...change, reason: withoutHostPaths(change.reason) } : change,
           holdsResources,
         ),
-      );
+      )
+      .then((row) => {
+        if (row) this.emit('vm-changed', row);
+        return row;
+      });
     this.#stateWrites.set(vmId, write);
     void write
       .finally(() => {

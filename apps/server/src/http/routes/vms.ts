@@ -4,15 +4,19 @@ import { listVmActivity } from '../../db/queries/audit.js';
 import { toVm } from '../../db/queries/vms.js';
 import type { VmService } from '../../domain/vms/vm-service.js';
 import { idempotencyKeyOf } from '../headers.js';
-import { Answer, type Handler, type Handlers } from '../router.js';
+import { ANSWERED, Answer, type Handler, type Handlers } from '../router.js';
+import type { VmEventStreams } from '../vm-events.js';
 
 type VmActionRouteName = `${VmAction}Vm`;
 
-/** Virtual machines, their lifecycle and activity: `/api/v1/vms/*`. */
+/** Virtual machines, their lifecycle and activity (`/api/v1/vms/*`), and their change events. */
 export function vmHandlers(
   knex: Knex,
   vms: VmService,
-): Handlers<'listVms' | 'createVm' | 'getVm' | 'deleteVm' | 'vmActivity' | VmActionRouteName> {
+  events: VmEventStreams,
+): Handlers<
+  'listVms' | 'createVm' | 'getVm' | 'deleteVm' | 'vmActivity' | 'vmEvents' | VmActionRouteName
+> {
   const act =
     (action: VmAction): Handler<(typeof VM_ACTION_ROUTES)[VmAction]> =>
     async ({ params }, { actor, ip }) => {
@@ -20,6 +24,10 @@ export function vmHandlers(
       return toVm(await vms.act(actor, vmId, action, ip));
     };
   return {
+    vmEvents: (_input, { res, actor }) => {
+      events.open(res, actor);
+      return ANSWERED;
+    },
     listVms: async ({ query }, { actor }) => ({
       items: (await vms.list(actor, query.tenantId)).map(toVm),
     }),

@@ -11,11 +11,13 @@ import { SerialTerminal } from '@/components/serial-terminal';
 import { SnapshotTimeline } from '@/components/snapshot-timeline';
 import { StateBadge } from '@/components/state-badge';
 import { useSession } from '@/components/use-session';
+import { useVmEvents } from '@/components/use-vm-events';
 import { VmActivityList } from '@/components/vm-activity';
 import { ACTION_LABELS, actionsFor, hasConsole } from '@/components/vm-list';
 import { api, describeError } from '@/lib/api';
 
-const POLL_MS = 2000;
+/** The backstop poll of the VM (its change events bring each change at once). */
+const POLL_MS = 10_000;
 
 /** The console a VM page shows. */
 type ConsoleTab = 'terminal' | 'desktop';
@@ -104,7 +106,8 @@ function VmPage() {
 }
 
 /**
- * The VM, polled every POLL_MS once the session is known, and its lifecycle actions. `changes`
+ * The VM, followed through change events (polled every POLL_MS besides) once the session is
+ * known, and its lifecycle actions. `changes`
  * counts the changes made from this page, for the panels that show what changed.
  */
 function useVmControl(vmId: string, me: MeResponse | undefined) {
@@ -128,6 +131,12 @@ function useVmControl(vmId: string, me: MeResponse | undefined) {
     const timer = setInterval(refresh, POLL_MS);
     return () => clearInterval(timer);
   }, [me, refresh]);
+  // Changes arrive as events at once; the poll above is the backstop.
+  useVmEvents(me !== undefined, {
+    onVm: (changed) => {
+      if (changed.id === vmId) setVm(changed);
+    },
+  });
 
   const changed = () => {
     setChanges((count) => count + 1);

@@ -131,6 +131,15 @@ export const VM_ROUTES = {
     response: listOf(recordingSchema),
     status: 200,
   }),
+  vmEvents: route({
+    method: 'get',
+    path: '/api/v1/events',
+    summary:
+      'Server-sent events: `vm` (a VM the user can see, as GET /api/v1/vms/:vmId answers it) on every change, `vm-deleted` (`{id}`); from this server only',
+    access: 'signed-in',
+    status: 200,
+    produces: 'text/event-stream',
+  }),
   recordingCast: route({
     method: 'get',
     path: '/api/v1/recordings/:recordingId/cast',
