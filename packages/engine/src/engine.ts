@@ -123,6 +123,15 @@ export class Engine extends EventEmitter<{
   }
 
   /**
+   * Deletes the templates no VM can start from any more (a rebuilt image, another QEMU) and no
+   * VM's disk rests on; answers how many went (0 for drivers without templates).
+   */
+  async removeUnusedTemplates(): Promise<number> {
+    this.#assertOpen();
+    return (await this.#driver.removeUnusedTemplates?.(this.#table.all().map(driverVmOf))) ?? 0;
+  }
+
+  /**
    * Starts a VM that is stopped, crashed or in error; for a suspended VM (or one whose restore
    * failed), continues its saved memory state. CAPACITY_EXCEEDED beyond host × overcommit.
    */

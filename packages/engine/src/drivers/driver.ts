@@ -127,6 +127,8 @@ export interface Driver {
    * with the `templates` feature); resolves once it is ready.
    */
   buildTemplate?(spec: VmSpec): Promise<void>;
+  /** Deletes templates no VM can start from and none of `vms` rests on; answers how many. */
+  removeUnusedTemplates?(vms: DriverVm[]): Promise<number>;
   /**
    * Hands a warm pool's paused clone to its user: resumes it and gives it the identity of its
    * (updated) spec — hostname, user, machine-id, clock (drivers with the `templates` feature).

@@ -29,7 +29,8 @@ export function templateSpecOf(image: ImageRow, size: TemplateSize): VmSpec {
 /**
  * Builds, one after the other in the background, the template of every global image whose guest
  * runs the agent, at the image's default size: the first lab of a class then starts as a clone.
- * Already built templates are kept; a failure is logged and leaves that image booting.
+ * Already built templates are kept; a failure is logged and leaves that image booting. Then the
+ * templates nothing can use any more are removed.
  */
 export async function prepareDefaultTemplates(
   knex: Knex,
@@ -54,4 +55,10 @@ export async function prepareDefaultTemplates(
       logger.warn({ err: error, image: image.name }, 'building a template failed');
     }
   }
+  // Templates of images rebuilt since, or of another QEMU, go once no VM rests on them.
+  const removed = await engine.removeUnusedTemplates().catch((error: unknown) => {
+    logger.warn({ err: error }, 'removing unused templates failed');
+    return 0;
+  });
+  if (removed > 0) logger.info({ removed }, 'unused templates removed');
 }

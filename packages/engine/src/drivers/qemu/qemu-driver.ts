@@ -22,7 +22,7 @@ import type { Accelerator, ProbeGuest } from './accel-probe.js';
 import { allocatedBytes, InternalSnapshots } from './internal-snapshots.js';
 import { isProcessAlive, readPidFile, readProcessCmdline, tailFile } from './process-utils.js';
 import { connectConsole } from './qemu-consoles.js';
-import { createBlankDisk, createOverlay, readVirtualSize } from './qemu-img.js';
+import { createBlankDisk, createOverlay, readBackingFile, readVirtualSize } from './qemu-img.js';
 import { detectQemu, type QemuHost } from './qemu-info.js';
 import { assertSocketPathsFit, qemuPaths } from './qemu-paths.js';
 import { QemuProcesses } from './qemu-processes.js';
@@ -181,6 +181,12 @@ export class QemuDriver implements Driver {
     if (!this.#templates)
       throw new EngineError('UNAVAILABLE', 'Templates are off (no templatesDir)');
     await this.#templates.build(spec);
+  }
+
+  async removeUnusedTemplates(vms: DriverVm[]): Promise<number> {
+    if (!this.#templates) return 0;
+    const disks = await Promise.all(vms.map((vm) => readBackingFile(qemuPaths(vm.dir).disk)));
+    return this.#templates.removeUnused(new Set(disks.filter((disk) => disk !== undefined)));
   }
 
   /**

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
+import path from 'node:path';
 import { EngineError } from '../../errors.js';
 
 /** How long a qemu-img call may take. */
@@ -115,6 +116,28 @@ export async function readVirtualSize(file: string, format: 'qcow2' | 'raw'): Pr
       });
     }
     return Number(header.readBigUInt64BE(24));
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * The backing file a qcow2 overlay names in its header (absolute, resolved against the overlay's
+ * folder), or undefined when it has none or cannot be read.
+ */
+export async function readBackingFile(file: string): Promise<string | undefined> {
+  const handle = await fs.open(file, 'r').catch(() => undefined);
+  if (!handle) return undefined;
+  try {
+    const header = Buffer.alloc(20);
+    await handle.read(header, 0, 20, 0);
+    if (header.readUInt32BE(0) !== 0x514649fb) return undefined;
+    const offset = Number(header.readBigUInt64BE(8));
+    const size = header.readUInt32BE(16);
+    if (offset === 0 || size === 0 || size > 4096) return undefined;
+    const name = Buffer.alloc(size);
+    await handle.read(name, 0, size, offset);
+    return path.resolve(path.dirname(file), name.toString('utf8'));
   } finally {
     await handle.close();
   }

@@ -145,6 +145,39 @@ export class Templates {
     }
   }
 
+  /**
+   * Deletes the templates no VM can start from any more (their image, QEMU, firmware or
+   * accelerator changed) and no VM's disk rests on (`disks`: every VM disk's backing file).
+   * Answers how many went.
+   */
+  async removeUnused(disks: ReadonlySet<string>): Promise<number> {
+    const entries = await fsp.readdir(this.deps.dir).catch(() => [] as string[]);
+    let removed = 0;
+    for (const key of entries) {
+      if (key.endsWith('.building') || this.#building.has(key)) continue;
+      const info = readJson<TemplateInfo>(path.join(this.deps.dir, key, 'template.json'));
+      if (info?.inputs && this.#isCurrent(info.inputs)) continue;
+      if (disks.has(this.#filesOf(key).diskFile)) continue;
+      await fsp.rm(path.join(this.deps.dir, key), { recursive: true, force: true });
+      this.deps.logger.info({ template: key }, 'unused template removed');
+      removed++;
+    }
+    return removed;
+  }
+
+  /** Whether a template built from `inputs` still matches its image and this host. */
+  #isCurrent(inputs: TemplateInputs): boolean {
+    const now = {
+      ...inputs,
+      format: TEMPLATE_FORMAT,
+      qemuVersion: this.deps.qemuVersion,
+      accel: this.deps.accel(),
+      firmware: this.deps.startContext().qboot ?? null,
+      files: inputs.files.map((file) => fileFingerprint(pathOfFingerprint(file))),
+    };
+    return JSON.stringify(now) === JSON.stringify(inputs);
+  }
+
   /** Starts building the template for `spec` in the background, if it can have one. */
   prepare(spec: VmSpec): void {
     if (!this.keyOf(spec) || this.find(spec)) return;
@@ -344,6 +377,11 @@ function fileFingerprint(file: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The path of a {@link fileFingerprint} (`path:size:mtime`). */
+function pathOfFingerprint(fingerprint: string): string {
+  return fingerprint.slice(0, fingerprint.lastIndexOf(':', fingerprint.lastIndexOf(':') - 1));
 }
 
 /** The identity a clone of `spec` takes: its own hostname, user, machine-id, clock and seed. */

@@ -159,5 +159,27 @@ describe.skipIf(skipReason !== undefined)(
       await engine.buildTemplate(spec('probe'));
       expect(templateDirs()).toHaveLength(3);
     });
+
+    it('removes the templates no VM can start from and no disk rests on', async () => {
+      expect(templateDirs()).toHaveLength(3);
+      // A clone of the current template, then the image changes again: its template is stale
+      // but the clone's disk rests on it.
+      await engine.createVm(spec('keeper'));
+      const later = new Date(Date.now() + 120_000);
+      fs.utimesSync(image.diskPath, later, later);
+      const [kept] = fs
+        .readdirSync(templatesDir)
+        .filter((name) => !name.endsWith('.building'))
+        .sort(
+          (a, b) =>
+            fs.statSync(path.join(templatesDir, b)).mtimeMs -
+            fs.statSync(path.join(templatesDir, a)).mtimeMs,
+        );
+      expect(await engine.removeUnusedTemplates()).toBe(2);
+      expect(templateDirs()).toEqual([kept]);
+      await engine.deleteVm('keeper');
+      expect(await engine.removeUnusedTemplates()).toBe(1);
+      expect(templateDirs()).toEqual([]);
+    });
   },
 );
