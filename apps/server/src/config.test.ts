@@ -35,6 +35,32 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ LABVISOR_BUILD_IMAGES: '../etc' })).toThrow(/LABVISOR_BUILD_IMAGES/);
   });
 
+  it('reads single sign-on provisioning: accounts off by default, join rules parsed or refused', () => {
+    const oidc = {
+      OIDC_ISSUER: 'https://sso.example',
+      OIDC_CLIENT_ID: 'labvisor',
+      OIDC_CLIENT_SECRET: 'secret',
+    };
+    expect(loadConfig(oidc).oidc?.provisioning).toEqual({ createAccounts: false, joinRules: [] });
+    expect(
+      loadConfig({
+        ...oidc,
+        OIDC_CREATE_ACCOUNTS: 'on',
+        OIDC_JOIN_RULES:
+          'domain:Uni.Example=Algorithms 101:member; group:staff=Algorithms 101:instructor',
+      }).oidc?.provisioning,
+    ).toEqual({
+      createAccounts: true,
+      joinRules: [
+        { match: { domain: 'uni.example' }, tenant: 'Algorithms 101', role: 'member' },
+        { match: { group: 'staff' }, tenant: 'Algorithms 101', role: 'instructor' },
+      ],
+    });
+    expect(() => loadConfig({ ...oidc, OIDC_JOIN_RULES: 'domain:x=Class:boss' })).toThrow(
+      /OIDC_JOIN_RULES "domain:x=Class:boss" is not/,
+    );
+  });
+
   it('treats an empty DATABASE_URL as unset and keeps a valid one', () => {
     expect(loadConfig({ DATABASE_URL: '' }).databaseUrl).toBeUndefined();
     const url = 'postgres://lab:secret@db.internal:5432/labvisor';

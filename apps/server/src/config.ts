@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { DriverConfig } from '@labvisor/engine';
 import { z } from 'zod';
+import { parseJoinRules, type SsoProvisioning } from './domain/auth/sso-provisioning.js';
 import {
   DEFAULT_MAX_UPLOAD_BYTES,
   DEFAULT_MAX_VIRTUAL_BYTES,
@@ -45,6 +46,8 @@ const envSchema = z.object({
   OIDC_ISSUER: z.url().optional(),
   OIDC_CLIENT_ID: z.string().min(1).optional(),
   OIDC_CLIENT_SECRET: z.string().min(1).optional(),
+  OIDC_CREATE_ACCOUNTS: z.enum(['on', 'off']).default('off'),
+  OIDC_JOIN_RULES: z.string().default(''),
   LABVISOR_TRUST_PROXY: z
     .string()
     .regex(
@@ -98,6 +101,17 @@ export interface OidcSettings {
   issuer: string;
   clientId: string;
   clientSecret: string;
+  /** What a first-time identity gets: an account (`OIDC_CREATE_ACCOUNTS`), tenants by rules. */
+  provisioning?: SsoProvisioning;
+}
+
+/** `OIDC_JOIN_RULES` parsed, or a ConfigError naming the bad rule. */
+function parseJoinRulesOf(text: string) {
+  try {
+    return parseJoinRules(text);
+  } catch (error) {
+    throw new ConfigError(`Invalid configuration: OIDC_JOIN_RULES ${(error as Error).message}`);
+  }
 }
 
 /** Thrown when the environment does not describe a valid configuration. */
@@ -158,6 +172,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
           issuer: values.OIDC_ISSUER,
           clientId: values.OIDC_CLIENT_ID!,
           clientSecret: values.OIDC_CLIENT_SECRET!,
+          provisioning: {
+            createAccounts: values.OIDC_CREATE_ACCOUNTS === 'on',
+            joinRules: parseJoinRulesOf(values.OIDC_JOIN_RULES),
+          },
         }
       : undefined,
   };

@@ -4,6 +4,7 @@ import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../src/db/database.js';
 import { migrateToLatest } from '../src/db/migrate.js';
+import { parseJoinRules } from '../src/domain/auth/sso-provisioning.js';
 import { createPortalHandler } from '../src/web/next-handler.js';
 import { browserSkipReason, launchBrowser, WEB_DIR } from './support/browser.js';
 import { createFixtureTenant, createFixtureUser } from './support/fixtures.js';
@@ -24,6 +25,8 @@ async function freePort(): Promise<number> {
 // A real OpenID Connect provider (oidc-provider, with its development login pages) on loopback.
 describe.skipIf(browserSkipReason())('single sign-on with OpenID Connect', () => {
   let server: TestServer;
+  /** A second server that makes accounts for first-time identities and joins them by domain. */
+  let provisioning: TestServer;
   let browser: Browser;
   let providerServer: import('node:http').Server;
 
@@ -37,12 +40,28 @@ describe.skipIf(browserSkipReason())('single sign-on with OpenID Connect', () =>
       oidc: { issuer, ...CLIENT },
       webHandler: await createPortalHandler(WEB_DIR),
     });
+    const second = await openDatabase({ pgliteMemory: true });
+    await migrateToLatest(second.knex);
+    await createFixtureTenant(second.knex, 'Campus lab');
+    provisioning = await startTestServer(second, {
+      oidc: {
+        issuer,
+        ...CLIENT,
+        provisioning: {
+          createAccounts: true,
+          joinRules: parseJoinRules('domain:campus.example=Campus lab:member'),
+        },
+      },
+      webHandler: await createPortalHandler(WEB_DIR),
+    });
     const provider = new Provider(issuer, {
       clients: [
         {
           client_id: CLIENT.clientId,
           client_secret: CLIENT.clientSecret,
-          redirect_uris: [`${server.url}/api/v1/auth/oidc/callback`],
+          redirect_uris: [server.url, provisioning.url].map(
+            (url) => `${url}/api/v1/auth/oidc/callback`,
+          ),
         },
       ],
       claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
@@ -65,12 +84,14 @@ describe.skipIf(browserSkipReason())('single sign-on with OpenID Connect', () =>
     providerServer?.close();
     await server?.close();
     await server?.database.close();
+    await provisioning?.close();
+    await provisioning?.database.close();
   });
 
   /** Goes through the provider's login and consent pages as `login`; returns the page after. */
-  async function signInAs(login: string) {
+  async function signInAs(login: string, on = server) {
     const page = await browser.newPage();
-    await page.goto(`${server.url}/login`);
+    await page.goto(`${on.url}/login`);
     await page.getByRole('link', { name: 'Sign in with single sign-on' }).click();
     await page.locator('input[name=login]').fill(login);
     await page.locator('input[name=password]').fill('anything');
@@ -131,5 +152,28 @@ describe.skipIf(browserSkipReason())('single sign-on with OpenID Connect', () =>
       password: true,
       oidc: true,
     });
+  });
+
+  it('makes an account for a first-time identity and joins it by its email domain, when set to', async () => {
+    const page = await signInAs('newcomer@campus.example', provisioning);
+    await page.getByRole('heading', { name: 'My labs' }).waitFor();
+    // In the tenant its domain's rule names: the launch form is offered.
+    await page.getByRole('button', { name: 'Launch lab' }).waitFor();
+    const user = await provisioning.database
+      .knex('users')
+      .where({ email: 'newcomer@campus.example' })
+      .first();
+    expect(user).toMatchObject({ password_hash: null, oidc_subject: 'newcomer@campus.example' });
+    const membership = await provisioning.database
+      .knex('memberships')
+      .where({ user_id: user.id })
+      .first();
+    expect(membership.role).toBe('member');
+    await page.close();
+    // Another domain gets an account but joins nothing.
+    const other = await signInAs('visitor@elsewhere.example', provisioning);
+    await other.getByRole('heading', { name: 'My labs' }).waitFor();
+    await other.getByText('You are not in any class or team yet').waitFor();
+    await other.close();
   });
 });

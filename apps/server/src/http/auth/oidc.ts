@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { OidcSettings } from '../../config.js';
 import { recordAudit } from '../../db/queries/audit.js';
 import { findUserByEmail, touchLastLogin, type UserRow } from '../../db/queries/users.js';
+import { applyJoinRules, createSsoAccount } from '../../domain/auth/sso-provisioning.js';
 import { AppError } from '../../errors.js';
 
 declare module 'express-session' {
@@ -119,7 +120,22 @@ export class OidcSignIn {
     if (!email || !subject || claims?.email_verified !== true) {
       throw new AppError('FORBIDDEN', 'Your single sign-on account has no verified email address.');
     }
-    const user = await this.#userOf(email, subject);
+    const provisioning = this.settings.provisioning;
+    let user = await this.#userOf(email, subject);
+    if (!user && provisioning?.createAccounts) {
+      user = await createSsoAccount(this.knex, {
+        email,
+        name: typeof claims?.name === 'string' ? claims.name : undefined,
+        issuer: this.settings.issuer,
+        subject,
+      });
+    }
+    if (user && !user.disabled && provisioning && provisioning.joinRules.length > 0) {
+      const groups = Array.isArray(claims?.groups)
+        ? claims.groups.filter((group): group is string => typeof group === 'string')
+        : [];
+      await applyJoinRules(this.knex, this.logger, provisioning.joinRules, user, groups);
+    }
     if (!user || user.disabled) {
       await recordAudit(this.knex, {
         actorId: null,
