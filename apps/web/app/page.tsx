@@ -5,6 +5,7 @@ import { useCallback, useEffect, useState } from 'react';
 import { AppShell } from '@/components/app-shell';
 import { HoursUsed } from '@/components/hours-used';
 import { LaunchForm } from '@/components/launch-form';
+import { usePolling } from '@/components/use-api-load';
 import { useSession } from '@/components/use-session';
 import { useVmEvents } from '@/components/use-vm-events';
 import { VmList } from '@/components/vm-list';
@@ -46,11 +47,7 @@ export default function MyLabsPage() {
     onDeleted: (vmId) => setVms((list) => list?.filter((vm) => vm.id !== vmId)),
   });
   const busy = vms?.some((vm) => TRANSITIONAL.has(vm.state)) ?? false;
-  useEffect(() => {
-    if (!busy) return;
-    const timer = setInterval(refresh, BUSY_POLL_MS);
-    return () => clearInterval(timer);
-  }, [busy, refresh]);
+  usePolling(busy, refresh, BUSY_POLL_MS);
 
   if (error)
     return (

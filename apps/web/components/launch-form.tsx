@@ -2,6 +2,7 @@
 
 import type { CreateVmRequest, Image, Membership, Quota } from '@labvisor/shared';
 import { type FormEvent, useEffect, useState } from 'react';
+import { NumberField } from '@/components/number-field';
 import { api, describeError } from '@/lib/api';
 
 /** What the quota leaves of each resource a launch takes, for the fields and the note under them. */
@@ -244,38 +245,6 @@ function SizeFields({
         onChange={(diskGib) => onChange({ diskGib })}
       />
     </>
-  );
-}
-
-function NumberField(props: {
-  id: string;
-  label: string;
-  value: number;
-  min: number;
-  max: number;
-  step?: number;
-  left: number | undefined;
-  onChange: (value: number) => void;
-}) {
-  return (
-    <div className="field">
-      <label htmlFor={props.id}>{props.label}</label>
-      <input
-        id={props.id}
-        type="number"
-        value={props.value}
-        min={props.min}
-        max={props.max}
-        step={props.step ?? 1}
-        onChange={(e) => props.onChange(Number(e.target.value))}
-        aria-describedby={`${props.id}-left`}
-      />
-      {props.left !== undefined && (
-        <span id={`${props.id}-left`} className="muted small">
-          {props.left} left
-        </span>
-      )}
-    </div>
   );
 }
 

@@ -2,31 +2,7 @@
 
 import { type Image, MAX_POOL_COUNT, type PoolSetting } from '@labvisor/shared';
 import { type FormEvent, useState } from 'react';
-
-/** A number input with its label. */
-function NumberInput(props: {
-  id: string;
-  label: string;
-  value: number;
-  min: number;
-  max: number;
-  onChange: (value: number) => void;
-}) {
-  return (
-    <div className="field">
-      <label htmlFor={props.id}>{props.label}</label>
-      <input
-        id={props.id}
-        type="number"
-        value={props.value}
-        min={props.min}
-        max={props.max}
-        required
-        onChange={(e) => props.onChange(Number(e.target.value))}
-      />
-    </div>
-  );
-}
+import { NumberField } from '@/components/number-field';
 
 /**
  * Sets one warm pool: an image that can be cloned, the size its labs get (the image's defaults,
@@ -85,7 +61,7 @@ export function PoolForm({
             ))}
           </select>
         </div>
-        <NumberInput
+        <NumberField
           id="pool-vcpus"
           label="vCPUs"
           value={values.vcpus}
@@ -93,7 +69,7 @@ export function PoolForm({
           max={16}
           onChange={(vcpus) => change({ vcpus })}
         />
-        <NumberInput
+        <NumberField
           id="pool-memory"
           label="Memory (MiB)"
           value={values.memoryMib}
@@ -101,7 +77,7 @@ export function PoolForm({
           max={65536}
           onChange={(memoryMib) => change({ memoryMib })}
         />
-        <NumberInput
+        <NumberField
           id="pool-disk"
           label="Disk (GiB)"
           value={values.diskGib}
@@ -109,7 +85,7 @@ export function PoolForm({
           max={1024}
           onChange={(diskGib) => change({ diskGib })}
         />
-        <NumberInput
+        <NumberField
           id="pool-count"
           label="Labs kept ready"
           value={values.count}

@@ -55,3 +55,12 @@ export function useApiLoad<T>(key: string | undefined, load: () => Promise<T>): 
   const reload = useCallback(() => setRound((count) => count + 1), []);
   return { data, refusal, error, reload };
 }
+
+/** Calls `reload` every `intervalMs` while `enabled` (a page following work under way). */
+export function usePolling(enabled: boolean, reload: () => void, intervalMs: number): void {
+  useEffect(() => {
+    if (!enabled) return;
+    const timer = setInterval(reload, intervalMs);
+    return () => clearInterval(timer);
+  }, [enabled, reload, intervalMs]);
+}

@@ -3,13 +3,13 @@
 import type { HostCapacity, Quota, QuotaLimits, Tenant } from '@labvisor/shared';
 import { VM_STATES } from '@labvisor/shared';
 import Link from 'next/link';
-import { type FormEvent, useEffect, useState } from 'react';
+import { type FormEvent, useState } from 'react';
 import { ConfirmButton } from '@/components/confirm-button';
 import { buildsUnderWay, ImageBuildsCard } from '@/components/image-builds-card';
 import { ActionFeedback, usePageActions } from '@/components/page-actions';
 import { ADMIN_SECTION, SectionPage } from '@/components/section-page';
 import { formatNumber, UsageBar } from '@/components/usage-bar';
-import { useApiLoad } from '@/components/use-api-load';
+import { useApiLoad, usePolling } from '@/components/use-api-load';
 import { useSession } from '@/components/use-session';
 import { api } from '@/lib/api';
 
@@ -41,11 +41,7 @@ export default function AdminTenantsPage() {
   // While an image is being built in the background, the page follows its steps.
   const building = loaded.data ? buildsUnderWay(loaded.data.host.imageBuilds) : false;
   const { reload } = loaded;
-  useEffect(() => {
-    if (!building) return;
-    const timer = setInterval(reload, BUILD_POLL_MS);
-    return () => clearInterval(timer);
-  }, [building, reload]);
+  usePolling(building, reload, BUILD_POLL_MS);
 
   if (error)
     return (

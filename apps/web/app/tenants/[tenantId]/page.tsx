@@ -1,11 +1,10 @@
 'use client';
 
 import { useParams } from 'next/navigation';
-import { useEffect } from 'react';
 import { ClassSettings } from '@/components/class-settings';
 import { ClassVmTable } from '@/components/class-vm-table';
 import { SectionPage, tenantSection } from '@/components/section-page';
-import { useApiLoad } from '@/components/use-api-load';
+import { useApiLoad, usePolling } from '@/components/use-api-load';
 import { useSession } from '@/components/use-session';
 import { api } from '@/lib/api';
 
@@ -27,11 +26,7 @@ export default function ClassPage() {
   });
   const { reload } = loaded;
   const ready = loaded.data !== undefined;
-  useEffect(() => {
-    if (!ready) return;
-    const timer = setInterval(reload, POLL_MS);
-    return () => clearInterval(timer);
-  }, [ready, reload]);
+  usePolling(ready, reload, POLL_MS);
 
   if (error)
     return (

@@ -2,11 +2,10 @@
 
 import type { Pool, PoolSetting } from '@labvisor/shared';
 import { useParams } from 'next/navigation';
-import { useEffect } from 'react';
 import { ActionFeedback, usePageActions } from '@/components/page-actions';
 import { PoolForm } from '@/components/pool-form';
 import { SectionPage, tenantSection } from '@/components/section-page';
-import { useApiLoad } from '@/components/use-api-load';
+import { useApiLoad, usePolling } from '@/components/use-api-load';
 import { useSession } from '@/components/use-session';
 import { api } from '@/lib/api';
 
@@ -47,11 +46,7 @@ export default function TenantPoolsPage() {
     (pool) => pool.ready < pool.count && pool.shortBecause === null,
   );
   const { reload } = loaded;
-  useEffect(() => {
-    if (!filling) return;
-    const timer = setInterval(reload, FILLING_POLL_MS);
-    return () => clearInterval(timer);
-  }, [filling, reload]);
+  usePolling(filling ?? false, reload, FILLING_POLL_MS);
 
   if (error)
     return (
