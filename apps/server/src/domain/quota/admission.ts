@@ -26,9 +26,12 @@ export type AdmissionResult<T> =
 
 /**
  * Runs `write` only if the tenant's quota and the host's capacity admit `request`, in one
- * transaction: the tenant's quota row is locked (`SELECT … FOR UPDATE`) and host capacity is
- * serialised by an advisory lock, so parallel requests — on several replicas too — never
- * over-admit. A refusal throws QUOTA_EXCEEDED with `{resource, limit, used, requested}`.
+ * transaction: the tenant's quota row is locked (`SELECT … FOR UPDATE`), so a tenant's
+ * admissions run one at a time; the host is checked after `write` (which must leave the VM
+ * holding the requested vCPUs and memory) under an advisory lock held only from that check to
+ * the commit, so parallel requests of many tenants — on several replicas too — never
+ * over-admit and barely wait on each other. A refusal throws QUOTA_EXCEEDED with
+ * `{resource, limit, used, requested}`.
  */
 export async function admit<T>(
   knex: Knex,
@@ -65,12 +68,19 @@ export async function admit<T>(
         'member',
       );
     }
-    if ((tenantRequest.vcpus ?? 0) > 0 || (tenantRequest.memoryMib ?? 0) > 0) {
-      await trx.raw('select pg_advisory_xact_lock(?)', [HOST_CAPACITY_LOCK_KEY]);
-      await refuseOverHostCapacity(trx, options.host, options.request);
+    const takesHost = (tenantRequest.vcpus ?? 0) > 0 || (tenantRequest.memoryMib ?? 0) > 0;
+    if (options.dryRun) {
+      if (takesHost) await refuseOverHostCapacity(trx, options.host, options.request, false);
+      return { admitted: true, dryRun: true } as const;
     }
-    if (options.dryRun) return { admitted: true, dryRun: true } as const;
-    return { admitted: true, dryRun: false, value: await options.write(trx) } as const;
+    const value = await options.write(trx);
+    // The host is checked last, with its written VM counted: the lock that makes it exact across
+    // tenants is held from this sum to the commit only, so tenants wait on each other briefly.
+    if (takesHost) {
+      await trx.raw('select pg_advisory_xact_lock(?)', [HOST_CAPACITY_LOCK_KEY]);
+      await refuseOverHostCapacity(trx, options.host, options.request, true);
+    }
+    return { admitted: true, dryRun: false, value } as const;
   });
 }
 
@@ -122,10 +132,15 @@ function refuseOverQuota(
   );
 }
 
+/**
+ * Refuses a request the host cannot take; `written`: the request's VM is already written as
+ * holding resources (so it is in the sum, and taken out of the `used` the refusal reports).
+ */
 async function refuseOverHostCapacity(
   trx: Knex,
   host: HostAllocatable,
   request: QuotaRequest,
+  written: boolean,
 ): Promise<void> {
   const used = await trx('vms')
     .whereIn('state', RESOURCE_HOLDING_STATES)
@@ -133,18 +148,20 @@ async function refuseOverHostCapacity(
       trx.raw('sum(vcpus) as vcpus'),
       trx.raw('sum(memory_mib) as memory'),
     );
+  const vcpus = request.vcpus ?? 0;
+  const memoryMib = request.memoryMib ?? 0;
   const checks = [
     {
       resource: 'hostVcpus',
       limit: host.vcpus,
-      used: Number(used?.vcpus ?? 0),
-      requested: request.vcpus ?? 0,
+      used: Number(used?.vcpus ?? 0) - (written ? vcpus : 0),
+      requested: vcpus,
     },
     {
       resource: 'hostMemoryMib',
       limit: host.memoryMib,
-      used: Number(used?.memory ?? 0),
-      requested: request.memoryMib ?? 0,
+      used: Number(used?.memory ?? 0) - (written ? memoryMib : 0),
+      requested: memoryMib,
     },
   ];
   for (const check of checks) {
