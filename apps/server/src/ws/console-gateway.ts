@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import { recordAudit } from '../db/queries/audit.js';
 import { findUserById, type UserRow } from '../db/queries/users.js';
-import { loadActor } from '../domain/auth/access.js';
+import { type Actor, loadActor } from '../domain/auth/access.js';
 import type { AccessChange, AccessEvents } from '../domain/auth/access-events.js';
 import { authenticate } from '../domain/auth/authenticate.js';
 import { ConsoleRecording } from '../domain/consoles/console-recordings.js';
@@ -205,14 +205,15 @@ export class ConsoleGateway implements ConsolePresence {
    * tick, so parallel upgrades cannot pass the cap together); a refusal gives the slot back.
    */
   async #authorize(req: IncomingMessage, vmId: string, kind: 'serial' | 'vnc', ticket: string) {
-    const user = await this.#authenticate(req);
+    const actor = await this.#authenticate(req);
+    const user = actor.user;
     this.#takeSlot(user.id);
     try {
       // Redeemed before the Origin check, so a ticket tried from a foreign page is used up.
       const grant = this.deps.tickets.redeem(ticket, { userId: user.id, vmId, kind });
       if ('refused' in grant) throw new AppError('FORBIDDEN', grant.refused);
       this.#checkOrigin(req);
-      const vm = await this.deps.vms.get(await loadActor(this.deps.knex, user), vmId);
+      const vm = await this.deps.vms.get(actor, vmId);
       // A VM on its way up (resumed by the console's ticket) is waited for.
       const state = vm.state === 'starting' ? await this.#settledState(vmId) : vm.state;
       if (!LIVE_STATES.includes(state)) {
@@ -301,13 +302,13 @@ export class ConsoleGateway implements ConsolePresence {
   }
 
   /** Who opens the console: the same authentication path as HTTP requests (API token or session). */
-  async #authenticate(req: IncomingMessage): Promise<UserRow> {
+  async #authenticate(req: IncomingMessage): Promise<Actor> {
     const authenticated = await authenticate(this.deps.knex, {
       authorization: req.headers.authorization,
       sessionUserId: req.headers.authorization ? undefined : await this.#sessionUserId(req),
     });
     if (!authenticated) throw new AppError('UNAUTHENTICATED', 'Sign in first.');
-    return authenticated.user;
+    return authenticated.actor;
   }
 
   /** The user id the upgrade's session cookie holds, read through the session middleware. */

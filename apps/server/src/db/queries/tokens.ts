@@ -1,6 +1,6 @@
 import type { ApiToken } from '@labvisor/shared';
 import type { Knex } from 'knex';
-import type { UserRow } from './users.js';
+import { TENANT_ROLES_COLUMN, type UserWithRoles } from './users.js';
 
 /** An api_tokens row. */
 export interface ApiTokenRow {
@@ -77,11 +77,11 @@ export async function revokeApiToken(
   return count > 0;
 }
 
-/** The enabled user owning a live, unexpired token with this hash, or undefined; records its use. */
+/** The enabled user (with their tenant roles) owning a live, unexpired token with this hash, or undefined; records its use. */
 export async function findUserByTokenHash(
   knex: Knex,
   tokenHash: string,
-): Promise<UserRow | undefined> {
+): Promise<UserWithRoles | undefined> {
   const row = await knex('api_tokens')
     .join('users', 'users.id', 'api_tokens.user_id')
     .where('api_tokens.token_hash', tokenHash)
@@ -90,10 +90,11 @@ export async function findUserByTokenHash(
       q.whereNull('api_tokens.expires_at').orWhere('api_tokens.expires_at', '>', knex.fn.now()),
     )
     .andWhere('users.disabled', false)
-    .first<(UserRow & { token_id: string; token_used_at: Date | null }) | undefined>(
+    .first<(UserWithRoles & { token_id: string; token_used_at: Date | null }) | undefined>(
       'users.*',
       'api_tokens.id as token_id',
       'api_tokens.last_used_at as token_used_at',
+      knex.raw(TENANT_ROLES_COLUMN),
     );
   if (!row) return undefined;
   // Record use at most once a minute per token: a script's every request must not be a write.

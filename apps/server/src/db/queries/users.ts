@@ -34,6 +34,33 @@ export async function findUserByEmail(knex: Knex, email: string): Promise<UserRo
   return knex<UserRow>('users').where({ email: email.toLowerCase() }).first();
 }
 
+/** A user row with their tenant roles, read in the same query. */
+export type UserWithRoles = UserRow & { tenant_roles: Array<[string, TenantRole]> | string };
+
+/** The select expression of a user's tenant roles, as a JSON array of `[tenantId, role]`. */
+export const TENANT_ROLES_COLUMN =
+  "(select coalesce(json_agg(json_build_array(m.tenant_id, m.role)), '[]'::json) from memberships m where m.user_id = users.id) as tenant_roles";
+
+/** A user with their tenant roles, by id, in one query (authentication loads the actor so). */
+export async function findUserWithRolesById(
+  knex: Knex,
+  id: string,
+): Promise<UserWithRoles | undefined> {
+  return knex('users')
+    .where({ id })
+    .first<UserWithRoles | undefined>('users.*', knex.raw(TENANT_ROLES_COLUMN));
+}
+
+/** Splits a {@link UserWithRoles} into the user and their roles by tenant. */
+export function splitRoles(row: UserWithRoles): {
+  user: UserRow;
+  roles: Map<string, TenantRole>;
+} {
+  const { tenant_roles: raw, ...user } = row;
+  const pairs = (typeof raw === 'string' ? JSON.parse(raw) : raw) as Array<[string, TenantRole]>;
+  return { user, roles: new Map(pairs) };
+}
+
 /** Finds a user by id, or undefined. */
 export async function findUserById(knex: Knex, id: string): Promise<UserRow | undefined> {
   return knex<UserRow>('users').where({ id }).first();

@@ -1,7 +1,8 @@
 import type { Knex } from 'knex';
 import { findUserByTokenHash } from '../../db/queries/tokens.js';
-import { findUserById, type UserRow } from '../../db/queries/users.js';
+import { findUserWithRolesById, splitRoles } from '../../db/queries/users.js';
 import { AppError } from '../../errors.js';
+import type { Actor } from './access.js';
 import { hashApiToken } from './api-tokens.js';
 
 /** What a request carries to say who sends it. */
@@ -12,9 +13,9 @@ export interface Credentials {
   sessionUserId?: string | undefined;
 }
 
-/** Who sends a request, and how that was established. */
+/** Who sends a request (with their tenant roles, read in the same query), and how that was established. */
 export interface Authenticated {
-  user: UserRow;
+  actor: Actor;
   method: 'session' | 'token';
 }
 
@@ -32,12 +33,12 @@ export async function authenticate(
     const bearer = /^Bearer\s+(\S+)$/i.exec(credentials.authorization);
     if (!bearer)
       throw new AppError('UNAUTHENTICATED', 'The Authorization header must be "Bearer <token>".');
-    const user = await findUserByTokenHash(knex, hashApiToken(bearer[1]!));
-    if (!user || user.disabled)
+    const row = await findUserByTokenHash(knex, hashApiToken(bearer[1]!));
+    if (!row || row.disabled)
       throw new AppError('UNAUTHENTICATED', 'The API token is wrong, expired or revoked.');
-    return { user, method: 'token' };
+    return { actor: splitRoles(row), method: 'token' };
   }
   if (!credentials.sessionUserId) return undefined;
-  const user = await findUserById(knex, credentials.sessionUserId);
-  return user && !user.disabled ? { user, method: 'session' } : undefined;
+  const row = await findUserWithRolesById(knex, credentials.sessionUserId);
+  return row && !row.disabled ? { actor: splitRoles(row), method: 'session' } : undefined;
 }

@@ -106,7 +106,8 @@ export function authenticateRequest(knex: Knex): RequestHandler {
       sessionUserId: session?.passport?.user,
     });
     if (authenticated) {
-      req.user = authenticated.user;
+      req.user = authenticated.actor.user;
+      req.actor = authenticated.actor;
       req.authMethod = authenticated.method;
     }
     next();
