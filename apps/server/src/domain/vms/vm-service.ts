@@ -201,7 +201,6 @@ export class VmService extends EventEmitter<{
    * is (`running`, or `error` with the reason when the claim failed). The pool refills meanwhile.
    */
   async #claimPooled(vm: VmRow, actor: Actor): Promise<VmRow> {
-    this.#pools.request();
     try {
       await this.#engine.claimVm(vm.id, {
         name: vm.name,
@@ -210,6 +209,8 @@ export class VmService extends EventEmitter<{
     } catch (error) {
       this.#logger.warn({ err: error, vmId: vm.id }, 'taking a pooled VM failed');
     }
+    // Refilled after the claim, so a new clone's start does not slow this one's identity.
+    this.#pools.request();
     // The engine's state event is being written; answer the VM once it is.
     await this.#stateWrites.get(vm.id)?.catch(() => {});
     const claimed = (await findVmById(this.#knex, vm.id)) ?? vm;
