@@ -3,7 +3,6 @@ import { EventEmitter } from 'node:events';
 import type { Engine, VmStateEvent } from '@labvisor/engine';
 import {
   type CreateVmRequest,
-  PROCESS_STATES,
   planVmAction,
   RESOURCE_HOLDING_STATES,
   type VmAction,
