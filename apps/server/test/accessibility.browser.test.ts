@@ -26,8 +26,9 @@ const ADMIN = { email: 'admin@example.test', password: 'admin-password-1' };
 async function auditPage(page: Page): Promise<string[]> {
   await page.addScriptTag({ path: AXE_SCRIPT });
   const violations = await page.evaluate(async () => {
-    const axe = (window as unknown as { axe: { run: () => Promise<{ violations: unknown[] }> } })
-      .axe;
+    const axe = (
+      globalThis as unknown as { axe: { run: () => Promise<{ violations: unknown[] }> } }
+    ).axe;
     return (await axe.run()).violations as Array<{
       id: string;
       impact: string;
