@@ -121,6 +121,33 @@ describe.skipIf(skipReason)('idle suspension and hour budgets with a real guest'
     expect((await student.send('DELETE', `/api/v1/vms/${vm.id}`)).status).toBe(204);
   });
 
+  it('lets a member’s own idle minutes replace the tenant’s', async () => {
+    const me = (await student.send('GET', '/api/v1/me')).body.user.id as string;
+    const limitsPath = `/api/v1/tenants/${tenantId}/members/${me}/limits`;
+    expect(
+      (await tenantAdmin.send('PUT', limitsPath, { limits: { idleSuspendMinutes: 20 } })).status,
+    ).toBe(200);
+    const created = await student.send('POST', '/api/v1/vms', {
+      tenantId,
+      name: 'patient',
+      imageId,
+      vcpus: 1,
+      memoryMib: 128,
+      diskGib: 1,
+    });
+    const vm = await waitForVmState(student, created.body.id, 'running');
+    // Past the tenant's 5 minutes, within the member's 20: it keeps running.
+    await idleSince(vm.id, 10);
+    await server.idleSuspender.check();
+    expect((await student.send('GET', `/api/v1/vms/${vm.id}`)).body.state).toBe('running');
+    await idleSince(vm.id, 21);
+    await server.idleSuspender.check();
+    const suspended = await waitForVmState(student, vm.id, 'suspended');
+    expect(suspended.stateReason).toContain('20 minutes without input');
+    await tenantAdmin.send('PUT', limitsPath, { limits: null });
+    expect((await student.send('DELETE', `/api/v1/vms/${vm.id}`)).status).toBe(204);
+  });
+
   it('warns at 80 % of a member’s hour budget, suspends at 100 % and refuses starts until it is raised', async () => {
     const me = (await student.send('GET', '/api/v1/me')).body.user.id as string;
     const limitsPath = `/api/v1/tenants/${tenantId}/members/${me}/limits`;

@@ -12,6 +12,7 @@ const MEMBER_LIMITS = [
   { key: 'memoryMib', label: 'Memory (MiB)', unit: 'MiB' },
   { key: 'diskGib', label: 'Disk (GiB)', unit: 'GiB' },
   { key: 'vmHoursPerMonth', label: 'Hours a month', unit: 'hours a month' },
+  { key: 'idleSuspendMinutes', label: 'Idle minutes', unit: 'idle minutes' },
 ] as const;
 
 type MemberLimitKey = (typeof MEMBER_LIMITS)[number]['key'];
@@ -233,7 +234,9 @@ function LimitsForm({
               min={0}
               step={1}
               inputMode="numeric"
-              placeholder={`up to ${quota.limits[key]}`}
+              placeholder={
+                key === 'idleSuspendMinutes' ? "the class's" : `up to ${quota.limits[key]}`
+              }
               value={values[key]}
               onChange={(event) => setValues({ ...values, [key]: event.target.value })}
             />

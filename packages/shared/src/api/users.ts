@@ -30,6 +30,12 @@ export const memberLimitsSchema = z.strictObject({
   diskGib: z.int().min(0).optional(),
   /** The member's monthly hour budget, enforced while their VMs run (suspended at 100 %). */
   vmHoursPerMonth: z.number().min(0).max(1_000_000).optional(),
+  /** Minutes without input after which the member's VMs are suspended, instead of the tenant's. */
+  idleSuspendMinutes: z
+    .int()
+    .min(5)
+    .max(24 * 60)
+    .optional(),
 });
 
 /** Body of `PUT /api/v1/tenants/:tenantId/members/:userId/limits`; `null` removes them. */

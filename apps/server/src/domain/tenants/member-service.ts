@@ -128,10 +128,10 @@ function memberNotFound(): AppError {
   return new AppError('NOT_FOUND', 'No such member.');
 }
 
-/** VALIDATION naming each member limit above the tenant's. */
+/** VALIDATION naming each member limit above the tenant's (its idle minutes are not a quota). */
 function refuseAboveTenant(limits: Member['limits'], tenantLimits: QuotaLimits): void {
   const tooHigh = Object.entries(limits ?? {}).filter(
-    ([key, value]) => value! > tenantLimits[key as keyof QuotaLimits],
+    ([key, value]) => key in MEMBER_LIMIT_UNITS && value! > tenantLimits[key as keyof QuotaLimits],
   ) as [keyof typeof MEMBER_LIMIT_UNITS, number][];
   if (tooHigh.length === 0) return;
   throw new AppError(

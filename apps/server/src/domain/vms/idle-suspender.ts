@@ -19,7 +19,7 @@ export interface ConsoleUse {
 }
 
 /**
- * Idle suspension, never idle stop: a VM of a tenant with an idle policy that had no real console
+ * Idle suspension, never idle stop: a VM of a tenant (or an owner) with an idle policy that had no real console
  * input (keys, pointer) for its minutes, and has no interactive console open, is suspended to disk
  * with its work kept and its quota released; its serial viewers are warned a minute before.
  * Opening its console resumes it where it was. Runs from the server's timer (`check`).
@@ -34,15 +34,24 @@ export class IdleSuspender {
 
   /** Suspends the VMs idle past their tenant's minutes, and warns those a minute short of it. */
   async check(now = new Date()): Promise<void> {
-    const candidates = await this.deps
-      .knex<IdleCandidate>('vms')
+    const knex = this.deps.knex;
+    // The owner's own minutes, when a tenant admin set them, else the tenant's.
+    const minutes = knex.raw(
+      "coalesce((memberships.limits->>'idleSuspendMinutes')::int, tenants.idle_suspend_minutes)",
+    );
+    const candidates = await knex<IdleCandidate>('vms')
       .join('tenants', 'tenants.id', 'vms.tenant_id')
-      .whereNotNull('tenants.idle_suspend_minutes')
+      .leftJoin('memberships', (join) =>
+        join
+          .on('memberships.tenant_id', 'vms.tenant_id')
+          .andOn('memberships.user_id', 'vms.owner_id'),
+      )
+      .whereRaw('? is not null', [minutes])
       .whereNull('vms.pool_id')
       .where('vms.state', 'running')
       .select<IdleCandidate[]>(
         'vms.*',
-        'tenants.idle_suspend_minutes',
+        knex.raw('? as idle_suspend_minutes', [minutes]),
         this.deps.knex.raw(
           'greatest(coalesce(vms.last_activity_at, vms.started_at), vms.started_at) as idle_since',
         ),
