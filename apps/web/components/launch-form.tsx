@@ -2,7 +2,7 @@
 
 import type { CreateVmRequest, Image, Membership, Quota } from '@labvisor/shared';
 import { type FormEvent, useEffect, useState } from 'react';
-import { NumberField } from '@/components/number-field';
+import { SizeFields } from '@/components/size-fields';
 import { api, describeError } from '@/lib/api';
 
 /** What the quota leaves of each resource a launch takes, for the fields and the note under them. */
@@ -88,7 +88,7 @@ export function LaunchForm({
     <form className="launch" onSubmit={submit} aria-label="Launch a lab">
       <div className="grid">
         <LabFields memberships={memberships} images={images} values={values} onChange={change} />
-        <SizeFields values={values} left={left} onChange={change} />
+        <SizeFields idPrefix="launch" values={values} left={left} onChange={change} />
       </div>
       {left && (
         <p className="muted small" aria-live="polite">
@@ -200,50 +200,6 @@ function LabFields({
           maxLength={64}
         />
       </div>
-    </>
-  );
-}
-
-/** The lab's vCPUs, memory and disk, each with what the quota leaves of it. */
-function SizeFields({
-  values,
-  left,
-  onChange,
-}: {
-  values: CreateVmRequest;
-  left: QuotaLeft | undefined;
-  onChange: (changed: Partial<CreateVmRequest>) => void;
-}) {
-  return (
-    <>
-      <NumberField
-        id="launch-vcpus"
-        label="vCPUs"
-        value={values.vcpus}
-        min={1}
-        max={16}
-        left={left?.vcpus}
-        onChange={(vcpus) => onChange({ vcpus })}
-      />
-      <NumberField
-        id="launch-memory"
-        label="Memory (MiB)"
-        value={values.memoryMib}
-        min={64}
-        max={65536}
-        step={64}
-        left={left?.memoryMib}
-        onChange={(memoryMib) => onChange({ memoryMib })}
-      />
-      <NumberField
-        id="launch-disk"
-        label="Disk (GiB)"
-        value={values.diskGib}
-        min={1}
-        max={1024}
-        left={left?.diskGib}
-        onChange={(diskGib) => onChange({ diskGib })}
-      />
     </>
   );
 }

@@ -3,6 +3,7 @@
 import { type Image, MAX_POOL_COUNT, type PoolSetting } from '@labvisor/shared';
 import { type FormEvent, useState } from 'react';
 import { NumberField } from '@/components/number-field';
+import { SizeFields } from '@/components/size-fields';
 
 /**
  * Sets one warm pool: an image that can be cloned, the size its labs get (the image's defaults,
@@ -61,30 +62,7 @@ export function PoolForm({
             ))}
           </select>
         </div>
-        <NumberField
-          id="pool-vcpus"
-          label="vCPUs"
-          value={values.vcpus}
-          min={1}
-          max={16}
-          onChange={(vcpus) => change({ vcpus })}
-        />
-        <NumberField
-          id="pool-memory"
-          label="Memory (MiB)"
-          value={values.memoryMib}
-          min={64}
-          max={65536}
-          onChange={(memoryMib) => change({ memoryMib })}
-        />
-        <NumberField
-          id="pool-disk"
-          label="Disk (GiB)"
-          value={values.diskGib}
-          min={1}
-          max={1024}
-          onChange={(diskGib) => change({ diskGib })}
-        />
+        <SizeFields idPrefix="pool" values={values} onChange={change} />
         <NumberField
           id="pool-count"
           label="Labs kept ready"
