@@ -114,5 +114,15 @@ describe.skipIf(browserSkipReason())('accessibility of the portal', () => {
     expect(Object.fromEntries(Object.entries(found).filter(([, list]) => list.length > 0))).toEqual(
       {},
     );
+    // The terminal offers a screen reader mode, kept across pages, which exposes its text.
+    await page.goto(`${server.url}/vms/${vmId}`);
+    const terminal = page.getByRole('region', { name: 'Serial terminal' });
+    await terminal.locator('.xterm-rows').waitFor();
+    await page.getByLabel(/Screen reader mode/).check();
+    await expect.poll(() => terminal.locator('.xterm-accessibility').count()).toBeGreaterThan(0);
+    await page.reload();
+    await expect.poll(() => page.getByLabel(/Screen reader mode/).isChecked()).toBe(true);
+    await expect.poll(() => terminal.locator('.xterm-accessibility').count()).toBeGreaterThan(0);
+    expect(await auditPage(page)).toEqual([]);
   });
 });

@@ -8,6 +8,8 @@ import { api, describeError } from '@/lib/api';
 /** Close code the server uses when the VM stopped or access ended: no point reconnecting. */
 const GONE = 4404;
 const RECONNECT_DELAYS_MS = [500, 1000, 2000, 4000, 8000];
+/** Where this browser keeps whether the terminal runs in screen reader mode. */
+const SCREEN_READER_KEY = 'labvisor.terminal.screenReader';
 
 type Viewer = { userId: string; name: string; mode: 'interactive' | 'view' };
 
@@ -25,6 +27,13 @@ export function SerialTerminal({
   const container = useRef<HTMLElement>(null);
   const [banner, setBanner] = useState<string>('Connecting…');
   const [viewers, setViewers] = useState<Viewer[]>([]);
+  const [screenReader, setScreenReader] = useState(false);
+  const terminalRef = useRef<{ options: { screenReaderMode?: boolean } }>(null);
+  // The choice is the user's, kept in this browser across labs.
+  useEffect(() => setScreenReader(localStorage.getItem(SCREEN_READER_KEY) === 'on'), []);
+  useEffect(() => {
+    if (terminalRef.current) terminalRef.current.options.screenReaderMode = screenReader;
+  }, [screenReader]);
 
   useEffect(() => {
     let disposed = false;
@@ -49,6 +58,8 @@ export function SerialTerminal({
       terminal.loadAddon(fit);
       terminal.open(container.current);
       fit.fit();
+      terminal.options.screenReaderMode = localStorage.getItem(SCREEN_READER_KEY) === 'on';
+      terminalRef.current = terminal;
       terminal.focus();
       const onResize = () => fit.fit();
       window.addEventListener('resize', onResize);
@@ -121,6 +132,19 @@ export function SerialTerminal({
         </p>
       )}
       <section ref={container} className="terminal" aria-label="Serial terminal" />
+      <label className="check small">
+        <input
+          type="checkbox"
+          checked={screenReader}
+          onChange={(event) => {
+            localStorage.setItem(SCREEN_READER_KEY, event.target.checked ? 'on' : 'off');
+            setScreenReader(event.target.checked);
+          }}
+        />
+        Screen reader mode: new output is read as it arrives, and the terminal's lines can be
+        reviewed with your screen reader's reading keys. The terminal is text; click it (or tab to
+        it) to type.
+      </label>
       {others.length > 0 && (
         <p className="muted small">
           Connected:{' '}
