@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../src/db/database.js';
 import { ConsoleSocket } from './support/console-client.js';
 import { openVmTestDatabase } from './support/databases.js';
+import { openEvents } from './support/events-client.js';
 import { createFixtureTenant, createFixtureUser, FIXTURE_PASSWORD } from './support/fixtures.js';
 import { startTestServer, TestClient, type TestServer } from './support/test-server.js';
 import { guestSkipReason, registerTinyImage } from './support/tiny-image.js';
@@ -98,6 +99,8 @@ describe.skipIf(skipReason)('warm pools with real guests', () => {
   });
 
   it('keeps two paused clones ready, gives one to a launch with the member’s identity, and refills', async () => {
+    // Pooled VMs are nobody's: an instructor's open page hears of none of them.
+    const events = await openEvents(server, teacher);
     const set = await teacher.send('PUT', poolsUrl(), {
       pools: [{ imageId, ...size, count: 2 }],
     });
@@ -117,6 +120,13 @@ describe.skipIf(skipReason)('warm pools with real guests', () => {
     });
     expect(launched.status).toBe(201);
     expect(launched.body).toMatchObject({ name: 'quick-lab', state: 'running', bootPath: 'pool' });
+    await expect
+      .poll(() => events.events.map((event) => event.data.id))
+      .toContain(launched.body.id);
+    expect(new Set(events.events.map((event) => event.data.id))).toEqual(
+      new Set([launched.body.id]),
+    );
+    await events.close();
     const terminal = await ConsoleSocket.open(server.url, student, launched.body.id);
     terminal.type('\nhostname\n');
     await terminal.waitFor(/quick-lab/, 20_000);

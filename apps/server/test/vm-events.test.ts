@@ -8,47 +8,12 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_EVENT_STREAMS_PER_USER } from '../src/http/vm-events.js';
 import { openMigratedDatabase, TEST_DATABASES } from './support/databases.js';
+import { openEvents } from './support/events-client.js';
 import { insertBlankImage, startServerOnFakeDriver } from './support/fake-vm.js';
 import { createFixtureTenant, createFixtureUser, FIXTURE_PASSWORD } from './support/fixtures.js';
 import { TestClient, type TestServer } from './support/test-server.js';
 
 const pglite = TEST_DATABASES.find((kind) => kind.name === 'pglite')!;
-
-/** An open event stream and the events it received so far. */
-async function openEvents(server: TestServer, client: TestClient) {
-  const controller = new AbortController();
-  const response = await fetch(`${server.url}/api/v1/events`, {
-    headers: { cookie: client.cookieHeader ?? '' },
-    signal: controller.signal,
-  });
-  const events: Array<{ event: string; data: Record<string, unknown> }> = [];
-  let text = '';
-  const reading = (async () => {
-    const decoder = new TextDecoder();
-    try {
-      for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-        text += decoder.decode(chunk, { stream: true });
-        for (let end = text.indexOf('\n\n'); end >= 0; end = text.indexOf('\n\n')) {
-          const block = text.slice(0, end);
-          text = text.slice(end + 2);
-          const event = /^event: (.+)$/m.exec(block)?.[1];
-          const data = /^data: (.+)$/m.exec(block)?.[1];
-          if (event && data) events.push({ event, data: JSON.parse(data) });
-        }
-      }
-    } catch {
-      // Aborted.
-    }
-  })();
-  return {
-    response,
-    events,
-    close: async () => {
-      controller.abort();
-      await reading;
-    },
-  };
-}
 
 describe('VM change events', () => {
   let server: TestServer;

@@ -3,7 +3,8 @@ import type { Knex } from 'knex';
 import { upsertMembership } from '../db/queries/tenants.js';
 import { insertApiToken } from '../db/queries/tokens.js';
 import { insertUser } from '../db/queries/users.js';
-import { generateApiToken, hashApiToken } from '../domain/auth/api-tokens.js';
+import { API_TOKEN_PREFIX } from '../domain/auth/api-tokens.js';
+import { hashSecretToken, newSecretToken } from '../domain/auth/secret-tokens.js';
 
 /** Creates a user in a tenant with a role and returns an API token for them (benchmarks only). */
 export async function createTokenUser(
@@ -16,11 +17,11 @@ export async function createTokenUser(
     passwordHash: null,
   });
   await upsertMembership(knex, { tenantId: options.tenantId, userId: user.id, role: options.role });
-  const token = generateApiToken();
+  const token = newSecretToken(API_TOKEN_PREFIX);
   await insertApiToken(knex, {
     userId: user.id,
     name: 'bench',
-    tokenHash: hashApiToken(token),
+    tokenHash: hashSecretToken(token),
     expiresAt: null,
   });
   return token;

@@ -30,8 +30,8 @@ export class VmEventStreams {
   readonly #keepalive: NodeJS.Timeout;
 
   constructor(vms: VmService, accessEvents: AccessEvents) {
-    vms.on('vm-changed', (row) => this.#send(row, 'vm', JSON.stringify(toVm(row))));
-    vms.on('vm-deleted', (row) => this.#send(row, 'vm-deleted', JSON.stringify({ id: row.id })));
+    vms.on('vm-changed', (row) => this.#send(row, 'vm', () => toVm(row)));
+    vms.on('vm-deleted', (row) => this.#send(row, 'vm-deleted', () => ({ id: row.id })));
     accessEvents.on('access-changed', (change) => {
       for (const stream of this.#streams) {
         if (!change.userId || change.userId === stream.actor.user.id) stream.res.end();
@@ -72,9 +72,15 @@ export class VmEventStreams {
     this.#streams.clear();
   }
 
-  #send(row: VmRow, event: string, data: string): void {
+  /**
+   * Sends the event to every stream whose user can see the VM; the data is made only when one
+   * can (a warm pool's VM, nobody's yet, is never sent).
+   */
+  #send(row: VmRow, event: string, render: () => unknown): void {
+    let data: string | undefined;
     for (const stream of this.#streams) {
       if (!canSeeVm(stream.actor, row)) continue;
+      data ??= JSON.stringify(render());
       if (stream.res.writableLength > MAX_PENDING_BYTES) {
         stream.res.end();
         continue;

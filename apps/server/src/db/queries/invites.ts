@@ -1,5 +1,6 @@
 import type { Invite, TenantRole } from '@labvisor/shared';
 import type { Knex } from 'knex';
+import { isoOrNull } from './iso.js';
 
 /** An invites row. */
 export interface InviteRow {
@@ -15,8 +16,6 @@ export interface InviteRow {
   created_at: Date;
   revoked_at: Date | null;
 }
-
-const iso = (value: Date | null) => (value ? new Date(value).toISOString() : null);
 
 /** Why no one can join with the invite now, as a sentence; undefined while it is usable. */
 export function whyUnusable(row: InviteRow, now = new Date()): string | undefined {
@@ -34,12 +33,12 @@ export function toInvite(row: InviteRow): Invite {
     id: row.id,
     tenantId: row.tenant_id,
     role: row.role,
-    expiresAt: iso(row.expires_at),
+    expiresAt: isoOrNull(row.expires_at),
     maxUses: row.max_uses,
     uses: row.uses,
     allowedDomains: row.allowed_domains,
     createdAt: new Date(row.created_at).toISOString(),
-    revokedAt: iso(row.revoked_at),
+    revokedAt: isoOrNull(row.revoked_at),
     usable: whyUnusable(row) === undefined,
   };
 }

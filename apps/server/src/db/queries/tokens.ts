@@ -1,5 +1,6 @@
 import type { ApiToken } from '@labvisor/shared';
 import type { Knex } from 'knex';
+import { isoOrNull } from './iso.js';
 import { TENANT_ROLES_COLUMN, type UserWithRoles } from './users.js';
 
 /** An api_tokens row. */
@@ -17,16 +18,14 @@ export interface ApiTokenRow {
 /** How often a token's last use is written. */
 const TOKEN_USE_WRITE_INTERVAL_MS = 60_000;
 
-const iso = (value: Date | null) => (value ? new Date(value).toISOString() : null);
-
 /** The API view of a token row (never its hash). */
 export function toApiToken(row: ApiTokenRow): ApiToken {
   return {
     id: row.id,
     name: row.name,
     createdAt: new Date(row.created_at).toISOString(),
-    expiresAt: iso(row.expires_at),
-    lastUsedAt: iso(row.last_used_at),
+    expiresAt: isoOrNull(row.expires_at),
+    lastUsedAt: isoOrNull(row.last_used_at),
   };
 }
 

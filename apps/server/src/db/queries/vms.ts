@@ -1,5 +1,6 @@
 import { type BootPath, VM_STATES, type Vm, type VmState } from '@labvisor/shared';
 import type { Knex } from 'knex';
+import { isoOrNull } from './iso.js';
 
 /** A vms row. */
 export interface VmRow {
@@ -27,8 +28,6 @@ export interface VmRow {
   disk_bytes: string | number;
 }
 
-const iso = (value: Date | null) => (value ? new Date(value).toISOString() : null);
-
 /** The API view of a VM row (a member's: pooled VMs are never shown). */
 export function toVm(row: VmRow): Vm {
   if (row.owner_id === null) throw new Error(`VM ${row.id} is a warm pool's, not a member's`);
@@ -45,8 +44,8 @@ export function toVm(row: VmRow): Vm {
     stateReason: row.state_reason,
     createdAt: new Date(row.created_at).toISOString(),
     updatedAt: new Date(row.updated_at).toISOString(),
-    startedAt: iso(row.started_at),
-    lastActivityAt: iso(row.last_activity_at),
+    startedAt: isoOrNull(row.started_at),
+    lastActivityAt: isoOrNull(row.last_activity_at),
     currentSnapshotId: row.current_snapshot_id,
     bootPath: row.boot_path,
   };

@@ -1,21 +1,11 @@
-import { createHash, randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
 import { recordAudit } from '../../db/queries/audit.js';
 import { type ApiTokenRow, countLiveApiTokens, insertApiToken } from '../../db/queries/tokens.js';
 import { AppError } from '../../errors.js';
+import { hashSecretToken, newSecretToken } from './secret-tokens.js';
 
 /** Prefix of every API token, so a leaked one is easy to recognise in logs and scanners. */
 export const API_TOKEN_PREFIX = 'lvt_';
-
-/** A new random API token (shown once to its owner). */
-export function generateApiToken(): string {
-  return API_TOKEN_PREFIX + randomBytes(32).toString('base64url');
-}
-
-/** The stored form of a token: its sha256, hex. A token has 256 random bits, so no slow hash is needed. */
-export function hashApiToken(token: string): string {
-  return createHash('sha256').update(token).digest('hex');
-}
 
 /** Live API tokens one user may hold: enough for every script, not enough to fill a table. */
 export const MAX_LIVE_API_TOKENS_PER_USER = 50;
@@ -42,11 +32,11 @@ export async function createApiToken(
         { resource: 'apiTokens', limit: MAX_LIVE_API_TOKENS_PER_USER, used, requested: 1 },
       );
     }
-    const token = generateApiToken();
+    const token = newSecretToken(API_TOKEN_PREFIX);
     const row = await insertApiToken(trx, {
       userId,
       name: request.name,
-      tokenHash: hashApiToken(token),
+      tokenHash: hashSecretToken(token),
       expiresAt: request.expiresInDays
         ? new Date(Date.now() + request.expiresInDays * DAY_MS)
         : null,

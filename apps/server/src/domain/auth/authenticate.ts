@@ -3,7 +3,7 @@ import { findUserByTokenHash } from '../../db/queries/tokens.js';
 import { findUserWithRolesById, splitRoles } from '../../db/queries/users.js';
 import { AppError } from '../../errors.js';
 import type { Actor } from './access.js';
-import { hashApiToken } from './api-tokens.js';
+import { hashSecretToken } from './secret-tokens.js';
 
 /** What a request carries to say who sends it. */
 export interface Credentials {
@@ -33,7 +33,7 @@ export async function authenticate(
     const bearer = /^Bearer\s+(\S+)$/i.exec(credentials.authorization);
     if (!bearer)
       throw new AppError('UNAUTHENTICATED', 'The Authorization header must be "Bearer <token>".');
-    const row = await findUserByTokenHash(knex, hashApiToken(bearer[1]!));
+    const row = await findUserByTokenHash(knex, hashSecretToken(bearer[1]!));
     if (!row || row.disabled)
       throw new AppError('UNAUTHENTICATED', 'The API token is wrong, expired or revoked.');
     return { actor: splitRoles(row), method: 'token' };

@@ -1,13 +1,11 @@
-import { createHash, randomBytes } from 'node:crypto';
 import { SIGN_IN_LINK_PREFIX } from '@labvisor/shared';
 import type { Knex } from 'knex';
 import { findUserById, type UserRow } from '../../db/queries/users.js';
 import { AppError } from '../../errors.js';
+import { hashSecretToken, newSecretToken } from './secret-tokens.js';
 
 /** How long a one-time sign-in link works. */
 export const SIGN_IN_LINK_DAYS = 14;
-
-const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
 
 /** Makes a one-time sign-in link for a user; answers its token (shown once). */
 export async function createSignInLink(
@@ -15,10 +13,10 @@ export async function createSignInLink(
   userId: string,
   createdBy: string,
 ): Promise<string> {
-  const token = SIGN_IN_LINK_PREFIX + randomBytes(24).toString('base64url');
+  const token = newSecretToken(SIGN_IN_LINK_PREFIX);
   await knex('sign_in_links').insert({
     user_id: userId,
-    token_hash: hashToken(token),
+    token_hash: hashSecretToken(token),
     created_by: createdBy,
     expires_at: knex.raw(`now() + make_interval(days => ?)`, [SIGN_IN_LINK_DAYS]),
   });
@@ -32,7 +30,7 @@ export async function createSignInLink(
 export async function redeemSignInLink(knex: Knex, token: string): Promise<UserRow> {
   const user = await knex.transaction(async (trx) => {
     const link = await trx('sign_in_links')
-      .where({ token_hash: hashToken(token) })
+      .where({ token_hash: hashSecretToken(token) })
       .whereNull('used_at')
       .where('expires_at', '>', trx.fn.now())
       .forUpdate()

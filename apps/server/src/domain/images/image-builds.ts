@@ -50,7 +50,7 @@ export class BackgroundImageBuilds {
   readonly #builds: ImageBuild[];
   #child: ChildProcess | undefined;
   #stopped = false;
-  #running: Promise<void> | undefined;
+  #started = false;
 
   constructor(deps: { knex: Knex; engine: Engine; logger: Logger; settings: ImageBuildSettings }) {
     this.#knex = deps.knex;
@@ -74,14 +74,26 @@ export class BackgroundImageBuilds {
 
   /** Starts the builds in the background (once). */
   start(): void {
-    this.#running ??= this.#runAll();
+    if (this.#started) return;
+    this.#started = true;
+    void this.#runAll();
   }
 
-  /** Ends the build under way (its child is killed) and waits for it; later ones never start. */
+  /**
+   * Ends the build under way — its whole process group, the recipe's debootstrap included — and
+   * waits for it to exit; later builds never start (a template being made ends with the engine).
+   */
   async stop(): Promise<void> {
     this.#stopped = true;
-    this.#child?.kill('SIGTERM');
-    await this.#running;
+    const child = this.#child;
+    if (!child?.pid || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    try {
+      process.kill(-child.pid, 'SIGTERM');
+    } catch {
+      // Already gone.
+    }
+    await exited;
   }
 
   async #runAll(): Promise<void> {
@@ -93,6 +105,7 @@ export class BackgroundImageBuilds {
       log.info('building an image in the background');
       try {
         await this.#runBuild(build, log);
+        if (this.#stopped) throw new Error('the server stopped');
         build.state = 'making-template';
         build.step = 'making its template';
         const image = await this.#register(build.name);
@@ -125,6 +138,8 @@ export class BackgroundImageBuilds {
       const child = spawn(process.execPath, [this.#settings.buildScript, build.name], {
         env: { ...process.env, LABVISOR_CACHE_DIR: this.#settings.cacheDir },
         stdio: ['ignore', 'ignore', 'pipe'],
+        // Its own process group, so stopping it stops the recipe it runs too.
+        detached: true,
       });
       this.#child = child;
       let pending = '';

@@ -5,7 +5,7 @@ import { readHoursThisMonthByUser } from '../../db/queries/usage.js';
 import type { VmRow } from '../../db/queries/vms.js';
 import type { ConsoleUse } from '../vms/idle-suspender.js';
 import type { VmService } from '../vms/vm-service.js';
-import { readMemberLimits } from './quota-usage.js';
+import { readMemberHourBudgets } from './quota-usage.js';
 
 /** The share of a budget at which a VM's users are warned. */
 export const BUDGET_WARNING_SHARE = 0.8;
@@ -50,15 +50,12 @@ export class BudgetKeeper {
         used: hours.get('all') ?? 0,
         limit: limits.vmHoursPerMonth,
       };
+      const memberBudgets = await readMemberHourBudgets(this.deps.knex, tenantId);
       for (const vm of vms) {
-        const own = vm.owner_id && (await readMemberLimits(this.deps.knex, tenantId, vm.owner_id));
+        const own = vm.owner_id ? memberBudgets.get(vm.owner_id) : undefined;
         const budgets = [tenantBudget];
-        if (own && own.vmHoursPerMonth !== undefined && vm.owner_id) {
-          budgets.push({
-            scope: 'member',
-            used: hours.get(vm.owner_id) ?? 0,
-            limit: own.vmHoursPerMonth,
-          });
+        if (own !== undefined && vm.owner_id) {
+          budgets.push({ scope: 'member', used: hours.get(vm.owner_id) ?? 0, limit: own });
         }
         await this.#apply(vm, budgets);
       }

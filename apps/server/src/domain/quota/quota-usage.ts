@@ -76,3 +76,15 @@ export async function readMemberLimits(
     .first<{ limits: MemberLimits | null } | undefined>('limits');
   return row?.limits ?? undefined;
 }
+
+/** The members of a tenant who have their own monthly hour budget, with it, in one query. */
+export async function readMemberHourBudgets(
+  knex: Knex,
+  tenantId: string,
+): Promise<Map<string, number>> {
+  const rows = await knex('memberships')
+    .where({ tenant_id: tenantId })
+    .whereRaw("limits->>'vmHoursPerMonth' is not null")
+    .select<{ user_id: string; limits: MemberLimits }[]>('user_id', 'limits');
+  return new Map(rows.map((row) => [row.user_id, row.limits.vmHoursPerMonth!]));
+}

@@ -1,4 +1,3 @@
-import { createHash, randomBytes } from 'node:crypto';
 import {
   type CreateInviteRequest,
   INVITE_TOKEN_PREFIX,
@@ -18,16 +17,16 @@ import {
   revokeInvite,
   whyUnusable,
 } from '../../db/queries/invites.js';
+import { isoOrNull } from '../../db/queries/iso.js';
 import { findTenantById, upsertMembership } from '../../db/queries/tenants.js';
 import { insertUser, type UserRow } from '../../db/queries/users.js';
 import { AppError } from '../../errors.js';
 import { type Actor, higherRole, requireRole } from '../auth/access.js';
 import { hashPassword } from '../auth/passwords.js';
+import { hashSecretToken, newSecretToken } from '../auth/secret-tokens.js';
 
 /** Most invite links a tenant may have that are not revoked. */
 export const MAX_OPEN_INVITES = 50;
-
-const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
 
 /** The NOT_FOUND of a token that names no invite (a typo, a made-up link). */
 const noSuchInvite = () =>
@@ -72,11 +71,11 @@ export class InviteService {
           { resource: 'invites', limit: MAX_OPEN_INVITES, used: Number(open?.count), requested: 1 },
         );
       }
-      const token = INVITE_TOKEN_PREFIX + randomBytes(24).toString('base64url');
+      const token = newSecretToken(INVITE_TOKEN_PREFIX);
       const allowedDomains = [...new Set(body.allowedDomains ?? [])];
       const row = await insertInvite(trx, {
         tenant_id: tenantId,
-        token_hash: hashToken(token),
+        token_hash: hashSecretToken(token),
         role,
         max_uses: body.maxUses ?? null,
         created_by: actor.user.id,
@@ -118,7 +117,7 @@ export class InviteService {
     return {
       tenantName: tenant.name,
       role: invite.role,
-      expiresAt: invite.expires_at ? new Date(invite.expires_at).toISOString() : null,
+      expiresAt: isoOrNull(invite.expires_at),
       allowedDomains: invite.allowed_domains,
     };
   }
@@ -191,7 +190,7 @@ export class InviteService {
 
   /** The link's invite while it can be used; NOT_FOUND with the reason otherwise. */
   async #usable(knex: Knex, token: string, options: { forUpdate?: boolean } = {}) {
-    const invite = await findInviteByTokenHash(knex, hashToken(token), options);
+    const invite = await findInviteByTokenHash(knex, hashSecretToken(token), options);
     if (!invite) throw noSuchInvite();
     const why = whyUnusable(invite);
     if (why) throw new AppError('NOT_FOUND', why);

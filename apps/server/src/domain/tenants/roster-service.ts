@@ -1,12 +1,13 @@
 import {
+  emailSchema,
   MAX_ROSTER_ROWS,
   type RosterImport,
   type RosterRow,
+  rosterOutcomeSchema,
   TENANT_ROLES,
   type TenantRole,
 } from '@labvisor/shared';
 import type { Knex } from 'knex';
-import { z } from 'zod';
 import { recordAudit } from '../../db/queries/audit.js';
 import { upsertMembership } from '../../db/queries/tenants.js';
 import { insertUser, type UserRow } from '../../db/queries/users.js';
@@ -14,8 +15,6 @@ import { AppError } from '../../errors.js';
 import { type Actor, requireRole } from '../auth/access.js';
 import { createSignInLink } from '../auth/sign-in-links.js';
 import { parseCsv } from './csv.js';
-
-const emailSchema = z.email();
 
 /** A row as read from the CSV, before the database is asked. */
 interface ReadRow {
@@ -43,11 +42,30 @@ export class RosterService {
   ): Promise<RosterImport> {
     requireRole(actor, tenantId, 'admin');
     const read = readRows(csv);
-    const apply = async (trx: Knex.Transaction) => {
+    return this.knex.transaction(async (trx) => {
+      // One import at a time per tenant, so two cannot both create the same account.
+      await trx('tenants').where({ id: tenantId }).forUpdate().first('id');
+      // Who exists and who is a member already, in two queries for the whole file.
+      const emails = read.flatMap((row) => (row.refused ? [] : [row.email]));
+      const users = await trx<UserRow>('users').whereIn('email', emails);
+      const roles = new Map(
+        (
+          await trx('memberships')
+            .where({ tenant_id: tenantId })
+            .whereIn(
+              'user_id',
+              users.map((user) => user.id),
+            )
+            .select<{ user_id: string; role: TenantRole }[]>('user_id', 'role')
+        ).map((member) => [member.user_id, member.role]),
+      );
+      const known = { users: new Map(users.map((user) => [user.email, user])), roles };
       const rows: RosterRow[] = [];
-      for (const row of read) rows.push(await this.#importRow(trx, actor, tenantId, row, options));
+      for (const row of read) {
+        rows.push(await this.#importRow(trx, actor, tenantId, row, known, options.dryRun));
+      }
       const counts = Object.fromEntries(
-        ['new-account', 'added', 'role-changed', 'already-member', 'refused'].map((outcome) => [
+        rosterOutcomeSchema.options.map((outcome) => [
           outcome,
           rows.filter((row) => row.outcome === outcome).length,
         ]),
@@ -64,20 +82,17 @@ export class RosterService {
         });
       }
       return { applied: !options.dryRun, rows, counts };
-    };
-    return this.knex.transaction(async (trx) => {
-      // One import at a time per tenant, so two cannot both create the same account.
-      await trx('tenants').where({ id: tenantId }).forUpdate().first('id');
-      return apply(trx);
     });
   }
 
+  /** What one row does (and, unless `dryRun`, does it), given who exists and who is a member. */
   async #importRow(
     trx: Knex.Transaction,
     actor: Actor,
     tenantId: string,
     row: ReadRow,
-    options: { dryRun: boolean },
+    known: { users: Map<string, UserRow>; roles: Map<string, TenantRole> },
+    dryRun: boolean,
   ): Promise<RosterRow> {
     const answer = (outcome: RosterRow['outcome'], extra: Partial<RosterRow> = {}): RosterRow => ({
       line: row.line,
@@ -91,9 +106,9 @@ export class RosterService {
     });
     if (row.refused) return answer('refused', { reason: row.refused });
     const role = row.role ?? 'member';
-    const user = await trx<UserRow>('users').where({ email: row.email }).first();
+    const user = known.users.get(row.email);
     if (!user) {
-      if (options.dryRun) return answer('new-account');
+      if (dryRun) return answer('new-account');
       const created = await insertUser(trx, {
         email: row.email,
         name: row.name,
@@ -104,15 +119,12 @@ export class RosterService {
       return answer('new-account', { signInPath: `/signin/${token}` });
     }
     if (user.disabled) return answer('refused', { reason: 'This account is disabled.' });
-    const current = await trx('memberships')
-      .where({ tenant_id: tenantId, user_id: user.id })
-      .first<{ role: TenantRole } | undefined>('role');
-    if (current && (row.role === null || current.role === row.role))
-      return answer('already-member');
+    const current = known.roles.get(user.id);
+    if (current && (row.role === null || current === row.role)) return answer('already-member');
     if (current && user.id === actor.user.id) {
       return answer('refused', { reason: 'An import does not change your own role.' });
     }
-    if (!options.dryRun) await upsertMembership(trx, { tenantId, userId: user.id, role });
+    if (!dryRun) await upsertMembership(trx, { tenantId, userId: user.id, role });
     return answer(current ? 'role-changed' : 'added');
   }
 }

@@ -25,7 +25,9 @@ export default function SignInLinkPage() {
   return (
     <main className="center">
       <section className="card narrow" aria-labelledby="signin-link-title">
-        <h1 id="signin-link-title">Signing you in…</h1>
+        <h1 id="signin-link-title">
+          {error ? 'This sign-in link does not work' : 'Signing you in…'}
+        </h1>
         {error && (
           <p className="alert error" role="alert">
             {error}
