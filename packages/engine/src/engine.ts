@@ -20,7 +20,7 @@ import {
 } from './engine-config.js';
 import { EngineError, toEngineError } from './errors.js';
 import { type EngineLogger, SILENT_LOGGER } from './logger.js';
-import { type VmSpec, validateVmSpec } from './spec.js';
+import { type VmNetwork, type VmSpec, validateVmSpec } from './spec.js';
 import {
   assertStateIn,
   assertTransition,
@@ -180,6 +180,18 @@ export class Engine extends EventEmitter<{
   }
 
   /**
+   * Changes how a VM reaches the network; only while no guest runs and none is suspended (its
+   * memory holds the old network's address). The next start uses it.
+   */
+  async setVmNetwork(id: string, network: VmNetwork): Promise<VmStatus> {
+    return this.#withVm(id, 'change the network of', async (record) => {
+      assertStateIn(id, record.state, ['stopped', 'crashed', 'error'], 'change the network of');
+      this.#table.updateSpec(record, validateVmSpec({ ...record.spec, network }));
+      return this.#table.status(record);
+    });
+  }
+
+  /**
    * Stops a VM: ACPI power button, then harder after `timeoutMs` (or at once with `force`). A
    * crashed, errored or suspended VM is marked stopped, losing its saved state.
    */
@@ -255,6 +267,7 @@ export class Engine extends EventEmitter<{
         await this.#driver.stop(driverVmOf(record), { timeoutMs: 0, force: true });
       }
       this.#driver.release(id);
+      await this.#driver.removeVm?.(driverVmOf(record));
       await fsp.rm(record.dir, { recursive: true, force: true });
       this.#table.delete(id);
       record.logger.info('VM deleted');

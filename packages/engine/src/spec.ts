@@ -64,6 +64,19 @@ export interface GuestConfig {
   };
 }
 
+/** A network segment's key: names a tenant's private class segment (e.g. the tenant's id). */
+export const NETWORK_SEGMENT_PATTERN = /^[a-z0-9][a-z0-9-]{0,63}$/;
+
+/**
+ * How a VM reaches the network. `none`: user-mode networking that reaches nothing; `internet`:
+ * outbound only, to public addresses, through NAT; `class`: one private segment shared by the VMs
+ * of the same `segment` (a tenant), with `internet` egress from it when asked.
+ */
+export type VmNetwork =
+  | { mode: 'none' }
+  | { mode: 'internet' }
+  | { mode: 'class'; segment: string; internet: boolean };
+
 /** Everything the engine needs to create and run a VM; stored as `<runDir>/<id>/vm.json`. */
 export interface VmSpec {
   id: string;
@@ -81,6 +94,8 @@ export interface VmSpec {
    * own identity (hostname, user, machine-id, SSH host keys, clock) through the agent.
    */
   guestAgent?: boolean;
+  /** How the VM reaches the network (default `none`). */
+  network?: VmNetwork;
 }
 
 function fail(spec: { id?: unknown }, message: string, field: string): never {
@@ -173,7 +188,26 @@ export function validateVmSpec(spec: VmSpec): VmSpec {
       fail(spec, 'guestAgent must be true or false', 'guestAgent');
     if (spec.guestAgent) result.guestAgent = true;
   }
+  if (spec.network !== undefined && spec.network.mode !== 'none') {
+    result.network = validateNetwork(spec);
+  }
   return result;
+}
+
+/** Checks `spec.network` and returns a copy holding only the known fields. */
+function validateNetwork(spec: VmSpec): VmNetwork {
+  const network = spec.network as Partial<{ mode: unknown; segment: unknown; internet: unknown }>;
+  if (network.mode === 'internet') return { mode: 'internet' };
+  if (network.mode !== 'class') {
+    fail(spec, 'network.mode must be none, internet or class', 'network.mode');
+  }
+  if (typeof network.segment !== 'string' || !NETWORK_SEGMENT_PATTERN.test(network.segment)) {
+    fail(spec, `network.segment must match ${NETWORK_SEGMENT_PATTERN}`, 'network.segment');
+  }
+  if (typeof network.internet !== 'boolean') {
+    fail(spec, 'network.internet must be true or false', 'network.internet');
+  }
+  return { mode: 'class', segment: network.segment, internet: network.internet };
 }
 
 /** Checks `spec.guestConfig` field by field and returns a copy holding only the known fields. */

@@ -38,6 +38,8 @@ export interface VmStatus {
   diskBytes: number;
   /** How its guest came to run at its last start by this engine (e.g. `template`, `cold`). */
   bootPath?: BootPath;
+  /** Its address on its guest network (`internet` and `class` modes), once it has one. */
+  address?: string;
 }
 
 /** Payload of the engine's `vm-state` event. */
@@ -47,6 +49,8 @@ export interface VmStateEvent {
   cause?: string;
   /** With `running` or `paused`: how the guest came to run (`pool`: taken from a warm pool). */
   bootPath?: BootPath;
+  /** With `running` or `paused`: the guest's address on its network, when it has one. */
+  address?: string;
 }
 
 /** What the table tells its engine. */
@@ -183,6 +187,8 @@ export class VmTable {
       if (cause !== undefined) event.cause = cause;
       if (LIVE_STATES.includes(state) && record.bootPath !== undefined)
         event.bootPath = record.bootPath;
+      const address = this.#requireDriver().addressOf?.(driverVmOf(record));
+      if (LIVE_STATES.includes(state) && address !== undefined) event.address = address;
       this.#events.onState(event);
     }
   }
@@ -201,6 +207,8 @@ export class VmTable {
     if (accel !== undefined) status.accel = accel;
     if (record.cause !== undefined) status.cause = record.cause;
     if (record.bootPath !== undefined) status.bootPath = record.bootPath;
+    const address = driver.addressOf?.(driverVmOf(record));
+    if (address !== undefined) status.address = address;
     return status;
   }
 

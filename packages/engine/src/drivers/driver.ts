@@ -168,6 +168,10 @@ export interface Driver {
   listSnapshots(vm: DriverVm): Promise<SnapshotInfo[]>;
   /** Forgets a VM's process without touching it. */
   release(vmId: string): void;
+  /** Frees what a deleted VM held beyond its folder (its network lease and tap). */
+  removeVm?(vm: DriverVm): Promise<void>;
+  /** The VM's address on its guest network (`internet` and `class` modes), once it has one. */
+  addressOf?(vm: DriverVm): string | undefined;
   /** Stops watching every guest; never stops one. */
   close(): Promise<void>;
 }

@@ -52,6 +52,11 @@ export interface QemuArgsInput {
    * always use QEMU's default (SeaBIOS).
    */
   kernelBootFirmware?: string;
+  /**
+   * The VM's tap on its guest network (`internet` and `class` modes) and its MAC address; without
+   * one, user-mode networking that reaches nothing.
+   */
+  nic?: { tap: string; mac: string };
 }
 
 /**
@@ -80,8 +85,9 @@ export function escapeOptionValue(value: string): string {
  * - `-sandbox on` with every optional filter denied: QEMU never needs to fork or exec because the
  *   engine feeds the saved state through an inherited fd (`-incoming fd:N`) and receives it on a
  *   unix socket it serves (`migrate unix:`), so `exec:` migration is not needed.
- * - user-mode networking with `restrict=on`: the guest reaches neither other VMs (each VM has its
- *   own slirp stack) nor the host's services (slirp would map 10.0.2.2 to the host's loopback).
+ * - without a guest network, user-mode networking with `restrict=on`: the guest reaches neither
+ *   other VMs (each VM has its own slirp stack) nor the host's services (slirp would map 10.0.2.2
+ *   to the host's loopback); with one, the VM's tap, which its QEMU opens in the router namespace.
  * - serial and QMP are unix sockets served by QEMU (`wait=off`), so QEMU never blocks on a client.
  */
 export function buildQemuArgs(input: QemuArgsInput): string[] {
@@ -132,9 +138,13 @@ export function buildQemuArgs(input: QemuArgsInput): string[] {
     '-device',
     'virtio-tablet-pci',
     '-netdev',
-    'user,id=net0,restrict=on',
+    input.nic
+      ? `tap,id=net0,ifname=${input.nic.tap},script=no,downscript=no`
+      : 'user,id=net0,restrict=on',
     '-device',
-    'virtio-net-pci,netdev=net0,romfile=',
+    input.nic
+      ? `virtio-net-pci,netdev=net0,mac=${input.nic.mac},romfile=`
+      : 'virtio-net-pci,netdev=net0,romfile=',
   );
 
   const drive = [

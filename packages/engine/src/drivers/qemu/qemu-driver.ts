@@ -20,6 +20,11 @@ import type {
 import { bootPathOf } from '../driver.js';
 import type { Accelerator, ProbeGuest } from './accel-probe.js';
 import { allocatedBytes, InternalSnapshots } from './internal-snapshots.js';
+import {
+  GuestNetworks,
+  type GuestNetworksConfig,
+  type GuestNic,
+} from './network/guest-networks.js';
 import { isProcessAlive, readPidFile, readProcessCmdline, tailFile } from './process-utils.js';
 import { connectConsole } from './qemu-consoles.js';
 import { createBlankDisk, createOverlay, readBackingFile, readVirtualSize } from './qemu-img.js';
@@ -57,6 +62,11 @@ export interface QemuDriverConfig {
    * a clone of its image's template (one is built for the next VM when none is); else VMs boot.
    */
   templatesDir?: string;
+  /**
+   * Guest networks (`internet` and `class` modes): when set and the host can run them (root,
+   * nftables, dnsmasq), VMs may have them; else only `none`.
+   */
+  guestNetworks?: GuestNetworksConfig;
 }
 
 /**
@@ -72,6 +82,9 @@ export class QemuDriver implements Driver {
   readonly #host: QemuHost;
   readonly #processes: QemuProcesses;
   readonly #templates: Templates | undefined;
+  readonly #networks: GuestNetworks | undefined;
+  /** Why VMs cannot have guest networks here, when they cannot. */
+  readonly #networksUnavailable: string | undefined;
   #accel: Accelerator;
   #accelReason: string;
 
@@ -80,6 +93,7 @@ export class QemuDriver implements Driver {
     host: QemuHost,
     logger: EngineLogger,
     observer: DriverObserver,
+    networksUnavailable: string | undefined,
   ) {
     this.#qemuBinary = config.qemuBinary ?? 'qemu-system-x86_64';
     this.#qemuImgBinary = config.qemuImgBinary ?? 'qemu-img';
@@ -105,6 +119,13 @@ export class QemuDriver implements Driver {
           logger: logger.child({ component: 'templates' }),
         })
       : undefined;
+    this.#networksUnavailable = config.guestNetworks
+      ? networksUnavailable
+      : 'guest networks are off in the configuration';
+    this.#networks =
+      config.guestNetworks && !networksUnavailable
+        ? new GuestNetworks(config.guestNetworks, logger.child({ component: 'network' }))
+        : undefined;
   }
 
   /** Finds QEMU and chooses the accelerator; never throws (a broken host sets `info().error`). */
@@ -121,18 +142,29 @@ export class QemuDriver implements Driver {
       ...(config.kvmDevice ? { kvmDevice: config.kvmDevice } : {}),
       logger,
     });
-    return new QemuDriver(config, host, logger, observer);
+    const networksUnavailable = config.guestNetworks
+      ? await GuestNetworks.unavailableReason()
+      : undefined;
+    if (networksUnavailable) logger.warn({ reason: networksUnavailable }, 'no guest networks');
+    return new QemuDriver(config, host, logger, observer, networksUnavailable);
   }
 
   info(): DriverInfo {
     const info: DriverInfo = {
       name: this.name,
       version: this.#host.version,
-      features: [...this.#host.features, ...(this.#templates ? ['templates'] : [])],
+      features: [
+        ...this.#host.features,
+        ...(this.#templates ? ['templates'] : []),
+        ...(this.#networks ? ['guest-networks'] : []),
+      ],
       details: {
         accel: this.#accel,
         accelReason: this.#accelReason,
         qemuVersion: this.#host.version,
+        guestNetworks: this.#networks
+          ? `on (namespace ${this.#networks.namespace})`
+          : `off: ${this.#networksUnavailable}`,
       },
     };
     if (this.#host.error) info.error = this.#host.error;
@@ -213,6 +245,39 @@ export class QemuDriver implements Driver {
    * starts as a clone or not at all.
    */
   async #launchOf(vm: DriverVm, options: StartOptions): Promise<QemuLaunch> {
+    const nic = await this.#attachNetwork(vm);
+    const launch = await this.#bootOf(vm, options);
+    return nic ? { ...launch, nic } : launch;
+  }
+
+  /** Gives the VM its place on its guest network, if it has one; UNAVAILABLE when it cannot. */
+  async #attachNetwork(vm: DriverVm): Promise<GuestNic | undefined> {
+    const network = vm.spec.network;
+    if (!network || network.mode === 'none') {
+      await this.#networks?.release(vm.id);
+      return undefined;
+    }
+    if (!this.#networks) {
+      throw new EngineError(
+        'UNAVAILABLE',
+        `VM "${vm.id}" cannot have a network on this host: ${this.#networksUnavailable}`,
+        { vmId: vm.id },
+      );
+    }
+    try {
+      return await this.#networks.attach(vm.id, network);
+    } catch (error) {
+      if (error instanceof EngineError) throw error;
+      throw new EngineError(
+        'INTERNAL',
+        `Failed setting up the network of VM "${vm.id}"`,
+        { vmId: vm.id, reason: (error as Error).message },
+        { cause: error },
+      );
+    }
+  }
+
+  async #bootOf(vm: DriverVm, options: StartOptions): Promise<QemuLaunch> {
     if (options.restoreSavedState || options.loadSnapshot) return options;
     const pooled = options.pooled ?? false;
     const clone = await this.#templates?.cloneLaunch(vm, { pooled });
@@ -394,6 +459,15 @@ export class QemuDriver implements Driver {
 
   release(vmId: string): void {
     this.#processes.release(vmId);
+  }
+
+  async removeVm(vm: DriverVm): Promise<void> {
+    await this.#networks?.release(vm.id);
+  }
+
+  addressOf(vm: DriverVm): string | undefined {
+    if (!vm.spec.network || vm.spec.network.mode === 'none') return undefined;
+    return this.#networks?.nicOf(vm.id)?.address;
   }
 
   async close(): Promise<void> {

@@ -108,7 +108,14 @@ export class QemuProcesses {
   async spawn(
     vm: DriverVm,
     paths: QemuPaths,
-    command: { binary: string; args: string[]; accel: Accelerator; stateFd?: number },
+    command: {
+      binary: string;
+      args: string[];
+      accel: Accelerator;
+      stateFd?: number;
+      /** A network namespace to run in (nsenter execs QEMU there: the pid stays QEMU's). */
+      namespace?: string;
+    },
   ): Promise<QemuProcess> {
     const logFd = fs.openSync(paths.log, 'w', 0o600);
     try {
@@ -121,7 +128,13 @@ export class QemuProcesses {
       if (command.stateFd !== undefined) stdio.push(command.stateFd);
       // detached: QEMU gets its own session and process group, so signals to the server's group
       // (Ctrl-C, systemd's stop of the server) and the server's death do not reach it.
-      const child = spawn(command.binary, command.args, {
+      const [binary, args] = command.namespace
+        ? [
+            'nsenter',
+            [`--net=/run/netns/${command.namespace}`, '--', command.binary, ...command.args],
+          ]
+        : [command.binary, command.args];
+      const child = spawn(binary, args, {
         detached: true,
         stdio,
         cwd: paths.dir,

@@ -4,6 +4,7 @@ import { EngineError } from '../../errors.js';
 import { Reverter } from '../../revert.js';
 import type { DriverVm, RunState } from '../driver.js';
 import { type Accelerator, isKvmFailure } from './accel-probe.js';
+import type { GuestNic } from './network/guest-networks.js';
 import { describeExit, tailFile } from './process-utils.js';
 import { buildQemuArgs, guestConfigJson } from './qemu-args.js';
 import { type QemuPaths, qemuPaths } from './qemu-paths.js';
@@ -39,6 +40,8 @@ export interface QemuLaunch {
   clone?: { memoryFile: string; stateFile: string; paused?: boolean };
   /** Runs once the guest runs, before the start counts as done; a failure ends the guest. */
   afterStart?: (client: QmpClient) => Promise<void>;
+  /** The VM's place on its guest network; QEMU then runs in the network's namespace. */
+  nic?: GuestNic;
 }
 
 /** A start failed because of KVM: the driver turns KVM off and retries it under TCG. */
@@ -79,6 +82,7 @@ export async function startQemu(
         ...memoryFileOf(launch),
         loadSnapshot: launch.loadSnapshot,
         kernelBootFirmware: context.qboot,
+        ...(launch.nic ? { nic: launch.nic } : {}),
         ...(context.tcgTranslationCacheMib
           ? { tcgTranslationCacheMib: context.tcgTranslationCacheMib }
           : {}),
@@ -88,6 +92,7 @@ export async function startQemu(
         args,
         accel,
         ...(stateFd === undefined ? {} : { stateFd }),
+        ...(launch.nic ? { namespace: launch.nic.namespace } : {}),
       });
     } finally {
       if (stateFd !== undefined) fs.closeSync(stateFd);

@@ -251,7 +251,9 @@ export class Templates {
 
   #inputsOf(spec: VmSpec): TemplateInputs | undefined {
     const boot = spec.boot;
+    // A clone would keep its template's MAC address and lease: networked VMs boot.
     if (!spec.guestAgent || boot.kind !== 'kernel') return undefined;
+    if (spec.network && spec.network.mode !== 'none') return undefined;
     const files = [boot.kernelPath, boot.initrdPath, boot.baseDiskPath].map(fileFingerprint);
     if (files.some((file) => file === undefined)) return undefined;
     return {

@@ -1,0 +1,174 @@
+/**
+ * Guest networks on real TCG guests and real kernel networking, inside namespaces the test makes
+ * and removes (see NetworkLab): `internet` reaches the stand-in internet and nothing of the host,
+ * its private ranges or metadata; `class` VMs of one tenant reach each other and no other
+ * tenant's; `none` reaches nothing. Five small guests, booted two at a time.
+ */
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Engine } from '../../../engine.js';
+import { SILENT_LOGGER } from '../../../logger.js';
+import {
+  HOST_PUBLIC_ADDRESS,
+  INTERNET_ADDRESS,
+  LAN_ADDRESS,
+  METADATA_ADDRESS,
+  NetworkLab,
+  networkLabSkipReason,
+} from '../../../testing/network-lab.js';
+import type { SerialClient } from '../../../testing/serial-client.js';
+import {
+  ensureTinyImage,
+  type TinyImage,
+  tinyVmSpec,
+  vmTestSkipReason,
+} from '../../../testing/tiny-image.js';
+import { VmHarness } from '../../../testing/vm-harness.js';
+import { GuestNetworks, type GuestNetworksConfig } from './guest-networks.js';
+
+const env = { cacheDir: process.env.LABVISOR_CACHE_DIR, ci: process.env.CI === 'true' };
+const skipReason = vmTestSkipReason(env) ?? networkLabSkipReason();
+if (skipReason && env.ci) throw new Error(`guest network tests cannot run under CI: ${skipReason}`);
+
+/** Ports the stand-in host serves on every address: its API and its database. */
+const HOST_PORTS = { api: 3000, postgres: 5432 };
+
+describe.skipIf(skipReason !== undefined)(
+  `guest networks on real guests${skipReason ? ` (skipped: ${skipReason})` : ''}`,
+  () => {
+    let image: TinyImage;
+    let harness: VmHarness;
+    let engine: Engine;
+    const lab = new NetworkLab();
+    const shells = new Map<string, SerialClient>();
+    let networks: GuestNetworksConfig | undefined;
+
+    /** Boots `ids` together and waits for their shells and DHCP addresses. */
+    async function boot(...ids: string[]): Promise<void> {
+      await Promise.all(ids.map((id) => engine.startVm(id)));
+      for (const id of ids) {
+        const shell = await harness.waitForShell(engine, id);
+        shells.set(id, shell);
+        const address = (await engine.getVm(id)).address;
+        if (address) await waitForAddress(shell, address);
+      }
+    }
+
+    /**
+     * What an HTTP GET of `address:port` answered in `vmId`'s guest (nothing but `fetched` when
+     * nothing did). By nc: the static busybox's wget crashes looking up its own resolver.
+     */
+    async function fetchIn(vmId: string, address: string, port = 80): Promise<string> {
+      return shells
+        .get(vmId)!
+        .run(
+          `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${address} ${port} 2>&1; echo fetched`,
+          20_000,
+        );
+    }
+
+    beforeAll(async () => {
+      await lab.start(HOST_PORTS);
+      harness = new VmHarness('lv-net-');
+      image = harness.copyImage(ensureTinyImage(env));
+      networks = {
+        namespace: lab.router,
+        uplinkNamespace: lab.host,
+        dnsServers: [],
+        stateDir: path.join(harness.runDir, '.network'),
+      };
+      engine = await harness.openEngine({
+        host: { memoryMib: 2048, vcpus: 2 },
+        overcommit: { memory: 1, vcpus: 4 },
+        driver: { guestNetworks: networks },
+      });
+      const spec = (id: string, network: Parameters<typeof tinyVmSpec>[2]) =>
+        engine.createVm(tinyVmSpec(image, id, { memoryMib: 192, ...network }));
+      await spec('inet', { network: { mode: 'internet' } });
+      await spec('none', {});
+      await spec('a1', { network: { mode: 'class', segment: 'tenant-a', internet: false } });
+      await spec('a2', { network: { mode: 'class', segment: 'tenant-a', internet: false } });
+      await spec('b1', { network: { mode: 'class', segment: 'tenant-b', internet: false } });
+    }, 120_000);
+
+    afterAll(async () => {
+      await harness?.cleanup();
+      if (networks) await new GuestNetworks(networks, SILENT_LOGGER).destroy();
+      await lab.cleanup();
+    }, 60_000);
+
+    it('says the host can run guest networks', () => {
+      const info = engine.info();
+      expect(info.features).toContain('guest-networks');
+      expect(info.details.guestNetworks).toMatch(/^on/);
+    });
+
+    it('gives an internet VM its own lease and the internet, and nothing of the host', async () => {
+      await boot('inet', 'none');
+      const status = await engine.getVm('inet');
+      expect(status.address).toMatch(/^10\.127\.0\.\d+$/);
+      expect(await fetchIn('inet', INTERNET_ADDRESS)).toContain('INTERNET-PAGE');
+      const refused: Array<[string, number]> = [
+        [HOST_PUBLIC_ADDRESS, HOST_PORTS.api],
+        [HOST_PUBLIC_ADDRESS, HOST_PORTS.postgres],
+        ['169.254.77.1', HOST_PORTS.api],
+        [LAN_ADDRESS, 80],
+        [METADATA_ADDRESS, 80],
+      ];
+      for (const [address, port] of refused) {
+        const output = await fetchIn('inet', address, port);
+        expect(output, `${address}:${port}`).toContain('fetched');
+        expect(output, `${address}:${port}`).not.toMatch(/HOST-|LAN-SECRET|METADATA-SECRET/);
+      }
+    });
+
+    it('gives a VM without a network nothing that answers', async () => {
+      expect((await engine.getVm('none')).address).toBeUndefined();
+      const output = await fetchIn('none', INTERNET_ADDRESS);
+      expect(output).toContain('fetched');
+      expect(output).not.toContain('INTERNET-PAGE');
+    });
+
+    it('puts the VMs of one class on one segment that no other class reaches', async () => {
+      await engine.stopVm('inet', { force: true });
+      await engine.stopVm('none', { force: true });
+      await boot('a1', 'a2');
+      await boot('b1');
+      const a1 = (await engine.getVm('a1')).address!;
+      const a2 = (await engine.getVm('a2')).address!;
+      const b1 = (await engine.getVm('b1')).address!;
+      expect(a1).toMatch(/^10\.128\.\d+\.\d+$/);
+      expect(a1.split('.').slice(0, 3)).toEqual(a2.split('.').slice(0, 3));
+      expect(b1.split('.').slice(0, 3)).not.toEqual(a1.split('.').slice(0, 3));
+      await shells
+        .get('a1')!
+        .run('mkdir -p /tmp/www && echo A1-PAGE >/tmp/www/index.html && httpd -p 8080 -h /tmp/www');
+      expect(await fetchIn('a2', a1, 8080)).toContain('A1-PAGE');
+      expect(await fetchIn('b1', a1, 8080)).not.toContain('A1-PAGE');
+      // A class without internet egress keeps to itself.
+      expect(await fetchIn('a1', INTERNET_ADDRESS)).not.toContain('INTERNET-PAGE');
+    });
+
+    it('changes a stopped VM’s network, and its next start uses it', async () => {
+      await engine.stopVm('b1', { force: true });
+      await engine.setVmNetwork('b1', { mode: 'internet' });
+      await expect(engine.setVmNetwork('a1', { mode: 'none' })).rejects.toMatchObject({
+        code: 'INVALID_STATE',
+      });
+      await boot('b1');
+      expect((await engine.getVm('b1')).address).toMatch(/^10\.127\.0\.\d+$/);
+      expect(await fetchIn('b1', INTERNET_ADDRESS)).toContain('INTERNET-PAGE');
+    });
+  },
+);
+
+/** Waits until the guest's eth0 holds `address` (its DHCP lease). */
+async function waitForAddress(shell: SerialClient, address: string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const output = await shell.run('ip -4 addr show eth0');
+    if (output.includes(`inet ${address}/`)) return;
+    if (Date.now() > deadline) throw new Error(`the guest never got ${address}: ${output}`);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+  }
+}
