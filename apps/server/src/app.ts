@@ -15,6 +15,7 @@ import { InviteService } from './domain/tenants/invite-service.js';
 import { MemberService } from './domain/tenants/member-service.js';
 import { RosterService } from './domain/tenants/roster-service.js';
 import { TenantService } from './domain/tenants/tenant-service.js';
+import type { NetworkPolicy } from './domain/vms/network-policy.js';
 import type { SnapshotService } from './domain/vms/snapshot-service.js';
 import type { VmService } from './domain/vms/vm-service.js';
 import { AppError } from './errors.js';
@@ -57,6 +58,8 @@ export interface AppDeps {
   database: Database;
   engine: EngineStatusSource;
   vms: VmService;
+  /** Which network modes VMs may have. */
+  networks: NetworkPolicy;
   /** Server-sent events of VM changes. */
   vmEvents: VmEventStreams;
   pools: PoolService;
@@ -130,7 +133,11 @@ export function createApp(deps: AppDeps): Express {
         publicOrigin: deps.publicOrigin,
       }),
       ...tokenHandlers(knex),
-      ...tenantHandlers(tenants, new MemberService(knex, tenants, deps.accessEvents)),
+      ...tenantHandlers(
+        tenants,
+        new MemberService(knex, tenants, deps.accessEvents),
+        deps.networks,
+      ),
       ...userHandlers(users),
       ...imageHandlers(new ImageCatalog(knex), deps.images),
       ...vmHandlers(knex, deps.vms, deps.vmEvents),

@@ -12,18 +12,47 @@ describe('loadConfig', () => {
       dataDir: path.resolve('./.data'),
       imageCacheDir: '/home/ada/.cache/labvisor',
       databaseUrl: undefined,
-      driver: { kind: 'qemu', accel: 'auto', templatesDir: path.resolve('./.data/templates') },
+      driver: {
+        kind: 'qemu',
+        accel: 'auto',
+        templatesDir: path.resolve('./.data/templates'),
+        guestNetworks: { namespace: 'labvisor', stateDir: path.resolve('./.data/network') },
+      },
+      networkModes: ['none', 'internet', 'class'],
       adminEmail: undefined,
       sessionSecret: undefined,
     });
   });
 
   it('turns instant labs (templates) off with LABVISOR_TEMPLATES=off', () => {
-    expect(loadConfig({ LABVISOR_TEMPLATES: 'off' }).driver).toEqual({
-      kind: 'qemu',
-      accel: 'auto',
-    });
+    expect(
+      loadConfig({ LABVISOR_TEMPLATES: 'off', LABVISOR_NETWORK_MODES: 'none' }).driver,
+    ).toEqual({ kind: 'qemu', accel: 'auto' });
     expect(() => loadConfig({ LABVISOR_TEMPLATES: 'maybe' })).toThrow(/LABVISOR_TEMPLATES/);
+  });
+
+  it('reads the network modes offered and where guest networks live', () => {
+    const config = loadConfig({
+      LABVISOR_NETWORK_MODES: 'internet',
+      LABVISOR_NETWORK_NAMESPACE: 'lab-net',
+      LABVISOR_NETWORK_UPLINK_NAMESPACE: 'edge',
+      LABVISOR_NETWORK_DNS: '192.0.2.53,198.51.100.53',
+    });
+    expect(config.networkModes).toEqual(['none', 'internet']);
+    expect(config.driver.guestNetworks).toEqual({
+      namespace: 'lab-net',
+      uplinkNamespace: 'edge',
+      dnsServers: ['192.0.2.53', '198.51.100.53'],
+      stateDir: path.resolve('./.data/network'),
+    });
+    expect(loadConfig({ LABVISOR_NETWORK_MODES: 'none' }).driver.guestNetworks).toBeUndefined();
+    expect(() => loadConfig({ LABVISOR_NETWORK_MODES: 'wifi' })).toThrow(/LABVISOR_NETWORK_MODES/);
+    expect(() => loadConfig({ LABVISOR_NETWORK_DNS: 'dns.example' })).toThrow(
+      /LABVISOR_NETWORK_DNS/,
+    );
+    expect(() => loadConfig({ LABVISOR_NETWORK_NAMESPACE: '../x' })).toThrow(
+      /LABVISOR_NETWORK_NAMESPACE/,
+    );
   });
 
   it('lists the images to build in the background from LABVISOR_BUILD_IMAGES', () => {

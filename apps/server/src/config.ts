@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { DriverConfig } from '@labvisor/engine';
+import type { NetworkMode } from '@labvisor/shared';
 import { z } from 'zod';
 import { parseJoinRules, type SsoProvisioning } from './domain/auth/sso-provisioning.js';
 import {
@@ -30,6 +31,28 @@ const envSchema = z.object({
     .pipe(postgresUrlSchema.optional()),
   LABVISOR_ACCEL: z.enum(['auto', 'kvm', 'tcg']).default('auto'),
   LABVISOR_TEMPLATES: z.enum(['on', 'off']).default('on'),
+  LABVISOR_NETWORK_MODES: z
+    .string()
+    .regex(
+      /^(none|internet|class)(,(none|internet|class))*$/,
+      'must be network modes (none, internet, class) separated by commas',
+    )
+    .default('none,internet,class'),
+  LABVISOR_NETWORK_NAMESPACE: z
+    .string()
+    .regex(/^[a-z][a-z0-9-]{0,30}$/, 'must be a network namespace name (a-z, 0-9, -)')
+    .default('labvisor'),
+  LABVISOR_NETWORK_UPLINK_NAMESPACE: z
+    .string()
+    .regex(/^[a-z][a-z0-9-]{0,30}$/, 'must be a network namespace name (a-z, 0-9, -)')
+    .optional(),
+  LABVISOR_NETWORK_DNS: z
+    .string()
+    .regex(
+      /^(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})(,\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})*$/,
+      'must be IPv4 addresses separated by commas',
+    )
+    .optional(),
   LABVISOR_BUILD_IMAGES: z
     .string()
     .regex(
@@ -74,6 +97,8 @@ export interface Config {
   databaseUrl: string | undefined;
   /** The engine's driver: QEMU on this host, with `LABVISOR_ACCEL`. */
   driver: DriverConfig;
+  /** The network modes VMs may have (`LABVISOR_NETWORK_MODES`; `none` always). */
+  networkModes: NetworkMode[];
   /** Largest image upload accepted, in bytes. */
   imageMaxUploadBytes: number;
   /** Largest virtual disk size an uploaded image may have, in bytes. */
@@ -136,6 +161,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     );
   }
   const home = env.HOME ?? '/root';
+  const networkModes = [
+    ...new Set<NetworkMode>([
+      'none',
+      ...(values.LABVISOR_NETWORK_MODES.split(',') as NetworkMode[]),
+    ]),
+  ];
   return {
     port: values.PORT,
     host: values.HOST,
@@ -150,7 +181,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       ...(values.LABVISOR_TEMPLATES === 'on'
         ? { templatesDir: path.join(path.resolve(values.LABVISOR_DATA_DIR), 'templates') }
         : {}),
+      ...(networkModes.some((mode) => mode !== 'none')
+        ? {
+            guestNetworks: {
+              namespace: values.LABVISOR_NETWORK_NAMESPACE,
+              stateDir: path.join(path.resolve(values.LABVISOR_DATA_DIR), 'network'),
+              ...(values.LABVISOR_NETWORK_UPLINK_NAMESPACE
+                ? { uplinkNamespace: values.LABVISOR_NETWORK_UPLINK_NAMESPACE }
+                : {}),
+              ...(values.LABVISOR_NETWORK_DNS
+                ? { dnsServers: values.LABVISOR_NETWORK_DNS.split(',') }
+                : {}),
+            },
+          }
+        : {}),
     },
+    networkModes,
     imageMaxUploadBytes:
       values.LABVISOR_IMAGE_MAX_UPLOAD_MIB !== undefined
         ? values.LABVISOR_IMAGE_MAX_UPLOAD_MIB * 1024 ** 2

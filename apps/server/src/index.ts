@@ -110,6 +110,7 @@ async function main(): Promise<void> {
       imagesDir: path.join(config.dataDir, 'images'),
     },
     oidc: config.oidc,
+    networkModes: config.networkModes,
   });
   await server.vms.reconcile();
   const stopTimers = startTimers(server, logger);

@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
 import type { Engine } from '@labvisor/engine';
+import { NETWORK_MODES, type NetworkMode } from '@labvisor/shared';
 import type { Express, RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { createApp } from './app.js';
@@ -18,6 +19,7 @@ import { PoolFiller } from './domain/pools/pool-filler.js';
 import { PoolService } from './domain/pools/pool-service.js';
 import { BudgetKeeper } from './domain/quota/budget-keeper.js';
 import { IdleSuspender } from './domain/vms/idle-suspender.js';
+import { NetworkPolicy } from './domain/vms/network-policy.js';
 import { SnapshotService } from './domain/vms/snapshot-service.js';
 import { VmService } from './domain/vms/vm-service.js';
 import { OidcSignIn } from './http/auth/oidc.js';
@@ -52,6 +54,8 @@ export interface ServerOptions {
   oidc?: OidcSettings;
   /** Guest images to build in the background once serving (none when absent). */
   imageBuilds?: ImageBuildSettings;
+  /** The network modes the platform offers, of those its engine can run (default: all). */
+  networkModes?: readonly NetworkMode[];
 }
 
 /** The server's parts, wired together; `listen` serves HTTP and console upgrades. */
@@ -84,10 +88,12 @@ export function buildServer(options: ServerOptions): LabvisorServer {
     settings: options.imageBuilds ?? NO_IMAGE_BUILDS,
   });
   const poolFiller = new PoolFiller({ knex, engine, logger: logger.child({ component: 'pools' }) });
+  const networks = new NetworkPolicy(options.networkModes ?? NETWORK_MODES, engine);
   const vms = new VmService({
     knex,
     engine,
     pools: poolFiller,
+    networks,
     logger: logger.child({ component: 'vms' }),
   });
   const sessionStore = new KnexSessionStore(knex);
@@ -126,6 +132,7 @@ export function buildServer(options: ServerOptions): LabvisorServer {
     database,
     engine,
     vms,
+    networks,
     vmEvents,
     pools: new PoolService({ knex, engine, filler: poolFiller }),
     imageBuilds,

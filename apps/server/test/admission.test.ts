@@ -92,6 +92,29 @@ describe.each(TEST_DATABASES)('admission on $name', (kind) => {
     expect((await student.send('GET', '/api/v1/vms')).body.items).toEqual([]);
   });
 
+  it.skipIf(kind.skipReason)('refuses a network this host does not offer, saying why', async () => {
+    const refused = await student.send(
+      'POST',
+      '/api/v1/vms',
+      body('online', { network: 'internet' }),
+    );
+    expect(refused.status).toBe(400);
+    expect(refused.body.error).toMatchObject({
+      code: 'VALIDATION',
+      details: { field: 'network', offered: ['none'] },
+    });
+    expect(refused.body.error.message).toMatch(
+      /No "internet" network here: guest networks are off/,
+    );
+    const tenant = await root.send('GET', `/api/v1/tenants/${tenantId}`);
+    expect(tenant.body.networkModes).toEqual(['none']);
+    const defaultRefused = await root.send('PATCH', `/api/v1/tenants/${tenantId}`, {
+      defaultNetwork: 'class',
+    });
+    expect(defaultRefused.status).toBe(400);
+    expect(defaultRefused.body.error.details.field).toBe('defaultNetwork');
+  });
+
   it.skipIf(kind.skipReason)(
     'refuses over quota with the resource, limit, used and requested',
     async () => {

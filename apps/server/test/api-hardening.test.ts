@@ -29,6 +29,7 @@ const VALID_BODIES: Partial<Record<RouteName, unknown>> = {
   consoleTicket: { kind: 'serial', mode: 'interactive' },
   putPools: { pools: [] },
   importRoster: { csv: 'probe@example.test' },
+  updateVm: { network: 'none' },
 };
 
 /** Tables whose contents must not change when requests are refused. */

@@ -12,6 +12,7 @@ import * as createInvites from './migrations/0010_create_invites.js';
 import * as addTenantIdleSuspend from './migrations/0011_add_tenant_idle_suspend.js';
 import * as createSignInLinks from './migrations/0012_create_sign_in_links.js';
 import * as addVmDiskBytes from './migrations/0013_add_vm_disk_bytes.js';
+import * as addGuestNetworks from './migrations/0014_add_guest_networks.js';
 
 /** One forward-only migration. Each runs inside its own transaction. */
 export interface Migration {
@@ -34,6 +35,7 @@ export const MIGRATIONS: Migration[] = [
   { name: '0011_add_tenant_idle_suspend', up: addTenantIdleSuspend.up },
   { name: '0012_create_sign_in_links', up: createSignInLinks.up },
   { name: '0013_add_vm_disk_bytes', up: addVmDiskBytes.up },
+  { name: '0014_add_guest_networks', up: addGuestNetworks.up },
 ];
 
 class ListMigrationSource implements Knex.MigrationSource<Migration> {

@@ -9,6 +9,7 @@ import { AccessEvents } from '../domain/auth/access-events.js';
 import { ConsoleTickets } from '../domain/consoles/console-tickets.js';
 import type { ImageImport } from '../domain/images/image-import.js';
 import type { PoolService } from '../domain/pools/pool-service.js';
+import type { NetworkPolicy } from '../domain/vms/network-policy.js';
 import type { SnapshotService } from '../domain/vms/snapshot-service.js';
 import type { VmService } from '../domain/vms/vm-service.js';
 import { createSessionMiddleware } from './auth/session.js';
@@ -69,6 +70,7 @@ describe('the router', () => {
       accessEvents: new AccessEvents(),
       metrics: new Metrics({} as Database['knex'], () => 0),
       vms: {} as VmService,
+      networks: {} as NetworkPolicy,
       vmEvents: {} as VmEventStreams,
       pools: {} as PoolService,
       imageBuilds: { status: () => [] },

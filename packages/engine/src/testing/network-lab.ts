@@ -7,6 +7,8 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import { signalProcess, waitForProcessGone } from '../drivers/qemu/process-utils.js';
 
 /** The web server standing for the internet. */
@@ -66,7 +68,10 @@ export class NetworkLab {
     }
   }
 
-  /** Stops every server and removes every namespace (the router's too, if the engine left it). */
+  /**
+   * Stops every server and removes every namespace, the router's too (with the dnsmasq processes
+   * the engine left in it) and the router's runtime files.
+   */
   async cleanup(): Promise<void> {
     for (const server of this.#servers) {
       if (server.pid === undefined) continue;
@@ -83,6 +88,7 @@ export class NetworkLab {
         // already gone
       }
     }
+    fs.rmSync(path.join('/run/labvisor-net', this.router), { recursive: true, force: true });
   }
 
   /** A veth from the host namespace (`hostSide`, `hostAddress`) to `name`'s eth0 (`address`). */

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { nameSchema } from './common.js';
+import { networkModeSchema } from './vms.js';
 
 /** A tenant: a class, a department, a customer. */
 export const tenantSchema = z.object({
@@ -13,6 +14,12 @@ export const tenantSchema = z.object({
    * suspended to disk, its work kept; null: never.
    */
   idleSuspendMinutes: z.int().nullable(),
+  /** The network a VM gets when its launch names none. */
+  defaultNetwork: networkModeSchema,
+  /** Whether the tenant's `class` network also reaches the internet (outbound only). */
+  classInternet: z.boolean(),
+  /** The network modes this platform offers (its configuration and what its host can run). */
+  networkModes: z.array(networkModeSchema),
   createdAt: z.string(),
 });
 
@@ -24,7 +31,7 @@ export const createTenantRequestSchema = z.strictObject({ name: nameSchema });
 
 /**
  * Body of `PATCH /api/v1/tenants/:tenantId`: the name and recording are platform admins' to
- * change; the class settings (default image, idle policy) its tenant admins' too.
+ * change; the class settings (default image, idle policy, network) its tenant admins' too.
  */
 export const updateTenantRequestSchema = z.strictObject({
   name: nameSchema.optional(),
@@ -36,6 +43,8 @@ export const updateTenantRequestSchema = z.strictObject({
     .max(24 * 60)
     .nullable()
     .optional(),
+  defaultNetwork: networkModeSchema.optional(),
+  classInternet: z.boolean().optional(),
 });
 
 /** Body of `POST /api/v1/tenants`. */

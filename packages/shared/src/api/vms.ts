@@ -35,6 +35,19 @@ export const BOOT_PATHS = ['cold', 'template', 'pool', 'saved-state', 'snapshot'
 /** How a VM's guest came to run at its last start. */
 export type BootPath = (typeof BOOT_PATHS)[number];
 
+/**
+ * How a VM reaches the network: `none` (nothing), `internet` (outbound only, to public addresses;
+ * never the host, private ranges or metadata services) or `class` (one private segment shared by
+ * its tenant's class VMs, with internet egress when the tenant allows it).
+ */
+export const NETWORK_MODES = ['none', 'internet', 'class'] as const;
+
+/** How a VM reaches the network. */
+export const networkModeSchema = z.enum(NETWORK_MODES);
+
+/** How a VM reaches the network. */
+export type NetworkMode = z.infer<typeof networkModeSchema>;
+
 /** A virtual machine. */
 export const vmSchema = z.object({
   id: z.string(),
@@ -55,6 +68,10 @@ export const vmSchema = z.object({
   currentSnapshotId: z.string().nullable(),
   /** How its guest came to run at its last start; null before its first. */
   bootPath: z.enum(BOOT_PATHS).nullable(),
+  /** How it reaches the network. */
+  network: networkModeSchema,
+  /** Its address on its network (`internet`, `class`) once it has started with it; else null. */
+  networkAddress: z.string().nullable(),
 });
 
 /** A virtual machine. */
@@ -68,10 +85,18 @@ export const createVmRequestSchema = z.strictObject({
   vcpus: z.int().min(1).max(16),
   memoryMib: z.int().min(64).max(65_536),
   diskGib: z.int().min(1).max(1024),
+  /** Absent: the tenant's default network. */
+  network: networkModeSchema.optional(),
 });
 
 /** Body of `POST /api/v1/vms`. */
 export type CreateVmRequest = z.infer<typeof createVmRequestSchema>;
+
+/** Body of `PATCH /api/v1/vms/:vmId`: its network, while it is stopped. */
+export const updateVmRequestSchema = z.strictObject({ network: networkModeSchema });
+
+/** Body of `PATCH /api/v1/vms/:vmId`. */
+export type UpdateVmRequest = z.infer<typeof updateVmRequestSchema>;
 
 /** Query of `GET /api/v1/vms`: `?tenantId=` lists one tenant's VMs (of those the user can see). */
 export const listVmsQuerySchema = z.strictObject({ tenantId: z.uuid().optional() });

@@ -1,4 +1,4 @@
-import type { QuotaLimits, Tenant, TenantRole } from '@labvisor/shared';
+import type { NetworkMode, QuotaLimits, Tenant, TenantRole } from '@labvisor/shared';
 import type { Knex } from 'knex';
 import { quotaColumns } from './quotas.js';
 
@@ -19,6 +19,8 @@ export interface TenantRow {
   recording_enabled: boolean;
   default_image_id: string | null;
   idle_suspend_minutes: number | null;
+  default_network: NetworkMode;
+  class_internet: boolean;
   created_at: Date;
   updated_at: Date;
 }
@@ -45,14 +47,17 @@ export async function upsertMembership(
     .merge(['role']);
 }
 
-/** The API view of a tenant row. */
-export function toTenant(row: TenantRow): Tenant {
+/** The API view of a tenant row; `networkModes` are the platform's. */
+export function toTenant(row: TenantRow, networkModes: NetworkMode[]): Tenant {
   return {
     id: row.id,
     name: row.name,
     recordingEnabled: row.recording_enabled,
     defaultImageId: row.default_image_id,
     idleSuspendMinutes: row.idle_suspend_minutes,
+    defaultNetwork: row.default_network,
+    classInternet: row.class_internet,
+    networkModes,
     createdAt: new Date(row.created_at).toISOString(),
   };
 }
@@ -78,6 +83,8 @@ export async function updateTenant(
     recordingEnabled?: boolean | undefined;
     defaultImageId?: string | null | undefined;
     idleSuspendMinutes?: number | null | undefined;
+    defaultNetwork?: NetworkMode | undefined;
+    classInternet?: boolean | undefined;
   },
 ): Promise<TenantRow> {
   const [row] = await knex<TenantRow>('tenants')
@@ -91,6 +98,8 @@ export async function updateTenant(
       ...(changes.idleSuspendMinutes !== undefined
         ? { idle_suspend_minutes: changes.idleSuspendMinutes }
         : {}),
+      ...(changes.defaultNetwork !== undefined ? { default_network: changes.defaultNetwork } : {}),
+      ...(changes.classInternet !== undefined ? { class_internet: changes.classInternet } : {}),
       updated_at: knex.fn.now(),
     })
     .returning('*');

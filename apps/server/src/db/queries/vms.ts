@@ -1,4 +1,10 @@
-import { type BootPath, VM_STATES, type Vm, type VmState } from '@labvisor/shared';
+import {
+  type BootPath,
+  type NetworkMode,
+  VM_STATES,
+  type Vm,
+  type VmState,
+} from '@labvisor/shared';
 import type { Knex } from 'knex';
 import { isoOrNull } from './iso.js';
 
@@ -26,6 +32,9 @@ export interface VmRow {
   boot_path: BootPath | null;
   /** Bytes on the host's disk as last measured (string: a bigint). */
   disk_bytes: string | number;
+  network: NetworkMode;
+  /** Its address on its network as the engine last reported it. */
+  network_address: string | null;
 }
 
 /** The API view of a VM row (a member's: pooled VMs are never shown). */
@@ -48,6 +57,8 @@ export function toVm(row: VmRow): Vm {
     lastActivityAt: isoOrNull(row.last_activity_at),
     currentSnapshotId: row.current_snapshot_id,
     bootPath: row.boot_path,
+    network: row.network,
+    networkAddress: row.network === 'none' ? null : row.network_address,
   };
 }
 
@@ -62,6 +73,8 @@ export interface VmStateChange {
   reason?: string | null;
   desired?: VmRow['desired_state'];
   bootPath?: BootPath;
+  /** The guest's address on its network, as the engine reported it at a start. */
+  networkAddress?: string;
 }
 
 /**
@@ -84,6 +97,7 @@ export async function recordVmState(
         state_reason: change.reason ?? null,
         ...(change.desired ? { desired_state: change.desired } : {}),
         ...(change.bootPath ? { boot_path: change.bootPath } : {}),
+        ...(change.networkAddress ? { network_address: change.networkAddress } : {}),
         ...(change.state === 'running' && before.state !== 'running'
           ? { started_at: trx.fn.now() }
           : {}),

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import type { Engine, VmStateEvent } from '@labvisor/engine';
+import { type Engine, isEngineError, type VmStateEvent } from '@labvisor/engine';
 import {
   type CreateVmRequest,
+  type NetworkMode,
   planVmAction,
   RESOURCE_HOLDING_STATES,
   type VmAction,
@@ -14,6 +15,7 @@ import { isUniqueViolation } from '../../db/errors.js';
 import { recordAudit } from '../../db/queries/audit.js';
 import { findIdempotencyKey, recordIdempotencyKey } from '../../db/queries/idempotency-keys.js';
 import type { ImageRow } from '../../db/queries/images.js';
+import { findTenantById, type TenantRow } from '../../db/queries/tenants.js';
 import {
   findVmById,
   recordDiskBytes,
@@ -27,6 +29,7 @@ import type { PoolFiller } from '../pools/pool-filler.js';
 import { takePooledVm } from '../pools/pool-take.js';
 import { admit, createRequest, startRequestOf } from '../quota/admission.js';
 import { guestConfigFor } from './guest-config.js';
+import { type NetworkPolicy, vmNetworkOf } from './network-policy.js';
 import { withoutHostPaths } from './state-reasons.js';
 import { ignoreNotFound, planAction } from './vm-action-plan.js';
 import { bootOf } from './vm-boot.js';
@@ -56,15 +59,23 @@ export class VmService extends EventEmitter<{
   readonly #engine: Engine;
   readonly #logger: Logger;
   readonly #pools: PoolFiller;
+  readonly #networks: NetworkPolicy;
   readonly #background = new Set<Promise<void>>();
   /** Per-VM chain of state writes, so observed states land in the order they happened. */
   readonly #stateWrites = new Map<string, Promise<unknown>>();
 
-  constructor(deps: { knex: Knex; engine: Engine; pools: PoolFiller; logger: Logger }) {
+  constructor(deps: {
+    knex: Knex;
+    engine: Engine;
+    pools: PoolFiller;
+    networks: NetworkPolicy;
+    logger: Logger;
+  }) {
     super();
     this.#knex = deps.knex;
     this.#engine = deps.engine;
     this.#pools = deps.pools;
+    this.#networks = deps.networks;
     this.#logger = deps.logger;
     this.#engine.on('vm-state', (event) => void this.#recordObserved(event));
   }
@@ -107,20 +118,25 @@ export class VmService extends EventEmitter<{
       .andWhere((q) => q.whereNull('tenant_id').orWhere('tenant_id', body.tenantId))
       .first();
     if (!image) throw new AppError('NOT_FOUND', 'No such image.');
+    const tenant = (await findTenantById(this.#knex, body.tenantId))!;
+    const network = body.network ?? tenant.default_network;
+    this.#networks.assertOffered(network, 'network');
     const host = this.#engine.capacity().allocatable;
     let taken: VmRow | undefined;
     let result: Awaited<ReturnType<typeof admit<VmRow>>> | undefined;
     try {
-      taken = dryRun
-        ? undefined
-        : await takePooledVm(this.#knex, {
-            actor,
-            body,
-            host,
-            idempotencyKey: key,
-            requestHash,
-            ip,
-          });
+      // Warm pools hold VMs without a network (a clone would share its template's address).
+      taken =
+        dryRun || network !== 'none'
+          ? undefined
+          : await takePooledVm(this.#knex, {
+              actor,
+              body,
+              host,
+              idempotencyKey: key,
+              requestHash,
+              ip,
+            });
       if (!taken)
         result = await admit(this.#knex, {
           tenantId: body.tenantId,
@@ -138,6 +154,7 @@ export class VmService extends EventEmitter<{
                 vcpus: body.vcpus,
                 memory_mib: body.memoryMib,
                 disk_gib: body.diskGib,
+                network,
                 desired_state: 'running',
                 state: 'stopped',
               })
@@ -162,6 +179,7 @@ export class VmService extends EventEmitter<{
                 vcpus: body.vcpus,
                 memoryMib: body.memoryMib,
                 diskGib: body.diskGib,
+                network,
               },
             });
             // Starting inside the admission transaction, so parallel admissions count it.
@@ -189,6 +207,7 @@ export class VmService extends EventEmitter<{
         boot: bootOf(image),
         guestConfig: guestConfigFor(vm.name, actor.user),
         ...(image.guest_agent ? { guestAgent: true } : {}),
+        network: vmNetworkOf(network, tenant),
       });
       await this.#engine.startVm(vm.id);
     });
@@ -276,8 +295,56 @@ export class VmService extends EventEmitter<{
       targetId: vm.id,
       ip,
     });
-    this.#inBackground(vm, action, next.run);
+    this.#inBackground(vm, action, async () => {
+      // A class network follows its tenant's settings (internet egress) from the next boot.
+      if (next.admission && vm.network === 'class') await this.#applyNetwork(vm, vm.network);
+      await next.run();
+    });
     return updated ?? vm;
+  }
+
+  /**
+   * Changes a stopped VM's network (INVALID_STATE while its guest runs or is suspended: its memory
+   * holds the old network's address); its next start uses it.
+   */
+  async setNetwork(actor: Actor, vmId: string, network: NetworkMode, ip?: string): Promise<VmRow> {
+    const vm = await this.get(actor, vmId);
+    if (!['stopped', 'crashed', 'error'].includes(vm.state)) {
+      throw new AppError(
+        'INVALID_STATE',
+        `Stop VM "${vm.name}" to change its network; it is ${vm.state}.`,
+        { state: vm.state },
+      );
+    }
+    this.#networks.assertOffered(network, 'network');
+    await this.#applyNetwork(vm, network);
+    const [row] = await this.#knex<VmRow>('vms')
+      .where({ id: vm.id })
+      .update({ network, network_address: null, updated_at: this.#knex.fn.now() })
+      .returning('*');
+    await recordAudit(this.#knex, {
+      actorId: actor.user.id,
+      tenantId: vm.tenant_id,
+      action: 'vm.update',
+      targetType: 'vm',
+      targetId: vm.id,
+      ip,
+      details: { network },
+    });
+    this.emit('vm-changed', row!);
+    return row!;
+  }
+
+  /** Gives the engine's VM `mode`'s network as its tenant now has it (a VM it lost: nothing). */
+  async #applyNetwork(vm: VmRow, mode: NetworkMode): Promise<void> {
+    const tenant: TenantRow = (await findTenantById(this.#knex, vm.tenant_id))!;
+    try {
+      await this.#engine.setVmNetwork(vm.id, vmNetworkOf(mode, tenant));
+    } catch (error) {
+      // A suspended VM keeps the network it has; one whose creation failed has none to change.
+      if (isEngineError(error) && ['INVALID_STATE', 'NOT_FOUND'].includes(error.code)) return;
+      throw error;
+    }
   }
 
   /**
@@ -378,6 +445,7 @@ export class VmService extends EventEmitter<{
       state: event.state,
       reason: event.cause ?? null,
       ...(event.bootPath ? { bootPath: event.bootPath } : {}),
+      ...(event.address ? { networkAddress: event.address } : {}),
     }).catch((error: unknown) => {
       this.#logger.error({ err: error, vmId: event.vmId }, 'recording an observed VM state failed');
     });

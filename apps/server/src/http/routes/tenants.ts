@@ -1,12 +1,14 @@
-import { toTenant } from '../../db/queries/tenants.js';
+import { type TenantRow, toTenant } from '../../db/queries/tenants.js';
 import type { MemberService } from '../../domain/tenants/member-service.js';
 import type { TenantService } from '../../domain/tenants/tenant-service.js';
+import type { NetworkPolicy } from '../../domain/vms/network-policy.js';
 import type { Handlers } from '../router.js';
 
 /** Tenants, their quota, members and usage: `/api/v1/tenants/*`. */
 export function tenantHandlers(
   tenants: TenantService,
   members: MemberService,
+  networks: NetworkPolicy,
 ): Handlers<
   | 'listTenants'
   | 'createTenant'
@@ -22,15 +24,17 @@ export function tenantHandlers(
   | 'setMemberLimits'
   | 'removeMember'
 > {
+  const view = (row: TenantRow) => toTenant(row, networks.modes());
   return {
     listTenants: async (_input, { actor }) => ({
-      items: (await tenants.list(actor)).map(toTenant),
+      items: (await tenants.list(actor)).map(view),
     }),
-    createTenant: async ({ body }, { actor, ip }) =>
-      toTenant(await tenants.create(actor, body, ip)),
-    getTenant: async ({ params }, { actor }) => toTenant(await tenants.get(actor, params.tenantId)),
-    updateTenant: async ({ params, body }, { actor, ip }) =>
-      toTenant(await tenants.update(actor, params.tenantId, body, ip)),
+    createTenant: async ({ body }, { actor, ip }) => view(await tenants.create(actor, body, ip)),
+    getTenant: async ({ params }, { actor }) => view(await tenants.get(actor, params.tenantId)),
+    updateTenant: async ({ params, body }, { actor, ip }) => {
+      if (body.defaultNetwork) networks.assertOffered(body.defaultNetwork, 'defaultNetwork');
+      return view(await tenants.update(actor, params.tenantId, body, ip));
+    },
     deleteTenant: ({ params }, { actor, ip }) => tenants.delete(actor, params.tenantId, ip),
     getQuota: ({ params }, { actor }) => tenants.quota(actor, params.tenantId),
     putQuota: ({ params, body }, { actor, ip }) =>

@@ -15,7 +15,14 @@ export function vmHandlers(
   vms: VmService,
   events: VmEventStreams,
 ): Handlers<
-  'listVms' | 'createVm' | 'getVm' | 'deleteVm' | 'vmActivity' | 'vmEvents' | VmActionRouteName
+  | 'listVms'
+  | 'createVm'
+  | 'getVm'
+  | 'updateVm'
+  | 'deleteVm'
+  | 'vmActivity'
+  | 'vmEvents'
+  | VmActionRouteName
 > {
   const act =
     (action: VmAction): Handler<(typeof VM_ACTION_ROUTES)[VmAction]> =>
@@ -41,6 +48,8 @@ export function vmHandlers(
       return vm ? toVm(vm) : new Answer(200, { admitted: true });
     },
     getVm: async ({ params }, { actor }) => toVm(await vms.get(actor, params.vmId)),
+    updateVm: async ({ params, body }, { actor, ip }) =>
+      toVm(await vms.setNetwork(actor, params.vmId, body.network, ip)),
     deleteVm: ({ params }, { actor, ip }) => vms.delete(actor, params.vmId, ip),
     vmActivity: async ({ params, query }, { actor }) => {
       const vm = await vms.get(actor, params.vmId);

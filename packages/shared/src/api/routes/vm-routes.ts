@@ -9,6 +9,7 @@ import {
   createVmQuerySchema,
   createVmRequestSchema,
   listVmsQuerySchema,
+  updateVmRequestSchema,
   vmSchema,
 } from '../vms.js';
 import { type RouteSpec, route } from './route-spec.js';
@@ -57,6 +58,15 @@ export const VM_ROUTES = {
     path: '/api/v1/vms/:vmId',
     summary: 'A VM',
     access: 'signed-in',
+    response: vmSchema,
+    status: 200,
+  }),
+  updateVm: route({
+    method: 'patch',
+    path: '/api/v1/vms/:vmId',
+    summary: 'Change a stopped VM: its network (the next start uses it)',
+    access: 'signed-in',
+    body: updateVmRequestSchema,
     response: vmSchema,
     status: 200,
   }),
