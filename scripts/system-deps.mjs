@@ -4,13 +4,16 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
-/** Packages needed to run Labvisor (VMs and the tiny image build). */
+/** Packages needed to run Labvisor (VMs, their guest networks and the tiny image build). */
 export const RUNTIME_PACKAGES = [
   { command: 'qemu-system-x86_64', pkg: 'qemu-system-x86' },
   { command: 'qemu-img', pkg: 'qemu-utils' },
   { path: '/bin/busybox', pkg: 'busybox-static' },
   { command: 'mkfs.ext4', pkg: 'e2fsprogs' },
   { command: 'cpio', pkg: 'cpio' },
+  { command: 'ip', pkg: 'iproute2' },
+  { command: 'nft', pkg: 'nftables' },
+  { command: 'dnsmasq', pkg: 'dnsmasq-base' },
 ];
 
 /** Packages building the Debian images needs on top (infra/images/debian-lab, debian-desktop). */

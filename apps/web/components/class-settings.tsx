@@ -1,17 +1,21 @@
 'use client';
 
-import type { Image, Tenant } from '@labvisor/shared';
+import type { Image, NetworkMode, Tenant } from '@labvisor/shared';
 import { type FormEvent, useEffect, useState } from 'react';
+import { NetworkField } from '@/components/network-field';
 import { api, describeError } from '@/lib/api';
 
 /**
- * A class's settings, for its admins: the image its launch form offers first, and after how many
- * minutes without input its labs are suspended (their work kept; opening a console resumes one).
+ * A class's settings, for its admins: the image its launch form offers first, after how many
+ * minutes without input its labs are suspended (their work kept; opening a console resumes one),
+ * the network new labs get and whether the class network reaches the internet.
  */
 export function ClassSettings({ tenant }: { tenant: Tenant }) {
   const [images, setImages] = useState<Image[]>([]);
   const [imageId, setImageId] = useState(tenant.defaultImageId ?? '');
   const [minutes, setMinutes] = useState(tenant.idleSuspendMinutes?.toString() ?? '');
+  const [network, setNetwork] = useState<NetworkMode>(tenant.defaultNetwork);
+  const [classInternet, setClassInternet] = useState(tenant.classInternet);
   const [message, setMessage] = useState<{ ok: boolean; text: string }>();
   useEffect(() => {
     api.listImages().then(setImages, () => setImages([]));
@@ -23,6 +27,8 @@ export function ClassSettings({ tenant }: { tenant: Tenant }) {
       await api.updateTenant(tenant.id, {
         defaultImageId: imageId || null,
         idleSuspendMinutes: minutes ? Number(minutes) : null,
+        defaultNetwork: network,
+        classInternet,
       });
       setMessage({ ok: true, text: 'Saved the class settings.' });
     } catch (caught) {
@@ -63,6 +69,27 @@ export function ClassSettings({ tenant }: { tenant: Tenant }) {
             />
           </div>
         </div>
+        {tenant.networkModes.length > 1 && (
+          <div className="form-row">
+            <NetworkField
+              id="class-network"
+              label="Network for new labs"
+              modes={tenant.networkModes}
+              value={network}
+              onChange={setNetwork}
+            />
+            {tenant.networkModes.includes('class') && (
+              <label className="check">
+                <input
+                  type="checkbox"
+                  checked={classInternet}
+                  onChange={(e) => setClassInternet(e.target.checked)}
+                />
+                The class network reaches the internet
+              </label>
+            )}
+          </div>
+        )}
         <p className="muted small">
           A lab with no key or pointer input for that long, and no interactive console open, is
           suspended with its work kept; its viewers are warned a minute before, and opening its

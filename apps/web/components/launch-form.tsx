@@ -1,7 +1,8 @@
 'use client';
 
-import type { CreateVmRequest, Image, Membership, Quota } from '@labvisor/shared';
+import type { CreateVmRequest, Image, Membership, Quota, Tenant } from '@labvisor/shared';
 import { type FormEvent, useEffect, useState } from 'react';
+import { NetworkField, networkDescription } from '@/components/network-field';
 import { SizeFields } from '@/components/size-fields';
 import { api, describeError } from '@/lib/api';
 
@@ -27,6 +28,7 @@ export function LaunchForm({
   onLaunched: () => void;
 }) {
   const [images, setImages] = useState<Image[]>([]);
+  const [tenant, setTenant] = useState<Tenant>();
   const [values, setValues] = useState<CreateVmRequest>(() => ({
     tenantId: memberships[0]?.tenantId ?? '',
     imageId: '',
@@ -46,9 +48,11 @@ export function LaunchForm({
   useEffect(() => {
     if (!tenantId) return;
     Promise.all([api.listImages(), api.getTenant(tenantId)]).then(
-      ([list, tenant]) => {
+      ([list, loaded]) => {
         setImages(list);
-        const first = list.find((image) => image.id === tenant.defaultImageId) ?? list[0];
+        setTenant(loaded);
+        const first = list.find((image) => image.id === loaded.defaultImageId) ?? list[0];
+        setValues((current) => ({ ...current, network: loaded.defaultNetwork }));
         if (first) {
           setValues((current) => ({
             ...current,
@@ -89,7 +93,21 @@ export function LaunchForm({
       <div className="grid">
         <LabFields memberships={memberships} images={images} values={values} onChange={change} />
         <SizeFields idPrefix="launch" values={values} left={left} onChange={change} />
+        {tenant && tenant.networkModes.length > 1 && (
+          <NetworkField
+            id="launch-network"
+            label="Network"
+            modes={tenant.networkModes}
+            value={values.network ?? tenant.defaultNetwork}
+            onChange={(network) => change({ network })}
+          />
+        )}
       </div>
+      {tenant && tenant.networkModes.length > 1 && (
+        <p className="muted small">
+          {networkDescription(values.network ?? tenant.defaultNetwork, tenant.classInternet)}
+        </p>
+      )}
       {left && (
         <p className="muted small" aria-live="polite">
           Quota left: {left.runningVms} running labs, {left.vcpus} vCPUs, {left.memoryMib} MiB

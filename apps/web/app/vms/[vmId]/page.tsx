@@ -14,6 +14,7 @@ import { useSession } from '@/components/use-session';
 import { useVmEvents } from '@/components/use-vm-events';
 import { VmActivityList } from '@/components/vm-activity';
 import { ACTION_LABELS, actionsFor, hasConsole } from '@/components/vm-list';
+import { VmNetwork } from '@/components/vm-network';
 import { api, describeError } from '@/lib/api';
 
 /** The backstop poll of the VM (its change events bring each change at once). */
@@ -92,6 +93,7 @@ function VmPage() {
                 version={`${vm.state}:${vm.currentSnapshotId}:${changes}`}
               />
             </section>
+            <VmNetwork vm={vm} onChanged={changed} />
           </div>
           {supervises && (
             <section className="card" aria-labelledby="recordings-title">

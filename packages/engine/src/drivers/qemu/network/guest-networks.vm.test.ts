@@ -132,6 +132,7 @@ describe.skipIf(skipReason !== undefined)(
     it('puts the VMs of one class on one segment that no other class reaches', async () => {
       await engine.stopVm('inet', { force: true });
       await engine.stopVm('none', { force: true });
+
       await boot('a1', 'a2');
       await boot('b1');
       const a1 = (await engine.getVm('a1')).address!;
