@@ -180,6 +180,27 @@ export class Engine extends EventEmitter<{
   }
 
   /**
+   * A byte stream to TCP `port` of a running VM's guest, over its network (a lab's web app):
+   * INVALID_STATE unless it runs, VALIDATION without a network, UNAVAILABLE when nothing answers.
+   */
+  async openGuestPort(id: string, port: number): Promise<Duplex> {
+    const record = this.#table.get(id);
+    assertStateIn(id, record.state, ['running'], 'open a port of');
+    if (!record.spec.network || record.spec.network.mode === 'none') {
+      throw new EngineError('VALIDATION', `VM "${id}" has no network to open a port on`, {
+        field: 'network',
+      });
+    }
+    if (!Number.isInteger(port) || port < 1 || port > 65_535) {
+      throw new EngineError('VALIDATION', `Port ${port} is not a TCP port`, { field: 'port' });
+    }
+    if (!this.#driver.openGuestPort) {
+      throw new EngineError('UNAVAILABLE', `The ${this.#driver.name} driver cannot open ports`);
+    }
+    return this.#driver.openGuestPort(driverVmOf(record), port);
+  }
+
+  /**
    * Changes how a VM reaches the network; only while no guest runs and none is suspended (its
    * memory holds the old network's address). The next start uses it.
    */

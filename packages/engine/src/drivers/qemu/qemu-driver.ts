@@ -465,6 +465,13 @@ export class QemuDriver implements Driver {
     await this.#networks?.release(vm.id);
   }
 
+  async openGuestPort(vm: DriverVm, port: number): Promise<Duplex> {
+    if (!this.#networks) {
+      throw new EngineError('UNAVAILABLE', `Guest networks are off: ${this.#networksUnavailable}`);
+    }
+    return this.#networks.connect(vm.id, port);
+  }
+
   addressOf(vm: DriverVm): string | undefined {
     if (!vm.spec.network || vm.spec.network.mode === 'none') return undefined;
     return this.#networks?.nicOf(vm.id)?.address;

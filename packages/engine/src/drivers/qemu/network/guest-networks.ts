@@ -1,6 +1,7 @@
 import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
+import net from 'node:net';
 import path from 'node:path';
 import { EngineError } from '../../../errors.js';
 import { KeyedLock } from '../../../lock.js';
@@ -39,6 +40,7 @@ import {
   uplinkRuleset,
   uplinkTable,
 } from './nft-rulesets.js';
+import { connectLine, PORT_FORWARDER_SCRIPT } from './port-forwarder.js';
 
 /** Configuration of guest networking (`internet` and `class` modes). */
 export interface GuestNetworksConfig {
@@ -158,6 +160,42 @@ export class GuestNetworks {
     return index === undefined ? undefined : this.#nicOf(vmId, { ...entry, index });
   }
 
+  /**
+   * A byte stream to TCP `port` of a VM's guest, through the port forwarder in the router
+   * namespace. UNAVAILABLE when nothing answers there.
+   */
+  async connect(vmId: string, port: number): Promise<net.Socket> {
+    const nic = this.nicOf(vmId);
+    if (!nic) throw new EngineError('INVALID_STATE', `VM "${vmId}" has no network address yet`);
+    await this.#lock.run(LOCK, async () => {
+      await this.#ensureRouter();
+      await this.#ensureForwarder();
+    });
+    const socket = net.connect(this.#forwarderSocket());
+    try {
+      await new Promise<void>((resolve, reject) => {
+        socket.once('connect', resolve);
+        socket.once('error', reject);
+      });
+      socket.write(connectLine(nic.address, port));
+      const answer = await readLine(socket);
+      if (answer !== 'OK') {
+        const reason = answer.replace(/^ERR /, '');
+        throw new EngineError(
+          'UNAVAILABLE',
+          reason === 'ECONNREFUSED'
+            ? `Nothing listens on port ${port} of VM "${vmId}"`
+            : `Port ${port} of VM "${vmId}" does not answer (${reason})`,
+          { vmId, port },
+        );
+      }
+      return socket;
+    } catch (error) {
+      socket.destroy();
+      throw error;
+    }
+  }
+
   /** Frees a deleted VM's tap and lease. */
   release(vmId: string): Promise<void> {
     return this.#lock.run(LOCK, async () => {
@@ -180,7 +218,10 @@ export class GuestNetworks {
     await this.#lock.run(LOCK, async () => {
       for (const file of await fsp.readdir(this.#runDir).catch(() => [] as string[])) {
         if (!file.endsWith('.pid')) continue;
-        const pid = await this.#dnsmasqPid(file.slice(0, -'.pid'.length));
+        const pid =
+          file === 'forwarder.pid'
+            ? await readPidFile(path.join(this.#runDir, file))
+            : await this.#dnsmasqPid(file.slice(0, -'.pid'.length));
         if (pid === undefined) continue;
         signalProcess(pid, 'SIGTERM');
         await waitForProcessGone(pid, 5_000);
@@ -256,6 +297,7 @@ export class GuestNetworks {
     await this.#ensureUplink();
     await this.#inRouter('nft', ['-f', '-'], routerRuleset());
     await fsp.mkdir(this.#runDir, { recursive: true, mode: 0o755 });
+    await this.#ensureForwarder();
     this.#routerReady = true;
     // Bridges of VMs that kept running across a restart get their DHCP and egress back.
     const leases = this.#readLeases();
@@ -397,6 +439,48 @@ export class GuestNetworks {
     }
   }
 
+  /** Starts the port forwarder in the router namespace unless it runs. */
+  async #ensureForwarder(): Promise<void> {
+    const socketPath = this.#forwarderSocket();
+    const pid = await readPidFile(path.join(this.#runDir, 'forwarder.pid'));
+    if (pid !== undefined && (await isProcessAlive(pid))) {
+      const cmdline = await readProcessCmdline(pid);
+      if (cmdline?.includes(socketPath) && fs.existsSync(socketPath)) return;
+    }
+    const log = fs.openSync(path.join(this.#runDir, 'forwarder.log'), 'a', 0o600);
+    try {
+      const child = spawn(
+        'nsenter',
+        [
+          `--net=/run/netns/${this.namespace}`,
+          '--',
+          process.execPath,
+          '-e',
+          PORT_FORWARDER_SCRIPT,
+          socketPath,
+        ],
+        { detached: true, stdio: ['ignore', log, log], env: QEMU_ENVIRONMENT },
+      );
+      await new Promise<void>((resolve, reject) => {
+        child.once('spawn', resolve);
+        child.once('error', reject);
+      });
+      child.unref();
+      await fsp.writeFile(path.join(this.#runDir, 'forwarder.pid'), `${child.pid}\n`);
+      const deadline = Date.now() + 5_000;
+      while (!fs.existsSync(socketPath)) {
+        if (Date.now() > deadline) throw new Error('the port forwarder did not start');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    } finally {
+      fs.closeSync(log);
+    }
+  }
+
+  #forwarderSocket(): string {
+    return path.join(this.#runDir, 'ports.sock');
+  }
+
   /** The pid of `bridge`'s dnsmasq if it runs. */
   async #dnsmasqPid(bridge: string): Promise<number | undefined> {
     const pid = await readPidFile(path.join(this.#runDir, `${bridge}.pid`));
@@ -452,6 +536,34 @@ export class GuestNetworks {
     if (!parent) return run(binary, args, input);
     return run('nsenter', [`--net=/run/netns/${parent}`, '--', binary, ...args], input);
   }
+}
+
+/** Reads one line (without its newline) and puts back what came after it. */
+function readLine(socket: net.Socket): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let buffered = Buffer.alloc(0);
+    const onEnd = () => fail(new Error('the port forwarder closed the connection'));
+    const fail = (error: Error) => {
+      socket.off('data', onData);
+      socket.off('end', onEnd);
+      reject(error);
+    };
+    const onData = (chunk: Buffer) => {
+      buffered = Buffer.concat([buffered, chunk]);
+      const end = buffered.indexOf(10);
+      if (end < 0) return;
+      socket.off('data', onData);
+      socket.off('end', onEnd);
+      socket.off('error', fail);
+      socket.pause();
+      const rest = buffered.subarray(end + 1);
+      if (rest.length > 0) socket.unshift(rest);
+      resolve(buffered.subarray(0, end).toString('utf8'));
+    };
+    socket.on('data', onData);
+    socket.once('error', fail);
+    socket.once('end', onEnd);
+  });
 }
 
 /** The key of the segment with `index`. */

@@ -150,6 +150,22 @@ describe.skipIf(skipReason !== undefined)(
       expect(await fetchIn('a1', INTERNET_ADDRESS)).not.toContain('INTERNET-PAGE');
     });
 
+    it('opens a guest’s TCP port to the host through the router namespace', async () => {
+      const socket = await engine.openGuestPort('a1', 8080);
+      socket.write('GET / HTTP/1.0\r\n\r\n');
+      let answer = '';
+      for await (const chunk of socket) answer += String(chunk);
+      expect(answer).toMatch(/^HTTP\/1\.[01] 200/);
+      expect(answer).toContain('A1-PAGE');
+      await expect(engine.openGuestPort('a1', 8081)).rejects.toMatchObject({
+        code: 'UNAVAILABLE',
+        message: expect.stringContaining('Nothing listens on port 8081'),
+      });
+      await expect(engine.openGuestPort('none', 80)).rejects.toMatchObject({
+        code: 'INVALID_STATE',
+      });
+    });
+
     it('changes a stopped VM’s network, and its next start uses it', async () => {
       await engine.stopVm('b1', { force: true });
       await engine.setVmNetwork('b1', { mode: 'internet' });
