@@ -26,6 +26,7 @@ import {
 } from './http/auth/authentication.js';
 import type { OidcSignIn } from './http/auth/oidc.js';
 import { errorHandler, notFoundHandler } from './http/errors.js';
+import type { GuestPortProxy } from './http/guest-ports.js';
 import type { Metrics } from './http/metrics.js';
 import { mountRoutes } from './http/router.js';
 import { auditHandlers } from './http/routes/audit.js';
@@ -60,6 +61,8 @@ export interface AppDeps {
   vms: VmService;
   /** Which network modes VMs may have. */
   networks: NetworkPolicy;
+  /** Labs' web apps on their own host names. */
+  guestPorts: GuestPortProxy;
   /** Server-sent events of VM changes. */
   vmEvents: VmEventStreams;
   pools: PoolService;
@@ -104,6 +107,8 @@ export function createApp(deps: AppDeps): Express {
   const knex = deps.database.knex;
   const passportInstance = configurePassport(knex);
   app.use(deps.metrics.timeRequests);
+  // A lab's web app on its own host name: before the API and the portal, which it never reaches.
+  app.use(deps.guestPorts.middleware);
 
   const api = express.Router();
   api.use(requireJsonBodies);
@@ -140,7 +145,7 @@ export function createApp(deps: AppDeps): Express {
       ),
       ...userHandlers(users),
       ...imageHandlers(new ImageCatalog(knex), deps.images),
-      ...vmHandlers(knex, deps.vms, deps.vmEvents),
+      ...vmHandlers(knex, deps.vms, deps.vmEvents, deps.guestPorts),
       ...poolHandlers(deps.pools),
       ...inviteHandlers(new InviteService(knex)),
       ...rosterHandlers(knex, new RosterService(knex), users),

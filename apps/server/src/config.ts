@@ -46,6 +46,13 @@ const envSchema = z.object({
     .string()
     .regex(/^[a-z][a-z0-9-]{0,30}$/, 'must be a network namespace name (a-z, 0-9, -)')
     .optional(),
+  LABVISOR_PORTS_DOMAIN: z
+    .string()
+    .regex(
+      /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/,
+      'must be a domain name',
+    )
+    .default('localhost'),
   LABVISOR_NETWORK_DNS: z
     .string()
     .regex(
@@ -99,6 +106,8 @@ export interface Config {
   driver: DriverConfig;
   /** The network modes VMs may have (`LABVISOR_NETWORK_MODES`; `none` always). */
   networkModes: NetworkMode[];
+  /** Labs' web apps are served on `p<port>-<vmId>.<this>` (`LABVISOR_PORTS_DOMAIN`). */
+  portsDomain: string;
   /** Largest image upload accepted, in bytes. */
   imageMaxUploadBytes: number;
   /** Largest virtual disk size an uploaded image may have, in bytes. */
@@ -197,6 +206,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         : {}),
     },
     networkModes,
+    portsDomain: values.LABVISOR_PORTS_DOMAIN,
     imageMaxUploadBytes:
       values.LABVISOR_IMAGE_MAX_UPLOAD_MIB !== undefined
         ? values.LABVISOR_IMAGE_MAX_UPLOAD_MIB * 1024 ** 2

@@ -111,6 +111,7 @@ async function main(): Promise<void> {
     },
     oidc: config.oidc,
     networkModes: config.networkModes,
+    portsDomain: config.portsDomain,
   });
   await server.vms.reconcile();
   const stopTimers = startTimers(server, logger);

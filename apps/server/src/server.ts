@@ -24,6 +24,7 @@ import { SnapshotService } from './domain/vms/snapshot-service.js';
 import { VmService } from './domain/vms/vm-service.js';
 import { OidcSignIn } from './http/auth/oidc.js';
 import { createSessionMiddleware } from './http/auth/session.js';
+import { GuestPortProxy } from './http/guest-ports.js';
 import { Metrics } from './http/metrics.js';
 import { VmEventStreams } from './http/vm-events.js';
 import { ConsoleGateway } from './ws/console-gateway.js';
@@ -56,6 +57,8 @@ export interface ServerOptions {
   imageBuilds?: ImageBuildSettings;
   /** The network modes the platform offers, of those its engine can run (default: all). */
   networkModes?: readonly NetworkMode[];
+  /** Labs' web apps are served on `p<port>-<vmId>.<this domain>` (default `localhost`). */
+  portsDomain?: string;
 }
 
 /** The server's parts, wired together; `listen` serves HTTP and console upgrades. */
@@ -128,11 +131,20 @@ export function buildServer(options: ServerOptions): LabvisorServer {
     logger: logger.child({ component: 'budgets' }),
   });
   const vmEvents = new VmEventStreams(vms, accessEvents);
+  const guestPorts = new GuestPortProxy({
+    knex,
+    engine,
+    sessionSecret: options.sessionSecret,
+    domain: options.portsDomain ?? 'localhost',
+    publicOrigin: options.publicOrigin,
+    logger: logger.child({ component: 'ports' }),
+  });
   const app = createApp({
     database,
     engine,
     vms,
     networks,
+    guestPorts,
     vmEvents,
     pools: new PoolService({ knex, engine, filler: poolFiller }),
     imageBuilds,
@@ -166,7 +178,13 @@ export function buildServer(options: ServerOptions): LabvisorServer {
       new Promise((resolve, reject) => {
         const listening = app.listen(port, host, () => resolve(listening));
         listening.once('error', reject);
-        listening.on('upgrade', consoles.handleUpgrade);
+        listening.on('upgrade', (req, socket, head) => {
+          if (!guestPorts.targetOf(req)) return consoles.handleUpgrade(req, socket, head);
+          guestPorts.handleUpgrade(req, socket, head).catch((error: unknown) => {
+            logger.error({ err: error }, 'a guest port upgrade failed');
+            socket.destroy();
+          });
+        });
         httpServer = listening;
       }),
     close: async () => {

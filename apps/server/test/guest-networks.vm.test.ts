@@ -1,4 +1,6 @@
 import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { INTERNET_ADDRESS, NetworkLab } from '@labvisor/engine/testing';
@@ -115,10 +117,77 @@ describe.skipIf(skipReason)('guest networks through the API', () => {
         `for i in 1 2 3 4 5 6 7 8 9 10; do printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${INTERNET_ADDRESS} 80 && break; sleep 2; done\r`,
       );
       await terminal.waitFor(/INTERNET-PAGE/, 60_000, from);
+      // A web app for the next test, and an endpoint that accepts any WebSocket upgrade.
+      terminal.type(
+        'mkdir -p /tmp/w && echo LAB-APP >/tmp/w/index.html && httpd -p 8080 -h /tmp/w\r',
+      );
+      terminal.type(
+        `${String.raw`printf '%s\n' '#!/bin/sh' 'printf "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nHELLO-WS"' >/tmp/ws.sh && chmod +x /tmp/ws.sh && (while true; do nc -l -p 9000 -e /tmp/ws.sh; done &) && echo ws-$((40+2))`}\r`,
+      );
+      await terminal.waitFor(/ws-42/, 10_000, from);
     } finally {
       terminal.close();
     }
   }, 180_000);
+
+  it('opens a lab’s web app on its own host name, for those who may see the lab', async () => {
+    const vm = (await student.send('GET', '/api/v1/vms')).body.items.find(
+      (item: { name: string }) => item.name === 'web-1',
+    );
+    const portsPath = `/api/v1/vms/${vm.id}/ports`;
+    expect((await stranger.send('POST', portsPath, { port: 8080 })).status).toBe(404);
+    expect((await student.send('POST', portsPath, { port: 0 })).status).toBe(400);
+    const nothing = await student.send('POST', portsPath, { port: 9999 });
+    expect(nothing.status).toBe(503);
+    expect(nothing.body.error.message).toContain('Nothing answers on port 9999');
+
+    const opened = await student.send('POST', portsPath, { port: 8080 });
+    expect(opened.status).toBe(200);
+    expect(opened.body.access).toBe('full');
+    const link = new URL(opened.body.url);
+    expect(link.hostname).toBe(`p8080-${vm.id}.localhost`);
+    const portHost = link.host;
+    // Without the cookie the link sets, the port's host serves nothing.
+    expect((await hostRequest(portHost, 'GET', '/')).status).toBe(403);
+    const redeemed = await hostRequest(portHost, 'GET', `${link.pathname}${link.search}`);
+    expect(redeemed.status).toBe(302);
+    const cookie = redeemed.headers['set-cookie']![0]!.split(';')[0]!;
+    expect(redeemed.headers['set-cookie']![0]).toMatch(/HttpOnly; SameSite=Lax/);
+    const page = await hostRequest(portHost, 'GET', '/', cookie);
+    expect(page.status).toBe(200);
+    expect(page.body).toContain('LAB-APP');
+    // The grant is this port's: another port's host refuses it.
+    const otherHost = portHost.replace('p8080-', 'p8081-');
+    expect((await hostRequest(otherHost, 'GET', '/', cookie)).status).toBe(403);
+
+    // The tenant's admin may look, read-only.
+    const watched = await teacher.send('POST', portsPath, { port: 8080 });
+    expect(watched.body.access).toBe('read-only');
+    const watchLink = new URL(watched.body.url);
+    const watchCookie = (
+      await hostRequest(portHost, 'GET', `${watchLink.pathname}${watchLink.search}`)
+    ).headers['set-cookie']![0]!.split(';')[0]!;
+    expect((await hostRequest(portHost, 'GET', '/', watchCookie)).body).toContain('LAB-APP');
+    expect((await hostRequest(portHost, 'POST', '/', watchCookie)).status).toBe(405);
+
+    // WebSocket upgrades reach the guest, for the owner only.
+    const ws = await student.send('POST', portsPath, { port: 9000 });
+    expect(ws.body).toMatchObject({ access: 'full' });
+    const wsLink = new URL(ws.body.url);
+    const wsCookie = (
+      await hostRequest(wsLink.host, 'GET', `${wsLink.pathname}${wsLink.search}`)
+    ).headers['set-cookie']![0]!.split(';')[0]!;
+    // The guest's nc listens again a moment after each connection (the open's probe was one).
+    await expect
+      .poll(() => upgradeRequest(wsLink.host, wsCookie), { timeout: 20_000, interval: 500 })
+      .toMatch(/^HTTP\/1\.1 101[\s\S]*HELLO-WS/);
+    const wsWatch = await teacher.send('POST', portsPath, { port: 9000 });
+    const wsWatchLink = new URL(wsWatch.body.url);
+    const wsWatchCookie = (
+      await hostRequest(wsWatchLink.host, 'GET', `${wsWatchLink.pathname}${wsWatchLink.search}`)
+    ).headers['set-cookie']![0]!.split(';')[0]!;
+    expect(await upgradeRequest(wsLink.host, wsWatchCookie)).toMatch(/^HTTP\/1\.1 403/);
+  }, 60_000);
 
   it('puts a class VM on its tenant’s segment', async () => {
     const created = await launch('lan-1', 'class');
@@ -148,3 +217,46 @@ describe.skipIf(skipReason)('guest networks through the API', () => {
     expect(restarted.networkAddress).toBeNull();
   }, 120_000);
 });
+
+/** An HTTP request to the test server under another Host (a port's host name). */
+function hostRequest(
+  host: string,
+  method: string,
+  path: string,
+  cookie?: string,
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+  const port = Number(host.split(':')[1]);
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: '127.0.0.1', port, method, path, headers: { host, ...(cookie ? { cookie } : {}) } },
+      (res) => {
+        let body = '';
+        res.on('data', (chunk) => {
+          body += String(chunk);
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** What a WebSocket upgrade request to a port's host answers (within 3 s, or until it closes). */
+function upgradeRequest(host: string, cookie: string): Promise<string> {
+  const port = Number(host.split(':')[1]);
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => {
+      socket.write(
+        `GET /ws HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nCookie: ${cookie}\r\n\r\n`,
+      );
+    });
+    let answer = '';
+    socket.on('data', (chunk) => {
+      answer += String(chunk);
+    });
+    socket.on('error', reject);
+    socket.on('close', () => resolve(answer));
+    setTimeout(() => socket.destroy(), 3_000);
+  });
+}

@@ -22,8 +22,9 @@ if (skipReason && process.env.CI === 'true') throw new Error(`cannot run under C
 
 /**
  * A class admin gives new labs the internet in the class settings; a student's launch shows it
- * chosen, the lab page shows its address, and a stopped lab's network changes there: in Chromium,
- * on one tiny guest, with guest networks in namespaces the test makes.
+ * chosen, the lab page shows its address, opens a web app of the lab in a new tab, and changes a
+ * stopped lab's network: in Chromium, on one tiny guest, with guest networks in namespaces the
+ * test makes.
  */
 describe.skipIf(skipReason)('guest networks in Chromium', () => {
   const lab = new NetworkLab();
@@ -94,8 +95,29 @@ describe.skipIf(skipReason)('guest networks in Chromium', () => {
     await page.getByRole('link', { name: 'lab-1', exact: true }).click();
     const address = page.getByText(/Internet \(outbound only\) · address 10\.127\.0\.\d+/);
     await address.waitFor({ timeout: 120_000 });
+    // A web app in the lab, opened in a new tab on its own host name.
+    const terminal = page.getByRole('region', { name: 'Serial terminal' });
+    await terminal.locator('.xterm-rows').waitFor();
+    await terminal.click();
+    await page.keyboard.press('Enter');
+    await expect
+      .poll(() => terminal.locator('.xterm-rows').textContent(), { timeout: 60_000 })
+      .toMatch(/# *$/m);
+    await page.keyboard.type(
+      'mkdir -p /tmp/w && echo LAB-APP-$((6*7)) >/tmp/w/index.html && httpd -p 8080 -h /tmp/w',
+    );
+    await page.keyboard.press('Enter');
+    await page.getByLabel('Port of a web app in the lab').fill('8080');
+    await page.getByRole('button', { name: 'Open port' }).click();
+    const [app] = await Promise.all([
+      student.waitForEvent('page'),
+      page.getByRole('link', { name: 'Open port 8080 in a new tab' }).click(),
+    ]);
+    await app.getByText('LAB-APP-42').waitFor();
+    expect(new URL(app.url()).hostname).toMatch(/^p8080-[0-9a-f-]{36}\.localhost$/);
     fs.mkdirSync(SCREENSHOT_DIR, { recursive: true });
     await page.screenshot({ path: path.join(SCREENSHOT_DIR, 'vm-network.png'), fullPage: true });
+    await app.close();
     // Running: no change offered. Stopped: the class network, from the next start.
     expect(await page.getByLabel('Network from the next start').count()).toBe(0);
     await page.getByRole('button', { name: 'Stop' }).click();

@@ -1,6 +1,6 @@
 'use client';
 
-import type { NetworkMode, Tenant, Vm } from '@labvisor/shared';
+import type { NetworkMode, OpenVmPortResponse, Tenant, Vm } from '@labvisor/shared';
 import { type FormEvent, useEffect, useState } from 'react';
 import { NETWORK_LABELS, NetworkField, networkDescription } from '@/components/network-field';
 import { api, describeError } from '@/lib/api';
@@ -52,6 +52,7 @@ export function VmNetwork({ vm, onChanged }: { vm: Vm; onChanged: () => void }) 
           {error}
         </p>
       )}
+      {vm.state === 'running' && vm.networkAddress && <OpenPort vm={vm} />}
       {changeable && tenant && (
         <form className="form-row" onSubmit={submit} aria-label="Change the network">
           <NetworkField
@@ -67,5 +68,57 @@ export function VmNetwork({ vm, onChanged }: { vm: Vm; onChanged: () => void }) 
         </form>
       )}
     </section>
+  );
+}
+
+/**
+ * Opens a TCP port of the running lab (its web app, a notebook) in a new tab, on a host name of
+ * its own; the link the server answers is good for a minute.
+ */
+function OpenPort({ vm }: { vm: Vm }) {
+  const [port, setPort] = useState('8080');
+  const [opened, setOpened] = useState<OpenVmPortResponse & { port: string }>();
+  const [error, setError] = useState<string>();
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    setError(undefined);
+    setOpened(undefined);
+    try {
+      setOpened({ ...(await api.openVmPort(vm.id, Number(port))), port });
+    } catch (caught) {
+      setError(describeError(caught));
+    }
+  };
+  return (
+    <form className="form-row" onSubmit={submit} aria-label="Open a port">
+      <div className="field">
+        <label htmlFor="vm-port">Port of a web app in the lab</label>
+        <input
+          id="vm-port"
+          type="number"
+          min={1}
+          max={65535}
+          required
+          value={port}
+          onChange={(e) => setPort(e.target.value)}
+        />
+      </div>
+      <button className="button" type="submit">
+        Open port
+      </button>
+      {opened && (
+        <p>
+          <a href={opened.url} target="_blank" rel="noopener noreferrer">
+            Open port {opened.port} in a new tab
+          </a>
+          {opened.access === 'read-only' ? ' (read-only: you are not its owner)' : ''}
+        </p>
+      )}
+      {error && (
+        <p className="alert error" role="alert">
+          {error}
+        </p>
+      )}
+    </form>
   );
 }

@@ -268,6 +268,8 @@ export const api = {
   vmAction: (vmId: string, action: VmAction) =>
     call(VM_ACTION_ROUTES[action], { params: { vmId } }),
   deleteVm: (vmId: string) => call(API_ROUTES.deleteVm, { params: { vmId } }),
+  openVmPort: (vmId: string, port: number) =>
+    call(API_ROUTES.openVmPort, { params: { vmId }, body: { port } }),
   updateVm: (vmId: string, body: BodyOf<typeof API_ROUTES.updateVm>) =>
     call(API_ROUTES.updateVm, { params: { vmId }, body }),
   getVm: (vmId: string) => call(API_ROUTES.getVm, { params: { vmId } }),

@@ -13,6 +13,7 @@ import type { NetworkPolicy } from '../domain/vms/network-policy.js';
 import type { SnapshotService } from '../domain/vms/snapshot-service.js';
 import type { VmService } from '../domain/vms/vm-service.js';
 import { createSessionMiddleware } from './auth/session.js';
+import type { GuestPortProxy } from './guest-ports.js';
 import { Metrics } from './metrics.js';
 import type { VmEventStreams } from './vm-events.js';
 
@@ -71,6 +72,7 @@ describe('the router', () => {
       metrics: new Metrics({} as Database['knex'], () => 0),
       vms: {} as VmService,
       networks: {} as NetworkPolicy,
+      guestPorts: { middleware: (_req, _res, next) => next() } as GuestPortProxy,
       vmEvents: {} as VmEventStreams,
       pools: {} as PoolService,
       imageBuilds: { status: () => [] },

@@ -92,6 +92,23 @@ export const createVmRequestSchema = z.strictObject({
 /** Body of `POST /api/v1/vms`. */
 export type CreateVmRequest = z.infer<typeof createVmRequestSchema>;
 
+/** Body of `POST /api/v1/vms/:vmId/ports`: a TCP port of the running guest to open in the browser. */
+export const openVmPortRequestSchema = z.strictObject({ port: z.int().min(1).max(65_535) });
+
+/**
+ * Answer of `POST /api/v1/vms/:vmId/ports`: a link (valid a minute) that opens the port on its own
+ * host name (`p<port>-<vmId>.<ports domain>`); the VM's owner may use it fully, its tenant's
+ * instructors and admins read-only (GET and HEAD, no WebSocket).
+ */
+export const openVmPortResponseSchema = z.object({
+  url: z.string(),
+  access: z.enum(['full', 'read-only']),
+  expiresAt: z.string(),
+});
+
+/** Answer of `POST /api/v1/vms/:vmId/ports`. */
+export type OpenVmPortResponse = z.infer<typeof openVmPortResponseSchema>;
+
 /** Body of `PATCH /api/v1/vms/:vmId`: its network, while it is stopped. */
 export const updateVmRequestSchema = z.strictObject({ network: networkModeSchema });
 

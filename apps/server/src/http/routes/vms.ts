@@ -3,6 +3,7 @@ import type { Knex } from 'knex';
 import { listVmActivity } from '../../db/queries/audit.js';
 import { toVm } from '../../db/queries/vms.js';
 import type { VmService } from '../../domain/vms/vm-service.js';
+import type { GuestPortProxy } from '../guest-ports.js';
 import { idempotencyKeyOf } from '../headers.js';
 import { ANSWERED, Answer, type Handler, type Handlers } from '../router.js';
 import type { VmEventStreams } from '../vm-events.js';
@@ -14,11 +15,13 @@ export function vmHandlers(
   knex: Knex,
   vms: VmService,
   events: VmEventStreams,
+  ports: GuestPortProxy,
 ): Handlers<
   | 'listVms'
   | 'createVm'
   | 'getVm'
   | 'updateVm'
+  | 'openVmPort'
   | 'deleteVm'
   | 'vmActivity'
   | 'vmEvents'
@@ -50,6 +53,8 @@ export function vmHandlers(
     getVm: async ({ params }, { actor }) => toVm(await vms.get(actor, params.vmId)),
     updateVm: async ({ params, body }, { actor, ip }) =>
       toVm(await vms.setNetwork(actor, params.vmId, body.network, ip)),
+    openVmPort: async ({ params, body }, { actor, req }) =>
+      ports.open(actor, await vms.get(actor, params.vmId), body.port, req),
     deleteVm: ({ params }, { actor, ip }) => vms.delete(actor, params.vmId, ip),
     vmActivity: async ({ params, query }, { actor }) => {
       const vm = await vms.get(actor, params.vmId);

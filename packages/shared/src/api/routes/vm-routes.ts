@@ -9,6 +9,8 @@ import {
   createVmQuerySchema,
   createVmRequestSchema,
   listVmsQuerySchema,
+  openVmPortRequestSchema,
+  openVmPortResponseSchema,
   updateVmRequestSchema,
   vmSchema,
 } from '../vms.js';
@@ -68,6 +70,16 @@ export const VM_ROUTES = {
     access: 'signed-in',
     body: updateVmRequestSchema,
     response: vmSchema,
+    status: 200,
+  }),
+  openVmPort: route({
+    method: 'post',
+    path: '/api/v1/vms/:vmId/ports',
+    summary:
+      "Open a TCP port of a running VM with a network in the browser (a lab's web app): answers a one-minute link to it",
+    access: 'signed-in',
+    body: openVmPortRequestSchema,
+    response: openVmPortResponseSchema,
     status: 200,
   }),
   deleteVm: route({

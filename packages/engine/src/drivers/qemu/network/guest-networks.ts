@@ -538,29 +538,37 @@ export class GuestNetworks {
   }
 }
 
-/** Reads one line (without its newline) and puts back what came after it. */
+/**
+ * Reads one line (without its newline) and puts back what came after it. Read with `read()`, not
+ * by pausing a flowing stream: the socket is left neither flowing nor paused, so whoever reads it
+ * next (a pipe, an HTTP client) starts it by listening.
+ */
 function readLine(socket: net.Socket): Promise<string> {
   return new Promise((resolve, reject) => {
     let buffered = Buffer.alloc(0);
-    const onEnd = () => fail(new Error('the port forwarder closed the connection'));
-    const fail = (error: Error) => {
-      socket.off('data', onData);
+    const stop = () => {
+      socket.off('readable', onReadable);
+      socket.off('error', fail);
       socket.off('end', onEnd);
+    };
+    const fail = (error: Error) => {
+      stop();
       reject(error);
     };
-    const onData = (chunk: Buffer) => {
-      buffered = Buffer.concat([buffered, chunk]);
-      const end = buffered.indexOf(10);
-      if (end < 0) return;
-      socket.off('data', onData);
-      socket.off('end', onEnd);
-      socket.off('error', fail);
-      socket.pause();
-      const rest = buffered.subarray(end + 1);
-      if (rest.length > 0) socket.unshift(rest);
-      resolve(buffered.subarray(0, end).toString('utf8'));
-    };
-    socket.on('data', onData);
+    const onEnd = () => fail(new Error('the port forwarder closed the connection'));
+    function onReadable() {
+      for (let chunk = socket.read() as Buffer | null; chunk !== null; chunk = socket.read()) {
+        buffered = Buffer.concat([buffered, chunk]);
+        const end = buffered.indexOf(10);
+        if (end < 0) continue;
+        stop();
+        const rest = buffered.subarray(end + 1);
+        if (rest.length > 0) socket.unshift(rest);
+        resolve(buffered.subarray(0, end).toString('utf8'));
+        return;
+      }
+    }
+    socket.on('readable', onReadable);
     socket.once('error', fail);
     socket.once('end', onEnd);
   });
