@@ -46,6 +46,13 @@ describe('loadConfig', () => {
       stateDir: path.resolve('./.data/network'),
     });
     expect(loadConfig({ LABVISOR_NETWORK_MODES: 'none' }).driver.guestNetworks).toBeUndefined();
+    expect(loadConfig({}).portsDomain).toBe('localhost');
+    expect(loadConfig({ LABVISOR_PORTS_DOMAIN: 'apps.labs.example' }).portsDomain).toBe(
+      'apps.labs.example',
+    );
+    expect(() => loadConfig({ LABVISOR_PORTS_DOMAIN: 'bad domain' })).toThrow(
+      /LABVISOR_PORTS_DOMAIN/,
+    );
     expect(() => loadConfig({ LABVISOR_NETWORK_MODES: 'wifi' })).toThrow(/LABVISOR_NETWORK_MODES/);
     expect(() => loadConfig({ LABVISOR_NETWORK_DNS: 'dns.example' })).toThrow(
       /LABVISOR_NETWORK_DNS/,

@@ -30,6 +30,7 @@ const VALID_BODIES: Partial<Record<RouteName, unknown>> = {
   putPools: { pools: [] },
   importRoster: { csv: 'probe@example.test' },
   updateVm: { network: 'none' },
+  openVmPort: { port: 8080 },
 };
 
 /** Tables whose contents must not change when requests are refused. */
