@@ -179,6 +179,12 @@ export class Engine extends EventEmitter<{
     });
   }
 
+  /** Bytes each VM's guest received (`in`) and sent (`out`) on its network since its last start. */
+  async networkCounters(): Promise<Map<string, { in: number; out: number }>> {
+    this.#assertOpen();
+    return (await this.#driver.networkCounters?.()) ?? new Map();
+  }
+
   /**
    * A byte stream to TCP `port` of a running VM's guest, over its network (a lab's web app):
    * INVALID_STATE unless it runs, VALIDATION without a network, UNAVAILABLE when nothing answers.

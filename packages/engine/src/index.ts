@@ -41,7 +41,14 @@ export type {
   QuotaUsage,
 } from './quota.js';
 export { checkQuota, listQuotaViolations, QUOTA_RESOURCES } from './quota.js';
-export type { DiskThrottle, GuestConfig, VmBoot, VmNetwork, VmSpec } from './spec.js';
+export type {
+  DiskThrottle,
+  GuestConfig,
+  NetworkLimits,
+  VmBoot,
+  VmNetwork,
+  VmSpec,
+} from './spec.js';
 export {
   GUEST_HOSTNAME_PATTERN,
   GUEST_USER_PATTERN,

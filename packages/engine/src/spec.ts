@@ -74,8 +74,17 @@ export const NETWORK_SEGMENT_PATTERN = /^[a-z0-9][a-z0-9-]{0,63}$/;
  */
 export type VmNetwork =
   | { mode: 'none' }
-  | { mode: 'internet' }
-  | { mode: 'class'; segment: string; internet: boolean };
+  | ({ mode: 'internet' } & NetworkLimits)
+  | ({ mode: 'class'; segment: string; internet: boolean } & NetworkLimits);
+
+/** Limits of a VM's network. */
+export interface NetworkLimits {
+  /** Megabits per second each way (to and from the guest); absent: unlimited. */
+  bandwidthMbps?: number;
+}
+
+/** Largest bandwidth limit the engine accepts (100 Gbit/s). */
+export const MAX_BANDWIDTH_MBPS = 100_000;
 
 /** Everything the engine needs to create and run a VM; stored as `<runDir>/<id>/vm.json`. */
 export interface VmSpec {
@@ -196,8 +205,29 @@ export function validateVmSpec(spec: VmSpec): VmSpec {
 
 /** Checks `spec.network` and returns a copy holding only the known fields. */
 function validateNetwork(spec: VmSpec): VmNetwork {
-  const network = spec.network as Partial<{ mode: unknown; segment: unknown; internet: unknown }>;
-  if (network.mode === 'internet') return { mode: 'internet' };
+  const network = spec.network as Partial<{
+    mode: unknown;
+    segment: unknown;
+    internet: unknown;
+    bandwidthMbps: unknown;
+  }>;
+  const limits: NetworkLimits = {};
+  if (network.bandwidthMbps !== undefined) {
+    const value = network.bandwidthMbps;
+    if (
+      typeof value !== 'number' ||
+      !Number.isInteger(value) ||
+      value < 1 ||
+      value > MAX_BANDWIDTH_MBPS
+    )
+      fail(
+        spec,
+        `network.bandwidthMbps must be an integer from 1 to ${MAX_BANDWIDTH_MBPS}`,
+        'network.bandwidthMbps',
+      );
+    limits.bandwidthMbps = value;
+  }
+  if (network.mode === 'internet') return { mode: 'internet', ...limits };
   if (network.mode !== 'class') {
     fail(spec, 'network.mode must be none, internet or class', 'network.mode');
   }
@@ -207,7 +237,7 @@ function validateNetwork(spec: VmSpec): VmNetwork {
   if (typeof network.internet !== 'boolean') {
     fail(spec, 'network.internet must be true or false', 'network.internet');
   }
-  return { mode: 'class', segment: network.segment, internet: network.internet };
+  return { mode: 'class', segment: network.segment, internet: network.internet, ...limits };
 }
 
 /** Checks `spec.guestConfig` field by field and returns a copy holding only the known fields. */

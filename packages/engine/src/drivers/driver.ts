@@ -172,6 +172,8 @@ export interface Driver {
   removeVm?(vm: DriverVm): Promise<void>;
   /** The VM's address on its guest network (`internet` and `class` modes), once it has one. */
   addressOf?(vm: DriverVm): string | undefined;
+  /** Bytes each VM's guest received (`in`) and sent (`out`) on its network since its last start. */
+  networkCounters?(): Promise<Map<string, { in: number; out: number }>>;
   /** A byte stream to TCP `port` of a running guest with a network (UNAVAILABLE: nothing answers). */
   openGuestPort?(vm: DriverVm, port: number): Promise<Duplex>;
   /** Stops watching every guest; never stops one. */

@@ -20,11 +20,17 @@ export const LAN_ADDRESS = '10.99.0.10';
 /** A metadata server the guests must not reach. */
 export const METADATA_ADDRESS = '169.254.169.254';
 
-/** Answers every HTTP request with its marker; prints `ready` once it listens. */
+/**
+ * Answers every HTTP request with its marker (and `?bytes=N` with N more bytes, for bandwidth);
+ * prints `ready` once it listens.
+ */
 const SERVER_SCRIPT = `
 const http = require('node:http');
 const [port, marker] = process.argv.slice(1);
-http.createServer((req, res) => res.end(marker + '\\n')).listen(Number(port), '0.0.0.0', () => console.log('ready'));
+http.createServer((req, res) => {
+  const bytes = Number(new URL(req.url, 'http://x').searchParams.get('bytes') ?? 0);
+  res.end(marker + '\\n' + 'x'.repeat(Math.min(bytes, 16 * 1024 * 1024)));
+}).listen(Number(port), '0.0.0.0', () => console.log('ready'));
 `;
 
 /** Why a guest-network test cannot run here, or undefined when it can. */

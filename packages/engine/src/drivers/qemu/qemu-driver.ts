@@ -472,6 +472,10 @@ export class QemuDriver implements Driver {
     return this.#networks.connect(vm.id, port);
   }
 
+  async networkCounters(): Promise<Map<string, { in: number; out: number }>> {
+    return (await this.#networks?.counters()) ?? new Map();
+  }
+
   addressOf(vm: DriverVm): string | undefined {
     if (!vm.spec.network || vm.spec.network.mode === 'none') return undefined;
     return this.#networks?.nicOf(vm.id)?.address;

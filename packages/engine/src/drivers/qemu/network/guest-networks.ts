@@ -35,10 +35,12 @@ import {
 } from './addressing.js';
 import {
   EGRESS_SET,
+  limitsRuleset,
   ROUTER_TABLE,
   routerRuleset,
   uplinkRuleset,
   uplinkTable,
+  uploadLimitScript,
 } from './nft-rulesets.js';
 import { connectLine, PORT_FORWARDER_SCRIPT } from './port-forwarder.js';
 
@@ -69,7 +71,7 @@ interface LeaseFile {
   segments: Record<string, number>;
   /** Segments whose guests may go out to the internet. */
   egress?: Record<string, boolean>;
-  leases: Record<string, { segment: string; host: number }>;
+  leases: Record<string, { segment: string; host: number; bandwidthMbps?: number }>;
 }
 
 const COMMAND_TIMEOUT_MS = 15_000;
@@ -138,7 +140,7 @@ export class GuestNetworks {
     return this.#lock.run(LOCK, async () => {
       await this.#ensureRouter();
       const segment = network.mode === 'class' ? network.segment : INTERNET_SEGMENT;
-      const lease = this.#lease(vmId, segment);
+      const lease = this.#lease(vmId, segment, network.bandwidthMbps);
       await this.#ensureSegment(lease.index, network.mode === 'internet' || network.internet);
       const tap = tapName(vmId);
       await this.#ip(['link', 'del', tap]).catch(() => undefined);
@@ -147,6 +149,7 @@ export class GuestNetworks {
       if (lease.index === 0)
         await this.#ip(['link', 'set', tap, 'type', 'bridge_slave', 'isolated', 'on']);
       await this.#ip(['link', 'set', tap, 'up']);
+      await this.#applyLimits(tap, network.bandwidthMbps);
       return this.#nicOf(vmId, lease);
     });
   }
@@ -203,6 +206,7 @@ export class GuestNetworks {
       const entry = leases.leases[vmId];
       if (!entry) return;
       await this.#ip(['link', 'del', tapName(vmId)]).catch(() => undefined);
+      await this.#applyLimits(tapName(vmId), undefined).catch(() => undefined);
       delete leases.leases[vmId];
       this.#writeLeases(leases);
       const index = leases.segments[entry.segment];
@@ -245,8 +249,55 @@ export class GuestNetworks {
     };
   }
 
+  /**
+   * Bytes each VM's guest received (`in`) and sent (`out`) since its tap was made (its last
+   * start), for VMs whose tap exists.
+   */
+  async counters(): Promise<Map<string, { in: number; out: number }>> {
+    const counters = new Map<string, { in: number; out: number }>();
+    if (!fs.existsSync(`/run/netns/${this.namespace}`)) return counters;
+    const links = JSON.parse(await this.#ip(['-s', '-j', 'link', 'show'])) as Array<{
+      ifname: string;
+      stats64?: { rx: { bytes: number }; tx: { bytes: number } };
+    }>;
+    const byTap = new Map(links.map((link) => [link.ifname, link.stats64]));
+    for (const vmId of Object.keys(this.#readLeases().leases)) {
+      const stats = byTap.get(tapName(vmId));
+      // The tap's transmit is what the guest received, its receive what the guest sent.
+      if (stats) counters.set(vmId, { in: stats.tx.bytes, out: stats.rx.bytes });
+    }
+    return counters;
+  }
+
+  /**
+   * Limits what the guest behind `tap` receives (a token bucket on the tap) and sends (policed
+   * in the bridge) to `mbps` each way; without `mbps`, removes its upload limit (a new tap has no
+   * download limit).
+   */
+  async #applyLimits(tap: string, mbps: number | undefined): Promise<void> {
+    if (mbps !== undefined) {
+      await run('tc', [
+        '-n',
+        this.namespace,
+        'qdisc',
+        'replace',
+        'dev',
+        tap,
+        'root',
+        'tbf',
+        'rate',
+        `${mbps}mbit`,
+        'burst',
+        `${Math.max(32, mbps)}kb`,
+        'latency',
+        '100ms',
+      ]);
+    }
+    await this.#inRouter('nft', ['-f', '-'], uploadLimitScript(tap, mbps));
+  }
+
   /** The VM's lease on `segment`: kept if it has one there, else the lowest free host number. */
-  #lease(vmId: string, segment: string): Lease {
+  #lease(vmId: string, segment: string, bandwidthMbps: number | undefined): Lease {
     const leases = this.#readLeases();
     let index = leases.segments[segment];
     if (index === undefined) {
@@ -259,6 +310,7 @@ export class GuestNetworks {
     }
     const current = leases.leases[vmId];
     if (current?.segment === segment) {
+      leases.leases[vmId] = { segment, host: current.host, ...limitsOf(bandwidthMbps) };
       this.#writeLeases(leases);
       return { segment, index, host: current.host };
     }
@@ -271,7 +323,7 @@ export class GuestNetworks {
     while (taken.has(host)) host++;
     if (host > lastHost(segmentSubnet(index)))
       throw new EngineError('CAPACITY_EXCEEDED', `The ${segment} network has no free address`);
-    leases.leases[vmId] = { segment, host };
+    leases.leases[vmId] = { segment, host, ...limitsOf(bandwidthMbps) };
     this.#writeLeases(leases);
     return { segment, index, host };
   }
@@ -296,6 +348,7 @@ export class GuestNetworks {
     await this.#ip(['link', 'set', 'lo', 'up']);
     await this.#ensureUplink();
     await this.#inRouter('nft', ['-f', '-'], routerRuleset());
+    await this.#inRouter('nft', ['-f', '-'], limitsRuleset());
     await fsp.mkdir(this.#runDir, { recursive: true, mode: 0o755 });
     await this.#ensureForwarder();
     this.#routerReady = true;
@@ -303,6 +356,11 @@ export class GuestNetworks {
     const leases = this.#readLeases();
     for (const index of new Set(Object.values(leases.segments))) {
       if (await this.#linkExists(bridgeName(index))) await this.#ensureSegment(index, undefined);
+    }
+    for (const [vmId, lease] of Object.entries(leases.leases)) {
+      const tap = tapName(vmId);
+      if (lease.bandwidthMbps && (await this.#linkExists(tap)))
+        await this.#applyLimits(tap, lease.bandwidthMbps);
     }
   }
 
@@ -572,6 +630,10 @@ function readLine(socket: net.Socket): Promise<string> {
     socket.once('error', fail);
     socket.once('end', onEnd);
   });
+}
+
+function limitsOf(bandwidthMbps: number | undefined): { bandwidthMbps?: number } {
+  return bandwidthMbps === undefined ? {} : { bandwidthMbps };
 }
 
 /** The key of the segment with `index`. */

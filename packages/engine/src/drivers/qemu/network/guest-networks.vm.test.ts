@@ -4,6 +4,7 @@
  * its private ranges or metadata; `class` VMs of one tenant reach each other and no other
  * tenant's; `none` reaches nothing. Five small guests, booted two at a time.
  */
+import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../../../engine.js';
@@ -24,6 +25,7 @@ import {
   vmTestSkipReason,
 } from '../../../testing/tiny-image.js';
 import { VmHarness } from '../../../testing/vm-harness.js';
+import { tapName } from './addressing.js';
 import { GuestNetworks, type GuestNetworksConfig } from './guest-networks.js';
 
 const env = { cacheDir: process.env.LABVISOR_CACHE_DIR, ci: process.env.CI === 'true' };
@@ -84,7 +86,7 @@ describe.skipIf(skipReason !== undefined)(
       });
       const spec = (id: string, network: Parameters<typeof tinyVmSpec>[2]) =>
         engine.createVm(tinyVmSpec(image, id, { memoryMib: 192, ...network }));
-      await spec('inet', { network: { mode: 'internet' } });
+      await spec('inet', { network: { mode: 'internet', bandwidthMbps: 2 } });
       await spec('none', {});
       await spec('a1', { network: { mode: 'class', segment: 'tenant-a', internet: false } });
       await spec('a2', { network: { mode: 'class', segment: 'tenant-a', internet: false } });
@@ -120,6 +122,39 @@ describe.skipIf(skipReason !== undefined)(
         expect(output, `${address}:${port}`).toContain('fetched');
         expect(output, `${address}:${port}`).not.toMatch(/HOST-|LAN-SECRET|METADATA-SECRET/);
       }
+    });
+
+    it('limits an internet VM to its bandwidth and counts its bytes', async () => {
+      const tap = tapName('inet');
+      const qdisc = execFileSync('tc', ['-n', lab.router, 'qdisc', 'show', 'dev', tap], {
+        encoding: 'utf8',
+      });
+      expect(qdisc).toMatch(/tbf .*rate 2Mbit/);
+      const uploads = execFileSync('nsenter', [
+        `--net=/run/netns/${lab.router}`,
+        'nft',
+        'list',
+        'chain',
+        'bridge',
+        'labvisor_limits',
+        `up_${tap}`,
+      ]).toString();
+      expect(uploads).toContain('limit rate over 250 kbytes/second');
+      // 1 MiB at 2 Mbit/s takes about 4.2 s; unlimited, well under one second here.
+      const started = Date.now();
+      const output = await shells
+        .get('inet')!
+        .run(
+          `printf 'GET /?bytes=1048576 HTTP/1.0\\r\\n\\r\\n' | nc -w 20 ${INTERNET_ADDRESS} 80 | wc -c`,
+          60_000,
+        );
+      const seconds = (Date.now() - started) / 1000;
+      expect(Number(/(\d{7,})/.exec(output)?.[1])).toBeGreaterThan(1_048_576);
+      expect(seconds).toBeGreaterThan(3);
+      const counters = await engine.networkCounters();
+      expect(counters.get('inet')!.in).toBeGreaterThan(1_048_576);
+      expect(counters.get('inet')!.out).toBeGreaterThan(0);
+      expect(counters.has('none')).toBe(false);
     });
 
     it('gives a VM without a network nothing that answers', async () => {

@@ -80,3 +80,41 @@ ${dns}    iifname "${hostVeth}" ip daddr { ${REFUSED_DESTINATIONS.join(', ')} } 
 }
 `;
 }
+
+/** The bridge-family table that polices what each guest sends (its upload limit). */
+export const LIMITS_TABLE = 'labvisor_limits';
+
+/**
+ * The router namespace's table of upload limits, replacing any earlier one: frames a guest sends
+ * (to the router or to another guest) go through its tap's chain, if the `uploads` map names one.
+ */
+export function limitsRuleset(): string {
+  return `add table bridge ${LIMITS_TABLE}
+delete table bridge ${LIMITS_TABLE}
+table bridge ${LIMITS_TABLE} {
+  map uploads { type ifname : verdict; }
+  chain input {
+    type filter hook input priority filter; policy accept;
+    iifname vmap @uploads
+  }
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    iifname vmap @uploads
+  }
+}
+`;
+}
+
+/**
+ * Sets (or, without `mbps`, removes) the upload limit of the guest behind `tap`: what it sends
+ * beyond `mbps` megabits per second is dropped (its TCP slows down to fit).
+ */
+export function uploadLimitScript(tap: string, mbps: number | undefined): string {
+  const chain = `bridge ${LIMITS_TABLE} up_${tap}`;
+  const element = `bridge ${LIMITS_TABLE} uploads { "${tap}" : jump up_${tap} }`;
+  const base = `add chain ${chain}\nflush chain ${chain}\nadd element ${element}\n`;
+  if (mbps === undefined) return `${base}delete element ${element}\ndelete chain ${chain}\n`;
+  const kbytesPerSecond = mbps * 125;
+  const burst = Math.max(64, Math.round(kbytesPerSecond / 4));
+  return `${base}add rule ${chain} limit rate over ${kbytesPerSecond} kbytes/second burst ${burst} kbytes drop\n`;
+}
