@@ -155,7 +155,11 @@ export function buildServer(options: ServerOptions): LabvisorServer {
     consoleTickets,
     consolePresence: consoles,
     accessEvents,
-    metrics: new Metrics(knex, () => consoles.openSockets),
+    metrics: new Metrics(
+      knex,
+      () => consoles.openSockets,
+      () => engine.networkCounters(),
+    ),
     exposeStack: options.exposeStack,
     checkAnswers: options.checkAnswers ?? false,
     metricsToken: options.metricsToken,

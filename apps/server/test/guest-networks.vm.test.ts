@@ -1,8 +1,10 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { tapName } from '@labvisor/engine/qemu';
 import { INTERNET_ADDRESS, NetworkLab } from '@labvisor/engine/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../src/db/database.js';
@@ -33,6 +35,7 @@ describe.skipIf(skipReason)('guest networks through the API', () => {
   let student: TestClient;
   let teacher: TestClient;
   let stranger: TestClient;
+  let root: TestClient;
 
   beforeAll(async () => {
     await lab.start({});
@@ -41,6 +44,7 @@ describe.skipIf(skipReason)('guest networks through the API', () => {
     otherTenantId = (await createFixtureTenant(database.knex, 'Other class')).id;
     await createFixtureUser(database.knex, 'nat@example.test', { tenantId, role: 'member' });
     await createFixtureUser(database.knex, 'tcp@example.test', { tenantId, role: 'admin' });
+    await createFixtureUser(database.knex, 'ops@example.test', { isPlatformAdmin: true });
     await createFixtureUser(database.knex, 'eve@example.test', {
       tenantId: otherTenantId,
       role: 'member',
@@ -61,6 +65,8 @@ describe.skipIf(skipReason)('guest networks through the API', () => {
     student = new TestClient(server.url);
     teacher = new TestClient(server.url);
     stranger = new TestClient(server.url);
+    root = new TestClient(server.url);
+    expect((await root.login('ops@example.test', FIXTURE_PASSWORD)).status).toBe(200);
     expect((await student.login('nat@example.test', FIXTURE_PASSWORD)).status).toBe(200);
     expect((await teacher.login('tcp@example.test', FIXTURE_PASSWORD)).status).toBe(200);
     expect((await stranger.login('eve@example.test', FIXTURE_PASSWORD)).status).toBe(200);
@@ -189,12 +195,51 @@ describe.skipIf(skipReason)('guest networks through the API', () => {
     expect(await upgradeRequest(wsLink.host, wsWatchCookie)).toMatch(/^HTTP\/1\.1 403/);
   }, 60_000);
 
+  it('bounds the tenant’s VMs online, and each one’s bandwidth, and counts their bytes', async () => {
+    const tenantPath = `/api/v1/tenants/${tenantId}`;
+    expect((await teacher.send('PATCH', tenantPath, { maxInternetVms: 5 })).status).toBe(403);
+    const limited = await root.send('PATCH', tenantPath, { maxInternetVms: 1, bandwidthMbps: 20 });
+    expect(limited.status).toBe(200);
+    expect(limited.body).toMatchObject({ maxInternetVms: 1, bandwidthMbps: 20 });
+    // web-1 is online: a second internet VM is over the cap.
+    const second = await launch('web-2', 'internet');
+    expect(second.status).toBe(409);
+    expect(second.body.error).toMatchObject({
+      code: 'QUOTA_EXCEEDED',
+      details: { resource: 'internetVms', limit: 1, used: 1, requested: 1 },
+    });
+    const web1 = (await student.send('GET', '/api/v1/vms')).body.items.find(
+      (item: { name: string }) => item.name === 'web-1',
+    );
+    // The metrics count what its guest received and sent.
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    const received = new RegExp(
+      `labvisor_vm_network_bytes\\{vm_id="${web1.id}",direction="in"\\} (\\d+)`,
+    ).exec(metrics);
+    expect(Number(received?.[1])).toBeGreaterThan(0);
+    // Its next start has the tenant's bandwidth.
+    await student.send('POST', `/api/v1/vms/${web1.id}/stop`);
+    await waitForVmState(student, web1.id, 'stopped', 90_000);
+    await student.send('POST', `/api/v1/vms/${web1.id}/start`);
+    await waitForVmState(student, web1.id, 'running');
+    const qdisc = execFileSync('tc', ['-n', lab.router, 'qdisc', 'show', 'dev', tapName(web1.id)], {
+      encoding: 'utf8',
+    });
+    expect(qdisc).toMatch(/tbf .*rate 20Mbit/);
+  }, 150_000);
+
   it('puts a class VM on its tenant’s segment', async () => {
     const created = await launch('lan-1', 'class');
     expect(created.status).toBe(201);
     const vm = await waitForVmState(student, created.body.id, 'running');
     expect(vm).toMatchObject({ network: 'class' });
     expect(vm.networkAddress).toMatch(/^10\.128\.\d+\.\d+$/);
+    // Class egress would put lan-1 online too, beyond the cap of one.
+    const egress = await teacher.send('PATCH', `/api/v1/tenants/${tenantId}`, {
+      classInternet: true,
+    });
+    expect(egress.status).toBe(409);
+    expect(egress.body.error.details.resource).toBe('internetVms');
   }, 120_000);
 
   it('changes a network only while stopped, and only for those who see the VM', async () => {

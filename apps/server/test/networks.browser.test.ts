@@ -51,6 +51,7 @@ describe.skipIf(skipReason)('guest networks in Chromium', () => {
     tenantId = (await createFixtureTenant(knex, 'Net 101')).id;
     await createFixtureUser(knex, 'ping@example.test', { tenantId, role: 'member' });
     await createFixtureUser(knex, 'route@example.test', { tenantId, role: 'admin' });
+    await createFixtureUser(knex, 'noc@example.test', { isPlatformAdmin: true });
     await registerTinyImage(knex);
     runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lv-net-browser-'));
     server = await startTestServer(database, {
@@ -134,4 +135,31 @@ describe.skipIf(skipReason)('guest networks in Chromium', () => {
       .getByText('shares a private network with its class’s other labs, and reaches the internet')
       .waitFor();
   }, 240_000);
+
+  it('lets platform admins, not class admins, set the class’s network limits', async () => {
+    const classAdmin = await signIn(
+      await browser.newContext({ viewport: { width: 1280, height: 900 } }),
+      'route@example.test',
+    );
+    await classAdmin.goto(`${server.url}/tenants/${tenantId}`);
+    await classAdmin.getByLabel('Network for new labs').waitFor();
+    expect(await classAdmin.getByLabel('Bandwidth per lab (Mbit/s each way)').count()).toBe(0);
+
+    const noc = await signIn(
+      await browser.newContext({ viewport: { width: 1280, height: 900 } }),
+      'noc@example.test',
+    );
+    await noc.goto(`${server.url}/tenants/${tenantId}`);
+    await noc.getByLabel('Bandwidth per lab (Mbit/s each way)').fill('50');
+    await noc.getByLabel('Labs that may reach the internet').fill('30');
+    await noc.getByRole('button', { name: 'Save class settings' }).click();
+    await noc.getByText('Saved the class settings.').waitFor();
+    await noc.reload();
+    await expect
+      .poll(() => noc.getByLabel('Bandwidth per lab (Mbit/s each way)').inputValue())
+      .toBe('50');
+    await expect
+      .poll(() => noc.getByLabel('Labs that may reach the internet').inputValue())
+      .toBe('30');
+  }, 120_000);
 });

@@ -10,12 +10,21 @@ import { api, describeError } from '@/lib/api';
  * minutes without input its labs are suspended (their work kept; opening a console resumes one),
  * the network new labs get and whether the class network reaches the internet.
  */
-export function ClassSettings({ tenant }: { tenant: Tenant }) {
+export function ClassSettings({
+  tenant,
+  platformAdmin,
+}: {
+  tenant: Tenant;
+  /** Platform admins also set the class's network limits. */
+  platformAdmin: boolean;
+}) {
   const [images, setImages] = useState<Image[]>([]);
   const [imageId, setImageId] = useState(tenant.defaultImageId ?? '');
   const [minutes, setMinutes] = useState(tenant.idleSuspendMinutes?.toString() ?? '');
   const [network, setNetwork] = useState<NetworkMode>(tenant.defaultNetwork);
   const [classInternet, setClassInternet] = useState(tenant.classInternet);
+  const [bandwidth, setBandwidth] = useState(tenant.bandwidthMbps?.toString() ?? '');
+  const [maxOnline, setMaxOnline] = useState(tenant.maxInternetVms?.toString() ?? '');
   const [message, setMessage] = useState<{ ok: boolean; text: string }>();
   useEffect(() => {
     api.listImages().then(setImages, () => setImages([]));
@@ -29,6 +38,12 @@ export function ClassSettings({ tenant }: { tenant: Tenant }) {
         idleSuspendMinutes: minutes ? Number(minutes) : null,
         defaultNetwork: network,
         classInternet,
+        ...(platformAdmin
+          ? {
+              bandwidthMbps: bandwidth ? Number(bandwidth) : null,
+              maxInternetVms: maxOnline ? Number(maxOnline) : null,
+            }
+          : {}),
       });
       setMessage({ ok: true, text: 'Saved the class settings.' });
     } catch (caught) {
@@ -88,6 +103,34 @@ export function ClassSettings({ tenant }: { tenant: Tenant }) {
                 The class network reaches the internet
               </label>
             )}
+          </div>
+        )}
+        {platformAdmin && tenant.networkModes.length > 1 && (
+          <div className="form-row">
+            <div className="field">
+              <label htmlFor="class-bandwidth">Bandwidth per lab (Mbit/s each way)</label>
+              <input
+                id="class-bandwidth"
+                type="number"
+                min={1}
+                max={100000}
+                placeholder="unlimited"
+                value={bandwidth}
+                onChange={(e) => setBandwidth(e.target.value)}
+              />
+            </div>
+            <div className="field">
+              <label htmlFor="class-online">Labs that may reach the internet</label>
+              <input
+                id="class-online"
+                type="number"
+                min={0}
+                max={100000}
+                placeholder="no cap"
+                value={maxOnline}
+                onChange={(e) => setMaxOnline(e.target.value)}
+              />
+            </div>
           </div>
         )}
         <p className="muted small">

@@ -20,7 +20,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  constructor(knex: Knex, openConsoles: () => number) {
+  constructor(
+    knex: Knex,
+    openConsoles: () => number,
+    networkCounters: () => Promise<Map<string, { in: number; out: number }>> = async () =>
+      new Map(),
+  ) {
     collectDefaultMetrics({ register: this.registry, prefix: 'labvisor_' });
     new Gauge({
       name: 'labvisor_vms',
@@ -33,6 +38,19 @@ export class Metrics {
           .select<{ state: string; count: string }[]>('state', knex.raw('count(*) as count'));
         for (const state of VM_STATES)
           this.set({ state }, Number(rows.find((row) => row.state === state)?.count ?? 0));
+      },
+    });
+    new Gauge({
+      name: 'labvisor_vm_network_bytes',
+      help: "Bytes each VM's guest received (in) and sent (out) on its network since its last start",
+      labelNames: ['vm_id', 'direction'] as const,
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        for (const [vmId, bytes] of await networkCounters()) {
+          this.set({ vm_id: vmId, direction: 'in' }, bytes.in);
+          this.set({ vm_id: vmId, direction: 'out' }, bytes.out);
+        }
       },
     });
     new Gauge({

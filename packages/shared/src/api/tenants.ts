@@ -18,6 +18,10 @@ export const tenantSchema = z.object({
   defaultNetwork: networkModeSchema,
   /** Whether the tenant's `class` network also reaches the internet (outbound only). */
   classInternet: z.boolean(),
+  /** Each VM's bandwidth each way, in megabits per second (platform admins); null: unlimited. */
+  bandwidthMbps: z.int().nullable(),
+  /** How many of its VMs may reach the internet (platform admins); null: no cap. */
+  maxInternetVms: z.int().nullable(),
   /** The network modes this platform offers (its configuration and what its host can run). */
   networkModes: z.array(networkModeSchema),
   createdAt: z.string(),
@@ -30,8 +34,8 @@ export type Tenant = z.infer<typeof tenantSchema>;
 export const createTenantRequestSchema = z.strictObject({ name: nameSchema });
 
 /**
- * Body of `PATCH /api/v1/tenants/:tenantId`: the name and recording are platform admins' to
- * change; the class settings (default image, idle policy, network) its tenant admins' too.
+ * Body of `PATCH /api/v1/tenants/:tenantId`: the name, recording and network limits are platform
+ * admins' to change; the class settings (default image, idle policy, network) its tenant admins' too.
  */
 export const updateTenantRequestSchema = z.strictObject({
   name: nameSchema.optional(),
@@ -45,6 +49,8 @@ export const updateTenantRequestSchema = z.strictObject({
     .optional(),
   defaultNetwork: networkModeSchema.optional(),
   classInternet: z.boolean().optional(),
+  bandwidthMbps: z.int().min(1).max(100_000).nullable().optional(),
+  maxInternetVms: z.int().min(0).max(100_000).nullable().optional(),
 });
 
 /** Body of `POST /api/v1/tenants`. */

@@ -21,6 +21,8 @@ export interface TenantRow {
   idle_suspend_minutes: number | null;
   default_network: NetworkMode;
   class_internet: boolean;
+  bandwidth_mbps: number | null;
+  max_internet_vms: number | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -57,6 +59,8 @@ export function toTenant(row: TenantRow, networkModes: NetworkMode[]): Tenant {
     idleSuspendMinutes: row.idle_suspend_minutes,
     defaultNetwork: row.default_network,
     classInternet: row.class_internet,
+    bandwidthMbps: row.bandwidth_mbps,
+    maxInternetVms: row.max_internet_vms,
     networkModes,
     createdAt: new Date(row.created_at).toISOString(),
   };
@@ -85,6 +89,8 @@ export async function updateTenant(
     idleSuspendMinutes?: number | null | undefined;
     defaultNetwork?: NetworkMode | undefined;
     classInternet?: boolean | undefined;
+    bandwidthMbps?: number | null | undefined;
+    maxInternetVms?: number | null | undefined;
   },
 ): Promise<TenantRow> {
   const [row] = await knex<TenantRow>('tenants')
@@ -100,6 +106,8 @@ export async function updateTenant(
         : {}),
       ...(changes.defaultNetwork !== undefined ? { default_network: changes.defaultNetwork } : {}),
       ...(changes.classInternet !== undefined ? { class_internet: changes.classInternet } : {}),
+      ...(changes.bandwidthMbps !== undefined ? { bandwidth_mbps: changes.bandwidthMbps } : {}),
+      ...(changes.maxInternetVms !== undefined ? { max_internet_vms: changes.maxInternetVms } : {}),
       updated_at: knex.fn.now(),
     })
     .returning('*');

@@ -21,6 +21,7 @@ import { readDailyUsage, readHoursThisMonth } from '../../db/queries/usage.js';
 import { AppError } from '../../errors.js';
 import { type Actor, requirePlatformAdmin, requireRole, tenantNotFound } from '../auth/access.js';
 import { readMemberLimits, readUsage } from '../quota/quota-usage.js';
+import { assertInternetCap, lockTenantQuota } from '../vms/internet-cap.js';
 
 /** Tenants, their quota and usage, as each actor may see and change them. */
 export class TenantService {
@@ -69,12 +70,24 @@ export class TenantService {
   /** Renames a tenant or switches its console recording (platform admins). */
   async update(actor: Actor, tenantId: string, body: UpdateTenantRequest, ip: string | undefined) {
     const tenant = await this.get(actor, tenantId);
-    // The class settings are its admins' too; its name and recording are the platform's.
-    if (body.name !== undefined || body.recordingEnabled !== undefined) requirePlatformAdmin(actor);
+    // The class settings are its admins' too; its name, recording and network limits the platform's.
+    const platformOnly = [
+      body.name,
+      body.recordingEnabled,
+      body.bandwidthMbps,
+      body.maxInternetVms,
+    ];
+    if (platformOnly.some((value) => value !== undefined)) requirePlatformAdmin(actor);
     else requireRole(actor, tenant.id, 'admin');
     if (body.defaultImageId) await this.#assertImageUsable(tenant.id, body.defaultImageId);
     try {
-      const row = await updateTenant(this.knex, tenant.id, body);
+      const row = await this.knex.transaction(async (trx) => {
+        await lockTenantQuota(trx, tenant.id);
+        // Turning class egress on may not put more VMs online than the cap (a lower cap only
+        // refuses the next ones, as quotas do).
+        if (body.classInternet) await assertInternetCap(trx, tenant, { classInternet: true });
+        return updateTenant(trx, tenant.id, body);
+      });
       await recordAudit(this.knex, {
         actorId: actor.user.id,
         tenantId: tenant.id,

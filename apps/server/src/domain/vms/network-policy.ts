@@ -37,7 +37,9 @@ export class NetworkPolicy {
 
 /** The engine's network of a VM of `tenant` with `mode`: a class segment is its tenant's. */
 export function vmNetworkOf(mode: NetworkMode, tenant: TenantRow): VmNetwork {
+  if (mode === 'none') return { mode };
+  const limits = tenant.bandwidth_mbps === null ? {} : { bandwidthMbps: tenant.bandwidth_mbps };
   if (mode === 'class')
-    return { mode: 'class', segment: tenant.id, internet: tenant.class_internet };
-  return { mode };
+    return { mode: 'class', segment: tenant.id, internet: tenant.class_internet, ...limits };
+  return { mode, ...limits };
 }

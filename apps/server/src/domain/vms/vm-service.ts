@@ -29,6 +29,7 @@ import type { PoolFiller } from '../pools/pool-filler.js';
 import { takePooledVm } from '../pools/pool-take.js';
 import { admit, createRequest, startRequestOf } from '../quota/admission.js';
 import { guestConfigFor } from './guest-config.js';
+import { assertInternetCap, lockTenantQuota } from './internet-cap.js';
 import { type NetworkPolicy, vmNetworkOf } from './network-policy.js';
 import { withoutHostPaths } from './state-reasons.js';
 import { ignoreNotFound, planAction } from './vm-action-plan.js';
@@ -145,6 +146,7 @@ export class VmService extends EventEmitter<{
           host,
           dryRun,
           write: async (trx) => {
+            await assertInternetCap(trx, tenant, { adding: network });
             const [row] = await trx<VmRow>('vms')
               .insert({
                 tenant_id: body.tenantId,
@@ -296,8 +298,8 @@ export class VmService extends EventEmitter<{
       ip,
     });
     this.#inBackground(vm, action, async () => {
-      // A class network follows its tenant's settings (internet egress) from the next boot.
-      if (next.admission && vm.network === 'class') await this.#applyNetwork(vm, vm.network);
+      // A network follows its tenant's settings (class egress, bandwidth) from the next boot.
+      if (next.admission && vm.network !== 'none') await this.#applyNetwork(vm, vm.network);
       await next.run();
     });
     return updated ?? vm;
@@ -317,11 +319,17 @@ export class VmService extends EventEmitter<{
       );
     }
     this.#networks.assertOffered(network, 'network');
-    await this.#applyNetwork(vm, network);
-    const [row] = await this.#knex<VmRow>('vms')
-      .where({ id: vm.id })
-      .update({ network, network_address: null, updated_at: this.#knex.fn.now() })
-      .returning('*');
+    const row = await this.#knex.transaction(async (trx) => {
+      await lockTenantQuota(trx, vm.tenant_id);
+      const tenant = (await findTenantById(trx, vm.tenant_id))!;
+      await assertInternetCap(trx, tenant, { adding: network, except: vm.id });
+      const [updated] = await trx<VmRow>('vms')
+        .where({ id: vm.id })
+        .update({ network, network_address: null, updated_at: trx.fn.now() })
+        .returning('*');
+      return updated!;
+    });
+    await this.#applyNetwork(row, network);
     await recordAudit(this.#knex, {
       actorId: actor.user.id,
       tenantId: vm.tenant_id,
@@ -331,8 +339,8 @@ export class VmService extends EventEmitter<{
       ip,
       details: { network },
     });
-    this.emit('vm-changed', row!);
-    return row!;
+    this.emit('vm-changed', row);
+    return row;
   }
 
   /** Gives the engine's VM `mode`'s network as its tenant now has it (a VM it lost: nothing). */

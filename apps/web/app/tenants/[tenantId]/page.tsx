@@ -66,7 +66,13 @@ export default function ClassPage() {
           <p className="muted">Loading the class…</p>
         )}
       </section>
-      {data && canManage && <ClassSettings key={data.tenant.id} tenant={data.tenant} />}
+      {data && canManage && (
+        <ClassSettings
+          key={data.tenant.id}
+          tenant={data.tenant}
+          platformAdmin={me.user.isPlatformAdmin}
+        />
+      )}
     </SectionPage>
   );
 }

@@ -3,6 +3,7 @@
  * `@labvisor/engine/qemu`. The server never imports this.
  */
 export { type Accelerator, chooseAccelerator, probeAccelerator } from './accel-probe.js';
+export { tapName } from './network/addressing.js';
 export { buildQemuArgs, GUEST_CONFIG_FW_CFG_NAME, guestConfigJson } from './qemu-args.js';
 export { QemuDriver, type QemuDriverConfig } from './qemu-driver.js';
 export { type QemuPaths, qemuPaths } from './qemu-paths.js';
