@@ -19,6 +19,30 @@ export const HOST_PUBLIC_ADDRESS = '198.51.100.1';
 export const LAN_ADDRESS = '10.99.0.10';
 /** A metadata server the guests must not reach. */
 export const METADATA_ADDRESS = '169.254.169.254';
+/** The internet's resolver: answers {@link INTERNET_NAME} (A) and nothing else. */
+export const INTERNET_RESOLVER = '198.51.100.53';
+/** The name the internet's resolver knows, for {@link INTERNET_ADDRESS}. */
+export const INTERNET_NAME = 'www.lab.test';
+
+/** A DNS server answering one A record; prints `ready` once it listens. */
+const DNS_SCRIPT = `
+const dgram = require('node:dgram');
+const [address, name, answer] = process.argv.slice(1);
+const socket = dgram.createSocket('udp4');
+socket.on('message', (query, peer) => {
+  let offset = 12;
+  const labels = [];
+  while (query[offset]) { labels.push(query.subarray(offset + 1, offset + 1 + query[offset]).toString()); offset += query[offset] + 1; }
+  const question = query.subarray(12, offset + 5);
+  const known = labels.join('.').toLowerCase() === name && query.readUInt16BE(offset + 1) === 1;
+  const header = Buffer.from([query[0], query[1], 0x81, known ? 0x80 : 0x83, 0, 1, 0, known ? 1 : 0, 0, 0, 0, 0]);
+  const record = known
+    ? Buffer.concat([Buffer.from([0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]), Buffer.from(answer.split('.').map(Number))])
+    : Buffer.alloc(0);
+  socket.send(Buffer.concat([header, question, record]), peer.port, peer.address);
+});
+socket.bind(53, address, () => console.log('ready'));
+`;
 
 /**
  * Answers every HTTP request with its marker (and `?bytes=N` with N more bytes, for bandwidth);
@@ -64,9 +88,15 @@ export class NetworkLab {
       ip(['-n', ns, 'link', 'set', 'lo', 'up']);
     }
     this.#link('internet', 'to-inet', `${HOST_PUBLIC_ADDRESS}/24`, `${INTERNET_ADDRESS}/24`);
+    ip(['-n', `${this.prefix}-internet`, 'addr', 'add', `${INTERNET_RESOLVER}/24`, 'dev', 'eth0']);
     this.#link('lan', 'to-lan', '10.99.0.1/24', `${LAN_ADDRESS}/24`);
     this.#link('metadata', 'to-meta', '169.254.169.1/24', `${METADATA_ADDRESS}/24`);
     await this.#serve('internet', 80, 'INTERNET-PAGE');
+    await this.#run('internet', 'dns', DNS_SCRIPT, [
+      INTERNET_RESOLVER,
+      INTERNET_NAME,
+      INTERNET_ADDRESS,
+    ]);
     await this.#serve('lan', 80, 'LAN-SECRET');
     await this.#serve('metadata', 80, 'METADATA-SECRET');
     for (const [name, port] of Object.entries(hostPorts)) {
@@ -121,28 +151,30 @@ export class NetworkLab {
     ip(['-n', ns, 'route', 'add', 'default', 'via', hostAddress.split('/')[0]!]);
   }
 
-  async #serve(name: string, port: number, marker: string): Promise<void> {
+  #serve(name: string, port: number, marker: string): Promise<void> {
+    return this.#run(name, `port ${port}`, SERVER_SCRIPT, [String(port), marker]);
+  }
+
+  /** Runs a Node.js `script` in namespace `name`; resolves once it prints its first line. */
+  async #run(name: string, what: string, script: string, args: string[]): Promise<void> {
     const server = spawn(
       'nsenter',
-      [
-        `--net=/run/netns/${this.prefix}-${name}`,
-        '--',
-        process.execPath,
-        '-e',
-        SERVER_SCRIPT,
-        String(port),
-        marker,
-      ],
+      [`--net=/run/netns/${this.prefix}-${name}`, '--', process.execPath, '-e', script, ...args],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
     this.#servers.push(server);
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`the ${name} server did not start`)), 10_000);
+      const timer = setTimeout(
+        () => reject(new Error(`the ${name} ${what} server did not start`)),
+        10_000,
+      );
       server.stdout!.once('data', () => {
         clearTimeout(timer);
         resolve();
       });
-      server.once('exit', (code) => reject(new Error(`the ${name} server exited (${code})`)));
+      server.once('exit', (code) =>
+        reject(new Error(`the ${name} ${what} server exited (${code})`)),
+      );
     });
   }
 }

@@ -12,6 +12,8 @@ import { SILENT_LOGGER } from '../../../logger.js';
 import {
   HOST_PUBLIC_ADDRESS,
   INTERNET_ADDRESS,
+  INTERNET_NAME,
+  INTERNET_RESOLVER,
   LAN_ADDRESS,
   METADATA_ADDRESS,
   NetworkLab,
@@ -76,7 +78,7 @@ describe.skipIf(skipReason !== undefined)(
       networks = {
         namespace: lab.router,
         uplinkNamespace: lab.host,
-        dnsServers: [],
+        dnsServers: [INTERNET_RESOLVER],
         stateDir: path.join(harness.runDir, '.network'),
       };
       engine = await harness.openEngine({
@@ -110,6 +112,14 @@ describe.skipIf(skipReason !== undefined)(
       const status = await engine.getVm('inet');
       expect(status.address).toMatch(/^10\.127\.0\.\d+$/);
       expect(await fetchIn('inet', INTERNET_ADDRESS)).toContain('INTERNET-PAGE');
+      // Names resolve through the router, which forwards to the host's resolver; at the gateway
+      // the lease names, and at QEMU user networking's resolver address (debian-lab's).
+      for (const server of ['', '10.0.2.3']) {
+        const answer = await shells.get('inet')!.run(`nslookup ${INTERNET_NAME} ${server}`, 20_000);
+        expect(answer, `nslookup at ${server || 'the lease’s resolver'}`).toContain(
+          `Address: ${INTERNET_ADDRESS}`,
+        );
+      }
       const refused: Array<[string, number]> = [
         [HOST_PUBLIC_ADDRESS, HOST_PORTS.api],
         [HOST_PUBLIC_ADDRESS, HOST_PORTS.postgres],

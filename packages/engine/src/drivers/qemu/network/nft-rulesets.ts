@@ -6,8 +6,14 @@ export const ROUTER_TABLE = 'labvisor';
 export const EGRESS_SET = 'egress';
 
 /**
+ * QEMU user networking's resolver address. Images configured for it (debian-lab's static
+ * resolv.conf) keep resolving on a guest network: DNS to it is redirected to the guest's bridge.
+ */
+export const USER_NETWORK_RESOLVER = '10.0.2.3';
+
+/**
  * The router namespace's firewall, replacing any earlier one. Guests reach the router only for
- * DHCP, DNS and ping; they go out only from bridges in the egress set, only to public addresses,
+ * DHCP, DNS (at their gateway, or at {@link USER_NETWORK_RESOLVER}) and ping; they go out only from bridges in the egress set, only to public addresses,
  * masqueraded behind the uplink. Nothing is forwarded between bridges (tenants) or into the
  * namespace from the uplink, and no IPv6 is forwarded at all.
  */
@@ -32,6 +38,10 @@ table inet ${ROUTER_TABLE} {
   }
   chain output {
     type filter hook output priority filter; policy accept;
+  }
+  chain prerouting {
+    type nat hook prerouting priority dstnat; policy accept;
+    iifname "lv*" ip daddr ${USER_NETWORK_RESOLVER} meta l4proto { tcp, udp } th dport 53 redirect
   }
   chain postrouting {
     type nat hook postrouting priority srcnat; policy accept;
