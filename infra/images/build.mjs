@@ -3,7 +3,9 @@
 // unless the cache already holds a build of the current recipe, then registers
 // it in the server's database (see registerImage below).
 //
-//   node infra/images/build.mjs <name> [--force]
+//   node infra/images/build.mjs <name> [--force] [--no-register]
+//
+// --no-register only builds (tests use it: they register images in their own databases).
 //
 // Cache: ${LABVISOR_CACHE_DIR:-~/.cache/labvisor}/images/<name>/. The recipe is
 // every file in infra/images/<name>/ and infra/images/lib/ (what recipes share);
@@ -25,11 +27,12 @@ import { homedir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const USAGE = 'usage: node infra/images/build.mjs <name> [--force]';
+const USAGE = 'usage: node infra/images/build.mjs <name> [--force] [--no-register]';
 
 const args = process.argv.slice(2);
 const force = args.includes('--force');
-const names = args.filter((arg) => arg !== '--force');
+const register = !args.includes('--no-register');
+const names = args.filter((arg) => arg !== '--force' && arg !== '--no-register');
 if (names.length !== 1 || !/^[a-z0-9][a-z0-9-]*$/.test(names[0])) fail(USAGE);
 const name = names[0];
 
@@ -47,7 +50,7 @@ const target = join(imagesDir, name);
 
 if (!force && isCurrentBuild(target)) {
   progress(`up to date in ${target}`);
-  registerImage(target);
+  if (register) registerImage(target);
   console.log(target);
   process.exit(0);
 }
@@ -81,7 +84,7 @@ renameSync(staging, target);
 rmSync(previous, { recursive: true, force: true });
 
 progress(`built in ${((Date.now() - startedMs) / 1000).toFixed(1)} s`);
-registerImage(target);
+if (register) registerImage(target);
 console.log(target);
 
 /** The sha256 of every file under the folders, by relative path and content, in sorted order. */

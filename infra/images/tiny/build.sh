@@ -292,7 +292,8 @@ cat >"$rootfs/etc/init.d/agent" <<'EOF'
 # line, each carrying the request's id (the contract: infra/images/README.md).
 #   ping ID                  -> pong ID
 #   identity ID BASE64-JSON  -> ok ID | error ID SENTENCE
-# A clone of a booted template gets its own identity this way: hostname, clock, random seed.
+# A clone of a booted template gets its own identity this way: hostname, clock, random seed, and
+# on a guest network its lease's MAC address (then it asks DHCP again).
 export PATH=/sbin:/bin:/usr/sbin:/usr/bin
 port=/dev/ttyS1
 [ -c "$port" ] || exit 0
@@ -313,6 +314,15 @@ while read -r command id payload; do
       seconds=$(echo "$json" | number time)
       [ -z "$seconds" ] || date -s "@$seconds" >/dev/null
       echo "$json" | field seed | base64 -d >/dev/urandom
+      mac=$(echo "$json" | field mac)
+      if [ -n "$mac" ]; then
+        case $mac in *[!0-9a-f:]*) echo "error $id invalid mac"; continue ;; esac
+        killall -q udhcpc
+        ip link set eth0 down && ip link set eth0 address "$mac" && ip addr flush dev eth0 &&
+          ip link set eth0 up || { echo "error $id the NIC refused its MAC address"; continue; }
+        udhcpc -b -i eth0 -x "hostname:$host" -s /usr/share/udhcpc/default.script \
+          </dev/null >/dev/null 2>&1 &
+      fi
       echo "ok $id"
       ;;
     *) echo "error $id unknown request" ;;

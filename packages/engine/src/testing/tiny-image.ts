@@ -111,16 +111,23 @@ export function readBuiltImage(
 /** Returns the tiny image, building it with `node infra/images/build.mjs tiny` when it is missing. */
 export function ensureTinyImage(options: TinyImageOptions = {}): TinyImage {
   const existing = readTinyImage(options);
-  if (existing) return existing;
   const root = findRepoRoot();
   const env = { ...process.env };
   if (options.cacheDir) env.LABVISOR_CACHE_DIR = options.cacheDir;
-  const result = spawnSync(process.execPath, ['infra/images/build.mjs', 'tiny'], {
+  // build.mjs does nothing when the cache holds a build of the current recipe; else it rebuilds
+  // (a changed agent or init script must not be tested on the image before it).
+  const result = spawnSync(process.execPath, ['infra/images/build.mjs', 'tiny', '--no-register'], {
     cwd: root,
-    stdio: 'inherit',
+    // Quiet when it only checks; a rebuild shows its progress.
+    stdio: existing ? 'pipe' : 'inherit',
     env,
     timeout: 15 * 60_000,
   });
+  if (existing && result.status === 0 && String(result.stderr).includes('up to date')) {
+    return existing;
+  }
+  if (existing) process.stderr.write(result.stderr ?? '');
+  if (result.status !== 0 && existing && !options.ci) return existing;
   if (result.status !== 0) {
     throw new Error(
       `Building the tiny image failed (node infra/images/build.mjs tiny exited ${result.status ?? result.signal})`,

@@ -17,6 +17,11 @@ export interface GuestIdentity {
   time: number;
   /** Base64 bytes the guest mixes into its random pool (clones share the template's). */
   seed: string;
+  /**
+   * The MAC address of the VM's network lease: the guest's NIC takes it (a clone comes back with
+   * its template's) and asks DHCP again, for its own lease.
+   */
+  mac?: string;
 }
 
 /**

@@ -57,6 +57,12 @@ export interface QemuArgsInput {
    * one, user-mode networking that reaches nothing.
    */
   nic?: { tap: string; mac: string };
+  /**
+   * A template's clone on a guest network: templates are booted with user networking, whose
+   * saved state (a `slirp` section) must load somewhere, so an unattached, restricted user network
+   * takes it.
+   */
+  absorbTemplateSlirp?: boolean;
 }
 
 /**
@@ -146,6 +152,7 @@ export function buildQemuArgs(input: QemuArgsInput): string[] {
       ? `virtio-net-pci,netdev=net0,mac=${input.nic.mac},romfile=`
       : 'virtio-net-pci,netdev=net0,romfile=',
   );
+  if (input.absorbTemplateSlirp) args.push('-netdev', 'user,id=template-slirp,restrict=on');
 
   const drive = [
     'if=none',

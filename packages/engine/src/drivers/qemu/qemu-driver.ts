@@ -246,7 +246,7 @@ export class QemuDriver implements Driver {
    */
   async #launchOf(vm: DriverVm, options: StartOptions): Promise<QemuLaunch> {
     const nic = await this.#attachNetwork(vm);
-    const launch = await this.#bootOf(vm, options);
+    const launch = await this.#bootOf(vm, options, nic?.mac);
     return nic ? { ...launch, nic } : launch;
   }
 
@@ -277,10 +277,11 @@ export class QemuDriver implements Driver {
     }
   }
 
-  async #bootOf(vm: DriverVm, options: StartOptions): Promise<QemuLaunch> {
+  /** How QEMU boots for `options`; a clone's NIC takes `mac` (its network lease's). */
+  async #bootOf(vm: DriverVm, options: StartOptions, mac: string | undefined): Promise<QemuLaunch> {
     if (options.restoreSavedState || options.loadSnapshot) return options;
     const pooled = options.pooled ?? false;
-    const clone = await this.#templates?.cloneLaunch(vm, { pooled });
+    const clone = await this.#templates?.cloneLaunch(vm, { pooled, mac });
     if (clone) return clone;
     if (pooled) {
       throw new EngineError(

@@ -83,6 +83,7 @@ export async function startQemu(
         loadSnapshot: launch.loadSnapshot,
         kernelBootFirmware: context.qboot,
         ...(launch.nic ? { nic: launch.nic } : {}),
+        ...(launch.nic && launch.clone ? { absorbTemplateSlirp: true } : {}),
         ...(context.tcgTranslationCacheMib
           ? { tcgTranslationCacheMib: context.tcgTranslationCacheMib }
           : {}),

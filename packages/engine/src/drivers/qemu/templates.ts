@@ -214,7 +214,10 @@ export class Templates {
    * Undefined (boot from the disk) for any other start. Either way the marker is used up: once the
    * guest has run, its disk no longer matches the template's memory.
    */
-  async cloneLaunch(vm: DriverVm, options: { pooled: boolean }): Promise<QemuLaunch | undefined> {
+  async cloneLaunch(
+    vm: DriverVm,
+    options: { pooled: boolean; mac?: string | undefined },
+  ): Promise<QemuLaunch | undefined> {
     const markerFile = path.join(vm.dir, CLONE_MARKER);
     const marker = readJson<CloneMarker>(markerFile);
     if (!marker) return undefined;
@@ -234,16 +237,17 @@ export class Templates {
         // The guest learns of a disk larger than its template's.
         const diskBytes = vm.spec.diskGib * GIB;
         if (template.diskBytes < diskBytes) await client.blockResize(DISK_NODE_NAME, diskBytes);
-        if (!options.pooled) await this.applyIdentity(vm);
+        if (!options.pooled) await this.applyIdentity(vm, options.mac);
       },
     };
   }
 
-  /** Gives a clone that runs the identity of its spec through its agent. */
-  async applyIdentity(vm: DriverVm): Promise<void> {
+  /** Gives a clone that runs the identity of its spec (and its lease's `mac`) through its agent. */
+  async applyIdentity(vm: DriverVm, mac?: string): Promise<void> {
     const agent = await GuestAgent.connect(qemuPaths(vm.dir).agent);
     try {
-      await agent.applyIdentity(identityOf(vm.spec), IDENTITY_TIMEOUT_MS);
+      const identity = identityOf(vm.spec);
+      await agent.applyIdentity(mac ? { ...identity, mac } : identity, IDENTITY_TIMEOUT_MS);
     } finally {
       agent.close();
     }
@@ -251,9 +255,7 @@ export class Templates {
 
   #inputsOf(spec: VmSpec): TemplateInputs | undefined {
     const boot = spec.boot;
-    // A clone would keep its template's MAC address and lease: networked VMs boot.
     if (!spec.guestAgent || boot.kind !== 'kernel') return undefined;
-    if (spec.network && spec.network.mode !== 'none') return undefined;
     const files = [boot.kernelPath, boot.initrdPath, boot.baseDiskPath].map(fileFingerprint);
     if (files.some((file) => file === undefined)) return undefined;
     return {

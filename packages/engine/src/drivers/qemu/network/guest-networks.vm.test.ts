@@ -84,7 +84,7 @@ describe.skipIf(skipReason !== undefined)(
       engine = await harness.openEngine({
         host: { memoryMib: 2048, vcpus: 2 },
         overcommit: { memory: 1, vcpus: 4 },
-        driver: { guestNetworks: networks },
+        driver: { guestNetworks: networks, templatesDir: path.join(harness.runDir, '.templates') },
       });
       const spec = (id: string, network: Parameters<typeof tinyVmSpec>[2]) =>
         engine.createVm(tinyVmSpec(image, id, { memoryMib: 192, ...network }));
@@ -221,6 +221,31 @@ describe.skipIf(skipReason !== undefined)(
       expect((await engine.getVm('b1')).address).toMatch(/^10\.127\.0\.\d+$/);
       expect(await fetchIn('b1', INTERNET_ADDRESS)).toContain('INTERNET-PAGE');
     });
+
+    it('clones a template onto a guest network with its own MAC address and lease', async () => {
+      await engine.buildTemplate(
+        tinyVmSpec(image, 'template', { memoryMib: 192, guestAgent: true }),
+      );
+      for (const id of ['c1', 'c2']) {
+        await engine.createVm(
+          tinyVmSpec(image, id, {
+            memoryMib: 192,
+            guestAgent: true,
+            network: { mode: 'internet' },
+          }),
+        );
+      }
+      await boot('c1', 'c2');
+      const macs = new Set<string>();
+      for (const id of ['c1', 'c2']) {
+        expect((await engine.getVm(id)).bootPath).toBe('template');
+        const mac = (await shells.get(id)!.run('cat /sys/class/net/eth0/address')).trim();
+        expect(mac).toMatch(/52:54:00:00:00:[0-9a-f]{2}$/);
+        macs.add(mac.slice(-17));
+        expect(await fetchIn(id, INTERNET_ADDRESS)).toContain('INTERNET-PAGE');
+      }
+      expect(macs.size).toBe(2);
+    }, 180_000);
   },
 );
 
