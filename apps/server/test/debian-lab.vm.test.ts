@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { INTERNET_NAME, INTERNET_RESOLVER, NetworkLab } from '@labvisor/engine/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../src/db/database.js';
 import { GUEST_DEFAULT_PASSWORD } from '../src/domain/vms/guest-config.js';
@@ -110,6 +111,7 @@ const CLONE_RUNNING_TIMEOUT_MS = 120_000;
 // Instant labs on the real Debian image: a template is booted once and saved; each lab is then a
 // copy-on-write clone that gets its own hostname, account, machine-id and SSH host keys.
 describe.skipIf(skipReason)('debian-lab clones of a booted template', () => {
+  const lab = new NetworkLab();
   let database: Database;
   let server: TestServer;
   let tenantId: string;
@@ -130,8 +132,20 @@ describe.skipIf(skipReason)('debian-lab clones of a booted template', () => {
     }
     imageId = await registerCachedTestImage(database.knex, 'debian-lab');
     const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lv-clones-'));
+    await lab.start({});
     server = await startTestServer(database, {
-      engine: { runDir, driver: { templatesDir: path.join(runDir, '.templates') } },
+      engine: {
+        runDir,
+        driver: {
+          templatesDir: path.join(runDir, '.templates'),
+          guestNetworks: {
+            namespace: lab.router,
+            uplinkNamespace: lab.host,
+            dnsServers: [INTERNET_RESOLVER],
+            stateDir: path.join(runDir, '.network'),
+          },
+        },
+      },
     });
     for (const email of ['ada.lovelace@example.test', 'grace.hopper@example.test']) {
       owners[email] = new TestClient(server.url);
@@ -150,11 +164,12 @@ describe.skipIf(skipReason)('debian-lab clones of a booted template', () => {
     }
     await server?.close();
     await database?.close();
+    await lab.cleanup();
     fs.rmSync(server.runDir, { recursive: true, force: true });
   });
 
   /** Launches a lab for `email`, logs in on its console and answers who and where it is. */
-  async function launchAndLogIn(email: string, name: string, user: string) {
+  async function launchAndLogIn(email: string, name: string, user: string, network = 'none') {
     const owner = owners[email]!;
     const clicked = Date.now();
     const created = await owner.send('POST', '/api/v1/vms', {
@@ -164,6 +179,7 @@ describe.skipIf(skipReason)('debian-lab clones of a booted template', () => {
       vcpus: 1,
       memoryMib: 1024,
       diskGib: 8,
+      network,
     });
     expect(created.status).toBe(201);
     const vmId = created.body.id as string;
@@ -207,7 +223,14 @@ describe.skipIf(skipReason)('debian-lab clones of a booted template', () => {
     ada.terminal.type('echo only-in-ada > ~/mark && sync && echo "wr"itten\n');
     await ada.terminal.waitFor(/written/, 30_000, mark);
 
-    const grace = await launchAndLogIn('grace.hopper@example.test', 'lab-grace', 'grace-hopper');
+    // Grace's lab reaches the internet: the clone took its own MAC address and lease, and names
+    // resolve (debian-lab asks 10.0.2.3, which the router redirects to its resolver).
+    const grace = await launchAndLogIn(
+      'grace.hopper@example.test',
+      'lab-grace',
+      'grace-hopper',
+      'internet',
+    );
     expect(grace.line).toContain('who=grace-hopper@lab-grace ');
     const field = (line: string, name: string) => new RegExp(`${name}=(\\S+)`).exec(line)?.[1];
     expect(field(grace.line, 'mid')).not.toBe(field(ada.line, 'mid'));
@@ -216,6 +239,13 @@ describe.skipIf(skipReason)('debian-lab clones of a booted template', () => {
     grace.terminal.type('ls /home/*/mark 2>&1 | head -1; echo "li"sted\n');
     await grace.terminal.waitFor(/listed/, 30_000, mark);
     expect(grace.terminal.output.slice(mark)).toContain('No such file');
+    mark = grace.terminal.output.length;
+    grace.terminal.type(
+      `ip -4 -br addr show scope global; curl -s --max-time 20 --retry 5 --retry-all-errors http://${INTERNET_NAME}/; echo "fe"tched\n`,
+    );
+    await grace.terminal.waitFor(/fetched/, 120_000, mark);
+    expect(grace.terminal.output.slice(mark)).toMatch(/10\.127\.0\.\d+\/16/);
+    expect(grace.terminal.output.slice(mark)).toContain('INTERNET-PAGE');
     ada.terminal.close();
     grace.terminal.close();
   }, 600_000);

@@ -1,4 +1,4 @@
-import type { PoolSetting } from '@labvisor/shared';
+import type { NetworkMode, PoolSetting } from '@labvisor/shared';
 import type { Knex } from 'knex';
 import type { VmRow } from './vms.js';
 
@@ -102,9 +102,10 @@ export async function lockReadyPooledVm(
   trx: Knex.Transaction,
   tenantId: string,
   size: Pick<PoolSetting, 'imageId' | 'vcpus' | 'memoryMib' | 'diskGib'>,
+  network: NetworkMode,
 ): Promise<VmRow | undefined> {
   return trx<VmRow>('vms')
-    .where({ tenant_id: tenantId, state: 'paused', ...poolSizeColumns(size) })
+    .where({ tenant_id: tenantId, state: 'paused', network, ...poolSizeColumns(size) })
     .whereNotNull('pool_id')
     .orderBy('created_at')
     .forUpdate()

@@ -11,9 +11,11 @@ import {
   type PoolRow,
   poolSizeColumns,
 } from '../../db/queries/pools.js';
+import { findTenantById, type TenantRow } from '../../db/queries/tenants.js';
 import type { VmRow } from '../../db/queries/vms.js';
 import { AppError } from '../../errors.js';
 import { admit, createRequest } from '../quota/admission.js';
+import { vmNetworkOf } from '../vms/network-policy.js';
 import { withoutHostPaths } from '../vms/state-reasons.js';
 import { bootOf } from '../vms/vm-boot.js';
 import { templateSpecOf } from '../vms/vm-templates.js';
@@ -93,8 +95,13 @@ export class PoolFiller {
 
   async #fill(pool: PoolRow): Promise<void> {
     const vms = await listPooledVms(this.#knex, pool.id);
-    const spent = vms.filter((vm) => SPENT_STATES.includes(vm.state));
-    const kept = vms.filter((vm) => !SPENT_STATES.includes(vm.state));
+    const tenant = (await findTenantById(this.#knex, pool.tenant_id))!;
+    // A pooled VM has the network its tenant's launches get by default; one of an earlier
+    // default is of no more use.
+    const stale = (vm: VmRow) =>
+      SPENT_STATES.includes(vm.state) || vm.network !== tenant.default_network;
+    const spent = vms.filter(stale);
+    const kept = vms.filter((vm) => !stale(vm));
     // The newest go first when a pool shrinks: the oldest are the ones launches take first.
     const surplus = kept.slice(pool.count);
     for (const vm of [...spent, ...surplus]) await this.#remove(vm);
@@ -102,7 +109,7 @@ export class PoolFiller {
     if (missing <= 0) this.#shortBecause.delete(pool.id);
     if (Date.now() < (this.#retryAt.get(pool.id) ?? 0)) return;
     while (missing > 0 && !this.#stopped) {
-      const reason = await this.#addOne(pool);
+      const reason = await this.#addOne(pool, tenant);
       if (reason) {
         this.#shortBecause.set(pool.id, reason);
         return;
@@ -113,7 +120,8 @@ export class PoolFiller {
   }
 
   /** Makes one paused clone for the pool; answers why it could not, or undefined when it did. */
-  async #addOne(pool: PoolRow): Promise<string | undefined> {
+  async #addOne(pool: PoolRow, tenant: TenantRow): Promise<string | undefined> {
+    const network = tenant.default_network;
     const image = await this.#knex<ImageRow>('images').where({ id: pool.image_id }).first();
     if (!image) return 'Its image is gone.';
     const size = { vcpus: pool.vcpus, memoryMib: pool.memory_mib, diskGib: pool.disk_gib };
@@ -133,6 +141,7 @@ export class PoolFiller {
                 owner_id: null,
                 name: `pool-${randomBytes(4).toString('hex')}`,
                 ...poolSizeColumns({ imageId: image.id, ...size }),
+                network,
                 desired_state: 'paused',
                 state: 'starting',
               })
@@ -153,6 +162,7 @@ export class PoolFiller {
         ...size,
         boot: bootOf(image),
         guestAgent: true,
+        network: vmNetworkOf(network, tenant),
       });
       await this.#engine.startPooledVm(vm.id);
       this.#logger.info({ poolId: pool.id, vmId: vm.id }, 'pooled VM ready');

@@ -1,17 +1,22 @@
-import type { CreateVmRequest } from '@labvisor/shared';
+import type { CreateVmRequest, NetworkMode } from '@labvisor/shared';
 import type { Knex } from 'knex';
 import { recordAudit } from '../../db/queries/audit.js';
 import { recordIdempotencyKey } from '../../db/queries/idempotency-keys.js';
 import { lockReadyPooledVm, poolSizeColumns } from '../../db/queries/pools.js';
+import type { TenantRow } from '../../db/queries/tenants.js';
 import { openUsageInterval, type VmRow } from '../../db/queries/vms.js';
 import type { Actor } from '../auth/access.js';
 import type { HostAllocatable } from '../quota/admission.js';
 import { admit, createRequest } from '../quota/admission.js';
+import { assertInternetCap } from '../vms/internet-cap.js';
 
 /** What a launch that may take a pooled VM carries. */
 export interface PoolTakeRequest {
   actor: Actor;
   body: CreateVmRequest;
+  tenant: TenantRow;
+  /** The launch's network: only a pooled VM started with it is taken. */
+  network: NetworkMode;
   host: HostAllocatable;
   idempotencyKey: string | undefined;
   requestHash: string;
@@ -27,7 +32,12 @@ export interface PoolTakeRequest {
 export async function takePooledVm(knex: Knex, take: PoolTakeRequest): Promise<VmRow | undefined> {
   const { actor, body } = take;
   const anyReady = await knex('vms')
-    .where({ tenant_id: body.tenantId, state: 'paused', ...poolSizeColumns(body) })
+    .where({
+      tenant_id: body.tenantId,
+      state: 'paused',
+      network: take.network,
+      ...poolSizeColumns(body),
+    })
     .whereNotNull('pool_id')
     .first('id');
   if (!anyReady) return undefined;
@@ -39,8 +49,9 @@ export async function takePooledVm(knex: Knex, take: PoolTakeRequest): Promise<V
     host: take.host,
     dryRun: false,
     write: async (trx) => {
-      const pooled = await lockReadyPooledVm(trx, body.tenantId, body);
+      const pooled = await lockReadyPooledVm(trx, body.tenantId, body, take.network);
       if (!pooled) return undefined;
+      await assertInternetCap(trx, take.tenant, { adding: take.network });
       const [vm] = await trx<VmRow>('vms')
         .where({ id: pooled.id })
         .update({

@@ -126,18 +126,18 @@ export class VmService extends EventEmitter<{
     let taken: VmRow | undefined;
     let result: Awaited<ReturnType<typeof admit<VmRow>>> | undefined;
     try {
-      // Warm pools hold VMs without a network (a clone would share its template's address).
-      taken =
-        dryRun || network !== 'none'
-          ? undefined
-          : await takePooledVm(this.#knex, {
-              actor,
-              body,
-              host,
-              idempotencyKey: key,
-              requestHash,
-              ip,
-            });
+      taken = dryRun
+        ? undefined
+        : await takePooledVm(this.#knex, {
+            actor,
+            body,
+            tenant,
+            network,
+            host,
+            idempotencyKey: key,
+            requestHash,
+            ip,
+          });
       if (!taken)
         result = await admit(this.#knex, {
           tenantId: body.tenantId,

@@ -378,7 +378,11 @@ export class QemuDriver implements Driver {
     if (!this.#templates)
       throw new EngineError('UNAVAILABLE', 'Templates are off (no templatesDir)');
     await this.#processes.client(vm.id).cont();
-    await this.#templates.applyIdentity(vm);
+    const networked = vm.spec.network && vm.spec.network.mode !== 'none';
+    await this.#templates.applyIdentity(
+      vm,
+      networked ? this.#networks?.nicOf(vm.id)?.mac : undefined,
+    );
   }
 
   /** Saves the memory state to a file (see {@link saveMemoryState}), then ends QEMU. */

@@ -246,6 +246,23 @@ describe.skipIf(skipReason !== undefined)(
       }
       expect(macs.size).toBe(2);
     }, 180_000);
+
+    it('hands a warm pool’s paused clone its network when it is claimed', async () => {
+      await engine.createVm(
+        tinyVmSpec(image, 'p1', {
+          memoryMib: 192,
+          guestAgent: true,
+          network: { mode: 'internet' },
+        }),
+      );
+      expect((await engine.startPooledVm('p1')).state).toBe('paused');
+      const claimed = await engine.claimVm('p1', { name: 'p1' });
+      expect(claimed).toMatchObject({ state: 'running', bootPath: 'pool' });
+      const shell = await harness.waitForShell(engine, 'p1');
+      shells.set('p1', shell);
+      await waitForAddress(shell, claimed.address!);
+      expect(await fetchIn('p1', INTERNET_ADDRESS)).toContain('INTERNET-PAGE');
+    }, 120_000);
   },
 );
 
