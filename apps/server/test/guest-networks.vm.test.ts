@@ -53,6 +53,7 @@ describe.skipIf(skipReason)('guest networks through the API', () => {
     server = await startTestServer(database, {
       engine: {
         driver: {
+          templatesDir: path.join(stateDir, 'templates'),
           guestNetworks: {
             namespace: lab.router,
             uplinkNamespace: lab.host,
@@ -177,7 +178,12 @@ describe.skipIf(skipReason)('guest networks through the API', () => {
     expect((await hostRequest(portHost, 'POST', '/', watchCookie)).status).toBe(405);
 
     // WebSocket upgrades reach the guest, for the owner only.
-    const ws = await student.send('POST', portsPath, { port: 9000 });
+    // The guest's nc loop may not listen yet on a loaded host: open once it answers.
+    let ws = await student.send('POST', portsPath, { port: 9000 });
+    for (let tries = 0; ws.status === 503 && tries < 40; tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      ws = await student.send('POST', portsPath, { port: 9000 });
+    }
     expect(ws.body).toMatchObject({ access: 'full' });
     const wsLink = new URL(ws.body.url);
     const wsCookie = (
@@ -194,6 +200,31 @@ describe.skipIf(skipReason)('guest networks through the API', () => {
     ).headers['set-cookie']![0]!.split(';')[0]!;
     expect(await upgradeRequest(wsLink.host, wsWatchCookie)).toMatch(/^HTTP\/1\.1 403/);
   }, 60_000);
+
+  it('keeps warm pool clones on the tenant’s default network, ready with a lease', async () => {
+    const poolsPath = `/api/v1/tenants/${tenantId}/pools`;
+    const pool = { imageId, vcpus: 1, memoryMib: 192, diskGib: 1, count: 1 };
+    expect((await teacher.send('PUT', poolsPath, { pools: [pool] })).status).toBe(200);
+    const ready = async () => (await teacher.send('GET', poolsPath)).body.pools[0]?.ready;
+    await expect.poll(ready, { timeout: 180_000, interval: 500 }).toBe(1);
+    const launched = await launch('pooled-1');
+    expect(launched.status).toBe(201);
+    expect(launched.body).toMatchObject({
+      network: 'internet',
+      bootPath: 'pool',
+      state: 'running',
+    });
+    const vm = await waitForVmState(student, launched.body.id, 'running');
+    expect(vm.networkAddress).toMatch(/^10\.127\.0\.\d+$/);
+    // Empty the pool and remove the lab: the next test counts the tenant's VMs online.
+    expect((await teacher.send('PUT', poolsPath, { pools: [] })).status).toBe(200);
+    expect((await student.send('DELETE', `/api/v1/vms/${vm.id}`)).status).toBe(204);
+    await expect
+      .poll(async () => (await teacher.send('GET', poolsPath)).body.pools.length, {
+        timeout: 30_000,
+      })
+      .toBe(0);
+  }, 240_000);
 
   it('bounds the tenant’s VMs online, and each one’s bandwidth, and counts their bytes', async () => {
     const tenantPath = `/api/v1/tenants/${tenantId}`;
