@@ -4,7 +4,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../src/db/database.js';
 import { migrateToLatest } from '../src/db/migrate.js';
 import { createPortalHandler } from '../src/web/next-handler.js';
-import { browserSkipReason, launchBrowser, WEB_DIR } from './support/browser.js';
+import {
+  browserSkipReason,
+  launchBrowser,
+  signIn as signInAs,
+  WEB_DIR,
+} from './support/browser.js';
 import { createFixtureTenant, createFixtureUser, FIXTURE_PASSWORD } from './support/fixtures.js';
 import { startTestServer, TestClient, type TestServer } from './support/test-server.js';
 import { guestSkipReason, registerTinyImage } from './support/tiny-image.js';
@@ -28,15 +33,7 @@ describe.skipIf(skipReason)('profile, snapshots and the class view in Chromium',
   let student: BrowserContext;
   let studentPage: Page;
 
-  const signIn = async (context: BrowserContext, email: string): Promise<Page> => {
-    const page = await context.newPage();
-    await page.goto(`${server.url}/login`);
-    await page.getByLabel('Email').fill(email);
-    await page.getByLabel('Password').fill(FIXTURE_PASSWORD);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('heading', { name: 'My labs' }).waitFor();
-    return page;
-  };
+  const signIn = (context: BrowserContext, email: string) => signInAs(context, server.url, email);
   const shot = (page: Page, name: string) =>
     page.screenshot({ path: path.join(SCREENSHOT_DIR, name), fullPage: true });
 

@@ -3,6 +3,7 @@
 import type { Image, NetworkMode, Tenant } from '@labvisor/shared';
 import { type FormEvent, useEffect, useState } from 'react';
 import { NetworkField } from '@/components/network-field';
+import { OptionalNumberField } from '@/components/number-field';
 import { api, describeError } from '@/lib/api';
 
 /**
@@ -71,18 +72,15 @@ export function ClassSettings({
               ))}
             </select>
           </div>
-          <div className="field">
-            <label htmlFor="class-idle">Suspend idle labs after (minutes)</label>
-            <input
-              id="class-idle"
-              type="number"
-              min={5}
-              max={1440}
-              placeholder="never"
-              value={minutes}
-              onChange={(e) => setMinutes(e.target.value)}
-            />
-          </div>
+          <OptionalNumberField
+            id="class-idle"
+            label="Suspend idle labs after (minutes)"
+            min={5}
+            max={1440}
+            placeholder="never"
+            value={minutes}
+            onChange={setMinutes}
+          />
         </div>
         {tenant.networkModes.length > 1 && (
           <div className="form-row">
@@ -107,30 +105,24 @@ export function ClassSettings({
         )}
         {platformAdmin && tenant.networkModes.length > 1 && (
           <div className="form-row">
-            <div className="field">
-              <label htmlFor="class-bandwidth">Bandwidth per lab (Mbit/s each way)</label>
-              <input
-                id="class-bandwidth"
-                type="number"
-                min={1}
-                max={100000}
-                placeholder="unlimited"
-                value={bandwidth}
-                onChange={(e) => setBandwidth(e.target.value)}
-              />
-            </div>
-            <div className="field">
-              <label htmlFor="class-online">Labs that may reach the internet</label>
-              <input
-                id="class-online"
-                type="number"
-                min={0}
-                max={100000}
-                placeholder="no cap"
-                value={maxOnline}
-                onChange={(e) => setMaxOnline(e.target.value)}
-              />
-            </div>
+            <OptionalNumberField
+              id="class-bandwidth"
+              label="Bandwidth per lab (Mbit/s each way)"
+              min={1}
+              max={100000}
+              placeholder="unlimited"
+              value={bandwidth}
+              onChange={setBandwidth}
+            />
+            <OptionalNumberField
+              id="class-online"
+              label="Labs that may reach the internet"
+              min={0}
+              max={100000}
+              placeholder="no cap"
+              value={maxOnline}
+              onChange={setMaxOnline}
+            />
           </div>
         )}
         <p className="muted small">

@@ -31,3 +31,30 @@ export function NumberField(props: {
     </div>
   );
 }
+
+/** A labelled number input that may be left empty (`placeholder` says what empty means). */
+export function OptionalNumberField(props: {
+  id: string;
+  label: string;
+  /** The text typed; '' when empty. */
+  value: string;
+  min: number;
+  max: number;
+  placeholder: string;
+  onChange: (value: string) => void;
+}) {
+  return (
+    <div className="field">
+      <label htmlFor={props.id}>{props.label}</label>
+      <input
+        id={props.id}
+        type="number"
+        min={props.min}
+        max={props.max}
+        placeholder={props.placeholder}
+        value={props.value}
+        onChange={(e) => props.onChange(e.target.value)}
+      />
+    </div>
+  );
+}

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { type Browser, chromium } from 'playwright-core';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { FIXTURE_PASSWORD } from './fixtures.js';
 
 /** The built portal (`apps/web`), which browser tests serve through the server. */
 export const WEB_DIR = path.resolve(import.meta.dirname, '../../../web');
@@ -30,4 +31,19 @@ export function browserSkipReason(): string | undefined {
 /** Launches headless Chromium with the flags this machine needs. */
 export function launchBrowser(): Promise<Browser> {
   return chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_FLAGS, headless: true });
+}
+
+/** Opens a page in `context` and signs `email` in on the portal at `baseUrl`, up to My labs. */
+export async function signIn(
+  context: BrowserContext,
+  baseUrl: string,
+  email: string,
+): Promise<Page> {
+  const page = await context.newPage();
+  await page.goto(`${baseUrl}/login`);
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(FIXTURE_PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'My labs' }).waitFor();
+  return page;
 }

@@ -143,16 +143,8 @@ export function buildQemuArgs(input: QemuArgsInput): string[] {
     // mouse would drift from it. Guests without the driver ignore the device.
     '-device',
     'virtio-tablet-pci',
-    '-netdev',
-    input.nic
-      ? `tap,id=net0,ifname=${input.nic.tap},script=no,downscript=no`
-      : 'user,id=net0,restrict=on',
-    '-device',
-    input.nic
-      ? `virtio-net-pci,netdev=net0,mac=${input.nic.mac},romfile=`
-      : 'virtio-net-pci,netdev=net0,romfile=',
+    ...nicArgs(input),
   );
-  if (input.absorbTemplateSlirp) args.push('-netdev', 'user,id=template-slirp,restrict=on');
 
   const drive = [
     'if=none',
@@ -217,6 +209,26 @@ export function buildQemuArgs(input: QemuArgsInput): string[] {
   if (input.loadSnapshot !== undefined) args.push('-loadvm', input.loadSnapshot);
   if (input.incoming !== undefined)
     args.push('-incoming', input.incoming === 'defer' ? 'defer' : `fd:${input.incoming}`);
+  return args;
+}
+
+/** The guest's NIC: on its tap (a guest network) or on user networking that reaches nothing. */
+function nicArgs(input: QemuArgsInput): string[] {
+  if (!input.nic) {
+    return [
+      '-netdev',
+      'user,id=net0,restrict=on',
+      '-device',
+      'virtio-net-pci,netdev=net0,romfile=',
+    ];
+  }
+  const args = [
+    '-netdev',
+    `tap,id=net0,ifname=${input.nic.tap},script=no,downscript=no`,
+    '-device',
+    `virtio-net-pci,netdev=net0,mac=${input.nic.mac},romfile=`,
+  ];
+  if (input.absorbTemplateSlirp) args.push('-netdev', 'user,id=template-slirp,restrict=on');
   return args;
 }
 

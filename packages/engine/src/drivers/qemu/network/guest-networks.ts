@@ -1,21 +1,13 @@
-import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
-import net from 'node:net';
+import type net from 'node:net';
 import path from 'node:path';
 import { EngineError } from '../../../errors.js';
 import { KeyedLock } from '../../../lock.js';
 import type { EngineLogger } from '../../../logger.js';
 import type { VmNetwork } from '../../../spec.js';
 import { writeJsonAtomic } from '../../../vm-record.js';
-import {
-  isProcessAlive,
-  QEMU_ENVIRONMENT,
-  readPidFile,
-  readProcessCmdline,
-  signalProcess,
-  waitForProcessGone,
-} from '../process-utils.js';
+import { readPidFile, signalProcess, waitForProcessGone } from '../process-utils.js';
 import {
   bridgeName,
   formatSubnet,
@@ -33,6 +25,7 @@ import {
   UPLINK_ROUTER_NAME,
   uplinkHostName,
 } from './addressing.js';
+import { daemonPid, run, runIn, startDaemonIn } from './namespace-commands.js';
 import {
   EGRESS_SET,
   limitsRuleset,
@@ -42,7 +35,7 @@ import {
   uplinkTable,
   uploadLimitScript,
 } from './nft-rulesets.js';
-import { connectLine, PORT_FORWARDER_SCRIPT } from './port-forwarder.js';
+import { PortForwarding, PortRefusedError } from './port-forwarding.js';
 
 /** Configuration of guest networking (`internet` and `class` modes). */
 export interface GuestNetworksConfig {
@@ -74,7 +67,6 @@ interface LeaseFile {
   leases: Record<string, { segment: string; host: number; bandwidthMbps?: number }>;
 }
 
-const COMMAND_TIMEOUT_MS = 15_000;
 const DEFAULT_TRANSIT = '169.254.77.0/30';
 const LOCK = 'network';
 
@@ -97,6 +89,7 @@ export class GuestNetworks {
   readonly #runDir: string;
   readonly #hostVeth: string;
   readonly #transit: { cidr: string; host: string; router: string };
+  readonly #ports: PortForwarding;
   #routerReady = false;
 
   constructor(config: GuestNetworksConfig, logger: EngineLogger) {
@@ -105,6 +98,7 @@ export class GuestNetworks {
     this.namespace = config.namespace ?? 'labvisor';
     this.#runDir = path.join('/run/labvisor-net', this.namespace);
     this.#hostVeth = uplinkHostName(this.namespace);
+    this.#ports = new PortForwarding(this.namespace, this.#runDir);
     const transit = parseSubnet(config.transitSubnet ?? DEFAULT_TRANSIT);
     this.#transit = {
       cidr: formatSubnet(transit),
@@ -172,30 +166,19 @@ export class GuestNetworks {
     if (!nic) throw new EngineError('INVALID_STATE', `VM "${vmId}" has no network address yet`);
     await this.#lock.run(LOCK, async () => {
       await this.#ensureRouter();
-      await this.#ensureForwarder();
+      await this.#ports.ensure();
     });
-    const socket = net.connect(this.#forwarderSocket());
     try {
-      await new Promise<void>((resolve, reject) => {
-        socket.once('connect', resolve);
-        socket.once('error', reject);
-      });
-      socket.write(connectLine(nic.address, port));
-      const answer = await readLine(socket);
-      if (answer !== 'OK') {
-        const reason = answer.replace(/^ERR /, '');
-        throw new EngineError(
-          'UNAVAILABLE',
-          reason === 'ECONNREFUSED'
-            ? `Nothing listens on port ${port} of VM "${vmId}"`
-            : `Port ${port} of VM "${vmId}" does not answer (${reason})`,
-          { vmId, port },
-        );
-      }
-      return socket;
+      return await this.#ports.connect(nic.address, port);
     } catch (error) {
-      socket.destroy();
-      throw error;
+      if (!(error instanceof PortRefusedError)) throw error;
+      throw new EngineError(
+        'UNAVAILABLE',
+        error.message === 'ECONNREFUSED'
+          ? `Nothing listens on port ${port} of VM "${vmId}"`
+          : `Port ${port} of VM "${vmId}" does not answer (${error.message})`,
+        { vmId, port },
+      );
     }
   }
 
@@ -224,7 +207,7 @@ export class GuestNetworks {
         if (!file.endsWith('.pid')) continue;
         const pid =
           file === 'forwarder.pid'
-            ? await readPidFile(path.join(this.#runDir, file))
+            ? await readPidFile(this.#ports.pidFile)
             : await this.#dnsmasqPid(file.slice(0, -'.pid'.length));
         if (pid === undefined) continue;
         signalProcess(pid, 'SIGTERM');
@@ -350,7 +333,7 @@ export class GuestNetworks {
     await this.#inRouter('nft', ['-f', '-'], routerRuleset());
     await this.#inRouter('nft', ['-f', '-'], limitsRuleset());
     await fsp.mkdir(this.#runDir, { recursive: true, mode: 0o755 });
-    await this.#ensureForwarder();
+    await this.#ports.ensure();
     this.#routerReady = true;
     // Bridges of VMs that kept running across a restart get their DHCP and egress back.
     const leases = this.#readLeases();
@@ -455,96 +438,37 @@ export class GuestNetworks {
   async #startDnsmasq(index: number, hostsFile: string): Promise<void> {
     const bridge = bridgeName(index);
     const subnet = segmentSubnet(index);
-    const args = [
-      `--net=/run/netns/${this.namespace}`,
-      '--',
-      'dnsmasq',
-      '--keep-in-foreground',
-      '--conf-file=/dev/null',
-      '--log-facility=-',
-      `--interface=${bridge}`,
-      '--bind-interfaces',
-      '--except-interface=lo',
-      '--no-hosts',
-      '--no-resolv',
-      '--domain-needed',
-      '--bogus-priv',
-      ...this.#dnsServers().map((server) => `--server=${server}`),
-      `--dhcp-range=${numberToIpv4(subnet.network)},static,${netmask(subnet)},1h`,
-      `--dhcp-hostsfile=${hostsFile}`,
-      '--dhcp-authoritative',
-      '--leasefile-ro',
-    ];
-    const log = fs.openSync(path.join(this.#runDir, `${bridge}.log`), 'a', 0o600);
-    try {
-      const child = spawn('nsenter', args, {
-        detached: true,
-        stdio: ['ignore', log, log],
-        env: QEMU_ENVIRONMENT,
-      });
-      await new Promise<void>((resolve, reject) => {
-        child.once('spawn', resolve);
-        child.once('error', reject);
-      });
-      child.unref();
-      await fsp.writeFile(path.join(this.#runDir, `${bridge}.pid`), `${child.pid}\n`);
-      this.#logger.info(
-        { bridge, subnet: formatSubnet(subnet), pid: child.pid },
-        'DHCP and DNS started',
-      );
-    } finally {
-      fs.closeSync(log);
-    }
-  }
-
-  /** Starts the port forwarder in the router namespace unless it runs. */
-  async #ensureForwarder(): Promise<void> {
-    const socketPath = this.#forwarderSocket();
-    const pid = await readPidFile(path.join(this.#runDir, 'forwarder.pid'));
-    if (pid !== undefined && (await isProcessAlive(pid))) {
-      const cmdline = await readProcessCmdline(pid);
-      if (cmdline?.includes(socketPath) && fs.existsSync(socketPath)) return;
-    }
-    const log = fs.openSync(path.join(this.#runDir, 'forwarder.log'), 'a', 0o600);
-    try {
-      const child = spawn(
-        'nsenter',
-        [
-          `--net=/run/netns/${this.namespace}`,
-          '--',
-          process.execPath,
-          '-e',
-          PORT_FORWARDER_SCRIPT,
-          socketPath,
-        ],
-        { detached: true, stdio: ['ignore', log, log], env: QEMU_ENVIRONMENT },
-      );
-      await new Promise<void>((resolve, reject) => {
-        child.once('spawn', resolve);
-        child.once('error', reject);
-      });
-      child.unref();
-      await fsp.writeFile(path.join(this.#runDir, 'forwarder.pid'), `${child.pid}\n`);
-      const deadline = Date.now() + 5_000;
-      while (!fs.existsSync(socketPath)) {
-        if (Date.now() > deadline) throw new Error('the port forwarder did not start');
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-    } finally {
-      fs.closeSync(log);
-    }
-  }
-
-  #forwarderSocket(): string {
-    return path.join(this.#runDir, 'ports.sock');
+    const pid = await startDaemonIn(
+      this.namespace,
+      [
+        'dnsmasq',
+        '--keep-in-foreground',
+        '--conf-file=/dev/null',
+        '--log-facility=-',
+        `--interface=${bridge}`,
+        '--bind-interfaces',
+        '--except-interface=lo',
+        '--no-hosts',
+        '--no-resolv',
+        '--domain-needed',
+        '--bogus-priv',
+        ...this.#dnsServers().map((server) => `--server=${server}`),
+        `--dhcp-range=${numberToIpv4(subnet.network)},static,${netmask(subnet)},1h`,
+        `--dhcp-hostsfile=${hostsFile}`,
+        '--dhcp-authoritative',
+        '--leasefile-ro',
+      ],
+      {
+        logFile: path.join(this.#runDir, `${bridge}.log`),
+        pidFile: path.join(this.#runDir, `${bridge}.pid`),
+      },
+    );
+    this.#logger.info({ bridge, subnet: formatSubnet(subnet), pid }, 'DHCP and DNS started');
   }
 
   /** The pid of `bridge`'s dnsmasq if it runs. */
-  async #dnsmasqPid(bridge: string): Promise<number | undefined> {
-    const pid = await readPidFile(path.join(this.#runDir, `${bridge}.pid`));
-    if (pid === undefined || !(await isProcessAlive(pid))) return undefined;
-    const cmdline = await readProcessCmdline(pid);
-    return cmdline?.includes(`--interface=${bridge}`) ? pid : undefined;
+  #dnsmasqPid(bridge: string): Promise<number | undefined> {
+    return daemonPid(path.join(this.#runDir, `${bridge}.pid`), `--interface=${bridge}`);
   }
 
   #dnsServers(): string[] {
@@ -586,50 +510,13 @@ export class GuestNetworks {
   }
 
   #inRouter(binary: string, args: string[], input?: string): Promise<string> {
-    return run('nsenter', [`--net=/run/netns/${this.namespace}`, '--', binary, ...args], input);
+    return runIn(this.namespace, binary, args, input);
   }
 
   #inUplink(binary: string, args: string[], input?: string): Promise<string> {
     const parent = this.#config.uplinkNamespace;
-    if (!parent) return run(binary, args, input);
-    return run('nsenter', [`--net=/run/netns/${parent}`, '--', binary, ...args], input);
+    return parent ? runIn(parent, binary, args, input) : run(binary, args, input);
   }
-}
-
-/**
- * Reads one line (without its newline) and puts back what came after it. Read with `read()`, not
- * by pausing a flowing stream: the socket is left neither flowing nor paused, so whoever reads it
- * next (a pipe, an HTTP client) starts it by listening.
- */
-function readLine(socket: net.Socket): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let buffered = Buffer.alloc(0);
-    const stop = () => {
-      socket.off('readable', onReadable);
-      socket.off('error', fail);
-      socket.off('end', onEnd);
-    };
-    const fail = (error: Error) => {
-      stop();
-      reject(error);
-    };
-    const onEnd = () => fail(new Error('the port forwarder closed the connection'));
-    function onReadable() {
-      for (let chunk = socket.read() as Buffer | null; chunk !== null; chunk = socket.read()) {
-        buffered = Buffer.concat([buffered, chunk]);
-        const end = buffered.indexOf(10);
-        if (end < 0) continue;
-        stop();
-        const rest = buffered.subarray(end + 1);
-        if (rest.length > 0) socket.unshift(rest);
-        resolve(buffered.subarray(0, end).toString('utf8'));
-        return;
-      }
-    }
-    socket.on('readable', onReadable);
-    socket.once('error', fail);
-    socket.once('end', onEnd);
-  });
 }
 
 function limitsOf(bandwidthMbps: number | undefined): { bandwidthMbps?: number } {
@@ -639,21 +526,4 @@ function limitsOf(bandwidthMbps: number | undefined): { bandwidthMbps?: number }
 /** The key of the segment with `index`. */
 function segmentKeyOf(leases: LeaseFile, index: number): string | undefined {
   return Object.entries(leases.segments).find(([, value]) => value === index)?.[0];
-}
-
-/** Runs a command without a shell; rejects with its stderr. */
-function run(binary: string, args: string[], input?: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = execFile(
-      binary,
-      args,
-      { timeout: COMMAND_TIMEOUT_MS, env: QEMU_ENVIRONMENT },
-      (error, stdout, stderr) => {
-        if (error)
-          reject(new Error(`${binary} ${args.join(' ')}: ${stderr.trim() || error.message}`));
-        else resolve(stdout);
-      },
-    );
-    if (input !== undefined) child.stdin?.end(input);
-  });
 }
