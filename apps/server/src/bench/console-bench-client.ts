@@ -87,6 +87,8 @@ export async function createRunningVm(
   token: string,
   tenantId: string,
   imageId: string,
+  /** More fields of the launch (e.g. `network`). */
+  extra: Record<string, unknown> = {},
 ): Promise<string> {
   const vm = await client.api(token, 'POST', '/api/v1/vms', {
     tenantId,
@@ -95,6 +97,7 @@ export async function createRunningVm(
     vcpus: 1,
     memoryMib: 256,
     diskGib: 1,
+    ...extra,
   });
   if (!vm.id) throw new Error(`creating the VM failed: ${JSON.stringify(vm)}`);
   let state = '';
