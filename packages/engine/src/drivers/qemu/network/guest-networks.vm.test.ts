@@ -189,8 +189,14 @@ describe.skipIf(skipReason !== undefined)(
       await shells
         .get('a1')!
         .run('mkdir -p /tmp/www && echo A1-PAGE >/tmp/www/index.html && httpd -p 8080 -h /tmp/www');
+      await shells
+        .get('a2')!
+        .run('mkdir -p /tmp/www && echo A2-PAGE >/tmp/www/index.html && httpd -p 8080 -h /tmp/www');
       expect(await fetchIn('a2', a1, 8080)).toContain('A1-PAGE');
+      expect(await fetchIn('a1', a2, 8080)).toContain('A2-PAGE');
+      // Another tenant's VM reaches neither.
       expect(await fetchIn('b1', a1, 8080)).not.toContain('A1-PAGE');
+      expect(await fetchIn('b1', a2, 8080)).not.toContain('A2-PAGE');
       // A class without internet egress keeps to itself.
       expect(await fetchIn('a1', INTERNET_ADDRESS)).not.toContain('INTERNET-PAGE');
     });
