@@ -1,10 +1,12 @@
 /**
  * The server's benchmark (`npm run bench`): requests/s and p99 latency of `GET /api/v1/vms` and of
- * `POST /api/v1/vms?dryRun=1` under autocannon, and admission throughput with 20 tenants creating
- * in parallel. Embedded PGlite, an engine without QEMU (admitted VMs fail to boot at once, so only
+ * `POST /api/v1/vms?dryRun=1` under autocannon, beside their anchor (a bare `node:http` server in
+ * the same process answering the same bytes, loaded the same way), and admission throughput with
+ * 20 tenants creating in parallel. Embedded PGlite, an engine without QEMU (admitted VMs fail to boot at once, so only
  * the API and admission are measured). Figures go to bench-results/server.json and a table.
  */
 import fs from 'node:fs';
+import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -141,13 +143,32 @@ async function startServer(database: Database): Promise<BenchServer> {
   return { server, engine, runDir, base };
 }
 
+/**
+ * The anchor: a bare `node:http` server answering, to every request, the bytes `GET /api/v1/vms`
+ * answers, loaded the same way: what this machine and process can serve at most.
+ */
+async function measureBareHttp(body: string): Promise<LoadFigures> {
+  const bare = http.createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
+    res.end(body);
+  });
+  await new Promise<void>((resolve) => bare.listen(0, '127.0.0.1', resolve));
+  try {
+    return await load(`http://127.0.0.1:${(bare.address() as AddressInfo).port}/`, {});
+  } finally {
+    await new Promise((resolve) => bare.close(resolve));
+  }
+}
+
 /** Loads `GET /api/v1/vms` and then `POST /api/v1/vms?dryRun=1` as the first tenant. */
 async function measureEndpoints(
   base: string,
   first: BenchTenant,
   imageId: string,
-): Promise<{ listVms: LoadFigures; dryRun: LoadFigures }> {
+): Promise<{ listVms: LoadFigures; dryRun: LoadFigures; bare: LoadFigures }> {
   const headers = { authorization: `Bearer ${first.token}`, 'content-type': 'application/json' };
+  const listed = await fetch(`${base}/api/v1/vms`, { headers });
+  const bare = await measureBareHttp(await listed.text());
   const listVms = await load(`${base}/api/v1/vms`, { headers });
   const dryRunBody = JSON.stringify({
     tenantId: first.tenantId,
@@ -162,7 +183,7 @@ async function measureEndpoints(
     headers,
     body: dryRunBody,
   });
-  return { listVms, dryRun };
+  return { listVms, dryRun, bare };
 }
 
 /** Every tenant creates CREATES_PER_TENANT VMs at once; throws unless every create answers 201. */
@@ -204,17 +225,19 @@ async function measureAdmission(
 
 /** Writes the figures to bench-results/server.json and prints them as a markdown table. */
 function reportFigures(
-  listVms: LoadFigures,
-  dryRun: LoadFigures,
+  { listVms, dryRun, bare }: { listVms: LoadFigures; dryRun: LoadFigures; bare: LoadFigures },
   admission: AdmissionFigures,
 ): void {
+  const ratio = (figures: LoadFigures) =>
+    Math.round((figures.requestsPerSecond / bare.requestsPerSecond) * 1000) / 1000;
   const figures = {
     measuredAt: new Date().toISOString(),
     database: 'pglite',
     loadSeconds: LOAD_SECONDS,
     connections: CONNECTIONS,
-    listVms,
-    dryRun,
+    bareNodeHttp: bare,
+    listVms: { ...listVms, ofBareNodeHttp: ratio(listVms) },
+    dryRun: { ...dryRun, ofBareNodeHttp: ratio(dryRun) },
     admission,
   };
   fs.mkdirSync('bench-results', { recursive: true });
@@ -222,11 +245,12 @@ function reportFigures(
   process.stdout.write(
     [
       '',
-      '| server (PGlite, 10 connections) | requests/s | p50 ms | p99 ms |',
-      '|---|---|---|---|',
-      `| GET /api/v1/vms (${LISTED_VMS} VMs) | ${listVms.requestsPerSecond} | ${listVms.p50Ms} | ${listVms.p99Ms} |`,
-      `| POST /api/v1/vms?dryRun=1 | ${dryRun.requestsPerSecond} | ${dryRun.p50Ms} | ${dryRun.p99Ms} |`,
-      `| admission: ${admission.creates} creates from ${TENANTS} tenants in parallel | ${admission.createsPerSecond} creates/s | | |`,
+      '| server (PGlite, 10 connections) | requests/s | p50 ms | p99 ms | of bare node:http |',
+      '|---|---|---|---|---|',
+      `| anchor: bare node:http, the same bytes as GET /api/v1/vms | ${bare.requestsPerSecond} | ${bare.p50Ms} | ${bare.p99Ms} | 1 |`,
+      `| GET /api/v1/vms (${LISTED_VMS} VMs) | ${listVms.requestsPerSecond} | ${listVms.p50Ms} | ${listVms.p99Ms} | ${ratio(listVms)} |`,
+      `| POST /api/v1/vms?dryRun=1 | ${dryRun.requestsPerSecond} | ${dryRun.p50Ms} | ${dryRun.p99Ms} | ${ratio(dryRun)} |`,
+      `| admission: ${admission.creates} creates from ${TENANTS} tenants in parallel | ${admission.createsPerSecond} creates/s | | | |`,
       '',
       'Figures written to bench-results/server.json',
       '',
@@ -242,7 +266,7 @@ async function main(): Promise<void> {
   const first = tenants[0]!;
   const { server, engine, runDir, base } = await startServer(database);
 
-  const { listVms, dryRun } = await measureEndpoints(base, first, imageId);
+  const endpoints = await measureEndpoints(base, first, imageId);
   const admission = await measureAdmission(base, tenants, imageId);
 
   await server.close();
@@ -250,7 +274,7 @@ async function main(): Promise<void> {
   await database.close();
   fs.rmSync(runDir, { recursive: true, force: true });
 
-  reportFigures(listVms, dryRun, admission);
+  reportFigures(endpoints, admission);
 }
 
 main().catch((error: unknown) => {
