@@ -9,7 +9,7 @@ import {
   segmentSubnet,
   tapName,
 } from './addressing.js';
-import { routerRuleset, uplinkRuleset, uploadLimitScript } from './nft-rulesets.js';
+import { routerRuleset, tapRulesScript, uplinkRuleset } from './nft-rulesets.js';
 
 describe('guest network addressing', () => {
   it('gives the internet segment a /16 and each class a /24 of its own', () => {
@@ -53,8 +53,14 @@ describe('guest network firewalls', () => {
     );
   });
 
-  it('polices uploads per tap, or removes the limit', () => {
-    expect(uploadLimitScript('lvtabc', 8)).toContain('limit rate over 1000 kbytes/second');
-    expect(uploadLimitScript('lvtabc', undefined)).toMatch(/delete element .*\ndelete chain/);
+  it('lets a guest send only from its own MAC and address, within its upload limit', () => {
+    const rules = { mac: '52:54:00:00:00:02', address: '10.127.0.2' };
+    const script = tapRulesScript('lvtabc', { ...rules, mbps: 8 });
+    expect(script).toContain('ether saddr != 52:54:00:00:00:02 drop');
+    expect(script).toContain('ip saddr != { 0.0.0.0, 10.127.0.2 } drop');
+    expect(script).toContain('arp saddr ip != { 0.0.0.0, 10.127.0.2 } drop');
+    expect(script).toContain('limit rate over 1000 kbytes/second');
+    expect(tapRulesScript('lvtabc', rules)).not.toContain('limit rate');
+    expect(tapRulesScript('lvtabc', undefined)).toMatch(/delete element .*\ndelete chain/);
   });
 });

@@ -28,12 +28,13 @@ import {
 import { daemonPid, run, runIn, startDaemonIn } from './namespace-commands.js';
 import {
   EGRESS_SET,
-  limitsRuleset,
+  guestsRuleset,
   ROUTER_TABLE,
   routerRuleset,
+  type TapRules,
+  tapRulesScript,
   uplinkRuleset,
   uplinkTable,
-  uploadLimitScript,
 } from './nft-rulesets.js';
 import { PortForwarding, PortRefusedError } from './port-forwarding.js';
 
@@ -143,8 +144,13 @@ export class GuestNetworks {
       if (lease.index === 0)
         await this.#ip(['link', 'set', tap, 'type', 'bridge_slave', 'isolated', 'on']);
       await this.#ip(['link', 'set', tap, 'up']);
-      await this.#applyLimits(tap, network.bandwidthMbps);
-      return this.#nicOf(vmId, lease);
+      const nic = this.#nicOf(vmId, lease);
+      await this.#applyTapRules(tap, {
+        mac: nic.mac,
+        address: nic.address,
+        mbps: network.bandwidthMbps,
+      });
+      return nic;
     });
   }
 
@@ -189,7 +195,7 @@ export class GuestNetworks {
       const entry = leases.leases[vmId];
       if (!entry) return;
       await this.#ip(['link', 'del', tapName(vmId)]).catch(() => undefined);
-      await this.#applyLimits(tapName(vmId), undefined).catch(() => undefined);
+      await this.#applyTapRules(tapName(vmId), undefined).catch(() => undefined);
       delete leases.leases[vmId];
       this.#writeLeases(leases);
       const index = leases.segments[entry.segment];
@@ -253,12 +259,12 @@ export class GuestNetworks {
   }
 
   /**
-   * Limits what the guest behind `tap` receives (a token bucket on the tap) and sends (policed
-   * in the bridge) to `mbps` each way; without `mbps`, removes its upload limit (a new tap has no
-   * download limit).
+   * Installs the rules of the guest behind `tap` (see {@link tapRulesScript}), with a token
+   * bucket on the tap for what it receives when it has a bandwidth; without `rules`, removes
+   * them (a new tap has no token bucket).
    */
-  async #applyLimits(tap: string, mbps: number | undefined): Promise<void> {
-    if (mbps !== undefined) {
+  async #applyTapRules(tap: string, rules: TapRules | undefined): Promise<void> {
+    if (rules?.mbps !== undefined) {
       await run('tc', [
         '-n',
         this.namespace,
@@ -269,14 +275,14 @@ export class GuestNetworks {
         'root',
         'tbf',
         'rate',
-        `${mbps}mbit`,
+        `${rules.mbps}mbit`,
         'burst',
-        `${Math.max(32, mbps)}kb`,
+        `${Math.max(32, rules.mbps)}kb`,
         'latency',
         '100ms',
       ]);
     }
-    await this.#inRouter('nft', ['-f', '-'], uploadLimitScript(tap, mbps));
+    await this.#inRouter('nft', ['-f', '-'], tapRulesScript(tap, rules));
   }
 
   /** The VM's lease on `segment`: kept if it has one there, else the lowest free host number. */
@@ -331,7 +337,7 @@ export class GuestNetworks {
     await this.#ip(['link', 'set', 'lo', 'up']);
     await this.#ensureUplink();
     await this.#inRouter('nft', ['-f', '-'], routerRuleset());
-    await this.#inRouter('nft', ['-f', '-'], limitsRuleset());
+    await this.#inRouter('nft', ['-f', '-'], guestsRuleset());
     await fsp.mkdir(this.#runDir, { recursive: true, mode: 0o755 });
     await this.#ports.ensure();
     this.#routerReady = true;
@@ -340,10 +346,13 @@ export class GuestNetworks {
     for (const index of new Set(Object.values(leases.segments))) {
       if (await this.#linkExists(bridgeName(index))) await this.#ensureSegment(index, undefined);
     }
-    for (const [vmId, lease] of Object.entries(leases.leases)) {
+    for (const vmId of Object.keys(leases.leases)) {
       const tap = tapName(vmId);
-      if (lease.bandwidthMbps && (await this.#linkExists(tap)))
-        await this.#applyLimits(tap, lease.bandwidthMbps);
+      const nic = this.nicOf(vmId);
+      if (nic && (await this.#linkExists(tap))) {
+        const mbps = leases.leases[vmId]!.bandwidthMbps;
+        await this.#applyTapRules(tap, { mac: nic.mac, address: nic.address, mbps });
+      }
     }
   }
 

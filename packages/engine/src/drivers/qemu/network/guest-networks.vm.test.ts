@@ -146,8 +146,8 @@ describe.skipIf(skipReason !== undefined)(
         'list',
         'chain',
         'bridge',
-        'labvisor_limits',
-        `up_${tap}`,
+        'labvisor_guests',
+        `tap_${tap}`,
       ]).toString();
       expect(uploads).toContain('limit rate over 250 kbytes/second');
       // 1 MiB at 2 Mbit/s takes about 4.2 s; unlimited, well under one second here.
@@ -199,6 +199,10 @@ describe.skipIf(skipReason !== undefined)(
       expect(await fetchIn('b1', a2, 8080)).not.toContain('A2-PAGE');
       // A class without internet egress keeps to itself.
       expect(await fetchIn('a1', INTERNET_ADDRESS)).not.toContain('INTERNET-PAGE');
+      // A guest that takes another address than its lease's is not heard, even by its class.
+      const spoofed = `${a1.split('.').slice(0, 3).join('.')}.250`;
+      await shells.get('a2')!.run(`ip addr flush dev eth0 && ip addr add ${spoofed}/24 dev eth0`);
+      expect(await fetchIn('a2', a1, 8080)).not.toContain('A1-PAGE');
     });
 
     it('opens a guest’s TCP port to the host through the router namespace', async () => {

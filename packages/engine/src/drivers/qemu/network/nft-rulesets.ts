@@ -91,40 +91,65 @@ ${dns}    iifname "${hostVeth}" ip daddr { ${REFUSED_DESTINATIONS.join(', ')} } 
 `;
 }
 
-/** The bridge-family table that polices what each guest sends (its upload limit). */
-export const LIMITS_TABLE = 'labvisor_limits';
+/** The bridge-family table that checks and polices what each guest sends. */
+export const GUESTS_TABLE = 'labvisor_guests';
 
 /**
- * The router namespace's table of upload limits, replacing any earlier one: frames a guest sends
- * (to the router or to another guest) go through its tap's chain, if the `uploads` map names one.
+ * The router namespace's table of per-guest rules, replacing any earlier one: every frame a guest
+ * sends (to the router or to another guest) goes through its tap's chain, which the `taps` map
+ * names; a frame from a tap without a chain is dropped.
  */
-export function limitsRuleset(): string {
-  return `add table bridge ${LIMITS_TABLE}
-delete table bridge ${LIMITS_TABLE}
-table bridge ${LIMITS_TABLE} {
-  map uploads { type ifname : verdict; }
+export function guestsRuleset(): string {
+  return `add table bridge ${GUESTS_TABLE}
+delete table bridge ${GUESTS_TABLE}
+table bridge ${GUESTS_TABLE} {
+  map taps { type ifname : verdict; }
   chain input {
     type filter hook input priority filter; policy accept;
-    iifname vmap @uploads
+    iifname "lvt*" iifname vmap @taps
+    iifname "lvt*" drop
   }
   chain forward {
     type filter hook forward priority filter; policy accept;
-    iifname vmap @uploads
+    iifname "lvt*" iifname vmap @taps
+    iifname "lvt*" drop
   }
 }
 `;
 }
 
+/** What a guest may send: from its lease's MAC and address only, and at most `mbps`. */
+export interface TapRules {
+  mac: string;
+  address: string;
+  /** Megabits per second it may send; absent: unlimited. */
+  mbps?: number | undefined;
+}
+
 /**
- * Sets (or, without `mbps`, removes) the upload limit of the guest behind `tap`: what it sends
- * beyond `mbps` megabits per second is dropped (its TCP slows down to fit).
+ * Sets (or, without `rules`, removes) the chain of the guest behind `tap`: frames from another MAC
+ * address, IPv4 from another address (but DHCP's 0.0.0.0) and ARP claiming another address are
+ * dropped, so a guest cannot pass for a classmate; beyond `mbps` what it sends is dropped too (its
+ * TCP slows down to fit). What passes is accepted.
  */
-export function uploadLimitScript(tap: string, mbps: number | undefined): string {
-  const chain = `bridge ${LIMITS_TABLE} up_${tap}`;
-  const element = `bridge ${LIMITS_TABLE} uploads { "${tap}" : jump up_${tap} }`;
+export function tapRulesScript(tap: string, rules: TapRules | undefined): string {
+  const chain = `bridge ${GUESTS_TABLE} tap_${tap}`;
+  const element = `bridge ${GUESTS_TABLE} taps { "${tap}" : jump tap_${tap} }`;
   const base = `add chain ${chain}\nflush chain ${chain}\nadd element ${element}\n`;
-  if (mbps === undefined) return `${base}delete element ${element}\ndelete chain ${chain}\n`;
-  const kbytesPerSecond = mbps * 125;
-  const burst = Math.max(64, Math.round(kbytesPerSecond / 4));
-  return `${base}add rule ${chain} limit rate over ${kbytesPerSecond} kbytes/second burst ${burst} kbytes drop\n`;
+  if (!rules) return `${base}delete element ${element}\ndelete chain ${chain}\n`;
+  const lines = [
+    `add rule ${chain} ether saddr != ${rules.mac} drop`,
+    `add rule ${chain} ether type ip ip saddr != { 0.0.0.0, ${rules.address} } drop`,
+    `add rule ${chain} ether type arp arp saddr ip != { 0.0.0.0, ${rules.address} } drop`,
+    `add rule ${chain} ether type != { ip, arp } drop`,
+  ];
+  if (rules.mbps !== undefined) {
+    const kbytesPerSecond = rules.mbps * 125;
+    const burst = Math.max(64, Math.round(kbytesPerSecond / 4));
+    lines.push(
+      `add rule ${chain} limit rate over ${kbytesPerSecond} kbytes/second burst ${burst} kbytes drop`,
+    );
+  }
+  lines.push(`add rule ${chain} accept`);
+  return `${base}${lines.join('\n')}\n`;
 }
