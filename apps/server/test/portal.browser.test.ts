@@ -117,6 +117,52 @@ describe.skipIf(skipReason)('the portal in Chromium', () => {
     await expect.poll(async () => (await canvas.boundingBox())?.width ?? 0).toBeGreaterThan(100);
     await page.waitForTimeout(6000);
     await page.screenshot({ path: path.join(SCREENSHOT_DIR, 'vm-desktop.png') });
+
+    // By keyboard alone: the Tab-leaves choice and the console tabs are reached by Tab and
+    // Shift+Tab and operated by Space and Enter; the terminal, reached by Tab, takes what is typed
+    // and, with the choice on, is left by Tab (the recording player above never holds the focus).
+    const pressUntilFocused = async (
+      key: string,
+      focused: () => Promise<boolean>,
+      what: string,
+    ) => {
+      for (let presses = 0; presses < 40; presses++) {
+        if (await focused()) return;
+        await page.keyboard.press(key);
+      }
+      throw new Error(`${key} never reached ${what}`);
+    };
+    const isFocused = (locator: ReturnType<typeof page.locator>) => () =>
+      locator.evaluate((element) => element === document.activeElement);
+    const keyboardTerminal = page.getByRole('region', { name: 'Serial terminal' });
+    const inTerminal = () =>
+      keyboardTerminal.evaluate((element) => element.contains(document.activeElement));
+    await page.evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
+    const tabLeaves = page.getByLabel(/The Tab key leaves the console/);
+    await pressUntilFocused('Tab', isFocused(tabLeaves), 'the Tab-leaves choice');
+    await page.keyboard.press('Space');
+    expect(await tabLeaves.isChecked()).toBe(true);
+    const terminalTab = page.getByRole('tab', { name: 'Terminal' });
+    await pressUntilFocused('Shift+Tab', isFocused(terminalTab), 'the Terminal tab');
+    await page.keyboard.press('Enter');
+    await keyboardTerminal.locator('.xterm-rows').waitFor();
+    await pressUntilFocused('Tab', inTerminal, 'the terminal');
+    await page.keyboard.type('echo keyboard-$((40+2))');
+    await page.keyboard.press('Enter');
+    await expect
+      .poll(() => keyboardTerminal.locator('.xterm-rows').textContent(), { timeout: 30_000 })
+      .toContain('keyboard-42');
+    await page.keyboard.press('Tab');
+    expect(await inTerminal()).toBe(false);
+    await page.keyboard.press('Shift+Tab');
+    expect(await inTerminal()).toBe(true);
+    await pressUntilFocused(
+      'Shift+Tab',
+      isFocused(page.getByRole('tab', { name: 'Desktop' })),
+      'the Desktop tab',
+    );
+    await page.keyboard.press('Enter');
+    await page.locator('.desktop canvas').waitFor({ timeout: 30_000 });
     await page.close();
   });
 

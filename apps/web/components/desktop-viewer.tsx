@@ -22,9 +22,12 @@ interface Rfb extends EventTarget {
 export function DesktopViewer({
   vmId,
   mode = 'interactive',
+  tabLeaves,
 }: {
   vmId: string;
   mode?: 'interactive' | 'view';
+  /** While true, Tab and Shift+Tab move the focus out instead of going to the guest. */
+  tabLeaves: { current: boolean };
 }) {
   const screen = useRef<HTMLDivElement>(null);
   const rfb = useRef<Rfb | undefined>(undefined);
@@ -100,7 +103,14 @@ export function DesktopViewer({
           </span>
         )}
       </div>
-      <div ref={screen} className="desktop" />
+      {/* Caught before noVNC's own key handler on its canvas: Tab then keeps its browser meaning. */}
+      <div
+        ref={screen}
+        className="desktop"
+        onKeyDownCapture={(event) => {
+          if (tabLeaves.current && event.key === 'Tab') event.stopPropagation();
+        }}
+      />
       <div className="field">
         <label htmlFor={`clipboard-${vmId}`}>
           Clipboard (text sent to the VM when you paste it here)

@@ -38,6 +38,8 @@ export function RecordingPlayer({ recordingId }: { recordingId: string }) {
         fontSize: 13,
       });
       terminal.open(screen.current);
+      // Nothing is typed into a recording: Tab keeps moving the focus on.
+      terminal.attachCustomKeyEventHandler((event) => event.key !== 'Tab');
       // xterm paints only while on screen: bring the player into view.
       screen.current.scrollIntoView({ block: 'nearest' });
       dispose = () => terminal.dispose();

@@ -20,9 +20,12 @@ type Viewer = { userId: string; name: string; mode: 'interactive' | 'view' };
 export function SerialTerminal({
   vmId,
   mode = 'interactive',
+  tabLeaves,
 }: {
   vmId: string;
   mode?: 'interactive' | 'view';
+  /** While true, Tab and Shift+Tab move the focus out instead of going to the guest. */
+  tabLeaves: { current: boolean };
 }) {
   const container = useRef<HTMLElement>(null);
   const [banner, setBanner] = useState<string>('Connecting…');
@@ -57,6 +60,8 @@ export function SerialTerminal({
       const fit = new FitAddon();
       terminal.loadAddon(fit);
       terminal.open(container.current);
+      // Unhandled, Tab keeps its browser meaning: focus moves on.
+      terminal.attachCustomKeyEventHandler((event) => !(tabLeaves.current && event.key === 'Tab'));
       fit.fit();
       terminal.options.screenReaderMode = localStorage.getItem(SCREEN_READER_KEY) === 'on';
       terminalRef.current = terminal;
@@ -121,7 +126,7 @@ export function SerialTerminal({
       socket?.close();
       for (const cleanup of cleanups.reverse()) cleanup();
     };
-  }, [vmId, mode]);
+  }, [vmId, mode, tabLeaves]);
 
   const others = viewers.length > 1 ? viewers : [];
   return (

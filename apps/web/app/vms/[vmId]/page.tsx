@@ -11,6 +11,7 @@ import { SerialTerminal } from '@/components/serial-terminal';
 import { SnapshotTimeline } from '@/components/snapshot-timeline';
 import { StateBadge } from '@/components/state-badge';
 import { useSession } from '@/components/use-session';
+import { useTabLeavesConsole } from '@/components/use-tab-leaves-console';
 import { useVmEvents } from '@/components/use-vm-events';
 import { VmActivityList } from '@/components/vm-activity';
 import { ACTION_LABELS, actionsFor, hasConsole } from '@/components/vm-list';
@@ -203,6 +204,7 @@ function VmConsoles({
   initialTab: ConsoleTab;
 }) {
   const [tab, setTab] = useState<ConsoleTab>(initialTab);
+  const { tabLeaves, setTabLeaves, tabLeavesRef } = useTabLeavesConsole();
   const consoleOpen = hasConsole(vm);
   return (
     <section className="card">
@@ -220,6 +222,15 @@ function VmConsoles({
           </button>
         ))}
       </div>
+      <label className="check small">
+        <input
+          type="checkbox"
+          checked={tabLeaves}
+          onChange={(event) => setTabLeaves(event.target.checked)}
+        />
+        The Tab key leaves the console (otherwise Tab goes to the lab, where a shell completes with
+        it; a keyboard user turns this on to move on from the console)
+      </label>
       {!consoleOpen && (
         <p className="empty">
           {vm.state === 'starting' ? 'The lab is starting…' : 'Start the lab to use its consoles.'}
@@ -232,10 +243,10 @@ function VmConsoles({
       )}
       {/* Keyed on the boot: a VM restarted under the page (a disk restore) gets new consoles. */}
       {consoleOpen && tab === 'terminal' && (
-        <SerialTerminal key={vm.startedAt} vmId={vm.id} mode={mode} />
+        <SerialTerminal key={vm.startedAt} vmId={vm.id} mode={mode} tabLeaves={tabLeavesRef} />
       )}
       {consoleOpen && tab === 'desktop' && (
-        <DesktopViewer key={vm.startedAt} vmId={vm.id} mode={mode} />
+        <DesktopViewer key={vm.startedAt} vmId={vm.id} mode={mode} tabLeaves={tabLeavesRef} />
       )}
     </section>
   );
