@@ -19,6 +19,11 @@ const ADMIN = { email: 'admin@example.test', password: 'portal-password-1' };
 
 const skipReason = browserSkipReason() ?? guestSkipReason();
 
+/** What these tests use of the page's globals (the server's TypeScript has no DOM types). */
+interface InPage {
+  document: { activeElement: { blur(): void } | null };
+}
+
 describe.skipIf(skipReason)('the portal in Chromium', () => {
   let server: TestServer;
   let browser: Browser;
@@ -133,11 +138,17 @@ describe.skipIf(skipReason)('the portal in Chromium', () => {
       throw new Error(`${key} never reached ${what}`);
     };
     const isFocused = (locator: ReturnType<typeof page.locator>) => () =>
-      locator.evaluate((element) => element === document.activeElement);
+      locator.evaluate(
+        (element) => element === (globalThis as unknown as InPage).document.activeElement,
+      );
     const keyboardTerminal = page.getByRole('region', { name: 'Serial terminal' });
     const inTerminal = () =>
-      keyboardTerminal.evaluate((element) => element.contains(document.activeElement));
-    await page.evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
+      keyboardTerminal.evaluate((element) =>
+        (element as unknown as { contains(other: unknown): boolean }).contains(
+          (globalThis as unknown as InPage).document.activeElement,
+        ),
+      );
+    await page.evaluate(() => (globalThis as unknown as InPage).document.activeElement?.blur());
     const tabLeaves = page.getByLabel(/The Tab key leaves the console/);
     await pressUntilFocused('Tab', isFocused(tabLeaves), 'the Tab-leaves choice');
     await page.keyboard.press('Space');
@@ -147,6 +158,16 @@ describe.skipIf(skipReason)('the portal in Chromium', () => {
     await page.keyboard.press('Enter');
     await keyboardTerminal.locator('.xterm-rows').waitFor();
     await pressUntilFocused('Tab', inTerminal, 'the terminal');
+    // The tab's terminal connects anew: type once the guest's prompt answers.
+    await expect
+      .poll(
+        async () => {
+          await page.keyboard.press('Enter');
+          return keyboardTerminal.locator('.xterm-rows').textContent();
+        },
+        { timeout: 30_000, interval: 1000 },
+      )
+      .toMatch(/# *$/m);
     await page.keyboard.type('echo keyboard-$((40+2))');
     await page.keyboard.press('Enter');
     await expect
