@@ -102,9 +102,13 @@ describe.skipIf(skipReason)('guest networks in Chromium', () => {
       .poll(() => terminal.locator('.xterm-rows').textContent(), { timeout: 60_000 })
       .toMatch(/# *$/m);
     await page.keyboard.type(
-      'mkdir -p /tmp/w && echo LAB-APP-$((6*7)) >/tmp/w/index.html && httpd -p 8080 -h /tmp/w',
+      'mkdir -p /tmp/w && echo LAB-APP-$((6*7)) >/tmp/w/index.html && httpd -p 8080 -h /tmp/w && echo serving-$((50+5))',
     );
     await page.keyboard.press('Enter');
+    // The app listens once the guest has run the line (slow under TCG on a busy host).
+    await expect
+      .poll(() => terminal.locator('.xterm-rows').textContent(), { timeout: 60_000 })
+      .toContain('serving-55');
     await page.getByLabel('Port of a web app in the lab').fill('8080');
     await page.getByRole('button', { name: 'Open port' }).click();
     const [app] = await Promise.all([
