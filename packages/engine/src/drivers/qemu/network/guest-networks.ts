@@ -91,6 +91,7 @@ export class GuestNetworks {
   readonly #hostVeth: string;
   readonly #transit: { cidr: string; host: string; router: string };
   readonly #ports: PortForwarding;
+  #leases: LeaseFile | undefined;
   #routerReady = false;
 
   constructor(config: GuestNetworksConfig, logger: EngineLogger) {
@@ -490,17 +491,25 @@ export class GuestNetworks {
       .filter((address) => !address.startsWith('127.'));
   }
 
+  /**
+   * The lease file as last read or written (this engine is its only writer): read from disk once,
+   * not at every VM status. Callers get a copy they may change before writing it back.
+   */
   #readLeases(): LeaseFile {
-    try {
-      return JSON.parse(fs.readFileSync(this.#leaseFile(), 'utf8')) as LeaseFile;
-    } catch {
-      return { segments: {}, leases: {} };
+    if (!this.#leases) {
+      try {
+        this.#leases = JSON.parse(fs.readFileSync(this.#leaseFile(), 'utf8')) as LeaseFile;
+      } catch {
+        this.#leases = { segments: {}, leases: {} };
+      }
     }
+    return structuredClone(this.#leases);
   }
 
   #writeLeases(leases: LeaseFile): void {
     fs.mkdirSync(this.#config.stateDir, { recursive: true, mode: 0o700 });
     writeJsonAtomic(this.#leaseFile(), leases);
+    this.#leases = structuredClone(leases);
   }
 
   #leaseFile(): string {
