@@ -9,7 +9,13 @@ import {
   type HostResources,
   type OvercommitRatios,
 } from './capacity.js';
-import type { ConsoleKind, Driver, DriverInfo, SnapshotInfo } from './drivers/driver.js';
+import type {
+  ConsoleKind,
+  Driver,
+  DriverInfo,
+  ProjectLimits,
+  SnapshotInfo,
+} from './drivers/driver.js';
 import { createDriver } from './drivers/registry.js';
 import {
   type CreateSnapshotOptions,
@@ -92,6 +98,14 @@ export class Engine extends EventEmitter<{
       .filter((record) => RESOURCE_HOLDING_STATES.includes(record.state))
       .map(({ spec }) => ({ memoryMib: spec.memoryMib, vcpus: spec.vcpus }));
     return computeCapacity(this.#host, this.#overcommit, holding);
+  }
+
+  /**
+   * Mirrors a tenant's limits onto the driver's partition of its hosts (an Incus project); does
+   * nothing with a driver that has none.
+   */
+  async syncProject(project: string, limits: ProjectLimits): Promise<void> {
+    await this.#driver.syncProject?.(project, limits);
   }
 
   /**

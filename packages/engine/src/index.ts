@@ -8,6 +8,7 @@ export type {
   DriverObserver,
   DriverVm,
   ExitInfo,
+  ProjectLimits,
   RunState,
   SnapshotInfo,
   StartOptions,

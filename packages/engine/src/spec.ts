@@ -28,7 +28,15 @@ export type VmBoot =
       baseDiskPath: string;
       baseDiskFormat: 'qcow2' | 'raw';
     }
-  | { /** Boots the ISO with a blank disk of `diskGib`. */ kind: 'iso'; isoPath: string };
+  | { /** Boots the ISO with a blank disk of `diskGib`. */ kind: 'iso'; isoPath: string }
+  | {
+      /**
+       * A system container from an image tarball (Incus's unified format: `metadata.yaml` and
+       * `rootfs/`), for drivers that run containers (the Incus driver).
+       */
+      kind: 'container';
+      imagePath: string;
+    };
 
 /** Disk I/O limits for a VM (QEMU throttling, totals of read and write). */
 export interface DiskThrottle {
@@ -105,7 +113,15 @@ export interface VmSpec {
   guestAgent?: boolean;
   /** How the VM reaches the network (default `none`). */
   network?: VmNetwork;
+  /**
+   * The tenant the VM belongs to, as {@link PROJECT_PATTERN}: drivers that partition a cluster by
+   * tenant (the Incus driver's projects) put it there.
+   */
+  project?: string;
 }
+
+/** What a VM's project key must look like (a tenant id). */
+export const PROJECT_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 function fail(spec: { id?: unknown }, message: string, field: string): never {
   throw new EngineError(
@@ -167,8 +183,12 @@ export function validateVmSpec(spec: VmSpec): VmSpec {
       checkPath(spec, boot.isoPath, 'boot.isoPath');
       normalized = { ...boot, isoPath: path.resolve(boot.isoPath) };
       break;
+    case 'container':
+      checkPath(spec, boot.imagePath, 'boot.imagePath');
+      normalized = { ...boot, imagePath: path.resolve(boot.imagePath) };
+      break;
     default:
-      fail(spec, 'boot.kind must be kernel, disk or iso', 'boot.kind');
+      fail(spec, 'boot.kind must be kernel, disk, iso or container', 'boot.kind');
   }
   if (
     (normalized.kind === 'kernel' || normalized.kind === 'disk') &&
@@ -199,6 +219,12 @@ export function validateVmSpec(spec: VmSpec): VmSpec {
   }
   if (spec.network !== undefined && spec.network.mode !== 'none') {
     result.network = validateNetwork(spec);
+  }
+  if (spec.project !== undefined) {
+    if (typeof spec.project !== 'string' || !PROJECT_PATTERN.test(spec.project)) {
+      fail(spec, `project must match ${PROJECT_PATTERN}`, 'project');
+    }
+    result.project = spec.project;
   }
   return result;
 }

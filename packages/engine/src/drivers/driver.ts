@@ -93,6 +93,13 @@ export interface StartOptions {
   pooled?: boolean;
 }
 
+/** A tenant's limits, as a driver that partitions its hosts by tenant enforces them too. */
+export interface ProjectLimits {
+  vms: number;
+  vcpus: number;
+  memoryMib: number;
+}
+
 /** A snapshot as listed. */
 export interface SnapshotInfo {
   name: string;
@@ -176,6 +183,11 @@ export interface Driver {
   networkCounters?(): Promise<Map<string, { in: number; out: number }>>;
   /** A byte stream to TCP `port` of a running guest with a network (UNAVAILABLE: nothing answers). */
   openGuestPort?(vm: DriverVm, port: number): Promise<Duplex>;
+  /**
+   * Mirrors a tenant's limits onto the driver's own partition of its hosts (the Incus driver's
+   * project), creating it when needed: a second wall behind the engine's exact admission.
+   */
+  syncProject?(project: string, limits: ProjectLimits): Promise<void>;
   /** Stops watching every guest; never stops one. */
   close(): Promise<void>;
 }

@@ -180,6 +180,13 @@ export class QemuDriver implements Driver {
     assertSocketPathsFit(vm.id, paths);
     const sizeBytes = vm.spec.diskGib * GIB;
     const boot = vm.spec.boot;
+    if (boot.kind === 'container') {
+      throw new EngineError(
+        'VALIDATION',
+        `Cannot create VM "${vm.id}": its image is a container image, which the QEMU driver does not run`,
+        { field: 'imageId' },
+      );
+    }
     if (boot.kind === 'iso') {
       await fsp.access(boot.isoPath).catch(() => {
         throw new EngineError('NOT_FOUND', `The ISO of VM "${vm.id}" does not exist`, {

@@ -151,7 +151,9 @@ export function assertBootFilesExist(vm: DriverVm, paths: QemuPaths): void {
       ? [boot.kernelPath, boot.initrdPath, boot.baseDiskPath]
       : boot.kind === 'disk'
         ? [boot.baseDiskPath]
-        : [boot.isoPath];
+        : boot.kind === 'iso'
+          ? [boot.isoPath]
+          : [boot.imagePath];
   for (const file of [...files, paths.disk]) {
     if (!fs.existsSync(file)) {
       throw new EngineError(

@@ -1,0 +1,539 @@
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import type { Duplex } from 'node:stream';
+import type { HostResources } from '../../capacity.js';
+import { EngineError } from '../../errors.js';
+import type { EngineLogger } from '../../logger.js';
+import type {
+  ConsoleKind,
+  Driver,
+  DriverInfo,
+  DriverObserver,
+  DriverVm,
+  ProjectLimits,
+  RunState,
+  SnapshotInfo,
+  StartOptions,
+  StartResult,
+} from '../driver.js';
+import { IncusClient, type IncusConnection, IncusError } from './incus-client.js';
+import { toEngineErrorFromIncus } from './incus-errors.js';
+import { IncusEvents } from './incus-events.js';
+
+/** Settings of the Incus driver. */
+export interface IncusDriverConfig extends IncusConnection {
+  kind: 'incus';
+  /** The storage pool instances' root disks are made in (default `data`... as the default profile says). */
+  storagePool?: string;
+}
+
+/** What Incus answers for `/1.0/instances/<name>/state`. */
+interface InstanceState {
+  status: string;
+  pid: number;
+  disk?: Record<string, { usage?: number }>;
+}
+
+/** Incus's snapshot of an instance. */
+interface IncusSnapshot {
+  name: string;
+  created_at: string;
+  stateful: boolean;
+}
+
+/** How long Incus takes to attach a console once its sockets are open (keys before are lost). */
+const CONSOLE_ATTACH_MS = 200;
+
+/** Incus projects of Labvisor tenants are named with this prefix; VMs' instances too. */
+const NAME_PREFIX = 'lv-';
+
+/** The Incus instance of a VM. */
+export function instanceNameOf(vmId: string): string {
+  return `${NAME_PREFIX}${vmId}`;
+}
+
+/** The Incus project of a VM's tenant (`default` for a VM without one). */
+export function projectNameOf(project: string | undefined): string {
+  return project === undefined ? 'default' : `${NAME_PREFIX}${project}`;
+}
+
+/**
+ * Runs VMs as instances of an Incus cluster (Incus's REST API, mutual TLS): system containers from
+ * Labvisor's container images, one Incus project per tenant whose limits mirror the tenant quota,
+ * placement left to Incus. Consoles are Incus's console WebSockets. What containers cannot do here
+ * (suspend to a file, memory snapshots, a display) is absent from its features.
+ */
+export class IncusDriver implements Driver {
+  readonly name = 'incus';
+  readonly #client: IncusClient;
+  readonly #config: IncusDriverConfig;
+  readonly #logger: EngineLogger;
+  readonly #observer: DriverObserver;
+  readonly #events: IncusEvents;
+  /** Pids of the instances this driver runs (the container's init, on its member), by VM id. */
+  readonly #pids = new Map<string, number>();
+  /** VMs this driver is stopping: their stop events are its own. */
+  readonly #ending = new Set<string>();
+  /** Image uploads in flight or done, by fingerprint. */
+  readonly #images = new Map<string, Promise<void>>();
+  /** Projects known to exist. */
+  readonly #projects = new Set<string>(['default']);
+  readonly #version: string;
+  readonly #host: HostResources;
+  readonly #members: string[];
+
+  private constructor(
+    config: IncusDriverConfig,
+    client: IncusClient,
+    facts: { version: string; host: HostResources; members: string[] },
+    logger: EngineLogger,
+    observer: DriverObserver,
+  ) {
+    this.#config = config;
+    this.#client = client;
+    this.#version = facts.version;
+    this.#host = facts.host;
+    this.#members = facts.members;
+    this.#logger = logger;
+    this.#observer = observer;
+    this.#events = new IncusEvents(client, logger, (name, action) =>
+      this.#onLifecycle(name, action),
+    );
+  }
+
+  /** Connects to the cluster, reads its members and resources, and follows its lifecycle events. */
+  static async create(
+    config: IncusDriverConfig,
+    logger: EngineLogger,
+    observer: DriverObserver,
+  ): Promise<IncusDriver> {
+    const client = new IncusClient(config);
+    const server = await client.call<{ environment: { server_version: string } }>('GET', '/1.0');
+    const members = await client
+      .call<Array<{ server_name: string; status: string }>>(
+        'GET',
+        '/1.0/cluster/members?recursion=1',
+      )
+      .catch(() => [] as Array<{ server_name: string; status: string }>);
+    const host: HostResources = { vcpus: 0, memoryMib: 0 };
+    for (const target of members.length > 0 ? members.map((m) => m.server_name) : ['']) {
+      const resources = await client.call<{ cpu: { total: number }; memory: { total: number } }>(
+        'GET',
+        `/1.0/resources${target ? `?target=${encodeURIComponent(target)}` : ''}`,
+      );
+      host.vcpus += resources.cpu.total;
+      host.memoryMib += Math.floor(resources.memory.total / 1024 / 1024);
+    }
+    const driver = new IncusDriver(
+      config,
+      client,
+      {
+        version: server.environment.server_version,
+        host,
+        members: members.map((m) => m.server_name),
+      },
+      logger,
+      observer,
+    );
+    await driver.#events.start();
+    return driver;
+  }
+
+  info(): DriverInfo {
+    return {
+      name: this.name,
+      version: this.#version,
+      features: ['serial', 'containers', 'snapshots'],
+      details: {
+        incusVersion: this.#version,
+        members: this.#members.join(', ') || 'standalone',
+        instanceType: 'container',
+      },
+    };
+  }
+
+  hostResources(): HostResources {
+    return this.#host;
+  }
+
+  /** Sets a tenant's project limits (creating the project when needed). */
+  async syncProject(project: string, limits: ProjectLimits): Promise<void> {
+    const name = projectNameOf(project);
+    await this.#ensureProject(name);
+    // PUT, not PATCH: Incus's PATCH of a project re-applies its features and fails.
+    const current = await this.#call<{ description: string; config: Record<string, string> }>(
+      'read project',
+      name,
+      'GET',
+      `/1.0/projects/${name}`,
+    );
+    await this.#call('update the limits of project', name, 'PUT', `/1.0/projects/${name}`, {
+      description: current.description,
+      config: {
+        ...current.config,
+        'limits.instances': String(limits.vms),
+        'limits.cpu': String(limits.vcpus),
+        'limits.memory': `${limits.memoryMib}MiB`,
+      },
+    });
+  }
+
+  async createDisk(vm: DriverVm): Promise<void> {
+    const boot = vm.spec.boot;
+    if (boot.kind !== 'container') {
+      throw new EngineError(
+        'VALIDATION',
+        `Cannot create VM "${vm.id}": the Incus driver runs container images, and its image is a ${boot.kind} image`,
+        { field: 'imageId' },
+      );
+    }
+    const fingerprint = await this.#ensureImage(boot.imagePath);
+    const project = projectNameOf(vm.spec.project);
+    await this.#ensureProject(project);
+    await this.#call('create', vm.id, 'POST', `/1.0/instances?project=${project}`, {
+      name: instanceNameOf(vm.id),
+      type: 'container',
+      source: { type: 'image', fingerprint },
+      config: {
+        'limits.cpu': String(vm.spec.vcpus),
+        'limits.memory': `${vm.spec.memoryMib}MiB`,
+      },
+      devices: {
+        root: { type: 'disk', path: '/', pool: this.#config.storagePool ?? 'data' },
+      },
+    });
+  }
+
+  async start(vm: DriverVm, options: StartOptions = {}): Promise<StartResult> {
+    if (options.restoreSavedState || options.loadSnapshot || options.pooled) {
+      throw new EngineError(
+        'UNAVAILABLE',
+        `Containers here start only from their disk (VM "${vm.id}")`,
+      );
+    }
+    await this.#setState(vm, 'start', { action: 'start' });
+    const state = await this.#state(vm);
+    this.#pids.set(vm.id, state.pid);
+    return { pid: state.pid, runState: 'running', bootPath: 'cold' };
+  }
+
+  async adopt(vm: DriverVm): Promise<{ pid: number; runState: RunState } | null> {
+    let state: InstanceState;
+    try {
+      state = await this.#state(vm);
+    } catch (error) {
+      if (error instanceof EngineError && error.code === 'NOT_FOUND') return null;
+      throw error;
+    }
+    if (state.status !== 'Running' && state.status !== 'Frozen') return null;
+    this.#pids.set(vm.id, state.pid);
+    return { pid: state.pid, runState: state.status === 'Frozen' ? 'paused' : 'running' };
+  }
+
+  async stop(vm: DriverVm, options: { timeoutMs: number; force: boolean }): Promise<void> {
+    this.#ending.add(vm.id);
+    try {
+      if (!options.force && options.timeoutMs > 0) {
+        const timeout = Math.max(1, Math.round(options.timeoutMs / 1000));
+        // Incus's stop with a timeout fails when the guest does not power off in time: then force.
+        const stopped = await this.#setState(vm, 'stop', { action: 'stop', timeout }).then(
+          () => true,
+          () => false,
+        );
+        if (stopped) return;
+      }
+      await this.#setState(vm, 'stop', { action: 'stop', force: true });
+    } finally {
+      this.#pids.delete(vm.id);
+      this.#ending.delete(vm.id);
+    }
+  }
+
+  async queryRunState(vm: DriverVm): Promise<RunState> {
+    return (await this.#state(vm)).status === 'Frozen' ? 'paused' : 'running';
+  }
+
+  async reboot(vm: DriverVm): Promise<void> {
+    this.#ending.add(vm.id);
+    try {
+      await this.#setState(vm, 'reboot', { action: 'restart', force: true });
+      this.#pids.set(vm.id, (await this.#state(vm)).pid);
+    } finally {
+      this.#ending.delete(vm.id);
+    }
+  }
+
+  async pause(vm: DriverVm): Promise<void> {
+    await this.#setState(vm, 'pause', { action: 'freeze' });
+  }
+
+  async resume(vm: DriverVm): Promise<void> {
+    await this.#setState(vm, 'resume', { action: 'unfreeze' });
+  }
+
+  async suspend(vm: DriverVm): Promise<void> {
+    throw new EngineError(
+      'UNAVAILABLE',
+      `VM "${vm.id}" cannot be suspended: the Incus driver's containers have no saved state here`,
+    );
+  }
+
+  hasSavedState(): boolean {
+    return false;
+  }
+
+  async discardSavedState(): Promise<void> {}
+
+  pidOf(vmId: string): number | undefined {
+    return this.#pids.get(vmId);
+  }
+
+  accelOf(vmId: string): string | undefined {
+    return this.#pids.has(vmId) ? 'container' : undefined;
+  }
+
+  /** The instance's console WebSocket (a terminal on the container's /dev/console). */
+  async openConsole(vm: DriverVm, kind: ConsoleKind): Promise<Duplex> {
+    if (kind !== 'serial') {
+      throw new EngineError('UNAVAILABLE', `VM "${vm.id}" is a container: it has no display`);
+    }
+    const { name, project } = this.#where(vm);
+    let operation: { id: string; metadata: { fds: Record<string, string> } | null };
+    try {
+      operation = (await this.#client.start(
+        'POST',
+        `/1.0/instances/${name}/console?project=${project}`,
+        // force: a console left attached (a viewer gone without closing) is taken over.
+        { type: 'console', width: 80, height: 24, force: true },
+      )) as unknown as typeof operation;
+    } catch (error) {
+      throw toEngineErrorFromIncus(error, `Failed to open the console of VM "${vm.id}"`);
+    }
+    const fds = operation.metadata?.fds ?? {};
+    const control = await this.#client.openOperationStream(operation.id, fds.control ?? '');
+    const data = await this.#client.openOperationStream(operation.id, fds['0'] ?? '');
+    // The console lasts as long as its control socket: close it with the data stream.
+    data.once('close', () => control.destroy());
+    control.on('error', () => data.destroy());
+    control.resume();
+    // Incus attaches the console a moment after both sockets open; keys sent before are lost.
+    await new Promise((resolve) => setTimeout(resolve, CONSOLE_ATTACH_MS));
+    return data;
+  }
+
+  async diskUsage(vm: DriverVm): Promise<number> {
+    try {
+      return (await this.#state(vm)).disk?.root?.usage ?? 0;
+    } catch {
+      return 0;
+    }
+  }
+
+  async createSnapshot(vm: DriverVm, name: string, memory: boolean): Promise<SnapshotInfo> {
+    if (memory) {
+      throw new EngineError(
+        'UNAVAILABLE',
+        `VM "${vm.id}" is a container: its snapshots hold its disk, not its memory`,
+      );
+    }
+    const where = this.#where(vm);
+    await this.#call(
+      'snapshot',
+      vm.id,
+      'POST',
+      `/1.0/instances/${where.name}/snapshots?project=${where.project}`,
+      { name, stateful: false },
+    );
+    return this.getSnapshot(vm, name);
+  }
+
+  async getSnapshot(vm: DriverVm, name: string): Promise<SnapshotInfo> {
+    const where = this.#where(vm);
+    const snapshot = await this.#call<IncusSnapshot>(
+      'read snapshot of',
+      vm.id,
+      'GET',
+      `/1.0/instances/${where.name}/snapshots/${encodeURIComponent(name)}?project=${where.project}`,
+    ).catch((error: EngineError) => {
+      if (error.code !== 'NOT_FOUND') throw error;
+      throw new EngineError('NOT_FOUND', `VM "${vm.id}" has no snapshot "${name}"`);
+    });
+    return snapshotInfoOf(snapshot);
+  }
+
+  async restoreSnapshot(vm: DriverVm, name: string): Promise<void> {
+    const where = this.#where(vm);
+    await this.#call(
+      'restore snapshot of',
+      vm.id,
+      'PUT',
+      `/1.0/instances/${where.name}?project=${where.project}`,
+      { restore: name },
+    );
+  }
+
+  async deleteSnapshot(vm: DriverVm, name: string): Promise<void> {
+    const where = this.#where(vm);
+    await this.#call(
+      'delete snapshot of',
+      vm.id,
+      'DELETE',
+      `/1.0/instances/${where.name}/snapshots/${encodeURIComponent(name)}?project=${where.project}`,
+    );
+  }
+
+  async listSnapshots(vm: DriverVm): Promise<SnapshotInfo[]> {
+    const where = this.#where(vm);
+    const snapshots = await this.#call<IncusSnapshot[]>(
+      'list snapshots of',
+      vm.id,
+      'GET',
+      `/1.0/instances/${where.name}/snapshots?recursion=1&project=${where.project}`,
+    );
+    return snapshots.map(snapshotInfoOf).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  }
+
+  release(vmId: string): void {
+    this.#pids.delete(vmId);
+  }
+
+  /** Deletes the VM's instance (and its snapshots) from the cluster. */
+  async removeVm(vm: DriverVm): Promise<void> {
+    const where = this.#where(vm);
+    await this.#call(
+      'delete',
+      vm.id,
+      'DELETE',
+      `/1.0/instances/${where.name}?project=${where.project}`,
+    ).catch((error: EngineError) => {
+      if (error.code !== 'NOT_FOUND') throw error;
+    });
+  }
+
+  async close(): Promise<void> {
+    this.#events.close();
+    this.#client.close();
+  }
+
+  /** A lifecycle event of an instance: a guest that stopped or was frozen without this driver. */
+  #onLifecycle(instance: string, action: string): void {
+    if (!instance.startsWith(NAME_PREFIX)) return;
+    const vmId = instance.slice(NAME_PREFIX.length);
+    if (!this.#pids.has(vmId) || this.#ending.has(vmId)) return;
+    if (action === 'instance-stopped' || action === 'instance-shutdown') {
+      this.#pids.delete(vmId);
+      this.#observer.onExit(vmId, {
+        requested: false,
+        code: null,
+        signal: null,
+        shutdownReason: 'guest-shutdown',
+        cause: 'The container stopped',
+      });
+    } else if (action === 'instance-paused') this.#observer.onRunState(vmId, 'paused');
+    else if (action === 'instance-resumed') this.#observer.onRunState(vmId, 'running');
+  }
+
+  #where(vm: DriverVm): { name: string; project: string } {
+    return { name: instanceNameOf(vm.id), project: projectNameOf(vm.spec.project) };
+  }
+
+  async #state(vm: DriverVm): Promise<InstanceState> {
+    const where = this.#where(vm);
+    return this.#call<InstanceState>(
+      'read the state of',
+      vm.id,
+      'GET',
+      `/1.0/instances/${where.name}/state?project=${where.project}`,
+    );
+  }
+
+  async #setState(vm: DriverVm, verb: string, body: Record<string, unknown>): Promise<void> {
+    const where = this.#where(vm);
+    await this.#call(
+      verb,
+      vm.id,
+      'PUT',
+      `/1.0/instances/${where.name}/state?project=${where.project}`,
+      body,
+    );
+  }
+
+  /** An API call on behalf of VM (or project) `subject`, its refusals as engine errors. */
+  async #call<T = unknown>(
+    verb: string,
+    subject: string,
+    method: string,
+    path: string,
+    body?: unknown,
+  ): Promise<T> {
+    try {
+      return await this.#client.call<T>(method, path, body);
+    } catch (error) {
+      throw toEngineErrorFromIncus(error, `Failed to ${verb} "${subject}"`);
+    }
+  }
+
+  async #ensureProject(name: string): Promise<void> {
+    if (this.#projects.has(name)) return;
+    try {
+      await this.#client.call('POST', '/1.0/projects', {
+        name,
+        description: 'Labvisor tenant',
+        // The project shares the default project's images and profiles.
+        config: { 'features.images': 'false', 'features.profiles': 'false' },
+      });
+    } catch (error) {
+      if (!(error instanceof IncusError && /already exists/i.test(error.message))) {
+        throw toEngineErrorFromIncus(error, `Failed to create project "${name}"`);
+      }
+    }
+    this.#projects.add(name);
+  }
+
+  /** Imports a container image into the cluster once; answers its fingerprint. */
+  async #ensureImage(imagePath: string): Promise<string> {
+    const fingerprint = await sha256Of(imagePath);
+    let imported = this.#images.get(fingerprint);
+    if (!imported) {
+      imported = this.#importImage(imagePath, fingerprint);
+      this.#images.set(fingerprint, imported);
+      imported.catch(() => this.#images.delete(fingerprint));
+    }
+    await imported;
+    return fingerprint;
+  }
+
+  async #importImage(imagePath: string, fingerprint: string): Promise<void> {
+    const known = await this.#client.call('GET', `/1.0/images/${fingerprint}`).then(
+      () => true,
+      (error) => {
+        if (error instanceof IncusError && error.status === 404) return false;
+        throw toEngineErrorFromIncus(error, 'Failed to look up an image in the cluster');
+      },
+    );
+    if (known) return;
+    this.#logger.info({ fingerprint }, 'importing a container image into the Incus cluster');
+    try {
+      await this.#client.upload('/1.0/images', imagePath);
+    } catch (error) {
+      throw toEngineErrorFromIncus(error, 'Failed to import the image into the Incus cluster');
+    }
+  }
+}
+
+function snapshotInfoOf(snapshot: IncusSnapshot): SnapshotInfo {
+  const name = snapshot.name.split('/').pop() ?? snapshot.name;
+  return { name, memory: snapshot.stateful, sizeBytes: 0, createdAt: snapshot.created_at };
+}
+
+function sha256Of(file: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const hash = createHash('sha256');
+    fs.createReadStream(file)
+      .on('error', () =>
+        reject(new EngineError('NOT_FOUND', 'The container image file is missing', { path: file })),
+      )
+      .on('data', (chunk) => hash.update(chunk))
+      .on('end', () => resolve(hash.digest('hex')));
+  });
+}
