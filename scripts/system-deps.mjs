@@ -2,7 +2,7 @@
 // The Debian packages Labvisor needs, found by the command each provides; installs what is missing.
 // Usage: node scripts/system-deps.mjs [--install] [--with-test-tools] [--with-image-tools]
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 
 /** Packages needed to run Labvisor (VMs, their guest networks and the tiny image build). */
 export const RUNTIME_PACKAGES = [
@@ -22,11 +22,49 @@ export const IMAGE_BUILD_PACKAGES = [
   { command: 'zstd', pkg: 'zstd' },
 ];
 
-/** Packages the tests need on top: a Postgres server and a browser. */
+/**
+ * Packages the tests need on top: a Postgres server, a browser, and Incus (its container-only
+ * daemon, from bookworm-backports: the tests make a real Incus cluster for the Incus driver; the
+ * `incus` package itself is never installed, it would replace Debian's QEMU 7.2).
+ */
 export const TEST_PACKAGES = [
   { path: '/usr/lib/postgresql', pkg: 'postgresql' },
   { command: 'chromium', pkg: 'chromium' },
+  { path: '/usr/libexec/incus/incusd', pkg: 'incus-base', release: 'bookworm-backports' },
+  { command: 'incus', pkg: 'incus-client', release: 'bookworm-backports' },
+  { command: 'openssl', pkg: 'openssl' },
 ];
+
+const BACKPORTS_SOURCE = '/etc/apt/sources.list.d/bookworm-backports.sources';
+
+/** Adds Debian's bookworm-backports to apt's sources unless a source already names it. */
+function ensureBackportsSource() {
+  const sources = [
+    '/etc/apt/sources.list',
+    ...(existsSync('/etc/apt/sources.list.d')
+      ? readdirSync('/etc/apt/sources.list.d').map((name) => `/etc/apt/sources.list.d/${name}`)
+      : []),
+  ];
+  const named = sources.some(
+    (file) =>
+      existsSync(file) &&
+      /\.(list|sources)$/.test(file) &&
+      readFileSync(file, 'utf8').includes('bookworm-backports'),
+  );
+  if (named) return false;
+  writeFileSync(
+    BACKPORTS_SOURCE,
+    [
+      'Types: deb',
+      'URIs: http://deb.debian.org/debian',
+      'Suites: bookworm-backports',
+      'Components: main',
+      'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg',
+      '',
+    ].join('\n'),
+  );
+  return true;
+}
 
 function hasCommand(command) {
   return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
@@ -51,17 +89,21 @@ export function installMissing(list) {
   }
   console.log(`Installing Debian packages: ${missing.join(' ')}`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  let result = spawnSync('apt-get', ['install', '-y', '--no-install-recommends', ...missing], {
-    stdio: 'inherit',
-    env,
-  });
-  if (result.status !== 0) {
-    // A fresh machine has no package lists yet.
-    spawnSync('apt-get', ['update'], { stdio: 'inherit', env });
-    result = spawnSync('apt-get', ['install', '-y', '--no-install-recommends', ...missing], {
-      stdio: 'inherit',
-      env,
-    });
+  const aptGet = (args) => spawnSync('apt-get', args, { stdio: 'inherit', env }).status === 0;
+  const byRelease = new Map();
+  for (const entry of list.filter((e) => missing.includes(e.pkg))) {
+    const release = entry.release ?? '';
+    byRelease.set(release, [...(byRelease.get(release) ?? []), entry.pkg]);
+  }
+  // A fresh machine has no package lists yet, nor backports among its sources.
+  let updated = false;
+  if (byRelease.has('bookworm-backports') && ensureBackportsSource()) updated = aptGet(['update']);
+  for (const [release, packages] of byRelease) {
+    const args = ['install', '-y', '--no-install-recommends', ...(release ? ['-t', release] : [])];
+    if (!aptGet([...args, ...packages]) && !updated) {
+      updated = aptGet(['update']);
+      aptGet([...args, ...packages]);
+    }
   }
   return missingPackages(list);
 }

@@ -14,6 +14,7 @@ import type { PoolService } from './domain/pools/pool-service.js';
 import { InviteService } from './domain/tenants/invite-service.js';
 import { MemberService } from './domain/tenants/member-service.js';
 import { RosterService } from './domain/tenants/roster-service.js';
+import type { TenantProjects } from './domain/tenants/tenant-projects.js';
 import { TenantService } from './domain/tenants/tenant-service.js';
 import type { NetworkPolicy } from './domain/vms/network-policy.js';
 import type { SnapshotService } from './domain/vms/snapshot-service.js';
@@ -59,6 +60,8 @@ export interface AppDeps {
   database: Database;
   engine: EngineStatusSource;
   vms: VmService;
+  /** Mirrors tenant quotas onto the engine's per-tenant projects (Incus). */
+  tenantProjects?: TenantProjects;
   /** Which network modes VMs may have. */
   networks: NetworkPolicy;
   /** Labs' web apps on their own host names. */
@@ -118,7 +121,7 @@ export function createApp(deps: AppDeps): Express {
   api.use(authenticateRequest(knex));
   api.use(requireCsrfToken);
 
-  const tenants = new TenantService(knex);
+  const tenants = new TenantService(knex, deps.tenantProjects);
   const users = new UserService(knex, deps.accessEvents);
   mountRoutes(
     { root: app, api },
@@ -144,7 +147,7 @@ export function createApp(deps: AppDeps): Express {
         deps.networks,
       ),
       ...userHandlers(users),
-      ...imageHandlers(new ImageCatalog(knex), deps.images),
+      ...imageHandlers(new ImageCatalog(knex, deps.engine), deps.images),
       ...vmHandlers(knex, deps.vms, deps.vmEvents, deps.guestPorts),
       ...poolHandlers(deps.pools),
       ...inviteHandlers(new InviteService(knex)),

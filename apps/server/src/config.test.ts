@@ -39,13 +39,14 @@ describe('loadConfig', () => {
       LABVISOR_NETWORK_DNS: '192.0.2.53,198.51.100.53',
     });
     expect(config.networkModes).toEqual(['none', 'internet']);
-    expect(config.driver.guestNetworks).toEqual({
+    expect(config.driver.kind === 'qemu' && config.driver.guestNetworks).toEqual({
       namespace: 'lab-net',
       uplinkNamespace: 'edge',
       dnsServers: ['192.0.2.53', '198.51.100.53'],
       stateDir: path.resolve('./.data/network'),
     });
-    expect(loadConfig({ LABVISOR_NETWORK_MODES: 'none' }).driver.guestNetworks).toBeUndefined();
+    const withoutNetworks = loadConfig({ LABVISOR_NETWORK_MODES: 'none' }).driver;
+    expect(withoutNetworks.kind === 'qemu' && withoutNetworks.guestNetworks).toBeUndefined();
     expect(loadConfig({}).portsDomain).toBe('localhost');
     expect(loadConfig({ LABVISOR_PORTS_DOMAIN: 'apps.labs.example' }).portsDomain).toBe(
       'apps.labs.example',

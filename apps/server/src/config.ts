@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import type { DriverConfig } from '@labvisor/engine';
 import type { NetworkMode } from '@labvisor/shared';
@@ -29,6 +30,17 @@ const envSchema = z.object({
     .optional()
     .transform((value) => (value === '' ? undefined : value))
     .pipe(postgresUrlSchema.optional()),
+  LABVISOR_DRIVER: z.enum(['qemu', 'incus']).default('qemu'),
+  LABVISOR_INCUS_ADDRESSES: z
+    .string()
+    .regex(
+      /^[A-Za-z0-9.-]+:\d{1,5}(,[A-Za-z0-9.-]+:\d{1,5})*$/,
+      'must be host:port addresses of the cluster members, separated by commas',
+    )
+    .optional(),
+  LABVISOR_INCUS_CLIENT_CERT: z.string().min(1).optional(),
+  LABVISOR_INCUS_CLIENT_KEY: z.string().min(1).optional(),
+  LABVISOR_INCUS_SERVER_CERT: z.string().min(1).optional(),
   LABVISOR_ACCEL: z.enum(['auto', 'kvm', 'tcg']).default('auto'),
   LABVISOR_TEMPLATES: z.enum(['on', 'off']).default('on'),
   LABVISOR_NETWORK_MODES: z
@@ -102,7 +114,10 @@ export interface Config {
   backgroundImageBuilds: string[];
   /** A Postgres server's URL, or undefined for the embedded PGlite database. */
   databaseUrl: string | undefined;
-  /** The engine's driver: QEMU on this host, with `LABVISOR_ACCEL`. */
+  /**
+   * The engine's driver (`LABVISOR_DRIVER`): QEMU on this host, with `LABVISOR_ACCEL`, or an Incus
+   * cluster (`LABVISOR_INCUS_*`).
+   */
   driver: DriverConfig;
   /** The network modes VMs may have (`LABVISOR_NETWORK_MODES`; `none` always). */
   networkModes: NetworkMode[];
@@ -183,28 +198,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     imageCacheDir: path.resolve(values.LABVISOR_CACHE_DIR ?? path.join(home, '.cache', 'labvisor')),
     backgroundImageBuilds: values.LABVISOR_BUILD_IMAGES.split(',').filter(Boolean),
     databaseUrl: values.DATABASE_URL,
-    driver: {
-      kind: 'qemu',
-      accel: values.LABVISOR_ACCEL,
-      // Instant labs: VMs of images with the guest agent start as clones of booted templates.
-      ...(values.LABVISOR_TEMPLATES === 'on'
-        ? { templatesDir: path.join(path.resolve(values.LABVISOR_DATA_DIR), 'templates') }
-        : {}),
-      ...(networkModes.some((mode) => mode !== 'none')
-        ? {
-            guestNetworks: {
-              namespace: values.LABVISOR_NETWORK_NAMESPACE,
-              stateDir: path.join(path.resolve(values.LABVISOR_DATA_DIR), 'network'),
-              ...(values.LABVISOR_NETWORK_UPLINK_NAMESPACE
-                ? { uplinkNamespace: values.LABVISOR_NETWORK_UPLINK_NAMESPACE }
-                : {}),
-              ...(values.LABVISOR_NETWORK_DNS
-                ? { dnsServers: values.LABVISOR_NETWORK_DNS.split(',') }
-                : {}),
-            },
-          }
-        : {}),
-    },
+    driver: driverConfigOf(values, networkModes),
     networkModes,
     portsDomain: values.LABVISOR_PORTS_DOMAIN,
     imageMaxUploadBytes:
@@ -234,6 +228,72 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
           },
         }
       : undefined,
+  };
+}
+
+type EnvValues = z.infer<typeof envSchema>;
+
+/** The engine's driver and its settings, from the environment. */
+function driverConfigOf(values: EnvValues, networkModes: NetworkMode[]): DriverConfig {
+  if (values.LABVISOR_DRIVER === 'incus') return incusConfigOf(values);
+  const dataDir = path.resolve(values.LABVISOR_DATA_DIR);
+  return {
+    kind: 'qemu',
+    accel: values.LABVISOR_ACCEL,
+    // Instant labs: VMs of images with the guest agent start as clones of booted templates.
+    ...(values.LABVISOR_TEMPLATES === 'on'
+      ? { templatesDir: path.join(dataDir, 'templates') }
+      : {}),
+    ...(networkModes.some((mode) => mode !== 'none')
+      ? {
+          guestNetworks: {
+            namespace: values.LABVISOR_NETWORK_NAMESPACE,
+            stateDir: path.join(dataDir, 'network'),
+            ...(values.LABVISOR_NETWORK_UPLINK_NAMESPACE
+              ? { uplinkNamespace: values.LABVISOR_NETWORK_UPLINK_NAMESPACE }
+              : {}),
+            ...(values.LABVISOR_NETWORK_DNS
+              ? { dnsServers: values.LABVISOR_NETWORK_DNS.split(',') }
+              : {}),
+          },
+        }
+      : {}),
+  };
+}
+
+/** The Incus driver's settings: the cluster's addresses and the certificates' files, read here. */
+function incusConfigOf(values: EnvValues): DriverConfig {
+  const files = {
+    LABVISOR_INCUS_CLIENT_CERT: values.LABVISOR_INCUS_CLIENT_CERT,
+    LABVISOR_INCUS_CLIENT_KEY: values.LABVISOR_INCUS_CLIENT_KEY,
+    LABVISOR_INCUS_SERVER_CERT: values.LABVISOR_INCUS_SERVER_CERT,
+  };
+  const missing = [
+    ...(values.LABVISOR_INCUS_ADDRESSES ? [] : ['LABVISOR_INCUS_ADDRESSES']),
+    ...Object.entries(files)
+      .filter(([, value]) => value === undefined)
+      .map(([key]) => key),
+  ];
+  if (missing.length > 0) {
+    throw new ConfigError(
+      `Invalid configuration: LABVISOR_DRIVER=incus needs ${missing.join(', ')} (see docs/incus.md)`,
+    );
+  }
+  const read = (key: keyof typeof files): string => {
+    try {
+      return fs.readFileSync(files[key]!, 'utf8');
+    } catch (error) {
+      throw new ConfigError(
+        `Invalid configuration: ${key} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'}: ${files[key]})`,
+      );
+    }
+  };
+  return {
+    kind: 'incus',
+    addresses: values.LABVISOR_INCUS_ADDRESSES!.split(','),
+    clientCertificate: read('LABVISOR_INCUS_CLIENT_CERT'),
+    clientKey: read('LABVISOR_INCUS_CLIENT_KEY'),
+    serverCertificate: read('LABVISOR_INCUS_SERVER_CERT'),
   };
 }
 

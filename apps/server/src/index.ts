@@ -72,7 +72,10 @@ async function main(): Promise<void> {
   const engine: Engine = await createEngine({
     runDir: path.join(config.dataDir, 'vms'),
     // The tiny image's kernel: `auto` boots it to see whether KVM runs real guests here.
-    driver: { ...config.driver, probeGuest: await findProbeGuest(database.knex) },
+    driver:
+      config.driver.kind === 'qemu'
+        ? { ...config.driver, probeGuest: await findProbeGuest(database.knex) }
+        : config.driver,
     logger: logger.child({ component: 'engine' }),
   });
   const engineInfo = engine.info();

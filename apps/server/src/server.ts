@@ -18,6 +18,7 @@ import { ImageImport, type ImageImportSettings } from './domain/images/image-imp
 import { PoolFiller } from './domain/pools/pool-filler.js';
 import { PoolService } from './domain/pools/pool-service.js';
 import { BudgetKeeper } from './domain/quota/budget-keeper.js';
+import { TenantProjects } from './domain/tenants/tenant-projects.js';
 import { IdleSuspender } from './domain/vms/idle-suspender.js';
 import { NetworkPolicy } from './domain/vms/network-policy.js';
 import { SnapshotService } from './domain/vms/snapshot-service.js';
@@ -139,10 +140,16 @@ export function buildServer(options: ServerOptions): LabvisorServer {
     publicOrigin: options.publicOrigin,
     logger: logger.child({ component: 'ports' }),
   });
+  const tenantProjects = new TenantProjects(knex, engine, logger.child({ component: 'projects' }));
+  // Quotas changed while the server was down (or a cluster that lost its projects) are mirrored.
+  void tenantProjects
+    .syncAll()
+    .catch((error) => logger.warn({ err: error }, 'cannot mirror tenant quotas onto projects'));
   const app = createApp({
     database,
     engine,
     vms,
+    tenantProjects,
     networks,
     guestPorts,
     vmEvents,

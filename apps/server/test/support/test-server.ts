@@ -41,8 +41,15 @@ export interface TestServer {
 export async function startTestServer(
   database: Database,
   options: {
-    /** The engine's settings; its driver is QEMU under TCG unless `driver` says otherwise. */
-    engine?: Partial<Omit<EngineConfig, 'driver'>> & { driver?: Partial<DriverConfig> };
+    /**
+     * The engine's settings; its driver is QEMU under TCG unless `driver` says otherwise (QEMU
+     * settings on top of those, or a whole other driver's configuration such as Incus's).
+     */
+    engine?: Partial<Omit<EngineConfig, 'driver'>> & {
+      driver?:
+        | Partial<Extract<DriverConfig, { kind: 'qemu' }>>
+        | Exclude<DriverConfig, { kind: 'qemu' }>;
+    };
     /** Builds the engine's driver instead (a fake, for tests where no guest must boot). */
     driverFactory?: DriverFactory;
     webHandler?: RequestHandler;
@@ -59,7 +66,10 @@ export async function startTestServer(
     {
       ...options.engine,
       runDir,
-      driver: { kind: 'qemu', accel: 'tcg', ...options.engine?.driver },
+      driver:
+        options.engine?.driver?.kind === 'incus'
+          ? options.engine.driver
+          : { kind: 'qemu', accel: 'tcg', ...options.engine?.driver },
     },
     options.driverFactory,
   );

@@ -93,11 +93,14 @@ export interface StartOptions {
   pooled?: boolean;
 }
 
-/** A tenant's limits, as a driver that partitions its hosts by tenant enforces them too. */
+/**
+ * A tenant's limits as a driver that partitions its hosts by tenant enforces them too. Only what
+ * both count alike: the engine's quota counts CPUs and memory of running VMs only, Incus counts
+ * every instance's, so a project bounds the number of instances (each VM holds at least 1 GiB of
+ * the tenant's disk quota) and each instance carries its own CPU and memory limits.
+ */
 export interface ProjectLimits {
-  vms: number;
-  vcpus: number;
-  memoryMib: number;
+  instances: number;
 }
 
 /** A snapshot as listed. */

@@ -1,14 +1,23 @@
 import { z } from 'zod';
 import { nameSchema } from './common.js';
 
-/** How a VM boots from an image: direct kernel boot, firmware from a disk, or an installer ISO. */
-export const imageKindSchema = z.enum(['kernel', 'disk', 'iso']);
+/**
+ * How a VM boots from an image: direct kernel boot, firmware from a disk, an installer ISO, or a
+ * system container (hosts whose engine runs containers: the Incus driver).
+ */
+export const imageKindSchema = z.enum(['kernel', 'disk', 'iso', 'container']);
 
-/** The file format of an image. */
-export const imageFormatSchema = z.enum(['qcow2', 'raw', 'iso']);
+/** An image kind. */
+export type ImageKind = z.infer<typeof imageKindSchema>;
 
-/** A file format an image can be of. */
-export type ImageFormat = z.infer<typeof imageFormatSchema>;
+/** The file format an image can be uploaded in. */
+export const uploadImageFormatSchema = z.enum(['qcow2', 'raw', 'iso']);
+
+/** A file format an image can be uploaded in. */
+export type ImageFormat = z.infer<typeof uploadImageFormatSchema>;
+
+/** The file format of an image: an upload's, or Incus's unified tarball (built container images). */
+export const imageFormatSchema = z.enum([...uploadImageFormatSchema.options, 'incus-unified']);
 
 /** A guest image a VM can be created from. */
 export const imageSchema = z.object({
@@ -46,7 +55,7 @@ const countFromQuery = (min: number, max: number) => z.coerce.number().int().min
  */
 export const uploadImageQuerySchema = z.strictObject({
   name: nameSchema,
-  format: imageFormatSchema,
+  format: uploadImageFormatSchema,
   tenantId: z.uuid().optional(),
   defaultVcpus: countFromQuery(1, 16).optional(),
   defaultMemoryMib: countFromQuery(64, 65_536).optional(),

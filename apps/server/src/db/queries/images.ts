@@ -5,8 +5,8 @@ export interface ImageRow {
   id: string;
   tenant_id: string | null;
   name: string;
-  kind: 'kernel' | 'disk' | 'iso';
-  format: 'qcow2' | 'raw' | 'iso';
+  kind: 'kernel' | 'disk' | 'iso' | 'container';
+  format: 'qcow2' | 'raw' | 'iso' | 'incus-unified';
   path: string;
   kernel_path: string | null;
   initrd_path: string | null;

@@ -11,11 +11,21 @@ const builtImageManifestSchema = z.object({
   cmdline: z.string().optional(),
   /** The serial port the image's Labvisor agent listens on (its VMs can start from templates). */
   guestAgent: z.literal('ttyS1').optional(),
-  files: z.object({
-    kernel: z.object({ path: z.string(), sha256: z.string() }).optional(),
-    initrd: z.object({ path: z.string(), sha256: z.string() }).optional(),
-    disk: z.object({ path: z.string(), sha256: z.string(), format: z.enum(['qcow2', 'raw']) }),
-  }),
+  files: z.union([
+    z.object({
+      kernel: z.object({ path: z.string(), sha256: z.string() }).optional(),
+      initrd: z.object({ path: z.string(), sha256: z.string() }).optional(),
+      disk: z.object({ path: z.string(), sha256: z.string(), format: z.enum(['qcow2', 'raw']) }),
+    }),
+    // A container image (infra/images/tiny-container): one tarball, run by the Incus driver.
+    z.object({
+      container: z.object({
+        path: z.string(),
+        sha256: z.string(),
+        format: z.literal('incus-unified'),
+      }),
+    }),
+  ]),
   /** What a VM of the image should get; manifests written before recipes named it get the tiny's. */
   defaults: z
     .object({
@@ -39,7 +49,8 @@ export async function registerBuiltImage(
   const manifest = builtImageManifestSchema.parse(
     JSON.parse(await fs.readFile(manifestPath, 'utf8')),
   );
-  const disk = manifest.files.disk;
+  const files = manifest.files;
+  const disk = 'container' in files ? files.container : files.disk;
   const existing = await knex('images')
     .whereNull('tenant_id')
     .andWhere({ name: manifest.name })
@@ -53,12 +64,12 @@ export async function registerBuiltImage(
     return target;
   };
   const diskPath = (await stored(disk))!;
-  const kernelPath = await stored(manifest.files.kernel);
-  const initrdPath = await stored(manifest.files.initrd);
+  const kernelPath = 'kernel' in files ? await stored(files.kernel) : null;
+  const initrdPath = 'initrd' in files ? await stored(files.initrd) : null;
   const { size } = await fs.stat(diskPath);
   const row = {
     name: manifest.name,
-    kind: kernelPath ? 'kernel' : 'disk',
+    kind: 'container' in files ? 'container' : kernelPath ? 'kernel' : 'disk',
     format: disk.format,
     path: diskPath,
     kernel_path: kernelPath,

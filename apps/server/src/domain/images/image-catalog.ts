@@ -1,15 +1,25 @@
+import type { DriverInfo } from '@labvisor/engine';
 import type { Image } from '@labvisor/shared';
 import type { Knex } from 'knex';
 import { type ImageRow, toImage } from '../../db/queries/images.js';
 import { AppError } from '../../errors.js';
 import type { Actor } from '../auth/access.js';
+import { runnableImageKinds } from './runnable-images.js';
 
-/** The images an actor can see (global ones and those of their tenants), with their VM counts. */
+/**
+ * The images an actor can see (global ones and those of their tenants), with their VM counts; the
+ * list holds only those this host's engine runs (no container image on a QEMU host).
+ */
 export class ImageCatalog {
-  constructor(private readonly knex: Knex) {}
+  constructor(
+    private readonly knex: Knex,
+    private readonly engine: { info(): DriverInfo },
+  ) {}
 
   async list(actor: Actor): Promise<Image[]> {
-    const rows = await this.#visible(actor).orderBy('name');
+    const rows = await this.#visible(actor)
+      .whereIn('kind', runnableImageKinds(this.engine.info()))
+      .orderBy('name');
     const counts = await this.#countVms(
       actor,
       rows.map((row) => row.id),

@@ -163,6 +163,7 @@ export class PoolFiller {
         boot: bootOf(image),
         guestAgent: true,
         network: vmNetworkOf(network, tenant),
+        project: pool.tenant_id,
       });
       await this.#engine.startPooledVm(vm.id);
       this.#logger.info({ poolId: pool.id, vmId: vm.id }, 'pooled VM ready');

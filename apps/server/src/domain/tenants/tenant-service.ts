@@ -22,10 +22,14 @@ import { AppError } from '../../errors.js';
 import { type Actor, requirePlatformAdmin, requireRole, tenantNotFound } from '../auth/access.js';
 import { readMemberLimits, readUsage } from '../quota/quota-usage.js';
 import { assertInternetCap, lockTenantQuota } from '../vms/internet-cap.js';
+import type { TenantProjects } from './tenant-projects.js';
 
 /** Tenants, their quota and usage, as each actor may see and change them. */
 export class TenantService {
-  constructor(private readonly knex: Knex) {}
+  constructor(
+    private readonly knex: Knex,
+    private readonly projects?: TenantProjects,
+  ) {}
 
   /** The tenants the actor belongs to (every one for platform admins), by name. */
   list(actor: Actor): Promise<TenantRow[]> {
@@ -49,8 +53,9 @@ export class TenantService {
   /** Creates a tenant with the default quota (platform admins). */
   async create(actor: Actor, body: CreateTenantRequest, ip: string | undefined) {
     requirePlatformAdmin(actor);
+    let created: Awaited<ReturnType<typeof insertTenant>>;
     try {
-      return await this.knex.transaction(async (trx) => {
+      created = await this.knex.transaction(async (trx) => {
         const row = await insertTenant(trx, { name: body.name });
         await recordAudit(trx, {
           actorId: actor.user.id,
@@ -65,6 +70,9 @@ export class TenantService {
     } catch (error) {
       throw nameTaken(error, body.name);
     }
+    const limits = await readLimits(this.knex, created.id);
+    if (limits) await this.projects?.sync(created.id, limits);
+    return created;
   }
 
   /** Renames a tenant or switches its console recording (platform admins). */
@@ -180,6 +188,7 @@ export class TenantService {
         details: { limits },
       });
     });
+    await this.projects?.sync(tenant.id, limits);
     return this.#quotaOf(actor, tenant.id, limits);
   }
 

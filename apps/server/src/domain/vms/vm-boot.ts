@@ -4,6 +4,7 @@ import type { ImageRow } from '../../db/queries/images.js';
 /** How a VM boots from its image. */
 export function bootOf(image: ImageRow): VmBoot {
   if (image.kind === 'iso') return { kind: 'iso', isoPath: image.path };
+  if (image.kind === 'container') return { kind: 'container', imagePath: image.path };
   const baseDiskFormat = image.format === 'raw' ? 'raw' : 'qcow2';
   if (image.kind === 'kernel') {
     return {

@@ -25,6 +25,7 @@ import {
 } from '../../db/queries/vms.js';
 import { AppError } from '../../errors.js';
 import { type Actor, requireRole } from '../auth/access.js';
+import { assertImageRunsHere } from '../images/runnable-images.js';
 import type { PoolFiller } from '../pools/pool-filler.js';
 import { takePooledVm } from '../pools/pool-take.js';
 import { admit, createRequest, startRequestOf } from '../quota/admission.js';
@@ -119,6 +120,7 @@ export class VmService extends EventEmitter<{
       .andWhere((q) => q.whereNull('tenant_id').orWhere('tenant_id', body.tenantId))
       .first();
     if (!image) throw new AppError('NOT_FOUND', 'No such image.');
+    assertImageRunsHere(image, this.#engine.info());
     const tenant = (await findTenantById(this.#knex, body.tenantId))!;
     const network = body.network ?? tenant.default_network;
     this.#networks.assertOffered(network, 'network');
@@ -210,6 +212,7 @@ export class VmService extends EventEmitter<{
         guestConfig: guestConfigFor(vm.name, actor.user),
         ...(image.guest_agent ? { guestAgent: true } : {}),
         network: vmNetworkOf(network, tenant),
+        project: vm.tenant_id,
       });
       await this.#engine.startVm(vm.id);
     });

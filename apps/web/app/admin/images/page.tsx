@@ -14,6 +14,7 @@ const KIND_LABELS: Record<Image['kind'], string> = {
   kernel: 'Kernel and disk',
   disk: 'Disk',
   iso: 'Installer ISO',
+  container: 'System container',
 };
 
 /** The images VMs are made from: the list with what uses them, an upload form, and Delete. */

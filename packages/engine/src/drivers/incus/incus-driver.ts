@@ -143,7 +143,7 @@ export class IncusDriver implements Driver {
     return {
       name: this.name,
       version: this.#version,
-      features: ['serial', 'containers', 'snapshots'],
+      features: ['serial', 'containers', 'snapshots', 'projects'],
       details: {
         incusVersion: this.#version,
         members: this.#members.join(', ') || 'standalone',
@@ -171,9 +171,7 @@ export class IncusDriver implements Driver {
       description: current.description,
       config: {
         ...current.config,
-        'limits.instances': String(limits.vms),
-        'limits.cpu': String(limits.vcpus),
-        'limits.memory': `${limits.memoryMib}MiB`,
+        'limits.instances': String(limits.instances),
       },
     });
   }

@@ -68,7 +68,7 @@ describe.skipIf(skipReason)('the Incus driver on a three-member cluster', () => 
   });
 
   it('runs a container lab in its tenant’s project, with a console that answers', async () => {
-    await engine.syncProject('tenant-a', { vms: 2, vcpus: 4, memoryMib: 512 });
+    await engine.syncProject('tenant-a', { instances: 2 });
     const created = await engine.createVm(
       tinyContainerSpec(imagePath, 'lab-1', { project: 'tenant-a' }),
     );
@@ -128,7 +128,7 @@ describe.skipIf(skipReason)('the Incus driver on a three-member cluster', () => 
   }, 60_000);
 
   it('refuses what the tenant’s project limits do not allow, as the engine’s own error', async () => {
-    await engine.syncProject('tenant-a', { vms: 1, vcpus: 4, memoryMib: 512 });
+    await engine.syncProject('tenant-a', { instances: 1 });
     const refused = await engine
       .createVm(tinyContainerSpec(imagePath, 'lab-2', { project: 'tenant-a' }))
       .catch((error: unknown) => error);
@@ -157,7 +157,7 @@ describe.skipIf(skipReason)('the Incus driver on a three-member cluster', () => 
   }, 60_000);
 
   it('spreads a class over the members, and deletes every instance it made', async () => {
-    await engine.syncProject('tenant-b', { vms: 6, vcpus: 6, memoryMib: 1024 });
+    await engine.syncProject('tenant-b', { instances: 6 });
     const ids = ['class-1', 'class-2', 'class-3'];
     await Promise.all(
       ids.map((id) => engine.createVm(tinyContainerSpec(imagePath, id, { project: 'tenant-b' }))),

@@ -1,0 +1,165 @@
+import os from 'node:os';
+import path from 'node:path';
+import {
+  builtImageDir,
+  ensureTinyContainerImage,
+  IncusCluster,
+  incusClusterSkipReason,
+} from '@labvisor/engine/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '../src/db/database.js';
+import { registerBuiltImage } from '../src/domain/images/built-images.js';
+import { ConsoleSocket } from './support/console-client.js';
+import { openVmTestDatabase } from './support/databases.js';
+import { createFixtureUser, FIXTURE_PASSWORD } from './support/fixtures.js';
+import {
+  startTestServer,
+  TestClient,
+  type TestServer,
+  waitForVmState,
+} from './support/test-server.js';
+import { registerTinyImage } from './support/tiny-image.js';
+
+const skipReason = incusClusterSkipReason();
+if (skipReason && process.env.CI === 'true') throw new Error(`cannot run under CI: ${skipReason}`);
+
+// Labvisor on an Incus cluster (LABVISOR_DRIVER=incus), through its API: a real three-member
+// cluster on this machine runs the labs as system containers, each tenant in its own project.
+describe.skipIf(skipReason)('Labvisor on an Incus cluster', () => {
+  const cluster = new IncusCluster();
+  let database: Database;
+  let server: TestServer;
+  let admin: TestClient;
+  let student: TestClient;
+  let tenantId: string;
+  let containerImageId: string;
+  let vmImageId: string;
+
+  beforeAll(async () => {
+    const options = { ci: process.env.CI === 'true', cacheDir: process.env.LABVISOR_CACHE_DIR };
+    ensureTinyContainerImage(options);
+    await cluster.start(3);
+    database = await openVmTestDatabase();
+    containerImageId = (
+      await registerBuiltImage(database.knex, {
+        manifestDir: builtImageDir('tiny-container', options),
+        imagesDir: path.join(os.tmpdir(), 'labvisor-test-images'),
+      })
+    ).id;
+    vmImageId = await registerTinyImage(database.knex);
+    await createFixtureUser(database.knex, 'ops@example.test', { isPlatformAdmin: true });
+    server = await startTestServer(database, {
+      engine: { driver: { kind: 'incus', ...cluster.connection() } },
+    });
+    admin = new TestClient(server.url);
+    expect((await admin.login('ops@example.test', FIXTURE_PASSWORD)).status).toBe(200);
+  }, 180_000);
+
+  afterAll(async () => {
+    await server?.close();
+    await database?.close();
+    await cluster.cleanup();
+  }, 120_000);
+
+  const projectLimit = () =>
+    cluster
+      .incus(cluster.members[0]!, ['project', 'get', `lv-${tenantId}`, 'limits.instances'])
+      .trim();
+
+  it('says it runs on Incus, and makes each new tenant a project bounded by its quota', async () => {
+    const ready = await admin.send('GET', '/readyz');
+    expect(ready.status).toBe(200);
+    const host = await admin.send('GET', '/api/v1/host');
+    expect(host.body).toMatchObject({ driver: 'incus', details: { instanceType: 'container' } });
+    const created = await admin.send('POST', '/api/v1/tenants', { name: 'Shell 101' });
+    expect(created.status).toBe(201);
+    tenantId = created.body.id;
+    // The default quota's 50 GiB of disk: at most 50 VMs of at least 1 GiB each.
+    expect(projectLimit()).toBe('50');
+    const quota = (await admin.send('GET', `/api/v1/tenants/${tenantId}/quota`)).body;
+    const changed = await admin.send('PUT', `/api/v1/tenants/${tenantId}/quota`, {
+      limits: { ...quota.limits, diskGib: 3 },
+    });
+    expect(changed.status).toBe(200);
+    expect(projectLimit()).toBe('3');
+  });
+
+  it('lists only the images the cluster runs, and refuses another kind with a sentence', async () => {
+    const images = (await admin.send('GET', '/api/v1/images')).body.items;
+    expect(images.map((image: { id: string }) => image.id)).toEqual([containerImageId]);
+    expect(images[0]).toMatchObject({ kind: 'container', format: 'incus-unified' });
+    const refused = await admin.send('POST', '/api/v1/vms', {
+      tenantId,
+      name: 'wrong-kind',
+      imageId: vmImageId,
+      vcpus: 1,
+      memoryMib: 128,
+      diskGib: 1,
+    });
+    expect(refused.status).toBe(400);
+    expect(refused.body.error.message).toMatch(
+      /is a virtual machine image, and this host runs system containers/,
+    );
+  });
+
+  it('runs a student’s lab as a container, with a terminal that answers', async () => {
+    await createFixtureUser(database.knex, 'sam@example.test', { tenantId, role: 'member' });
+    student = new TestClient(server.url);
+    expect((await student.login('sam@example.test', FIXTURE_PASSWORD)).status).toBe(200);
+    const created = await student.send('POST', '/api/v1/vms', {
+      tenantId,
+      name: 'shell',
+      imageId: containerImageId,
+      vcpus: 1,
+      memoryMib: 128,
+      diskGib: 1,
+    });
+    expect(created.status).toBe(201);
+    const vm = await waitForVmState(student, created.body.id, 'running');
+    const listed = cluster.incus(cluster.members[0]!, [
+      'list',
+      '--project',
+      `lv-${tenantId}`,
+      '--format',
+      'csv',
+      '-c',
+      'ns',
+    ]);
+    expect(listed.trim()).toBe(`lv-${vm.id},RUNNING`);
+    const terminal = await ConsoleSocket.open(server.url, student, vm.id);
+    try {
+      // Keys typed before Incus attaches the console are lost: Enter until a prompt answers.
+      await expect
+        .poll(
+          async () => {
+            terminal.type('\r');
+            await new Promise((resolve) => setTimeout(resolve, 300));
+            return terminal.output;
+          },
+          { timeout: 15_000, interval: 200 },
+        )
+        .toMatch(/# $/);
+      const from = terminal.output.length;
+      terminal.type('echo lab-$((40+2))\r');
+      await terminal.waitFor(/lab-42/, 10_000, from);
+    } finally {
+      terminal.close();
+    }
+  }, 60_000);
+
+  it('stops and deletes the lab: its instance leaves the cluster', async () => {
+    const vm = (await student.send('GET', '/api/v1/vms')).body.items[0];
+    expect((await student.send('POST', `/api/v1/vms/${vm.id}/stop`)).status).toBe(202);
+    await waitForVmState(student, vm.id, 'stopped');
+    expect((await student.send('DELETE', `/api/v1/vms/${vm.id}`)).status).toBe(204);
+    await expect
+      .poll(
+        () =>
+          cluster
+            .incus(cluster.members[0]!, ['list', '--all-projects', '--format', 'csv', '-c', 'n'])
+            .trim(),
+        { timeout: 30_000 },
+      )
+      .toBe('');
+  }, 60_000);
+});
