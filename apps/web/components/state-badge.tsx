@@ -9,6 +9,7 @@ const LABELS: Record<VmState, string> = {
   stopping: 'Stopping…',
   crashed: 'Crashed',
   error: 'Error',
+  unavailable: 'Unavailable',
 };
 
 /** A VM's state as a coloured label. */

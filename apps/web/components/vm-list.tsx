@@ -86,7 +86,7 @@ export function VmList({ vms, onChange }: { vms: Vm[]; onChange: () => void }) {
               </td>
               <td>
                 <StateBadge state={vm.state} />
-                {vm.stateReason && (vm.state === 'error' || vm.state === 'crashed') && (
+                {vm.stateReason && ['error', 'crashed', 'unavailable'].includes(vm.state) && (
                   <div className="muted small">{vm.stateReason}</div>
                 )}
               </td>

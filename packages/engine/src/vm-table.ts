@@ -82,6 +82,7 @@ export class VmTable {
   readonly observer: DriverObserver = {
     onExit: (vmId, exit) => this.#onExit(vmId, exit),
     onRunState: (vmId, state) => this.#onRunState(vmId, state),
+    onAvailability: (vmId, change) => this.#onAvailability(vmId, change),
   };
 
   /** Attaches the driver (created with {@link observer}). */
@@ -304,6 +305,16 @@ export class VmTable {
     record.logger[graceful ? 'info' : 'error']({ cause: exit.cause }, `guest ended: ${next}`);
     this.setState(record, next, exit.cause);
     if (exit.acceleratorFailed) this.#events.onAcceleratorFailure(record);
+  }
+
+  #onAvailability(vmId: string, change: { reason: string } | { runState: RunState }): void {
+    const record = this.#records.get(vmId);
+    if (!record || this.#lock.isHeld(vmId)) return;
+    const next = 'reason' in change ? 'unavailable' : change.runState;
+    if (record.state === next || !canTransition(record.state, next)) return;
+    const cause = 'reason' in change ? change.reason : undefined;
+    record.logger[cause ? 'warn' : 'info']({ cause }, `guest ${next}`);
+    this.setState(record, next, cause);
   }
 
   #onRunState(vmId: string, state: RunState): void {

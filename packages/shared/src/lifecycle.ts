@@ -15,15 +15,17 @@ export const VM_TRANSITIONS: Readonly<Record<VmState, readonly VmState[]>> = {
   stopped: ['starting'],
   // up, up but paused (restore of a paused state), failed start, died
   starting: ['running', 'paused', 'stopped', 'suspended', 'error', 'crashed'],
-  // pause, stop/suspend, reboot, guest poweroff, died, memory snapshot restore
-  running: ['paused', 'stopping', 'running', 'stopped', 'crashed', 'error'],
-  paused: ['running', 'stopping', 'stopped', 'crashed', 'error'],
+  // pause, stop/suspend, reboot, guest poweroff, died, memory snapshot restore, its host lost
+  running: ['paused', 'stopping', 'running', 'stopped', 'crashed', 'error', 'unavailable'],
+  paused: ['running', 'stopping', 'stopped', 'crashed', 'error', 'unavailable'],
   // stop finished, suspend finished, died while stopping, stop failed and the guest still up
   stopping: ['stopped', 'suspended', 'crashed', 'error', 'running', 'paused'],
   // resume = start from the saved state; stop or a snapshot restore discards the saved state
   suspended: ['starting', 'stopped'],
   crashed: ['starting', 'stopped'],
   error: ['starting', 'stopped'],
+  // its host is back: the guest as the host reports it
+  unavailable: ['running', 'paused', 'stopped', 'crashed', 'error'],
 };
 
 /** Whether the table allows moving from `from` to `to`. */
@@ -37,10 +39,17 @@ export const RESOURCE_HOLDING_STATES: readonly VmState[] = [
   'running',
   'paused',
   'stopping',
+  'unavailable',
 ];
 
 /** States in which the VM's guest exists (a process, an instance), even if it is on its way. */
-export const PROCESS_STATES: readonly VmState[] = ['starting', 'running', 'paused', 'stopping'];
+export const PROCESS_STATES: readonly VmState[] = [
+  'starting',
+  'running',
+  'paused',
+  'stopping',
+  'unavailable',
+];
 
 /**
  * States in which the guest lives (runs, or is paused): its consoles can be opened and a snapshot

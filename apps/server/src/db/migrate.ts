@@ -15,6 +15,7 @@ import * as addVmDiskBytes from './migrations/0013_add_vm_disk_bytes.js';
 import * as addGuestNetworks from './migrations/0014_add_guest_networks.js';
 import * as addNetworkLimits from './migrations/0015_add_network_limits.js';
 import * as addContainerImages from './migrations/0016_add_container_images.js';
+import * as addUnavailableState from './migrations/0017_add_unavailable_state.js';
 
 /** One forward-only migration. Each runs inside its own transaction. */
 export interface Migration {
@@ -40,6 +41,7 @@ export const MIGRATIONS: Migration[] = [
   { name: '0014_add_guest_networks', up: addGuestNetworks.up },
   { name: '0015_add_network_limits', up: addNetworkLimits.up },
   { name: '0016_add_container_images', up: addContainerImages.up },
+  { name: '0017_add_unavailable_state', up: addUnavailableState.up },
 ];
 
 class ListMigrationSource implements Knex.MigrationSource<Migration> {

@@ -63,6 +63,11 @@ export interface DriverObserver {
   onExit(vmId: string, exit: ExitInfo): void;
   /** The guest was paused or resumed by something other than an engine action (an I/O error). */
   onRunState(vmId: string, state: RunState): void;
+  /**
+   * The guest's host went out of reach (`reason`: a sentence, e.g. an Incus member offline) or
+   * came back (`runState`: how the guest is now). Drivers of one host never call it.
+   */
+  onAvailability?(vmId: string, change: { reason: string } | { runState: RunState }): void;
 }
 
 export type { BootPath };

@@ -64,8 +64,11 @@ export class IncusCluster {
       const member = this.#createMember(index);
       this.members.push(member);
       await this.#startDaemon(member);
-      if (index === 1) this.incus(member, ['admin', 'init', '--preseed'], bootstrapPreseed(member));
-      else this.#join(member);
+      if (index === 1) {
+        this.incus(member, ['admin', 'init', '--preseed'], bootstrapPreseed(member));
+        // A member that stops answering is offline after 11 s (Incus's minimum; default 20 s).
+        this.incus(member, ['config', 'set', 'cluster.offline_threshold', '11']);
+      } else this.#join(member);
     }
   }
 

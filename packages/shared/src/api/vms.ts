@@ -11,6 +11,8 @@ export const VM_STATES = [
   'stopping',
   'crashed',
   'error',
+  // Its host is out of reach (an Incus cluster member offline); it comes back when the host does.
+  'unavailable',
 ] as const;
 
 /** A VM's state. */

@@ -19,12 +19,15 @@ import type {
 import { IncusClient, type IncusConnection, IncusError } from './incus-client.js';
 import { toEngineErrorFromIncus } from './incus-errors.js';
 import { IncusEvents } from './incus-events.js';
+import { type IncusInstance, type IncusMember, IncusPoller } from './incus-poller.js';
 
 /** Settings of the Incus driver. */
 export interface IncusDriverConfig extends IncusConnection {
   kind: 'incus';
-  /** The storage pool instances' root disks are made in (default `data`... as the default profile says). */
+  /** The storage pool instances' root disks are made in (default `data`). */
   storagePool?: string;
+  /** How often members and instances are read, beside the events (default 5 s). */
+  pollMs?: number;
 }
 
 /** What Incus answers for `/1.0/instances/<name>/state`. */
@@ -78,14 +81,22 @@ export class IncusDriver implements Driver {
   readonly #images = new Map<string, Promise<void>>();
   /** Projects known to exist. */
   readonly #projects = new Set<string>(['default']);
+  /** Where each running VM's instance is (its member and project), by VM id. */
+  readonly #locations = new Map<string, { member: string; project: string }>();
+  /** When this driver last changed each VM's state (start, stop, freeze...), by VM id. */
+  readonly #changedAt = new Map<string, number>();
+  /** Instances placed on a member that no poll has listed yet, by name. */
+  readonly #placed = new Map<string, string>();
+  /** VMs whose member is out of reach. */
+  readonly #unavailable = new Set<string>();
+  readonly #poller: IncusPoller;
   readonly #version: string;
   readonly #host: HostResources;
-  readonly #members: string[];
 
   private constructor(
     config: IncusDriverConfig,
     client: IncusClient,
-    facts: { version: string; host: HostResources; members: string[] },
+    facts: { version: string; host: HostResources },
     logger: EngineLogger,
     observer: DriverObserver,
   ) {
@@ -93,11 +104,19 @@ export class IncusDriver implements Driver {
     this.#client = client;
     this.#version = facts.version;
     this.#host = facts.host;
-    this.#members = facts.members;
     this.#logger = logger;
     this.#observer = observer;
     this.#events = new IncusEvents(client, logger, (name, action) =>
       this.#onLifecycle(name, action),
+    );
+    this.#poller = new IncusPoller(
+      client,
+      logger,
+      {
+        onMemberChange: (member) => this.#onMemberChange(member),
+        onInstances: (instances, readSince) => this.#onInstances(instances, readSince),
+      },
+      config.pollMs,
     );
   }
 
@@ -127,15 +146,12 @@ export class IncusDriver implements Driver {
     const driver = new IncusDriver(
       config,
       client,
-      {
-        version: server.environment.server_version,
-        host,
-        members: members.map((m) => m.server_name),
-      },
+      { version: server.environment.server_version, host },
       logger,
       observer,
     );
     await driver.#events.start();
+    await driver.#poller.start();
     return driver;
   }
 
@@ -146,7 +162,11 @@ export class IncusDriver implements Driver {
       features: ['serial', 'containers', 'snapshots', 'projects'],
       details: {
         incusVersion: this.#version,
-        members: this.#members.join(', ') || 'standalone',
+        members:
+          this.#poller
+            .list()
+            .map((member) => `${member.name} (${member.status.toLowerCase()})`)
+            .join(', ') || 'standalone',
         instanceType: 'container',
       },
     };
@@ -188,7 +208,26 @@ export class IncusDriver implements Driver {
     const fingerprint = await this.#ensureImage(boot.imagePath);
     const project = projectNameOf(vm.spec.project);
     await this.#ensureProject(project);
-    await this.#call('create', vm.id, 'POST', `/1.0/instances?project=${project}`, {
+    // Placement by the driver: Incus's own places parallel creates on one member (each sees the
+    // same counts), and a class arrives in parallel.
+    const target = this.#pickMember();
+    if (target) this.#placed.set(instanceNameOf(vm.id), target);
+    try {
+      await this.#create(vm, project, fingerprint, target);
+    } catch (error) {
+      this.#placed.delete(instanceNameOf(vm.id));
+      throw error;
+    }
+  }
+
+  async #create(
+    vm: DriverVm,
+    project: string,
+    fingerprint: string,
+    target: string | undefined,
+  ): Promise<void> {
+    const targetQuery = target ? `&target=${encodeURIComponent(target)}` : '';
+    await this.#call('create', vm.id, 'POST', `/1.0/instances?project=${project}${targetQuery}`, {
       name: instanceNameOf(vm.id),
       type: 'container',
       source: { type: 'image', fingerprint },
@@ -212,6 +251,7 @@ export class IncusDriver implements Driver {
     await this.#setState(vm, 'start', { action: 'start' });
     const state = await this.#state(vm);
     this.#pids.set(vm.id, state.pid);
+    await this.#locate(vm);
     return { pid: state.pid, runState: 'running', bootPath: 'cold' };
   }
 
@@ -225,6 +265,7 @@ export class IncusDriver implements Driver {
     }
     if (state.status !== 'Running' && state.status !== 'Frozen') return null;
     this.#pids.set(vm.id, state.pid);
+    await this.#locate(vm);
     return { pid: state.pid, runState: state.status === 'Frozen' ? 'paused' : 'running' };
   }
 
@@ -393,6 +434,9 @@ export class IncusDriver implements Driver {
 
   release(vmId: string): void {
     this.#pids.delete(vmId);
+    this.#locations.delete(vmId);
+    this.#unavailable.delete(vmId);
+    this.#changedAt.delete(vmId);
   }
 
   /** Deletes the VM's instance (and its snapshots) from the cluster. */
@@ -409,16 +453,40 @@ export class IncusDriver implements Driver {
   }
 
   async close(): Promise<void> {
+    this.#poller.close();
     this.#events.close();
     this.#client.close();
   }
 
   /** A lifecycle event of an instance: a guest that stopped or was frozen without this driver. */
   #onLifecycle(instance: string, action: string): void {
+    if (action === 'instance-stopped' || action === 'instance-shutdown') {
+      this.#observe(instance, 'Stopped');
+    } else if (action === 'instance-paused') this.#observe(instance, 'Frozen');
+    else if (action === 'instance-resumed') this.#observe(instance, 'Running');
+  }
+
+  /** Every instance as the poller read it: what the events did not say. */
+  #onInstances(instances: IncusInstance[], readSince: number): void {
+    for (const instance of instances) {
+      this.#placed.delete(instance.name);
+      const vmId = instance.name.slice(NAME_PREFIX.length);
+      if (this.#unavailable.has(vmId)) {
+        if (this.#poller.isOnline(instance.location)) this.#comeBack(vmId, instance.status);
+        continue;
+      }
+      // This driver changed the VM after the read began: the read is older than what it knows.
+      if ((this.#changedAt.get(vmId) ?? 0) >= readSince) continue;
+      this.#observe(instance.name, instance.status);
+    }
+  }
+
+  /** An instance's status as observed (an event, a poll): reported when it is news. */
+  #observe(instance: string, status: string): void {
     if (!instance.startsWith(NAME_PREFIX)) return;
     const vmId = instance.slice(NAME_PREFIX.length);
-    if (!this.#pids.has(vmId) || this.#ending.has(vmId)) return;
-    if (action === 'instance-stopped' || action === 'instance-shutdown') {
+    if (!this.#pids.has(vmId) || this.#ending.has(vmId) || this.#unavailable.has(vmId)) return;
+    if (status === 'Stopped') {
       this.#pids.delete(vmId);
       this.#observer.onExit(vmId, {
         requested: false,
@@ -427,8 +495,78 @@ export class IncusDriver implements Driver {
         shutdownReason: 'guest-shutdown',
         cause: 'The container stopped',
       });
-    } else if (action === 'instance-paused') this.#observer.onRunState(vmId, 'paused');
-    else if (action === 'instance-resumed') this.#observer.onRunState(vmId, 'running');
+    } else if (status === 'Frozen') this.#observer.onRunState(vmId, 'paused');
+    else if (status === 'Running') this.#observer.onRunState(vmId, 'running');
+  }
+
+  /** Remembers which member runs the VM's instance. */
+  async #locate(vm: DriverVm): Promise<void> {
+    const where = this.#where(vm);
+    const instance = await this.#call<{ location: string }>(
+      'locate',
+      vm.id,
+      'GET',
+      `/1.0/instances/${where.name}?project=${where.project}`,
+    );
+    if (instance.location && instance.location !== 'none') {
+      this.#locations.set(vm.id, { member: instance.location, project: where.project });
+    }
+  }
+
+  /**
+   * A member's status changed: while it is not online the VMs it runs are unavailable (not
+   * crashed: their containers may well run on); the polls bring them back once it is.
+   */
+  #onMemberChange(member: IncusMember): void {
+    if (member.status === 'Online') return;
+    for (const [vmId, location] of this.#locations) {
+      if (location.member !== member.name) continue;
+      if (!this.#pids.has(vmId) || this.#unavailable.has(vmId)) continue;
+      this.#unavailable.add(vmId);
+      this.#observer.onAvailability?.(vmId, {
+        reason: `Its host "${member.name}" is ${member.status.toLowerCase()}${member.message ? ` (${member.message})` : ''}`,
+      });
+    }
+  }
+
+  /** An unavailable VM whose member is online again: as Incus now reports its instance. */
+  #comeBack(vmId: string, status: string): void {
+    if (status === 'Running' || status === 'Frozen') {
+      this.#unavailable.delete(vmId);
+      this.#observer.onAvailability?.(vmId, {
+        runState: status === 'Frozen' ? 'paused' : 'running',
+      });
+    } else if (status === 'Stopped') {
+      this.#unavailable.delete(vmId);
+      this.#pids.delete(vmId);
+      this.#observer.onExit(vmId, {
+        requested: false,
+        code: null,
+        signal: null,
+        cause: 'The container stopped while its host was out of reach',
+      });
+    }
+  }
+
+  /** Picks the online member with the fewest instances, counting those placed since the poll. */
+  #pickMember(): string | undefined {
+    const counts = new Map<string, number>();
+    for (const member of this.#poller.list()) {
+      if (member.status === 'Online') counts.set(member.name, 0);
+    }
+    const locations = [
+      ...this.#poller.instances().map((instance) => instance.location),
+      ...this.#placed.values(),
+    ];
+    for (const location of locations) {
+      const count = counts.get(location);
+      if (count !== undefined) counts.set(location, count + 1);
+    }
+    let best: string | undefined;
+    for (const [name, count] of counts) {
+      if (best === undefined || count < (counts.get(best) ?? 0)) best = name;
+    }
+    return best;
   }
 
   #where(vm: DriverVm): { name: string; project: string } {
@@ -446,14 +584,19 @@ export class IncusDriver implements Driver {
   }
 
   async #setState(vm: DriverVm, verb: string, body: Record<string, unknown>): Promise<void> {
+    this.#changedAt.set(vm.id, Date.now());
     const where = this.#where(vm);
-    await this.#call(
-      verb,
-      vm.id,
-      'PUT',
-      `/1.0/instances/${where.name}/state?project=${where.project}`,
-      body,
-    );
+    try {
+      await this.#call(
+        verb,
+        vm.id,
+        'PUT',
+        `/1.0/instances/${where.name}/state?project=${where.project}`,
+        body,
+      );
+    } finally {
+      this.#changedAt.set(vm.id, Date.now());
+    }
   }
 
   /** An API call on behalf of VM (or project) `subject`, its refusals as engine errors. */

@@ -30,7 +30,7 @@ describe.skipIf(skipReason)('the Incus driver on a three-member cluster', () => 
     imagePath = ensureTinyContainerImage({ ci: process.env.CI === 'true' });
     runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'labvisor-incus-run-'));
     await cluster.start(3);
-    config = { runDir, driver: { kind: 'incus', ...cluster.connection() } };
+    config = { runDir, driver: { kind: 'incus', ...cluster.connection(), pollMs: 1_000 } };
     engine = await createEngine(config);
   }, 180_000);
 
@@ -60,7 +60,7 @@ describe.skipIf(skipReason)('the Incus driver on a three-member cluster', () => 
     expect(info.error).toBeUndefined();
     expect(info).toMatchObject({ name: 'incus', details: { instanceType: 'container' } });
     expect(info.version).toMatch(/^\d+\.\d+/);
-    expect(info.details.members).toBe('member1, member2, member3');
+    expect(info.details.members).toBe('member1 (online), member2 (online), member3 (online)');
     expect(info.features).toContain('serial');
     expect(info.features).not.toContain('suspend-to-file');
     expect(info.features).not.toContain('vnc');
@@ -146,17 +146,7 @@ describe.skipIf(skipReason)('the Incus driver on a three-member cluster', () => 
     expect(after).toMatchObject({ state: 'running', pid: before.pid });
   });
 
-  it('sees a container that powers off from inside as stopped', async () => {
-    const terminal = await console('lab-1');
-    terminal.write('poweroff\n');
-    terminal.close();
-    await expect
-      .poll(async () => (await engine.getVm('lab-1')).state, { timeout: 30_000, interval: 250 })
-      .toBe('stopped');
-    await engine.deleteVm('lab-1');
-  }, 60_000);
-
-  it('spreads a class over the members, and deletes every instance it made', async () => {
+  it('spreads a class over the members, and deletes the instances with the labs', async () => {
     await engine.syncProject('tenant-b', { instances: 6 });
     const ids = ['class-1', 'class-2', 'class-3'];
     await Promise.all(
@@ -175,12 +165,61 @@ describe.skipIf(skipReason)('the Incus driver on a three-member cluster', () => 
       .trim()
       .split('\n')
       .map((line) => line.split(',')[1]);
-    expect(new Set(locations).size).toBeGreaterThan(1);
+    expect(new Set(locations).size).toBe(3);
     for (const id of ids) await engine.deleteVm(id);
     expect(
       cluster
-        .incus(cluster.members[0]!, ['list', '--all-projects', '--format', 'csv', '-c', 'n'])
+        .incus(cluster.members[0]!, ['list', '--project', 'lv-tenant-b', '--format', 'csv'])
         .trim(),
     ).toBe('');
+  }, 60_000);
+
+  it('marks labs unavailable while their member is down, and running again once it is back', async () => {
+    const ids = ['far-1', 'far-2'];
+    for (const id of ids) {
+      await engine.createVm(tinyContainerSpec(imagePath, id, { project: 'tenant-c' }));
+      await engine.startVm(id);
+    }
+    // One of them on a member other than the first, whose command line the test keeps using.
+    const placed = cluster
+      .incus(cluster.members[0]!, [
+        'list',
+        '--project',
+        'lv-tenant-c',
+        '--format',
+        'csv',
+        '-c',
+        'nL',
+      ])
+      .trim()
+      .split('\n')
+      .map((line) => line.split(','))
+      .find(([, location]) => location !== 'member1');
+    expect(placed).toBeDefined();
+    const id = placed![0]!.slice('lv-'.length);
+    const member = cluster.members.find((m) => m.name === placed![1])!;
+    const before = await engine.getVm(id);
+    await cluster.killMember(member);
+    await expect
+      .poll(async () => (await engine.getVm(id)).state, { timeout: 60_000, interval: 500 })
+      .toBe('unavailable');
+    expect((await engine.getVm(id)).cause).toMatch(new RegExp(`"${member.name}" is offline`));
+    await cluster.restartMember(member);
+    await expect
+      .poll(async () => (await engine.getVm(id)).state, { timeout: 60_000, interval: 500 })
+      .toBe('running');
+    // The same container ran on while its member's daemon was gone.
+    expect((await engine.getVm(id)).pid).toBe(before.pid);
+    for (const each of ids) await engine.deleteVm(each);
+  }, 180_000);
+
+  it('sees a container that powers off from inside as stopped', async () => {
+    const terminal = await console('lab-1');
+    terminal.write('poweroff\n');
+    terminal.close();
+    await expect
+      .poll(async () => (await engine.getVm('lab-1')).state, { timeout: 30_000, interval: 250 })
+      .toBe('stopped');
+    await engine.deleteVm('lab-1');
   }, 60_000);
 });
