@@ -1,4 +1,4 @@
-import type { CapacityReport, DriverInfo } from '@labvisor/engine';
+import type { CapacityReport, DriverInfo, HostMember } from '@labvisor/engine';
 import { API_ROUTES } from '@labvisor/shared';
 import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
 import type { Logger } from 'pino';
@@ -53,6 +53,8 @@ const MAX_JSON_BODY = '256kb';
 export interface EngineStatusSource {
   info(): DriverInfo;
   capacity(): CapacityReport;
+  members(): HostMember[];
+  setMemberState(member: string, action: 'evacuate' | 'restore'): Promise<void>;
 }
 
 /** Everything the HTTP app depends on; built by index.ts, or by a test. */

@@ -147,6 +147,45 @@ describe.skipIf(skipReason)('Labvisor on an Incus cluster', () => {
     }
   }, 60_000);
 
+  it('evacuates the lab’s member: it runs on elsewhere, and comes back when restored', async () => {
+    const vm = (await student.send('GET', '/api/v1/vms')).body.items[0];
+    const where = () =>
+      cluster
+        .incus(cluster.members[0]!, [
+          'list',
+          '--project',
+          `lv-${tenantId}`,
+          '--format',
+          'csv',
+          '-c',
+          'L',
+        ])
+        .trim();
+    const home = where();
+    const members = (await admin.send('GET', '/api/v1/host')).body.members;
+    expect(members.map((m: { status: string }) => m.status)).toEqual([
+      'Online',
+      'Online',
+      'Online',
+    ]);
+    expect(members.find((m: { name: string }) => m.name === home).vms).toBe(1);
+    expect((await student.send('POST', '/api/v1/host/evacuate', { member: home })).status).toBe(
+      403,
+    );
+    expect((await admin.send('POST', '/api/v1/host/evacuate', { member: 'nowhere' })).status).toBe(
+      404,
+    );
+    const evacuated = await admin.send('POST', '/api/v1/host/evacuate', { member: home });
+    expect(evacuated.status).toBe(200);
+    expect(evacuated.body).toMatchObject({ name: home, status: 'Evacuated' });
+    expect(where()).not.toBe(home);
+    expect((await student.send('GET', `/api/v1/vms/${vm.id}`)).body.state).toBe('running');
+    const restored = await admin.send('POST', '/api/v1/host/restore', { member: home });
+    expect(restored.body).toMatchObject({ name: home, status: 'Online' });
+    expect(where()).toBe(home);
+    expect((await student.send('GET', `/api/v1/vms/${vm.id}`)).body.state).toBe('running');
+  }, 120_000);
+
   it('stops and deletes the lab: its instance leaves the cluster', async () => {
     const vm = (await student.send('GET', '/api/v1/vms')).body.items[0];
     expect((await student.send('POST', `/api/v1/vms/${vm.id}/stop`)).status).toBe(202);

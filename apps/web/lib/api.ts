@@ -325,6 +325,8 @@ export const api = {
   tenantUsage: (tenantId: string, days: number) =>
     call(API_ROUTES.tenantUsage, { params: { tenantId }, query: { days } }),
   host: () => call(API_ROUTES.host),
+  evacuateMember: (member: string) => call(API_ROUTES.evacuateMember, { body: { member } }),
+  restoreMember: (member: string) => call(API_ROUTES.restoreMember, { body: { member } }),
   listUsers: async () => (await call(API_ROUTES.listUsers)).items,
   createUser: (body: BodyOf<typeof API_ROUTES.createUser>) => call(API_ROUTES.createUser, { body }),
   setUserDisabled: (userId: string, disabled: boolean) =>

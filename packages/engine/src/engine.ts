@@ -13,6 +13,7 @@ import type {
   ConsoleKind,
   Driver,
   DriverInfo,
+  HostMember,
   ProjectLimits,
   SnapshotInfo,
 } from './drivers/driver.js';
@@ -98,6 +99,28 @@ export class Engine extends EventEmitter<{
       .filter((record) => RESOURCE_HOLDING_STATES.includes(record.state))
       .map(({ spec }) => ({ memoryMib: spec.memoryMib, vcpus: spec.vcpus }));
     return computeCapacity(this.#host, this.#overcommit, holding);
+  }
+
+  /** The members of the driver's cluster of hosts; none for a driver of one host. */
+  members(): HostMember[] {
+    return this.#driver.members?.() ?? [];
+  }
+
+  /**
+   * Evacuates a cluster member (its VMs move to the others) or restores it. NOT_FOUND for a member
+   * the cluster does not have; UNAVAILABLE for a driver of one host.
+   */
+  async setMemberState(member: string, action: 'evacuate' | 'restore'): Promise<void> {
+    if (!this.#driver.setMemberState) {
+      throw new EngineError(
+        'UNAVAILABLE',
+        `The ${this.#driver.name} driver runs one host: no member to ${action}`,
+      );
+    }
+    if (!this.members().some((each) => each.name === member)) {
+      throw new EngineError('NOT_FOUND', `The cluster has no member "${member}"`);
+    }
+    await this.#driver.setMemberState(member, action);
   }
 
   /**

@@ -8,6 +8,7 @@ export type {
   DriverObserver,
   DriverVm,
   ExitInfo,
+  HostMember,
   ProjectLimits,
   RunState,
   SnapshotInfo,

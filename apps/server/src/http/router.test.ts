@@ -63,6 +63,8 @@ describe('the router', () => {
           allocatable: { vcpus: 8, memoryMib: 4096 },
           used: { vcpus: 0, memoryMib: 0, vms: 0 },
         }),
+        members: () => [],
+        setMemberState: async () => {},
       },
       logger: pino({ level: 'silent' }),
       sessionMiddleware,

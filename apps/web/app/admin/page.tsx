@@ -1,6 +1,6 @@
 'use client';
 
-import type { HostCapacity, Quota, QuotaLimits, Tenant } from '@labvisor/shared';
+import type { HostCapacity, HostMember, Quota, QuotaLimits, Tenant } from '@labvisor/shared';
 import { VM_STATES } from '@labvisor/shared';
 import Link from 'next/link';
 import { type FormEvent, useState } from 'react';
@@ -74,6 +74,20 @@ export default function AdminTenantsPage() {
       ) : (
         <>
           <HostCard host={data.host} />
+          {data.host.members.length > 0 && (
+            <MembersCard
+              members={data.host.members}
+              onEvacuate={(member) =>
+                run(
+                  () => api.evacuateMember(member),
+                  `Evacuated ${member}: its labs run on the other members.`,
+                )
+              }
+              onRestore={(member) =>
+                run(() => api.restoreMember(member), `Restored ${member}: its labs are back.`)
+              }
+            />
+          )}
           {data.host.imageBuilds.length > 0 && <ImageBuildsCard builds={data.host.imageBuilds} />}
           <section className="card" aria-labelledby="tenants-title">
             <h2 id="tenants-title">Tenants</h2>
@@ -159,6 +173,78 @@ function HostCard({ host }: { host: HostCapacity }) {
               </span>
             ))}
       </p>
+    </section>
+  );
+}
+
+/** The cluster's members (Incus driver): state, capacity, labs placed, evacuate or restore. */
+function MembersCard({
+  members,
+  onEvacuate,
+  onRestore,
+}: {
+  members: HostMember[];
+  onEvacuate: (member: string) => Promise<boolean>;
+  onRestore: (member: string) => Promise<boolean>;
+}) {
+  const [busy, setBusy] = useState<string>();
+  const act = async (member: string, action: (member: string) => Promise<boolean>) => {
+    setBusy(member);
+    await action(member);
+    setBusy(undefined);
+  };
+  return (
+    <section className="card" aria-labelledby="members-title">
+      <h2 id="members-title">Cluster members</h2>
+      <table>
+        <thead>
+          <tr>
+            <th scope="col">Member</th>
+            <th scope="col">State</th>
+            <th scope="col">CPUs</th>
+            <th scope="col">Memory</th>
+            <th scope="col">Labs</th>
+            <th scope="col">
+              <span className="visually-hidden">Actions</span>
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {members.map((member) => (
+            <tr key={member.name}>
+              <td>{member.name}</td>
+              <td>
+                {member.status}
+                {member.message && member.status !== 'Online' && (
+                  <div className="muted small">{member.message}</div>
+                )}
+              </td>
+              <td>{member.vcpus}</td>
+              <td>{formatNumber(member.memoryMib)} MiB</td>
+              <td>{member.vms}</td>
+              <td className="actions">
+                {member.status === 'Evacuated' ? (
+                  <button
+                    type="button"
+                    disabled={busy !== undefined}
+                    onClick={() => act(member.name, onRestore)}
+                  >
+                    {busy === member.name ? 'Restoring…' : `Restore ${member.name}`}
+                  </button>
+                ) : (
+                  <button
+                    type="button"
+                    disabled={busy !== undefined || member.status !== 'Online'}
+                    onClick={() => act(member.name, onEvacuate)}
+                  >
+                    {busy === member.name ? 'Evacuating…' : `Evacuate ${member.name}`}
+                  </button>
+                )}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
     </section>
   );
 }

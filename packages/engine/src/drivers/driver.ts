@@ -108,6 +108,19 @@ export interface ProjectLimits {
   instances: number;
 }
 
+/** A member of a cluster of hosts (the Incus driver's), as the admin page lists it. */
+export interface HostMember {
+  name: string;
+  /** As the cluster says: `Online`, `Offline`, `Evacuated`... */
+  status: string;
+  /** The cluster's word on it (why it is offline), or empty. */
+  message: string;
+  vcpus: number;
+  memoryMib: number;
+  /** Labvisor's VMs placed on it. */
+  vms: number;
+}
+
 /** A snapshot as listed. */
 export interface SnapshotInfo {
   name: string;
@@ -196,6 +209,13 @@ export interface Driver {
    * project), creating it when needed: a second wall behind the engine's exact admission.
    */
   syncProject?(project: string, limits: ProjectLimits): Promise<void>;
+  /** The cluster's members (drivers of several hosts); absent for one host. */
+  members?(): HostMember[];
+  /**
+   * Evacuates a member (its VMs move to the others and run on there; it takes no new ones) or
+   * restores it (its VMs come back); resolves once the cluster has done it.
+   */
+  setMemberState?(member: string, action: 'evacuate' | 'restore'): Promise<void>;
   /** Stops watching every guest; never stops one. */
   close(): Promise<void>;
 }

@@ -19,6 +19,25 @@ export const imageBuildSchema = z.object({
 /** A background image build. */
 export type ImageBuild = z.infer<typeof imageBuildSchema>;
 
+/** A member of the cluster of hosts the engine runs VMs on (the Incus driver's). */
+export const hostMemberSchema = z.object({
+  name: z.string(),
+  /** As the cluster says: `Online`, `Offline`, `Evacuated`... */
+  status: z.string(),
+  /** Why it is in that state, when the cluster says. */
+  message: z.string(),
+  vcpus: z.number(),
+  memoryMib: z.number(),
+  /** Labs placed on it. */
+  vms: z.number(),
+});
+
+/** A member of the cluster of hosts. */
+export type HostMember = z.infer<typeof hostMemberSchema>;
+
+/** Body of `POST /api/v1/host/evacuate` and `POST /api/v1/host/restore`. */
+export const hostMemberRequestSchema = z.strictObject({ member: z.string().min(1).max(63) });
+
 /** Answer of `GET /api/v1/host` (platform admins): this host's capacity and what its VMs use. */
 export const hostCapacitySchema = z.object({
   /** The machine: logical CPUs and memory. */
@@ -41,6 +60,8 @@ export const hostCapacitySchema = z.object({
   engineError: z.string().optional(),
   /** Guest images being built in the background, and how they went. */
   imageBuilds: z.array(imageBuildSchema),
+  /** The cluster's members, when the engine runs VMs on a cluster (empty on one host). */
+  members: z.array(hostMemberSchema),
 });
 
 /** Answer of `GET /api/v1/host`. */

@@ -10,6 +10,7 @@ import type {
   DriverInfo,
   DriverObserver,
   DriverVm,
+  HostMember,
   ProjectLimits,
   RunState,
   SnapshotInfo,
@@ -92,11 +93,13 @@ export class IncusDriver implements Driver {
   readonly #poller: IncusPoller;
   readonly #version: string;
   readonly #host: HostResources;
+  /** Each member's CPUs and memory, by name. */
+  readonly #resources: Map<string, HostResources>;
 
   private constructor(
     config: IncusDriverConfig,
     client: IncusClient,
-    facts: { version: string; host: HostResources },
+    facts: { version: string; host: HostResources; resources: Map<string, HostResources> },
     logger: EngineLogger,
     observer: DriverObserver,
   ) {
@@ -104,6 +107,7 @@ export class IncusDriver implements Driver {
     this.#client = client;
     this.#version = facts.version;
     this.#host = facts.host;
+    this.#resources = facts.resources;
     this.#logger = logger;
     this.#observer = observer;
     this.#events = new IncusEvents(client, logger, (name, action) =>
@@ -135,18 +139,24 @@ export class IncusDriver implements Driver {
       )
       .catch(() => [] as Array<{ server_name: string; status: string }>);
     const host: HostResources = { vcpus: 0, memoryMib: 0 };
+    const resources = new Map<string, HostResources>();
     for (const target of members.length > 0 ? members.map((m) => m.server_name) : ['']) {
-      const resources = await client.call<{ cpu: { total: number }; memory: { total: number } }>(
+      const answer = await client.call<{ cpu: { total: number }; memory: { total: number } }>(
         'GET',
         `/1.0/resources${target ? `?target=${encodeURIComponent(target)}` : ''}`,
       );
-      host.vcpus += resources.cpu.total;
-      host.memoryMib += Math.floor(resources.memory.total / 1024 / 1024);
+      const own = {
+        vcpus: answer.cpu.total,
+        memoryMib: Math.floor(answer.memory.total / 1024 ** 2),
+      };
+      resources.set(target, own);
+      host.vcpus += own.vcpus;
+      host.memoryMib += own.memoryMib;
     }
     const driver = new IncusDriver(
       config,
       client,
-      { version: server.environment.server_version, host },
+      { version: server.environment.server_version, host, resources },
       logger,
       observer,
     );
@@ -174,6 +184,77 @@ export class IncusDriver implements Driver {
 
   hostResources(): HostResources {
     return this.#host;
+  }
+
+  members(): HostMember[] {
+    // Labvisor's instances as last polled, and those placed since.
+    const placed = new Map<string, number>();
+    const locations = [
+      ...this.#poller
+        .instances()
+        .filter((instance) => instance.name.startsWith(NAME_PREFIX))
+        .map((instance) => instance.location),
+      ...this.#placed.values(),
+    ];
+    for (const location of locations) placed.set(location, (placed.get(location) ?? 0) + 1);
+    return this.#poller.list().map((member) => ({
+      name: member.name,
+      status: member.status,
+      message: member.message,
+      vcpus: this.#resources.get(member.name)?.vcpus ?? 0,
+      memoryMib: this.#resources.get(member.name)?.memoryMib ?? 0,
+      vms: placed.get(member.name) ?? 0,
+    }));
+  }
+
+  /**
+   * Evacuates or restores a member through Incus: the VMs it moves stop on one member and start on
+   * another, which is not an exit; once it is done, each is as Incus reports it, where it now is.
+   */
+  async setMemberState(member: string, action: 'evacuate' | 'restore'): Promise<void> {
+    const moving = [...this.#locations].filter(([vmId]) => this.#pids.has(vmId));
+    for (const [vmId] of moving) this.#ending.add(vmId);
+    try {
+      await this.#call(
+        action,
+        member,
+        'POST',
+        `/1.0/cluster/members/${encodeURIComponent(member)}/state`,
+        { action },
+      );
+    } finally {
+      for (const [vmId, { project }] of moving) {
+        await this.#settle(vmId, project).catch((error) =>
+          this.#logger.warn({ err: error, vmId }, 'cannot read a VM after a member moved'),
+        );
+        this.#ending.delete(vmId);
+      }
+    }
+  }
+
+  /** After a move: the VM's pid and member as Incus reports them, or its exit. */
+  async #settle(vmId: string, project: string): Promise<void> {
+    const name = instanceNameOf(vmId);
+    const instance = await this.#client.call<{ location: string; status: string }>(
+      'GET',
+      `/1.0/instances/${name}?project=${project}`,
+    );
+    this.#locations.set(vmId, { member: instance.location, project });
+    if (instance.status === 'Running' || instance.status === 'Frozen') {
+      const state = await this.#client.call<InstanceState>(
+        'GET',
+        `/1.0/instances/${name}/state?project=${project}`,
+      );
+      this.#pids.set(vmId, state.pid);
+      return;
+    }
+    this.#pids.delete(vmId);
+    this.#observer.onExit(vmId, {
+      requested: false,
+      code: null,
+      signal: null,
+      cause: 'The container stopped while its host was evacuated or restored',
+    });
   }
 
   /** Sets a tenant's project limits (creating the project when needed). */
@@ -518,7 +599,8 @@ export class IncusDriver implements Driver {
    * crashed: their containers may well run on); the polls bring them back once it is.
    */
   #onMemberChange(member: IncusMember): void {
-    if (member.status === 'Online') return;
+    // An evacuated member answers: its VMs were moved (see setMemberState).
+    if (member.status !== 'Offline') return;
     for (const [vmId, location] of this.#locations) {
       if (location.member !== member.name) continue;
       if (!this.#pids.has(vmId) || this.#unavailable.has(vmId)) continue;

@@ -1,7 +1,7 @@
 import { auditEntrySchema, auditQuerySchema } from '../audit.js';
 import { userSchema } from '../auth.js';
 import { listOf } from '../common.js';
-import { hostCapacitySchema } from '../host.js';
+import { hostCapacitySchema, hostMemberRequestSchema, hostMemberSchema } from '../host.js';
 import { createUserRequestSchema, updateUserRequestSchema } from '../users.js';
 import { type RouteSpec, route } from './route-spec.js';
 
@@ -40,6 +40,25 @@ export const ADMIN_ROUTES = {
     summary: "This host's CPUs, memory, VMs by state and accelerator (platform admin)",
     access: 'signed-in',
     response: hostCapacitySchema,
+    status: 200,
+  }),
+  evacuateMember: route({
+    method: 'post',
+    path: '/api/v1/host/evacuate',
+    summary:
+      'Evacuate a cluster member (platform admin): its labs move to the other members and run on there; it takes no new ones until restored',
+    access: 'signed-in',
+    body: hostMemberRequestSchema,
+    response: hostMemberSchema,
+    status: 200,
+  }),
+  restoreMember: route({
+    method: 'post',
+    path: '/api/v1/host/restore',
+    summary: 'Restore an evacuated cluster member (platform admin): its labs come back to it',
+    access: 'signed-in',
+    body: hostMemberRequestSchema,
+    response: hostMemberSchema,
     status: 200,
   }),
   audit: route({
