@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
@@ -6,9 +7,12 @@ import {
   IncusCluster,
   incusClusterSkipReason,
 } from '@labvisor/engine/testing';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../src/db/database.js';
 import { registerBuiltImage } from '../src/domain/images/built-images.js';
+import { createPortalHandler } from '../src/web/next-handler.js';
+import { browserSkipReason, launchBrowser, signIn, WEB_DIR } from './support/browser.js';
 import { ConsoleSocket } from './support/console-client.js';
 import { openVmTestDatabase } from './support/databases.js';
 import { createFixtureUser, FIXTURE_PASSWORD } from './support/fixtures.js';
@@ -20,11 +24,13 @@ import {
 } from './support/test-server.js';
 import { registerTinyImage } from './support/tiny-image.js';
 
-const skipReason = incusClusterSkipReason();
+const skipReason = incusClusterSkipReason() ?? browserSkipReason();
+const SCREENSHOT_DIR = path.resolve(import.meta.dirname, '../../../test-results/screenshots');
 if (skipReason && process.env.CI === 'true') throw new Error(`cannot run under CI: ${skipReason}`);
 
-// Labvisor on an Incus cluster (LABVISOR_DRIVER=incus), through its API: a real three-member
-// cluster on this machine runs the labs as system containers, each tenant in its own project.
+// Labvisor on an Incus cluster (LABVISOR_DRIVER=incus), through its API and its portal: a real
+// three-member cluster on this machine runs the labs as system containers, each tenant in its own
+// project.
 describe.skipIf(skipReason)('Labvisor on an Incus cluster', () => {
   const cluster = new IncusCluster();
   let database: Database;
@@ -34,6 +40,7 @@ describe.skipIf(skipReason)('Labvisor on an Incus cluster', () => {
   let tenantId: string;
   let containerImageId: string;
   let vmImageId: string;
+  let browser: Browser;
 
   beforeAll(async () => {
     const options = { ci: process.env.CI === 'true', cacheDir: process.env.LABVISOR_CACHE_DIR };
@@ -49,13 +56,16 @@ describe.skipIf(skipReason)('Labvisor on an Incus cluster', () => {
     vmImageId = await registerTinyImage(database.knex);
     await createFixtureUser(database.knex, 'ops@example.test', { isPlatformAdmin: true });
     server = await startTestServer(database, {
+      webHandler: await createPortalHandler(WEB_DIR),
       engine: { driver: { kind: 'incus', ...cluster.connection() } },
     });
+    browser = await launchBrowser();
     admin = new TestClient(server.url);
     expect((await admin.login('ops@example.test', FIXTURE_PASSWORD)).status).toBe(200);
   }, 180_000);
 
   afterAll(async () => {
+    await browser?.close();
     await server?.close();
     await database?.close();
     await cluster.cleanup();
@@ -147,7 +157,24 @@ describe.skipIf(skipReason)('Labvisor on an Incus cluster', () => {
     }
   }, 60_000);
 
-  it('evacuates the lab’s member: it runs on elsewhere, and comes back when restored', async () => {
+  it('shows the container lab with its terminal only, and no suspend', async () => {
+    const vm = (await student.send('GET', '/api/v1/vms')).body.items[0];
+    expect(vm).toMatchObject({ instanceType: 'container', state: 'running' });
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    try {
+      const page = await signIn(context, server.url, 'sam@example.test');
+      await page.getByRole('link', { name: 'Open the terminal of shell' }).waitFor();
+      expect(await page.getByRole('link', { name: 'Open the desktop of shell' }).count()).toBe(0);
+      expect(await page.getByRole('button', { name: 'Suspend' }).count()).toBe(0);
+      await page.goto(`${server.url}/vms/${vm.id}?tab=desktop`);
+      await page.getByRole('tab', { name: 'Terminal', selected: true }).waitFor();
+      expect(await page.getByRole('tab', { name: 'Desktop' }).count()).toBe(0);
+    } finally {
+      await context.close();
+    }
+  }, 60_000);
+
+  it('evacuates the lab’s member from the host page, and restores it', async () => {
     const vm = (await student.send('GET', '/api/v1/vms')).body.items[0];
     const where = () =>
       cluster
@@ -175,9 +202,24 @@ describe.skipIf(skipReason)('Labvisor on an Incus cluster', () => {
     expect((await admin.send('POST', '/api/v1/host/evacuate', { member: 'nowhere' })).status).toBe(
       404,
     );
-    const evacuated = await admin.send('POST', '/api/v1/host/evacuate', { member: home });
-    expect(evacuated.status).toBe(200);
-    expect(evacuated.body).toMatchObject({ name: home, status: 'Evacuated' });
+
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    try {
+      const page = await signIn(context, server.url, 'ops@example.test');
+      await page.goto(`${server.url}/admin`);
+      const card = page.getByRole('region', { name: 'Cluster members' });
+      await card.getByRole('row').nth(3).waitFor();
+      expect(await card.getByRole('row').count()).toBe(4);
+      fs.mkdirSync(SCREENSHOT_DIR, { recursive: true });
+      await card.screenshot({ path: path.join(SCREENSHOT_DIR, 'cluster-members.png') });
+      await card.getByRole('button', { name: `Evacuate ${home}` }).click();
+      await page.getByText(`Evacuated ${home}: its labs run on the other members.`).waitFor({
+        timeout: 60_000,
+      });
+      await card.getByRole('button', { name: `Restore ${home}` }).waitFor();
+    } finally {
+      await context.close();
+    }
     expect(where()).not.toBe(home);
     expect((await student.send('GET', `/api/v1/vms/${vm.id}`)).body.state).toBe('running');
     const restored = await admin.send('POST', '/api/v1/host/restore', { member: home });

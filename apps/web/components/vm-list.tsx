@@ -9,10 +9,21 @@ import { StateBadge } from './state-badge';
 /** The lifecycle actions the lab lists offer as buttons (reboot is on the VM page only). */
 const LIST_ACTIONS: readonly VmAction[] = ['start', 'resume', 'suspend', 'stop'];
 
-/** The actions a VM's state allows, from the shared lifecycle table; the server still decides. */
+/**
+ * The actions a VM's state allows, from the shared lifecycle table (a container has no suspend);
+ * the server still decides.
+ */
 export function actionsFor(vm: Vm, offered: readonly VmAction[] = LIST_ACTIONS): VmAction[] {
   const legal = vmActionsFrom(vm.state);
-  return offered.filter((action) => legal.includes(action));
+  return offered.filter(
+    (action) =>
+      legal.includes(action) && !(action === 'suspend' && vm.instanceType === 'container'),
+  );
+}
+
+/** Whether a VM has a desktop (a system container has only its terminal). */
+export function hasDesktop(vm: Vm): boolean {
+  return vm.instanceType !== 'container';
 }
 
 /**
@@ -103,13 +114,15 @@ export function VmList({ vms, onChange }: { vms: Vm[]; onChange: () => void }) {
                     >
                       Terminal
                     </Link>
-                    <Link
-                      className="button"
-                      href={`/vms/${vm.id}?tab=desktop`}
-                      aria-label={`Open the desktop of ${vm.name}`}
-                    >
-                      Desktop
-                    </Link>
+                    {hasDesktop(vm) && (
+                      <Link
+                        className="button"
+                        href={`/vms/${vm.id}?tab=desktop`}
+                        aria-label={`Open the desktop of ${vm.name}`}
+                      >
+                        Desktop
+                      </Link>
+                    )}
                   </>
                 )}
                 <VmLifecycleButtons vm={vm} actions={actions} />

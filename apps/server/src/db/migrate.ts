@@ -16,6 +16,7 @@ import * as addGuestNetworks from './migrations/0014_add_guest_networks.js';
 import * as addNetworkLimits from './migrations/0015_add_network_limits.js';
 import * as addContainerImages from './migrations/0016_add_container_images.js';
 import * as addUnavailableState from './migrations/0017_add_unavailable_state.js';
+import * as addVmInstanceType from './migrations/0018_add_vm_instance_type.js';
 
 /** One forward-only migration. Each runs inside its own transaction. */
 export interface Migration {
@@ -42,6 +43,7 @@ export const MIGRATIONS: Migration[] = [
   { name: '0015_add_network_limits', up: addNetworkLimits.up },
   { name: '0016_add_container_images', up: addContainerImages.up },
   { name: '0017_add_unavailable_state', up: addUnavailableState.up },
+  { name: '0018_add_vm_instance_type', up: addVmInstanceType.up },
 ];
 
 class ListMigrationSource implements Knex.MigrationSource<Migration> {

@@ -196,7 +196,7 @@ function MembersCard({
   return (
     <section className="card" aria-labelledby="members-title">
       <h2 id="members-title">Cluster members</h2>
-      <table>
+      <table className="table">
         <thead>
           <tr>
             <th scope="col">Member</th>
@@ -225,6 +225,7 @@ function MembersCard({
               <td className="actions">
                 {member.status === 'Evacuated' ? (
                   <button
+                    className="button"
                     type="button"
                     disabled={busy !== undefined}
                     onClick={() => act(member.name, onRestore)}
@@ -233,6 +234,7 @@ function MembersCard({
                   </button>
                 ) : (
                   <button
+                    className="button"
                     type="button"
                     disabled={busy !== undefined || member.status !== 'Online'}
                     onClick={() => act(member.name, onEvacuate)}

@@ -74,6 +74,11 @@ export const vmSchema = z.object({
   network: networkModeSchema,
   /** Its address on its network (`internet`, `class`) once it has started with it; else null. */
   networkAddress: z.string().nullable(),
+  /**
+   * What it is: a virtual machine, or a system container (a container image on an Incus cluster:
+   * a terminal but no desktop, and no suspend).
+   */
+  instanceType: z.enum(['virtual-machine', 'container']),
 });
 
 /** A virtual machine. */

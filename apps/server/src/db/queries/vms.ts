@@ -35,6 +35,7 @@ export interface VmRow {
   network: NetworkMode;
   /** Its address on its network as the engine last reported it. */
   network_address: string | null;
+  instance_type: 'virtual-machine' | 'container';
 }
 
 /** The API view of a VM row (a member's: pooled VMs are never shown). */
@@ -59,6 +60,7 @@ export function toVm(row: VmRow): Vm {
     bootPath: row.boot_path,
     network: row.network,
     networkAddress: row.network === 'none' ? null : row.network_address,
+    instanceType: row.instance_type,
   };
 }
 

@@ -159,6 +159,7 @@ export class VmService extends EventEmitter<{
                 memory_mib: body.memoryMib,
                 disk_gib: body.diskGib,
                 network,
+                instance_type: image.kind === 'container' ? 'container' : 'virtual-machine',
                 desired_state: 'running',
                 state: 'stopped',
               })

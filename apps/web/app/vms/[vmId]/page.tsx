@@ -14,7 +14,7 @@ import { useSession } from '@/components/use-session';
 import { useTabLeavesConsole } from '@/components/use-tab-leaves-console';
 import { useVmEvents } from '@/components/use-vm-events';
 import { VmActivityList } from '@/components/vm-activity';
-import { ACTION_LABELS, actionsFor, hasConsole } from '@/components/vm-list';
+import { ACTION_LABELS, actionsFor, hasConsole, hasDesktop } from '@/components/vm-list';
 import { VmNetwork } from '@/components/vm-network';
 import { api, describeError } from '@/lib/api';
 
@@ -203,24 +203,26 @@ function VmConsoles({
   mode: 'view' | 'interactive';
   initialTab: ConsoleTab;
 }) {
-  const [tab, setTab] = useState<ConsoleTab>(initialTab);
+  const [tab, setTab] = useState<ConsoleTab>(hasDesktop(vm) ? initialTab : 'terminal');
   const { tabLeaves, setTabLeaves, tabLeavesRef } = useTabLeavesConsole();
   const consoleOpen = hasConsole(vm);
   return (
     <section className="card">
       <div className="tabs" role="tablist" aria-label="Console">
-        {(['terminal', 'desktop'] as const).map((name) => (
-          <button
-            key={name}
-            type="button"
-            role="tab"
-            aria-selected={tab === name}
-            className={`tab ${tab === name ? 'active' : ''}`}
-            onClick={() => setTab(name)}
-          >
-            {name === 'terminal' ? 'Terminal' : 'Desktop'}
-          </button>
-        ))}
+        {(hasDesktop(vm) ? (['terminal', 'desktop'] as const) : (['terminal'] as const)).map(
+          (name) => (
+            <button
+              key={name}
+              type="button"
+              role="tab"
+              aria-selected={tab === name}
+              className={`tab ${tab === name ? 'active' : ''}`}
+              onClick={() => setTab(name)}
+            >
+              {name === 'terminal' ? 'Terminal' : 'Desktop'}
+            </button>
+          ),
+        )}
       </div>
       <label className="check small">
         <input
@@ -245,7 +247,7 @@ function VmConsoles({
       {consoleOpen && tab === 'terminal' && (
         <SerialTerminal key={vm.startedAt} vmId={vm.id} mode={mode} tabLeaves={tabLeavesRef} />
       )}
-      {consoleOpen && tab === 'desktop' && (
+      {consoleOpen && tab === 'desktop' && hasDesktop(vm) && (
         <DesktopViewer key={vm.startedAt} vmId={vm.id} mode={mode} tabLeaves={tabLeavesRef} />
       )}
     </section>

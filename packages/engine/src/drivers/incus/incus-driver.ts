@@ -229,6 +229,7 @@ export class IncusDriver implements Driver {
         );
         this.#ending.delete(vmId);
       }
+      await this.#poller.refresh();
     }
   }
 

@@ -54,7 +54,8 @@ export class IncusPoller {
   #members = new Map<string, IncusMember>();
   #instances: IncusInstance[] = [];
   #timer: NodeJS.Timeout | undefined;
-  #polling = false;
+  /** The read under way, if any. */
+  #reading: Promise<void> | undefined;
 
   constructor(
     client: IncusClient,
@@ -70,9 +71,20 @@ export class IncusPoller {
 
   /** Reads the cluster once, then keeps reading it. */
   async start(): Promise<void> {
-    await this.#poll();
-    this.#timer = setInterval(() => void this.#poll(), this.#pollMs);
+    await this.refresh();
+    this.#timer = setInterval(() => {
+      if (!this.#reading) void this.refresh();
+    }, this.#pollMs);
     this.#timer.unref();
+  }
+
+  /** Reads the cluster now (after the read under way, which may predate a change just made). */
+  async refresh(): Promise<void> {
+    await this.#reading;
+    this.#reading = this.#poll().finally(() => {
+      this.#reading = undefined;
+    });
+    await this.#reading;
   }
 
   /** The members as last read (empty for a standalone server). */
@@ -96,8 +108,6 @@ export class IncusPoller {
   }
 
   async #poll(): Promise<void> {
-    if (this.#polling) return;
-    this.#polling = true;
     try {
       const members = await this.#client
         .call<MemberResponse[]>('GET', '/1.0/cluster/members?recursion=1')
@@ -126,8 +136,6 @@ export class IncusPoller {
       this.#events.onInstances(instances, readSince);
     } catch (error) {
       this.#logger.warn({ err: error }, 'cannot read the Incus cluster');
-    } finally {
-      this.#polling = false;
     }
   }
 }
