@@ -223,7 +223,10 @@ describe.each(TEST_DATABASES)('admin pages API (usage, host, roles, users) on $n
         stopping: 0,
         crashed: 0,
         error: 0,
+        unavailable: 0,
       });
+      // One host: no cluster members.
+      expect(host.body.members).toEqual([]);
       expect(host.body).toMatchObject({
         driver: 'qemu',
         driverVersion: expect.stringMatching(/^\d+\.\d+/),

@@ -1,7 +1,8 @@
 /**
  * Test helper for the Incus driver: a real Incus cluster of several members on this one machine,
  * as Incus's own test suite makes one (test/includes/clustering.sh). Each member's daemon runs in
- * its own network and mount namespace, on a bridge the helper creates (100.64.1.0/24) and always
+ * its own network and mount namespace, on a bridge the helper creates (a /24 of 100.64.0.0/16,
+ * its own, so that two clusters on one machine never share addresses) and always
  * removes; nothing it does reaches another address. Only container instances run here (see
  * ../../../../docs/incus.md).
  */
@@ -14,8 +15,6 @@ import type { IncusConnection } from '../drivers/incus/incus-client.js';
 import { signalProcess, waitForProcessGone } from '../drivers/qemu/process-utils.js';
 
 const INCUSD = '/usr/libexec/incus/incusd';
-/** The bridge's address; members are `100.64.1.101`, `.102`... */
-const BRIDGE_ADDRESS = '100.64.1.1';
 const COMMAND_TIMEOUT_MS = 60_000;
 
 /** Why an Incus cluster cannot run here, or undefined when it can. */
@@ -48,6 +47,8 @@ export interface IncusMember {
 export class IncusCluster {
   readonly id = randomBytes(3).toString('hex');
   readonly bridge = `lvib${this.id}`;
+  /** The cluster's /24: the bridge is `.1`, members `.101`, `.102`... */
+  readonly subnet = `100.64.${1 + (Number.parseInt(this.id, 16) % 254)}`;
   /** Every member's files (made by {@link start}). */
   root = '';
   readonly members: IncusMember[] = [];
@@ -59,7 +60,7 @@ export class IncusCluster {
     // Unprivileged containers' root users (mapped to high uids) must reach their root file systems.
     fs.chmodSync(this.root, 0o711);
     execFileSync('ip', ['link', 'add', this.bridge, 'up', 'type', 'bridge']);
-    execFileSync('ip', ['addr', 'add', `${BRIDGE_ADDRESS}/24`, 'dev', this.bridge]);
+    execFileSync('ip', ['addr', 'add', `${this.subnet}.1/24`, 'dev', this.bridge]);
     for (let index = 1; index <= count; index++) {
       const member = this.#createMember(index);
       this.members.push(member);
@@ -222,7 +223,7 @@ export class IncusCluster {
   #createMember(index: number): IncusMember {
     const member: IncusMember = {
       name: `member${index}`,
-      address: `100.64.1.${100 + index}`,
+      address: `${this.subnet}.${100 + index}`,
       dir: path.join(this.root, `member${index}`),
       holderPid: 0,
     };
