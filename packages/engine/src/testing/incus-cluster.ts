@@ -84,6 +84,19 @@ export class IncusCluster {
     });
   }
 
+  /** The instances of a project (every project without one), as the first member lists them. */
+  instances(project?: string): Array<{ name: string; status: string; location: string }> {
+    const scope = project ? ['--project', project] : ['--all-projects'];
+    return this.incus(this.#first(), ['list', ...scope, '--format', 'csv', '-c', 'nsL'])
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => {
+        const [name = '', status = '', location = ''] = line.split(',');
+        return { name, status, location };
+      });
+  }
+
   /**
    * How a client reaches the cluster over its REST API: every member's address, a client
    * certificate the cluster trusts (made and trusted on first call) and the pinned cluster

@@ -1,5 +1,3 @@
-import { createHash } from 'node:crypto';
-import fs from 'node:fs';
 import type { Duplex } from 'node:stream';
 import type { HostResources } from '../../capacity.js';
 import { EngineError } from '../../errors.js';
@@ -10,6 +8,7 @@ import type {
   DriverInfo,
   DriverObserver,
   DriverVm,
+  ExitInfo,
   HostMember,
   ProjectLimits,
   RunState,
@@ -20,6 +19,8 @@ import type {
 import { IncusClient, type IncusConnection, IncusError } from './incus-client.js';
 import { toEngineErrorFromIncus } from './incus-errors.js';
 import { IncusEvents } from './incus-events.js';
+import { IncusImages } from './incus-images.js';
+import { IncusPlacement } from './incus-placement.js';
 import { type IncusInstance, type IncusMember, IncusPoller } from './incus-poller.js';
 
 /** Settings of the Incus driver. */
@@ -78,19 +79,17 @@ export class IncusDriver implements Driver {
   readonly #pids = new Map<string, number>();
   /** VMs this driver is stopping: their stop events are its own. */
   readonly #ending = new Set<string>();
-  /** Image uploads in flight or done, by fingerprint. */
-  readonly #images = new Map<string, Promise<void>>();
   /** Projects known to exist. */
   readonly #projects = new Set<string>(['default']);
   /** Where each running VM's instance is (its member and project), by VM id. */
   readonly #locations = new Map<string, { member: string; project: string }>();
   /** When this driver last changed each VM's state (start, stop, freeze...), by VM id. */
   readonly #changedAt = new Map<string, number>();
-  /** Instances placed on a member that no poll has listed yet, by name. */
-  readonly #placed = new Map<string, string>();
   /** VMs whose member is out of reach. */
   readonly #unavailable = new Set<string>();
   readonly #poller: IncusPoller;
+  readonly #placement: IncusPlacement;
+  readonly #images: IncusImages;
   readonly #version: string;
   readonly #host: HostResources;
   /** Each member's CPUs and memory, by name. */
@@ -122,6 +121,8 @@ export class IncusDriver implements Driver {
       },
       config.pollMs,
     );
+    this.#placement = new IncusPlacement(this.#poller);
+    this.#images = new IncusImages(client, logger);
   }
 
   /** Connects to the cluster, reads its members and resources, and follows its lifecycle events. */
@@ -187,16 +188,7 @@ export class IncusDriver implements Driver {
   }
 
   members(): HostMember[] {
-    // Labvisor's instances as last polled, and those placed since.
-    const placed = new Map<string, number>();
-    const locations = [
-      ...this.#poller
-        .instances()
-        .filter((instance) => instance.name.startsWith(NAME_PREFIX))
-        .map((instance) => instance.location),
-      ...this.#placed.values(),
-    ];
-    for (const location of locations) placed.set(location, (placed.get(location) ?? 0) + 1);
+    const placed = this.#placement.count((instance) => instance.startsWith(NAME_PREFIX));
     return this.#poller.list().map((member) => ({
       name: member.name,
       status: member.status,
@@ -250,12 +242,10 @@ export class IncusDriver implements Driver {
       return;
     }
     this.#pids.delete(vmId);
-    this.#observer.onExit(vmId, {
-      requested: false,
-      code: null,
-      signal: null,
-      cause: 'The container stopped while its host was evacuated or restored',
-    });
+    this.#observer.onExit(
+      vmId,
+      exitOf('The container stopped while its host was evacuated or restored'),
+    );
   }
 
   /** Sets a tenant's project limits (creating the project when needed). */
@@ -287,17 +277,16 @@ export class IncusDriver implements Driver {
         { field: 'imageId' },
       );
     }
-    const fingerprint = await this.#ensureImage(boot.imagePath);
+    const fingerprint = await this.#images.ensure(boot.imagePath);
     const project = projectNameOf(vm.spec.project);
     await this.#ensureProject(project);
     // Placement by the driver: Incus's own places parallel creates on one member (each sees the
     // same counts), and a class arrives in parallel.
-    const target = this.#pickMember();
-    if (target) this.#placed.set(instanceNameOf(vm.id), target);
+    const target = this.#placement.place(instanceNameOf(vm.id));
     try {
       await this.#create(vm, project, fingerprint, target);
     } catch (error) {
-      this.#placed.delete(instanceNameOf(vm.id));
+      this.#placement.forget(instanceNameOf(vm.id));
       throw error;
     }
   }
@@ -551,7 +540,7 @@ export class IncusDriver implements Driver {
   /** Every instance as the poller read it: what the events did not say. */
   #onInstances(instances: IncusInstance[], readSince: number): void {
     for (const instance of instances) {
-      this.#placed.delete(instance.name);
+      this.#placement.forget(instance.name);
       const vmId = instance.name.slice(NAME_PREFIX.length);
       if (this.#unavailable.has(vmId)) {
         if (this.#poller.isOnline(instance.location)) this.#comeBack(vmId, instance.status);
@@ -570,13 +559,7 @@ export class IncusDriver implements Driver {
     if (!this.#pids.has(vmId) || this.#ending.has(vmId) || this.#unavailable.has(vmId)) return;
     if (status === 'Stopped') {
       this.#pids.delete(vmId);
-      this.#observer.onExit(vmId, {
-        requested: false,
-        code: null,
-        signal: null,
-        shutdownReason: 'guest-shutdown',
-        cause: 'The container stopped',
-      });
+      this.#observer.onExit(vmId, exitOf('The container stopped', 'guest-shutdown'));
     } else if (status === 'Frozen') this.#observer.onRunState(vmId, 'paused');
     else if (status === 'Running') this.#observer.onRunState(vmId, 'running');
   }
@@ -622,34 +605,8 @@ export class IncusDriver implements Driver {
     } else if (status === 'Stopped') {
       this.#unavailable.delete(vmId);
       this.#pids.delete(vmId);
-      this.#observer.onExit(vmId, {
-        requested: false,
-        code: null,
-        signal: null,
-        cause: 'The container stopped while its host was out of reach',
-      });
+      this.#observer.onExit(vmId, exitOf('The container stopped while its host was out of reach'));
     }
-  }
-
-  /** Picks the online member with the fewest instances, counting those placed since the poll. */
-  #pickMember(): string | undefined {
-    const counts = new Map<string, number>();
-    for (const member of this.#poller.list()) {
-      if (member.status === 'Online') counts.set(member.name, 0);
-    }
-    const locations = [
-      ...this.#poller.instances().map((instance) => instance.location),
-      ...this.#placed.values(),
-    ];
-    for (const location of locations) {
-      const count = counts.get(location);
-      if (count !== undefined) counts.set(location, count + 1);
-    }
-    let best: string | undefined;
-    for (const [name, count] of counts) {
-      if (best === undefined || count < (counts.get(best) ?? 0)) best = name;
-    }
-    return best;
   }
 
   #where(vm: DriverVm): { name: string; project: string } {
@@ -713,51 +670,20 @@ export class IncusDriver implements Driver {
     }
     this.#projects.add(name);
   }
+}
 
-  /** Imports a container image into the cluster once; answers its fingerprint. */
-  async #ensureImage(imagePath: string): Promise<string> {
-    const fingerprint = await sha256Of(imagePath);
-    let imported = this.#images.get(fingerprint);
-    if (!imported) {
-      imported = this.#importImage(imagePath, fingerprint);
-      this.#images.set(fingerprint, imported);
-      imported.catch(() => this.#images.delete(fingerprint));
-    }
-    await imported;
-    return fingerprint;
-  }
-
-  async #importImage(imagePath: string, fingerprint: string): Promise<void> {
-    const known = await this.#client.call('GET', `/1.0/images/${fingerprint}`).then(
-      () => true,
-      (error) => {
-        if (error instanceof IncusError && error.status === 404) return false;
-        throw toEngineErrorFromIncus(error, 'Failed to look up an image in the cluster');
-      },
-    );
-    if (known) return;
-    this.#logger.info({ fingerprint }, 'importing a container image into the Incus cluster');
-    try {
-      await this.#client.upload('/1.0/images', imagePath);
-    } catch (error) {
-      throw toEngineErrorFromIncus(error, 'Failed to import the image into the Incus cluster');
-    }
-  }
+/** How a container ended without Labvisor asking, as the engine takes it. */
+function exitOf(cause: string, shutdownReason?: string): ExitInfo {
+  return {
+    requested: false,
+    code: null,
+    signal: null,
+    cause,
+    ...(shutdownReason ? { shutdownReason } : {}),
+  };
 }
 
 function snapshotInfoOf(snapshot: IncusSnapshot): SnapshotInfo {
   const name = snapshot.name.split('/').pop() ?? snapshot.name;
   return { name, memory: snapshot.stateful, sizeBytes: 0, createdAt: snapshot.created_at };
-}
-
-function sha256Of(file: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const hash = createHash('sha256');
-    fs.createReadStream(file)
-      .on('error', () =>
-        reject(new EngineError('NOT_FOUND', 'The container image file is missing', { path: file })),
-      )
-      .on('data', (chunk) => hash.update(chunk))
-      .on('end', () => resolve(hash.digest('hex')));
-  });
 }

@@ -76,16 +76,9 @@ describe.skipIf(skipReason)('the Incus driver on a three-member cluster', () => 
     const started = await engine.startVm('lab-1');
     expect(started).toMatchObject({ state: 'running', accel: 'container' });
     expect(started.pid).toBeGreaterThan(1);
-    const listed = cluster.incus(cluster.members[0]!, [
-      'list',
-      '--project',
-      'lv-tenant-a',
-      '--format',
-      'csv',
-      '-c',
-      'ns',
+    expect(cluster.instances('lv-tenant-a')).toMatchObject([
+      { name: instanceNameOf('lab-1'), status: 'RUNNING' },
     ]);
-    expect(listed).toContain(`${instanceNameOf('lab-1')},RUNNING`);
     const terminal = await console('lab-1');
     try {
       expect(await terminal.run('echo $((6 * 7)); hostname')).toBe(
@@ -152,26 +145,10 @@ describe.skipIf(skipReason)('the Incus driver on a three-member cluster', () => 
     await Promise.all(
       ids.map((id) => engine.createVm(tinyContainerSpec(imagePath, id, { project: 'tenant-b' }))),
     );
-    const locations = cluster
-      .incus(cluster.members[0]!, [
-        'list',
-        '--project',
-        'lv-tenant-b',
-        '--format',
-        'csv',
-        '-c',
-        'nL',
-      ])
-      .trim()
-      .split('\n')
-      .map((line) => line.split(',')[1]);
+    const locations = cluster.instances('lv-tenant-b').map((instance) => instance.location);
     expect(new Set(locations).size).toBe(3);
     for (const id of ids) await engine.deleteVm(id);
-    expect(
-      cluster
-        .incus(cluster.members[0]!, ['list', '--project', 'lv-tenant-b', '--format', 'csv'])
-        .trim(),
-    ).toBe('');
+    expect(cluster.instances('lv-tenant-b')).toEqual([]);
   }, 60_000);
 
   it('marks labs unavailable while their member is down, and running again once it is back', async () => {
@@ -182,22 +159,11 @@ describe.skipIf(skipReason)('the Incus driver on a three-member cluster', () => 
     }
     // One of them on a member other than the first, whose command line the test keeps using.
     const placed = cluster
-      .incus(cluster.members[0]!, [
-        'list',
-        '--project',
-        'lv-tenant-c',
-        '--format',
-        'csv',
-        '-c',
-        'nL',
-      ])
-      .trim()
-      .split('\n')
-      .map((line) => line.split(','))
-      .find(([, location]) => location !== 'member1');
+      .instances('lv-tenant-c')
+      .find((instance) => instance.location !== 'member1');
     expect(placed).toBeDefined();
-    const id = placed![0]!.slice('lv-'.length);
-    const member = cluster.members.find((m) => m.name === placed![1])!;
+    const id = placed!.name.slice('lv-'.length);
+    const member = cluster.members.find((m) => m.name === placed!.location)!;
     const before = await engine.getVm(id);
     await cluster.killMember(member);
     await expect
