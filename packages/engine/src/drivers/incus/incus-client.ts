@@ -58,6 +58,14 @@ export class IncusError extends Error {
 const DEFAULT_TIMEOUT_MS = 10_000;
 /** Operation status codes (Incus `api.StatusCode`). */
 const OPERATION_SUCCESS = 200;
+/** How soon a member that is not ready yet (just restarted) is asked again. */
+const NOT_READY_RETRY_MS = 250;
+
+/** Whether Incus said it is starting up (a member just back): worth asking again. */
+export function isNotReady(error: IncusError): boolean {
+  return /isn't ready yet|not ready/i.test(error.message);
+}
+
 /** Operation status codes of an operation still under way (Running, Pending). */
 const OPERATION_UNFINISHED = [103, 105];
 
@@ -185,11 +193,33 @@ export class IncusClient {
     };
   }
 
+  /**
+   * One call, with its deadline: a member that does not answer is skipped for the next; a member
+   * just back that says it is not ready yet is asked again (every 250 ms) until the deadline.
+   */
   async #request(
     method: string,
     path: string,
     body: RequestBody | undefined,
     timeoutMs = this.#connection.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS,
+  ): Promise<IncusResponse> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        return await this.#requestOnce(method, path, body, timeoutMs);
+      } catch (error) {
+        if (!(error instanceof IncusError && isNotReady(error)) || Date.now() >= deadline)
+          throw error;
+        await new Promise((resolve) => setTimeout(resolve, NOT_READY_RETRY_MS));
+      }
+    }
+  }
+
+  async #requestOnce(
+    method: string,
+    path: string,
+    body: RequestBody | undefined,
+    timeoutMs: number,
   ): Promise<IncusResponse> {
     const addresses = this.#connection.addresses;
     let lastError: Error | undefined;

@@ -1,5 +1,5 @@
 import { EngineError } from '../../errors.js';
-import { IncusError } from './incus-client.js';
+import { IncusError, isNotReady } from './incus-client.js';
 
 /**
  * Incus's refusals as the engine's errors: a project limit is CAPACITY_EXCEEDED (the second wall
@@ -20,7 +20,7 @@ export function toEngineErrorFromIncus(error: unknown, context: string): EngineE
   if (error.status === 404 || /not found/i.test(error.message)) {
     return new EngineError('NOT_FOUND', message);
   }
-  if (/evacuat|offline|unreachable|no such host/i.test(error.message)) {
+  if (isNotReady(error) || /evacuat|offline|unreachable|no such host/i.test(error.message)) {
     return new EngineError('UNAVAILABLE', message);
   }
   if (/already (running|stopped|frozen)|is not running|is running/i.test(error.message)) {
