@@ -165,16 +165,23 @@ describe.skipIf(skipReason)('idle suspension and hour budgets with a real guest'
     const vm = await waitForVmState(student, created.body.id, 'running');
     const watcher = await ConsoleSocket.open(server.url, student, vm.id, { mode: 'view' });
     await expect.poll(() => watcher.controls.length).toBeGreaterThan(0);
-    /** Meters `minutes` more of the student's time this month, as an interval already closed. */
-    const meter = (minutes: number) =>
-      database.knex('usage_intervals').insert({
+    /**
+     * Meters `minutes` more of the student's time this month, as a closed interval inside the month
+     * (run just after a month began, the minutes before now would fall in the month before).
+     */
+    const meter = (minutes: number) => {
+      const now = new Date();
+      const monthStart = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1);
+      const startedAt = Math.max(now.getTime() - minutes * 60_000, monthStart);
+      return database.knex('usage_intervals').insert({
         tenant_id: tenantId,
         user_id: me,
         vcpus: 1,
         memory_mib: 128,
-        started_at: new Date(Date.now() - minutes * 60_000),
-        ended_at: new Date(),
+        started_at: new Date(startedAt),
+        ended_at: new Date(startedAt + minutes * 60_000),
       });
+    };
 
     await meter(50);
     await server.budgetKeeper.check();
