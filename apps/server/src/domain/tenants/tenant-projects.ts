@@ -2,7 +2,6 @@ import type { ProjectLimits } from '@labvisor/engine';
 import type { QuotaLimits } from '@labvisor/shared';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
-import { readLimits } from '../../db/queries/quotas.js';
 
 /** What the tenant projects need of the engine. */
 export interface ProjectEngine {
@@ -25,7 +24,7 @@ export class TenantProjects {
   ) {}
 
   /** Mirrors one tenant's limits. */
-  async sync(tenantId: string, limits: QuotaLimits): Promise<void> {
+  async sync(tenantId: string, limits: Pick<QuotaLimits, 'diskGib'>): Promise<void> {
     if (!this.engine.info().features.includes('projects')) return;
     try {
       await this.engine.syncProject(tenantId, { instances: limits.diskGib });
@@ -34,13 +33,13 @@ export class TenantProjects {
     }
   }
 
-  /** Mirrors every tenant's limits (at the server's start). */
+  /** Mirrors every tenant's limits (at the server's start), read in one query. */
   async syncAll(): Promise<void> {
     if (!this.engine.info().features.includes('projects')) return;
-    const tenants = await this.knex('tenants').select<{ id: string }[]>('id');
-    for (const tenant of tenants) {
-      const limits = await readLimits(this.knex, tenant.id);
-      if (limits) await this.sync(tenant.id, limits);
-    }
+    const quotas = await this.knex('quotas').select<{ tenant_id: string; disk_gib: number }[]>(
+      'tenant_id',
+      'disk_gib',
+    );
+    for (const quota of quotas) await this.sync(quota.tenant_id, { diskGib: quota.disk_gib });
   }
 }

@@ -39,6 +39,13 @@ interface InstanceState {
   disk?: Record<string, { usage?: number }>;
 }
 
+/** What Incus answers for `/1.0/instances/<name>?recursion=1`: the instance with its state. */
+interface InstanceFull {
+  status: string;
+  location: string;
+  state: InstanceState;
+}
+
 /** Incus's snapshot of an instance. */
 interface IncusSnapshot {
   name: string;
@@ -65,7 +72,7 @@ export function projectNameOf(project: string | undefined): string {
 /**
  * Runs VMs as instances of an Incus cluster (Incus's REST API, mutual TLS): system containers from
  * Labvisor's container images, one Incus project per tenant whose limits mirror the tenant quota,
- * placement left to Incus. Consoles are Incus's console WebSockets. What containers cannot do here
+ * each lab placed on the least-loaded online member. Consoles are Incus's console WebSockets. What containers cannot do here
  * (suspend to a file, memory snapshots, a display) is absent from its features.
  */
 export class IncusDriver implements Driver {
@@ -204,8 +211,8 @@ export class IncusDriver implements Driver {
    * another, which is not an exit; once it is done, each is as Incus reports it, where it now is.
    */
   async setMemberState(member: string, action: 'evacuate' | 'restore'): Promise<void> {
-    const moving = [...this.#locations].filter(([vmId]) => this.#pids.has(vmId));
-    for (const [vmId] of moving) this.#ending.add(vmId);
+    const live = [...this.#locations].filter(([vmId]) => this.#pids.has(vmId));
+    for (const [vmId] of live) this.#ending.add(vmId);
     try {
       await this.#call(
         action,
@@ -215,30 +222,29 @@ export class IncusDriver implements Driver {
         { action },
       );
     } finally {
-      for (const [vmId, { project }] of moving) {
-        await this.#settle(vmId, project).catch((error) =>
+      // One read of every instance says which labs moved; only those are read again.
+      await this.#poller.refresh();
+      const now = new Map(this.#poller.instances().map((instance) => [instance.name, instance]));
+      for (const [vmId, location] of live) {
+        const instance = now.get(instanceNameOf(vmId));
+        if (instance && instance.location === location.member && isLive(instance.status)) continue;
+        await this.#settle(vmId, location.project).catch((error) =>
           this.#logger.warn({ err: error, vmId }, 'cannot read a VM after a member moved'),
         );
-        this.#ending.delete(vmId);
       }
-      await this.#poller.refresh();
+      for (const [vmId] of live) this.#ending.delete(vmId);
     }
   }
 
-  /** After a move: the VM's pid and member as Incus reports them, or its exit. */
+  /** After a move: the VM's process and member as Incus reports them, or its exit. */
   async #settle(vmId: string, project: string): Promise<void> {
-    const name = instanceNameOf(vmId);
-    const instance = await this.#client.call<{ location: string; status: string }>(
+    const instance = await this.#client.call<InstanceFull>(
       'GET',
-      `/1.0/instances/${name}?project=${project}`,
+      `/1.0/instances/${instanceNameOf(vmId)}?recursion=1&project=${project}`,
     );
-    this.#locations.set(vmId, { member: instance.location, project });
-    if (instance.status === 'Running' || instance.status === 'Frozen') {
-      const state = await this.#client.call<InstanceState>(
-        'GET',
-        `/1.0/instances/${name}/state?project=${project}`,
-      );
-      this.#pids.set(vmId, state.pid);
+    if (isLive(instance.status)) {
+      this.#pids.set(vmId, instance.state.pid);
+      this.#locations.set(vmId, { member: instance.location, project });
       return;
     }
     this.#pids.delete(vmId);
@@ -320,24 +326,21 @@ export class IncusDriver implements Driver {
       );
     }
     await this.#setState(vm, 'start', { action: 'start' });
-    const state = await this.#state(vm);
-    this.#pids.set(vm.id, state.pid);
-    await this.#locate(vm);
-    return { pid: state.pid, runState: 'running', bootPath: 'cold' };
+    const pid = this.#track(vm.id, vm.spec.project, await this.#instance(vm));
+    return { pid, runState: 'running', bootPath: 'cold' };
   }
 
   async adopt(vm: DriverVm): Promise<{ pid: number; runState: RunState } | null> {
-    let state: InstanceState;
+    let instance: InstanceFull;
     try {
-      state = await this.#state(vm);
+      instance = await this.#instance(vm);
     } catch (error) {
       if (error instanceof EngineError && error.code === 'NOT_FOUND') return null;
       throw error;
     }
-    if (state.status !== 'Running' && state.status !== 'Frozen') return null;
-    this.#pids.set(vm.id, state.pid);
-    await this.#locate(vm);
-    return { pid: state.pid, runState: state.status === 'Frozen' ? 'paused' : 'running' };
+    if (!isLive(instance.status)) return null;
+    const pid = this.#track(vm.id, vm.spec.project, instance);
+    return { pid, runState: instance.status === 'Frozen' ? 'paused' : 'running' };
   }
 
   async stop(vm: DriverVm, options: { timeoutMs: number; force: boolean }): Promise<void> {
@@ -420,8 +423,18 @@ export class IncusDriver implements Driver {
       throw toEngineErrorFromIncus(error, `Failed to open the console of VM "${vm.id}"`);
     }
     const fds = operation.metadata?.fds ?? {};
-    const control = await this.#client.openOperationStream(operation.id, fds.control ?? '');
-    const data = await this.#client.openOperationStream(operation.id, fds['0'] ?? '');
+    let control: Duplex | undefined;
+    let data: Duplex;
+    try {
+      control = await this.#client.openOperationStream(operation.id, fds.control ?? '');
+      data = await this.#client.openOperationStream(operation.id, fds['0'] ?? '');
+    } catch (error) {
+      control?.destroy();
+      throw new EngineError(
+        'UNAVAILABLE',
+        `Failed to open the console of VM "${vm.id}": ${(error as Error).message}`,
+      );
+    }
     // The console lasts as long as its control socket: close it with the data stream.
     data.once('close', () => control.destroy());
     control.on('error', () => data.destroy());
@@ -564,18 +577,24 @@ export class IncusDriver implements Driver {
     else if (status === 'Running') this.#observer.onRunState(vmId, 'running');
   }
 
-  /** Remembers which member runs the VM's instance. */
-  async #locate(vm: DriverVm): Promise<void> {
+  /** The VM's instance with its state and member, in one request. */
+  #instance(vm: DriverVm): Promise<InstanceFull> {
     const where = this.#where(vm);
-    const instance = await this.#call<{ location: string }>(
-      'locate',
+    return this.#call<InstanceFull>(
+      'read',
       vm.id,
       'GET',
-      `/1.0/instances/${where.name}?project=${where.project}`,
+      `/1.0/instances/${where.name}?recursion=1&project=${where.project}`,
     );
+  }
+
+  /** Remembers a live instance's process and member; answers its pid. */
+  #track(vmId: string, project: string | undefined, instance: InstanceFull): number {
+    this.#pids.set(vmId, instance.state.pid);
     if (instance.location && instance.location !== 'none') {
-      this.#locations.set(vm.id, { member: instance.location, project: where.project });
+      this.#locations.set(vmId, { member: instance.location, project: projectNameOf(project) });
     }
+    return instance.state.pid;
   }
 
   /**
@@ -597,7 +616,7 @@ export class IncusDriver implements Driver {
 
   /** An unavailable VM whose member is online again: as Incus now reports its instance. */
   #comeBack(vmId: string, status: string): void {
-    if (status === 'Running' || status === 'Frozen') {
+    if (isLive(status)) {
       this.#unavailable.delete(vmId);
       this.#observer.onAvailability?.(vmId, {
         runState: status === 'Frozen' ? 'paused' : 'running',
@@ -670,6 +689,11 @@ export class IncusDriver implements Driver {
     }
     this.#projects.add(name);
   }
+}
+
+/** Whether an instance's status is a live guest's (running, or frozen: paused). */
+function isLive(status: string): boolean {
+  return status === 'Running' || status === 'Frozen';
 }
 
 /** How a container ended without Labvisor asking, as the engine takes it. */
