@@ -184,6 +184,16 @@ describe('Engine facade', () => {
     expect(fs.existsSync(path.join(runDir, 'a', 'saved-state'))).toBe(false);
   });
 
+  it('suspends with a cause carried by the suspended state itself', async () => {
+    await engine.createVm(spec('a'));
+    await engine.startVm('a');
+    const suspended = await engine.suspendVm('a', { cause: 'Suspended: idle' });
+    expect(suspended).toMatchObject({ state: 'suspended', cause: 'Suspended: idle' });
+    expect(events.filter((event) => event.state === 'suspended')).toEqual([
+      { vmId: 'a', state: 'suspended', cause: 'Suspended: idle' },
+    ]);
+  });
+
   it('adopts running VMs and judges dead ones from the last recorded state', async () => {
     for (const id of ['run', 'gone', 'off', 'susp']) await engine.createVm(spec(id));
     await engine.startVm('run');

@@ -313,12 +313,17 @@ export class Engine extends EventEmitter<{
 
   /**
    * Suspends a running or paused VM to disk: its memory state is saved and its process ends, so it
-   * holds disk only. {@link startVm} (or {@link resumeVm}) continues it where it was.
+   * holds disk only. {@link startVm} (or {@link resumeVm}) continues it where it was. `cause`,
+   * when given, is the suspended state's reason, carried by the same state event.
    */
-  async suspendVm(id: string): Promise<VmStatus> {
+  async suspendVm(id: string, options: { cause?: string } = {}): Promise<VmStatus> {
     return this.#withVm(id, 'suspend', async (record) => {
-      await this.#table.endProcess(record, 'suspended', 'suspend', () =>
-        this.#driver.suspend(driverVmOf(record)),
+      await this.#table.endProcess(
+        record,
+        'suspended',
+        'suspend',
+        () => this.#driver.suspend(driverVmOf(record)),
+        options.cause,
       );
       return this.#table.status(record);
     });

@@ -215,13 +215,15 @@ export class VmTable {
 
   /**
    * Ends a live VM's process (stop, suspend): `stopping`, then `to`. If that fails, back to the
-   * state it had while its guest still runs, or `error` with the reason when it does not.
+   * state it had while its guest still runs, or `error` with the reason when it does not. `cause`
+   * is the reason `to` is reached with.
    */
   async endProcess(
     record: VmRecord,
     to: 'stopped' | 'suspended',
     action: string,
     end: () => Promise<void>,
+    cause?: string,
   ): Promise<void> {
     const id = record.spec.id;
     const from = record.state;
@@ -234,7 +236,7 @@ export class VmTable {
       this.setState(record, alive ? from : 'error', alive ? undefined : (error as Error).message);
       throw toEngineError(error, `Failed to ${action} VM "${id}"`);
     }
-    this.setState(record, to);
+    this.setState(record, to, cause);
   }
 
   /** Loads every VM folder of `runDir`, adopting guests that still run and judging the others. */

@@ -374,10 +374,9 @@ export class VmService extends EventEmitter<{
       targetId: vm.id,
       details: { reason: policy.reason, ...policy.details },
     });
-    this.#inBackground(vm, 'suspend', async () => {
-      await this.#engine.suspendVm(vm.id);
-      await this.#record(vm.id, { state: 'suspended', reason: policy.sentence });
-    });
+    this.#inBackground(vm, 'suspend', () =>
+      this.#engine.suspendVm(vm.id, { cause: policy.sentence }),
+    );
   }
 
   /** Deletes a VM: stops it, removes every file, then the record. */
