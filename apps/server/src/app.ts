@@ -6,6 +6,7 @@ import type { Database } from './db/database.js';
 import type { AccessEvents } from './domain/auth/access-events.js';
 import { LoginThrottle } from './domain/auth/login-throttle.js';
 import { UserService } from './domain/auth/user-service.js';
+import type { ConsoleConnections } from './domain/consoles/console-connections.js';
 import type { ConsoleTickets } from './domain/consoles/console-tickets.js';
 import type { BackgroundImageBuilds } from './domain/images/image-builds.js';
 import { ImageCatalog } from './domain/images/image-catalog.js';
@@ -45,7 +46,6 @@ import { tokenHandlers } from './http/routes/tokens.js';
 import { userHandlers } from './http/routes/users.js';
 import { vmHandlers } from './http/routes/vms.js';
 import type { VmEventStreams } from './http/vm-events.js';
-import type { ConsolePresence } from './ws/console-gateway.js';
 
 const MAX_JSON_BODY = '256kb';
 
@@ -87,7 +87,7 @@ export interface AppDeps {
   /** Issues console tickets (`POST /api/v1/vms/:vmId/console`). */
   consoleTickets: ConsoleTickets;
   /** Who is connected now to each VM's consoles (the console gateway). */
-  consolePresence: ConsolePresence;
+  consoleConnections: ConsoleConnections;
   /** Announces access changes (to close consoles of people who lost access). */
   accessEvents: AccessEvents;
   /** Express's `trust proxy`: which peers are proxies (default loopback). */
@@ -138,7 +138,7 @@ export function createApp(deps: AppDeps): Express {
       ...authHandlers({
         knex,
         passport: passportInstance,
-        throttle: new LoginThrottle(),
+        throttle: new LoginThrottle(knex),
         oidc: deps.oidc,
         publicOrigin: deps.publicOrigin,
       }),
@@ -159,7 +159,7 @@ export function createApp(deps: AppDeps): Express {
         knex,
         vms: deps.vms,
         tickets: deps.consoleTickets,
-        presence: deps.consolePresence,
+        connections: deps.consoleConnections,
       }),
       ...auditHandlers(knex),
       ...hostHandlers(knex, deps.engine, deps.imageBuilds),

@@ -93,7 +93,7 @@ async function main(): Promise<void> {
     database,
     engine,
     logger,
-    sessionSecret: await loadSessionSecret(config.dataDir, config.sessionSecret),
+    sessionSecret: await loadSessionSecret(database.knex, config.dataDir, config.sessionSecret),
     recordingsDir: path.join(config.dataDir, 'recordings'),
     images: {
       ...defaultImageImportSettings(path.join(config.dataDir, 'images')),
@@ -116,18 +116,19 @@ async function main(): Promise<void> {
     networkModes: config.networkModes,
     portsDomain: config.portsDomain,
   });
-  await server.vms.reconcile();
+  // Replicas on one Postgres server: the one that leads runs the background work.
+  await server.join();
+  const leading = server.leadership.isLeader;
+  if (leading) await server.vms.reconcile();
   const stopTimers = startTimers(server, logger);
   await server.listen(config.port, config.host);
-  logger.info({ port: config.port }, 'listening');
+  logger.info({ port: config.port, leading }, 'listening');
   process.stdout.write(`Labvisor is serving on http://localhost:${config.port}\n`);
   // Instant labs: each image's template at its default size, made ahead in the background.
-  server.imageBuilds.start();
-  const templates = prepareDefaultTemplates(
-    database.knex,
-    engine,
-    logger.child({ component: 'templates' }),
-  );
+  if (leading) server.imageBuilds.start();
+  const templates = leading
+    ? prepareDefaultTemplates(database.knex, engine, logger.child({ component: 'templates' }))
+    : Promise.resolve();
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -149,18 +150,20 @@ async function main(): Promise<void> {
 }
 
 /**
- * The server's timers: states converge and warm pools refill (every 5 s), idle time and hour
- * budgets suspend VMs (every 30 s). Answers what stops them.
+ * The server's timers, run by the replica that leads: states converge and warm pools refill
+ * (every 5 s), idle time and hour budgets suspend VMs (every 30 s). Answers what stops them.
  */
 function startTimers(server: LabvisorServer, logger: Logger): () => void {
-  server.poolFiller.request();
+  if (server.leadership.isLeader) server.poolFiller.request();
   const reconciler = setInterval(() => {
+    if (!server.leadership.isLeader) return;
     server.vms
       .reconcile()
       .catch((error: unknown) => logger.warn({ err: error }, 'reconcile failed'));
     server.poolFiller.request();
   }, RECONCILE_INTERVAL_MS);
   const policyChecks = setInterval(() => {
+    if (!server.leadership.isLeader) return;
     server.idleSuspender
       .check()
       .catch((error: unknown) => logger.warn({ err: error }, 'idle check failed'));

@@ -6,8 +6,10 @@ import type { Logger } from 'pino';
 import { createApp } from './app.js';
 import type { OidcSettings } from './config.js';
 import type { Database } from './db/database.js';
+import { toVm, type VmRow } from './db/queries/vms.js';
 import { KnexSessionStore } from './db/session-store.js';
 import { AccessEvents } from './domain/auth/access-events.js';
+import { ConsoleConnections } from './domain/consoles/console-connections.js';
 import { ConsoleTickets } from './domain/consoles/console-tickets.js';
 import {
   BackgroundImageBuilds,
@@ -18,10 +20,14 @@ import { ImageImport, type ImageImportSettings } from './domain/images/image-imp
 import { PoolFiller } from './domain/pools/pool-filler.js';
 import { PoolService } from './domain/pools/pool-service.js';
 import { BudgetKeeper } from './domain/quota/budget-keeper.js';
+import { Leadership } from './domain/replicas/leadership.js';
+import { ReplicaBus } from './domain/replicas/replica-bus.js';
+import { ReplicaRegistry } from './domain/replicas/replica-registry.js';
 import { TenantProjects } from './domain/tenants/tenant-projects.js';
 import { IdleSuspender } from './domain/vms/idle-suspender.js';
 import { NetworkPolicy } from './domain/vms/network-policy.js';
 import { SnapshotService } from './domain/vms/snapshot-service.js';
+import { readVmSpec } from './domain/vms/vm-boot.js';
 import { VmService } from './domain/vms/vm-service.js';
 import { OidcSignIn } from './http/auth/oidc.js';
 import { createSessionMiddleware } from './http/auth/session.js';
@@ -75,7 +81,16 @@ export interface LabvisorServer {
   /** Warns and suspends VMs by their hour budgets: `check()` now and then. */
   budgetKeeper: BudgetKeeper;
   consoles: ConsoleGateway;
-  /** Serves on a port; resolves with the listening HTTP server. */
+  /** Whether this replica runs the background work (always, on embedded PGlite). */
+  leadership: Leadership;
+  /** This server among the replicas on its database. */
+  replica: ReplicaRegistry;
+  /**
+   * Joins the replicas on the database: registers this one, hears the others, competes for the
+   * lead. Once; `listen` joins first if this was not called.
+   */
+  join(): Promise<void>;
+  /** Serves on a port (after joining the replicas); resolves with the listening HTTP server. */
   listen(port: number, host: string): Promise<Server>;
   /** Stops serving: closes consoles and sockets, waits for engine work; VMs keep running. */
   close(): Promise<void>;
@@ -106,13 +121,20 @@ export function buildServer(options: ServerOptions): LabvisorServer {
     secret: options.sessionSecret,
     secureCookies: options.publicOrigin?.startsWith('https:') ?? false,
   });
-  const consoleTickets = new ConsoleTickets();
-  const accessEvents = new AccessEvents();
+  const replica = new ReplicaRegistry(database, logger.child({ component: 'replicas' }));
+  const bus = new ReplicaBus(database, logger.child({ component: 'replicas' }));
+  const leadership = new Leadership(database, logger.child({ component: 'replicas' }));
+  publishVmChanges(vms, bus, logger);
+  const consoleTickets = new ConsoleTickets(knex);
+  const consoleConnections = new ConsoleConnections(knex, replica.id);
+  const accessEvents = new AccessEvents(bus);
   const consoles = new ConsoleGateway({
     knex,
     engine,
     vms,
     tickets: consoleTickets,
+    connections: consoleConnections,
+    bus,
     sessionMiddleware,
     publicOrigin: options.publicOrigin,
     accessEvents,
@@ -131,7 +153,7 @@ export function buildServer(options: ServerOptions): LabvisorServer {
     consoles,
     logger: logger.child({ component: 'budgets' }),
   });
-  const vmEvents = new VmEventStreams(vms, accessEvents);
+  const vmEvents = new VmEventStreams(bus, accessEvents);
   const guestPorts = new GuestPortProxy({
     knex,
     engine,
@@ -140,6 +162,8 @@ export function buildServer(options: ServerOptions): LabvisorServer {
     publicOrigin: options.publicOrigin,
     logger: logger.child({ component: 'ports' }),
   });
+  // Replicas on a shared cluster: a VM another replica made is learned from the database.
+  engine.setVmSource((vmId) => readVmSpec(knex, vmId));
   const tenantProjects = new TenantProjects(knex, engine, logger.child({ component: 'projects' }));
   // Quotas changed while the server was down (or a cluster that lost its projects) are mirrored.
   void tenantProjects
@@ -160,7 +184,7 @@ export function buildServer(options: ServerOptions): LabvisorServer {
     logger,
     sessionMiddleware,
     consoleTickets,
-    consolePresence: consoles,
+    consoleConnections,
     accessEvents,
     metrics: new Metrics(
       knex,
@@ -176,6 +200,15 @@ export function buildServer(options: ServerOptions): LabvisorServer {
     publicOrigin: options.publicOrigin,
   });
 
+  let joined: Promise<void> | undefined;
+  const join = () => {
+    joined ??= (async () => {
+      await replica.start();
+      await bus.open();
+      await leadership.start();
+    })();
+    return joined;
+  };
   let httpServer: Server | undefined;
   return {
     app,
@@ -185,8 +218,12 @@ export function buildServer(options: ServerOptions): LabvisorServer {
     idleSuspender,
     budgetKeeper,
     consoles,
-    listen: (port, host) =>
-      new Promise((resolve, reject) => {
+    leadership,
+    replica,
+    join,
+    listen: async (port, host) => {
+      await join();
+      return new Promise((resolve, reject) => {
         const listening = app.listen(port, host, () => resolve(listening));
         listening.once('error', reject);
         listening.on('upgrade', (req, socket, head) => {
@@ -197,7 +234,8 @@ export function buildServer(options: ServerOptions): LabvisorServer {
           });
         });
         httpServer = listening;
-      }),
+      });
+    },
     close: async () => {
       // Stop accepting, tell console viewers to reconnect, then let in-flight requests finish;
       // whatever is still open after HTTP_DRAIN_MS (a stalled upload, a half-sent request) is cut.
@@ -217,6 +255,29 @@ export function buildServer(options: ServerOptions): LabvisorServer {
       await poolFiller.stop();
       await imageBuilds.stop();
       await vms.idle();
+      await leadership.close();
+      await bus.close();
+      await replica.close();
     },
   };
+}
+
+/** Tells every replica's event streams of the changes to members' VMs made here. */
+function publishVmChanges(vms: VmService, bus: ReplicaBus, logger: Logger): void {
+  const failed = (error: unknown) =>
+    logger.warn({ err: error }, 'telling the replicas of a VM change failed');
+  const audienceOf = (row: VmRow) => ({
+    tenant_id: row.tenant_id,
+    owner_id: row.owner_id,
+    pool_id: row.pool_id,
+  });
+  vms.on('vm-changed', (row) => {
+    // A warm pool's VM is nobody's until taken: nothing to tell.
+    if (row.pool_id !== null) return;
+    bus.publish({ type: 'vm-changed', vm: toVm(row), audience: audienceOf(row) }).catch(failed);
+  });
+  vms.on('vm-deleted', (row) => {
+    if (row.pool_id !== null) return;
+    bus.publish({ type: 'vm-deleted', id: row.id, audience: audienceOf(row) }).catch(failed);
+  });
 }

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { FakeDriver } from '@labvisor/engine/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_CONSOLES_PER_USER } from '../src/ws/console-gateway.js';
+import { MAX_CONSOLES_PER_USER } from '../src/domain/consoles/console-connections.js';
 import { ConsoleSocket } from './support/console-client.js';
 import { openMigratedDatabase, TEST_DATABASES } from './support/databases.js';
 import { insertBlankImage, startFakeVm, startServerOnFakeDriver } from './support/fake-vm.js';

@@ -106,7 +106,8 @@ describe.skipIf(skipReason)('the debian-lab image', () => {
 });
 
 /** A clone's template continues under TCG; its identity (user, SSH keys) takes seconds more. */
-const CLONE_RUNNING_TIMEOUT_MS = 120_000;
+// Longer than the engine's own agent deadlines (30 s + 120 s), so a clone that fails shows its reason.
+const CLONE_RUNNING_TIMEOUT_MS = 180_000;
 
 // Instant labs on the real Debian image: a template is booted once and saved; each lab is then a
 // copy-on-write clone that gets its own hostname, account, machine-id and SSH host keys.

@@ -8,13 +8,14 @@ import {
   incusClusterSkipReason,
 } from '@labvisor/engine/testing';
 import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Database } from '../src/db/database.js';
 import { registerBuiltImage } from '../src/domain/images/built-images.js';
 import { createPortalHandler } from '../src/web/next-handler.js';
 import { browserSkipReason, launchBrowser, signIn, WEB_DIR } from './support/browser.js';
 import { ConsoleSocket } from './support/console-client.js';
 import { openVmTestDatabase } from './support/databases.js';
+import { openEvents } from './support/events-client.js';
 import { createFixtureUser, FIXTURE_PASSWORD } from './support/fixtures.js';
 import {
   startTestServer,
@@ -25,6 +26,9 @@ import {
 import { registerTinyImage } from './support/tiny-image.js';
 
 const skipReason = incusClusterSkipReason() ?? browserSkipReason();
+const replicasSkipReason = inject('postgresUrl')
+  ? undefined
+  : `server replicas need a Postgres server: ${inject('postgresMissingReason')}`;
 const SCREENSHOT_DIR = path.resolve(import.meta.dirname, '../../../test-results/screenshots');
 if (skipReason && process.env.CI === 'true') throw new Error(`cannot run under CI: ${skipReason}`);
 
@@ -209,6 +213,94 @@ describe.skipIf(skipReason)('Labvisor on an Incus cluster', () => {
     expect(where()).toBe(home);
     expect((await student.send('GET', `/api/v1/vms/${vm.id}`)).body.state).toBe('running');
   }, 120_000);
+
+  // Two replicas on one Postgres server, both on the cluster: the same users, sessions, tickets,
+  // presence, events, sign-in throttling and one leader.
+  it.skipIf(replicasSkipReason)(
+    'serves the same users from a second replica: a ticket from one opens a terminal on the other',
+    async () => {
+      const replica = await startTestServer(database, {
+        engine: { driver: { kind: 'incus', ...cluster.connection() } },
+      });
+      const studentOnReplica = student.at(replica.url);
+      const adminOnReplica = admin.at(replica.url);
+      const events = await openEvents(replica, studentOnReplica);
+      let terminal: ConsoleSocket | undefined;
+      try {
+        expect([server.leadership.isLeader, replica.leadership.isLeader]).toEqual([true, false]);
+        const vm = (await studentOnReplica.send('GET', '/api/v1/vms')).body.items[0];
+        expect(vm.state).toBe('running');
+        // A change made through the first replica reaches a page following the second, which
+        // has not touched the lab yet (so only the other replica's message can tell it).
+        expect((await student.send('POST', `/api/v1/vms/${vm.id}/stop`)).status).toBe(202);
+        await expect
+          .poll(() => events.events.map((event) => `${event.event}:${event.data.state}`), {
+            timeout: 30_000,
+          })
+          .toContain('vm:stopped');
+        // The second replica acts on the lab the first made.
+        expect((await studentOnReplica.send('POST', `/api/v1/vms/${vm.id}/start`)).status).toBe(
+          202,
+        );
+        await waitForVmState(student, vm.id, 'running');
+
+        const ticket = await studentOnReplica.send('POST', `/api/v1/vms/${vm.id}/console`, {
+          kind: 'serial',
+          mode: 'interactive',
+        });
+        expect(ticket.status).toBe(201);
+        const opened = await ConsoleSocket.open(server.url, student, vm.id, {
+          url: ticket.body.url,
+        });
+        terminal = opened;
+        await expect
+          .poll(
+            async () => {
+              opened.type('\r');
+              await new Promise((resolve) => setTimeout(resolve, 300));
+              return opened.output;
+            },
+            { timeout: 15_000, interval: 200 },
+          )
+          .toMatch(/# $/);
+        const from = opened.output.length;
+        opened.type('echo replica-$((40+2))\r');
+        await opened.waitFor(/replica-42/, 10_000, from);
+        // Who is connected, asked of the replica that does not hold the socket.
+        const presence = await adminOnReplica.send('GET', `/api/v1/tenants/${tenantId}/consoles`);
+        expect(presence.body.items).toEqual([
+          expect.objectContaining({ vmId: vm.id, email: 'sam@example.test', mode: 'interactive' }),
+        ]);
+
+        // Failed sign-ins count together: five through either replica, then both refuse.
+        await createFixtureUser(database.knex, 'guessed@example.test', { tenantId });
+        for (let attempt = 0; attempt < 5; attempt++) {
+          const through = attempt % 2 === 0 ? server.url : replica.url;
+          expect(
+            (await new TestClient(through).login('guessed@example.test', 'wrong')).status,
+          ).toBe(401);
+        }
+        for (const url of [server.url, replica.url]) {
+          expect((await new TestClient(url).login('guessed@example.test', 'wrong')).status).toBe(
+            429,
+          );
+        }
+
+        // The lead moves when its holder lets go.
+        await server.leadership.close();
+        await expect.poll(() => replica.leadership.isLeader, { timeout: 10_000 }).toBe(true);
+        // The new leader's reconciler learns the lab the other replica made: still running.
+        await replica.vms.reconcile();
+        expect((await student.send('GET', `/api/v1/vms/${vm.id}`)).body.state).toBe('running');
+      } finally {
+        terminal?.close();
+        await events.close();
+        await replica.close({ keepVms: true });
+        fs.rmSync(replica.runDir, { recursive: true, force: true });
+      }
+    },
+    90_000,
+  );
 
   it('stops and deletes the lab: its instance leaves the cluster', async () => {
     const vm = (await student.send('GET', '/api/v1/vms')).body.items[0];

@@ -39,6 +39,9 @@ import { driverVmOf, type VmRecord } from './vm-record.js';
 import { type VmStateEvent, type VmStatus, VmTable } from './vm-table.js';
 
 export type { VmStateEvent, VmStatus } from './vm-table.js';
+
+/** The spec of a VM another server made on a shared cluster, or undefined if there is none. */
+export type VmSource = (id: string) => Promise<VmSpec | undefined>;
 export type { CreateSnapshotOptions, DriverFactory, EngineConfig, StopOptions };
 export { SHUTDOWN_TIMEOUT_MS };
 
@@ -59,6 +62,7 @@ export class Engine extends EventEmitter<{
   #driver!: Driver;
   #host!: HostResources;
   #closed = false;
+  #vmSource: VmSource | undefined;
 
   private constructor(config: EngineConfig) {
     super();
@@ -85,6 +89,15 @@ export class Engine extends EventEmitter<{
     engine.#host = config.host ?? engine.#driver.hostResources();
     await engine.#table.load(config.runDir);
     return engine;
+  }
+
+  /**
+   * Where the engine learns of VMs that another server made on a cluster both reach (a driver
+   * with the `shared-instances` feature): asked for the spec of a VM it does not know, before it
+   * answers NOT_FOUND. Server replicas set it; a driver of one host's guests never asks.
+   */
+  setVmSource(source: VmSource): void {
+    this.#vmSource = source;
   }
 
   /** The driver's name, version, features and details, or why it is unusable. */
@@ -227,7 +240,7 @@ export class Engine extends EventEmitter<{
    * INVALID_STATE unless it runs, VALIDATION without a network, UNAVAILABLE when nothing answers.
    */
   async openGuestPort(id: string, port: number): Promise<Duplex> {
-    const record = this.#table.get(id);
+    const record = await this.#known(id);
     assertStateIn(id, record.state, ['running'], 'open a port of');
     if (!record.spec.network || record.spec.network.mode === 'none') {
       throw new EngineError('VALIDATION', `VM "${id}" has no network to open a port on`, {
@@ -346,7 +359,7 @@ export class Engine extends EventEmitter<{
 
   /** One VM's status; NOT_FOUND if the engine does not know it. */
   async getVm(id: string): Promise<VmStatus> {
-    return this.#table.status(this.#table.get(id));
+    return this.#table.status(await this.#known(id));
   }
 
   /** Every VM in the run directory, by id. */
@@ -428,7 +441,7 @@ export class Engine extends EventEmitter<{
 
   /** A VM's snapshots, oldest first, with their sizes. */
   async listSnapshots(id: string): Promise<SnapshotInfo[]> {
-    return this.#driver.listSnapshots(driverVmOf(this.#table.get(id)));
+    return this.#driver.listSnapshots(driverVmOf(await this.#known(id)));
   }
 
   /**
@@ -436,7 +449,7 @@ export class Engine extends EventEmitter<{
    * or its display (RFB). INVALID_STATE otherwise; UNAVAILABLE if the guest does not answer.
    */
   async openConsole(id: string, kind: ConsoleKind): Promise<Duplex> {
-    const record = this.#table.get(id);
+    const record = await this.#known(id);
     assertStateIn(id, record.state, LIVE_STATES, `open a console of`);
     return this.#driver.openConsole(driverVmOf(record), kind);
   }
@@ -496,7 +509,32 @@ export class Engine extends EventEmitter<{
 
   #withVm<T>(id: string, action: string, run: (record: VmRecord) => Promise<T>): Promise<T> {
     this.#assertOpen();
-    return this.#table.withVm(id, action, run);
+    // The VM's lock is taken at the call (an exit seen meanwhile waits for the action); on a
+    // shared cluster, once the VM is known and its state read again.
+    if (!this.#sharesInstances()) return this.#table.withVm(id, action, run);
+    return this.#known(id).then(() => this.#table.withVm(id, action, run));
+  }
+
+  /** Whether the driver's guests live in a cluster other servers reach too. */
+  #sharesInstances(): boolean {
+    return this.#driver.info().features.includes('shared-instances');
+  }
+
+  /**
+   * The record of a VM: one this engine holds, or one another server made on the shared cluster
+   * (asked of the {@link setVmSource}); NOT_FOUND otherwise. On a shared cluster, the state of a
+   * known VM is read again first, since another server may have changed it.
+   */
+  async #known(id: string): Promise<VmRecord> {
+    const known = this.#table.find(id);
+    if (!this.#sharesInstances()) return known ?? this.#table.get(id);
+    if (known) {
+      await this.#table.refreshShared(known);
+      return known;
+    }
+    const spec = await this.#vmSource?.(id);
+    if (spec?.id === id) return this.#table.attachShared(validateVmSpec(spec), this.#config.runDir);
+    return this.#table.get(id);
   }
 
   #assertOpen(): void {

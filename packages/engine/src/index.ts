@@ -20,6 +20,7 @@ export type {
   DriverFactory,
   EngineConfig,
   StopOptions,
+  VmSource,
   VmStateEvent,
   VmStatus,
 } from './engine.js';

@@ -150,6 +150,60 @@ export class VmTable {
     });
   }
 
+  /**
+   * Records a VM whose instance another server made on a cluster both reach, with the state its
+   * driver reports (running, paused, or else stopped); the record already there if one is.
+   */
+  async attachShared(spec: VmSpec, runDir: string): Promise<VmRecord> {
+    const driver = this.#requireDriver();
+    return this.#lock.run(spec.id, async () => {
+      const known = this.#records.get(spec.id);
+      if (known) return known;
+      const dir = path.join(path.resolve(runDir), spec.id);
+      await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+      const record = this.#newRecord(spec, dir);
+      const adopted = await driver.adopt(driverVmOf(record));
+      if (adopted) record.state = adopted.runState;
+      writeJsonAtomic(recordFiles(dir).spec, spec);
+      persistStatus(record);
+      this.#add(record);
+      record.logger.info({ state: record.state }, 'VM attached from the cluster');
+      return record;
+    });
+  }
+
+  /** One record, or undefined if the engine does not know the VM. */
+  find(id: string): VmRecord | undefined {
+    return this.#records.get(id);
+  }
+
+  /**
+   * Takes a shared instance's state from its driver (another server may have started or stopped
+   * it): a live guest where the record says none, or none where it says live, becomes the record's
+   * state. Skipped while this engine acts on the VM, for an `unavailable` one (its member's return
+   * decides), and when the driver cannot tell now.
+   */
+  async refreshShared(record: VmRecord): Promise<void> {
+    const id = record.spec.id;
+    if (this.#lock.isHeld(id) || record.state === 'unavailable') return;
+    await this.#lock.run(id, async () => {
+      if (this.#records.get(id) !== record) return;
+      const adopted = await this.#requireDriver()
+        .adopt(driverVmOf(record))
+        .catch(() => undefined);
+      if (adopted === undefined) return;
+      const observed: VmState = adopted ? adopted.runState : 'stopped';
+      const live = LIVE_STATES.includes(record.state);
+      if (record.state === observed || (!adopted && !live)) return;
+      if (adopted && !live && !['stopped', 'crashed', 'error'].includes(record.state)) return;
+      record.logger.info({ from: record.state, to: observed }, 'state changed by another server');
+      record.state = observed;
+      record.cause = undefined;
+      persistStatus(record);
+      this.#events.onState({ vmId: id, state: observed });
+    });
+  }
+
   /** Runs an action on a known VM under its lock, then applies an exit observed meanwhile. */
   async withVm<T>(id: string, action: string, run: (record: VmRecord) => Promise<T>): Promise<T> {
     return this.#lock.run(id, async () => {

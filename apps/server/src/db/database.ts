@@ -20,6 +20,8 @@ export type DatabaseKind = 'pglite' | 'postgres';
 export interface Database {
   knex: Knex;
   kind: DatabaseKind;
+  /** The server's URL (kind `postgres`), for connections of their own (LISTEN, advisory locks). */
+  url?: string;
   close(): Promise<void>;
 }
 
@@ -58,6 +60,7 @@ export async function openDatabase(location: DatabaseLocation): Promise<Database
   return {
     knex,
     kind,
+    ...('url' in location ? { url: location.url } : {}),
     close: async () => {
       await knex.destroy();
       lock?.release();

@@ -6,9 +6,11 @@ import { createApp } from '../app.js';
 import type { Database } from '../db/database.js';
 import { KnexSessionStore } from '../db/session-store.js';
 import { AccessEvents } from '../domain/auth/access-events.js';
+import type { ConsoleConnections } from '../domain/consoles/console-connections.js';
 import { ConsoleTickets } from '../domain/consoles/console-tickets.js';
 import type { ImageImport } from '../domain/images/image-import.js';
 import type { PoolService } from '../domain/pools/pool-service.js';
+import { ReplicaBus } from '../domain/replicas/replica-bus.js';
 import type { NetworkPolicy } from '../domain/vms/network-policy.js';
 import type { SnapshotService } from '../domain/vms/snapshot-service.js';
 import type { VmService } from '../domain/vms/vm-service.js';
@@ -68,9 +70,9 @@ describe('the router', () => {
       },
       logger: pino({ level: 'silent' }),
       sessionMiddleware,
-      consoleTickets: new ConsoleTickets(),
-      consolePresence: { connectionsTo: () => [] },
-      accessEvents: new AccessEvents(),
+      consoleTickets: new ConsoleTickets({} as Database['knex']),
+      consoleConnections: {} as ConsoleConnections,
+      accessEvents: new AccessEvents(new ReplicaBus({} as Database, pino({ level: 'silent' }))),
       metrics: new Metrics({} as Database['knex'], () => 0),
       vms: {} as VmService,
       networks: {} as NetworkPolicy,

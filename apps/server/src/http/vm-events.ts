@@ -1,10 +1,8 @@
 import type { Response } from 'express';
-import type { VmRow } from '../db/queries/vms.js';
-import { toVm } from '../db/queries/vms.js';
 import type { Actor } from '../domain/auth/access.js';
 import type { AccessEvents } from '../domain/auth/access-events.js';
-import type { VmService } from '../domain/vms/vm-service.js';
-import { canSeeVm } from '../domain/vms/vm-visibility.js';
+import type { ReplicaBus } from '../domain/replicas/replica-bus.js';
+import { canSeeVm, type VmAudience } from '../domain/vms/vm-visibility.js';
 import { AppError } from '../errors.js';
 
 /** Most event streams one user may hold open (tabs), so one user cannot hold the server's sockets. */
@@ -22,16 +20,20 @@ interface Stream {
 /**
  * Server-sent events of VM changes (`GET /api/v1/events`): each open page gets, for every VM its
  * user can see, the VM as the API answers it whenever it changes, so a page costs nothing while
- * nothing changes. Changes made on this server only (replicas each serve their own); streams of a
- * user whose access changed are ended (the browser reconnects with the new access).
+ * nothing changes. Changes come over the replica bus, so a page follows changes made through any
+ * replica; streams of a user whose access changed are ended (the browser reconnects with the new
+ * access).
  */
 export class VmEventStreams {
   readonly #streams = new Set<Stream>();
   readonly #keepalive: NodeJS.Timeout;
 
-  constructor(vms: VmService, accessEvents: AccessEvents) {
-    vms.on('vm-changed', (row) => this.#send(row, 'vm', () => toVm(row)));
-    vms.on('vm-deleted', (row) => this.#send(row, 'vm-deleted', () => ({ id: row.id })));
+  constructor(bus: ReplicaBus, accessEvents: AccessEvents) {
+    bus.on('message', (message) => {
+      if (message.type === 'vm-changed') this.#send(message.audience, 'vm', message.vm);
+      if (message.type === 'vm-deleted')
+        this.#send(message.audience, 'vm-deleted', { id: message.id });
+    });
     accessEvents.on('access-changed', (change) => {
       for (const stream of this.#streams) {
         if (!change.userId || change.userId === stream.actor.user.id) stream.res.end();
@@ -72,15 +74,12 @@ export class VmEventStreams {
     this.#streams.clear();
   }
 
-  /**
-   * Sends the event to every stream whose user can see the VM; the data is made only when one
-   * can (a warm pool's VM, nobody's yet, is never sent).
-   */
-  #send(row: VmRow, event: string, render: () => unknown): void {
+  /** Sends the event to every stream whose user can see the VM. */
+  #send(audience: VmAudience, event: string, payload: unknown): void {
     let data: string | undefined;
     for (const stream of this.#streams) {
-      if (!canSeeVm(stream.actor, row)) continue;
-      data ??= JSON.stringify(render());
+      if (!canSeeVm(stream.actor, audience)) continue;
+      data ??= JSON.stringify(payload);
       if (stream.res.writableLength > MAX_PENDING_BYTES) {
         stream.res.end();
         continue;

@@ -1,12 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Engine } from '@labvisor/engine';
-import {
-  type ConsoleConnection,
-  type ErrorCode,
-  LIVE_STATES,
-  type VmState,
-} from '@labvisor/shared';
+import { type ErrorCode, LIVE_STATES, type VmState } from '@labvisor/shared';
 import type { RequestHandler } from 'express';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
@@ -16,8 +11,10 @@ import { findUserById, type UserRow } from '../db/queries/users.js';
 import { type Actor, loadActor } from '../domain/auth/access.js';
 import type { AccessChange, AccessEvents } from '../domain/auth/access-events.js';
 import { authenticate } from '../domain/auth/authenticate.js';
+import type { ConsoleConnections } from '../domain/consoles/console-connections.js';
 import { ConsoleRecording } from '../domain/consoles/console-recordings.js';
 import type { ConsoleTickets } from '../domain/consoles/console-tickets.js';
+import type { ReplicaBus } from '../domain/replicas/replica-bus.js';
 import type { VmService } from '../domain/vms/vm-service.js';
 import { AppError, toAppError } from '../errors.js';
 import { HTTP_STATUS_BY_CODE } from '../http/errors.js';
@@ -27,8 +24,6 @@ import { relayVnc } from './vnc.js';
 const CONSOLE_PATH = /^\/ws\/vms\/([0-9a-f-]{36})\/(serial|vnc)$/;
 /** Real input updates a VM's last activity at most this often. */
 const ACTIVITY_WRITE_INTERVAL_MS = 10_000;
-/** Console sockets one user may hold open at once (tabs, watched students). */
-export const MAX_CONSOLES_PER_USER = 20;
 /** How long viewers get to answer the close of a shutdown before their sockets are cut. */
 export const CLOSE_GRACE_MS = 2_000;
 /** Frames larger than this from a browser are refused (keys and RFB messages are small). */
@@ -36,30 +31,23 @@ const MAX_FRAME_BYTES = 256 * 1024;
 /** How long an upgrade waits for a starting VM (a console's ticket resumed it) to run. */
 const START_WAIT_MS = 60_000;
 
-/** One open console socket: who, on which VM, which console and mode, since when. */
+/** One open console socket of this replica: who, on which VM, and its row in the database. */
 interface OpenConsole {
   user: UserRow;
   vmId: string;
-  kind: 'serial' | 'vnc';
-  mode: 'interactive' | 'view';
-  since: Date;
-}
-
-/** Who is connected now to VMs' consoles (the gateway's live registry, not the database). */
-export interface ConsolePresence {
-  /** The people connected to these VMs' consoles: one entry per person, VM, kind and mode. */
-  connectionsTo(vmIds: ReadonlySet<string>): ConsoleConnection[];
+  connectionId: string;
 }
 
 /**
  * The WebSocket consoles: checks Origin, session or token, and a single-use ticket on the upgrade
  * of `/ws/vms/:vmId/serial` and `/ws/vms/:vmId/vnc`, then attaches the serial fan-out or a VNC relay.
+ * Each open socket is recorded in the database ({@link ConsoleConnections}), so every replica
+ * knows who is connected and one user's cap holds over all of them.
  */
-export class ConsoleGateway implements ConsolePresence {
+export class ConsoleGateway {
   readonly #wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES });
   readonly #serial: SerialConsoles;
   readonly #lastActivityWrite = new Map<string, number>();
-  readonly #openByUser = new Map<string, number>();
   /** Every open console socket with whom and what it shows, to re-check access when it changes. */
   readonly #open = new Map<import('ws').WebSocket, OpenConsole>();
 
@@ -69,6 +57,8 @@ export class ConsoleGateway implements ConsolePresence {
       engine: Engine;
       vms: VmService;
       tickets: ConsoleTickets;
+      connections: ConsoleConnections;
+      bus: ReplicaBus;
       sessionMiddleware: RequestHandler;
       /** The public origin when behind a proxy; otherwise the request's own Host is expected. */
       publicOrigin: string | undefined;
@@ -79,6 +69,10 @@ export class ConsoleGateway implements ConsolePresence {
     },
   ) {
     deps.accessEvents.on('access-changed', (change) => void this.#recheckAccess(change));
+    deps.bus.on('message', (message) => {
+      if (message.type === 'console-notice')
+        void this.#serial.notify(message.vmId, message.message);
+    });
     this.#serial = new SerialConsoles({
       openSerial: (vmId) => deps.engine.openConsole(vmId, 'serial'),
       onInput: (vmId) => this.#recordActivity(vmId),
@@ -106,19 +100,19 @@ export class ConsoleGateway implements ConsolePresence {
     }
     const [, vmId, kind] = match as unknown as [string, string, 'serial' | 'vnc'];
     this.#authorize(req, vmId, kind, url.searchParams.get('ticket') ?? '')
-      .then(({ user, mode, tenantId }) => {
-        // The user's console slot was taken in #authorize; it is given back when the socket ends.
+      .then(({ user, mode, tenantId, connectionId }) => {
+        // The socket was recorded (its slot taken) in #authorize; the row goes when it ends.
         let upgraded = false;
         socket.once('close', () => {
-          if (!upgraded) this.#releaseSlot(user.id);
+          if (!upgraded) this.#forget(connectionId);
         });
         this.#wss.handleUpgrade(req, socket, head, (ws) => {
           upgraded = true;
-          this.#open.set(ws, { user, vmId, kind, mode, since: new Date() });
+          this.#open.set(ws, { user, vmId, connectionId });
           this.#recordOpened(user, { vmId, tenantId, kind, mode }, req.socket.remoteAddress);
           ws.on('close', () => {
             this.#open.delete(ws);
-            this.#releaseSlot(user.id);
+            this.#forget(connectionId);
           });
           if (kind === 'vnc') {
             relayVnc({
@@ -145,38 +139,17 @@ export class ConsoleGateway implements ConsolePresence {
       });
   };
 
-  /** Whether someone has an interactive console of the VM open (it is in use, even if idle). */
-  hasInteractiveViewer(vmId: string): boolean {
-    for (const open of this.#open.values()) {
-      if (open.vmId === vmId && open.mode === 'interactive') return true;
-    }
-    return false;
+  /**
+   * Whether someone has an interactive console of the VM open, on any replica (it is in use,
+   * even if idle).
+   */
+  hasInteractiveViewer(vmId: string): Promise<boolean> {
+    return this.deps.connections.hasInteractive(vmId);
   }
 
-  /** Tells the viewers of a VM's serial console something about the VM. */
+  /** Tells the viewers of a VM's serial console something about the VM, on every replica. */
   notify(vmId: string, message: string): Promise<void> {
-    return this.#serial.notify(vmId, message);
-  }
-
-  connectionsTo(vmIds: ReadonlySet<string>): ConsoleConnection[] {
-    const people = new Map<string, ConsoleConnection>();
-    for (const open of this.#open.values()) {
-      if (!vmIds.has(open.vmId)) continue;
-      const key = `${open.vmId}:${open.user.id}:${open.kind}:${open.mode}`;
-      const since = open.since.toISOString();
-      const known = people.get(key);
-      if (known && known.since <= since) continue;
-      people.set(key, {
-        vmId: open.vmId,
-        userId: open.user.id,
-        name: open.user.name,
-        email: open.user.email,
-        kind: open.kind,
-        mode: open.mode,
-        since,
-      });
-    }
-    return [...people.values()];
+    return this.deps.bus.publish({ type: 'console-notice', vmId, message });
   }
 
   /** The sockets open now (for metrics and tests). */
@@ -201,29 +174,29 @@ export class ConsoleGateway implements ConsolePresence {
   }
 
   /**
-   * Checks an upgrade and takes one of the user's console slots (checked and taken in the same
-   * tick, so parallel upgrades cannot pass the cap together); a refusal gives the slot back.
+   * Checks an upgrade, then records its socket, which takes one of the user's console slots
+   * (RATE_LIMITED past the cap, counted over every replica).
    */
   async #authorize(req: IncomingMessage, vmId: string, kind: 'serial' | 'vnc', ticket: string) {
     const actor = await this.#authenticate(req);
     const user = actor.user;
-    this.#takeSlot(user.id);
-    try {
-      // Redeemed before the Origin check, so a ticket tried from a foreign page is used up.
-      const grant = this.deps.tickets.redeem(ticket, { userId: user.id, vmId, kind });
-      if ('refused' in grant) throw new AppError('FORBIDDEN', grant.refused);
-      this.#checkOrigin(req);
-      const vm = await this.deps.vms.get(actor, vmId);
-      // A VM on its way up (resumed by the console's ticket) is waited for.
-      const state = vm.state === 'starting' ? await this.#settledState(vmId) : vm.state;
-      if (!LIVE_STATES.includes(state)) {
-        throw new AppError('INVALID_STATE', `VM "${vm.name}" is ${state}.`);
-      }
-      return { user, mode: grant.mode, tenantId: vm.tenant_id };
-    } catch (error) {
-      this.#releaseSlot(user.id);
-      throw error;
+    // Redeemed before the Origin check, so a ticket tried from a foreign page is used up.
+    const grant = await this.deps.tickets.redeem(ticket, { userId: user.id, vmId, kind });
+    if ('refused' in grant) throw new AppError('FORBIDDEN', grant.refused);
+    this.#checkOrigin(req);
+    const vm = await this.deps.vms.get(actor, vmId);
+    // A VM on its way up (resumed by the console's ticket) is waited for.
+    const state = vm.state === 'starting' ? await this.#settledState(vmId) : vm.state;
+    if (!LIVE_STATES.includes(state)) {
+      throw new AppError('INVALID_STATE', `VM "${vm.name}" is ${state}.`);
     }
+    const connectionId = await this.deps.connections.open({
+      userId: user.id,
+      vmId,
+      kind,
+      mode: grant.mode,
+    });
+    return { user, mode: grant.mode, tenantId: vm.tenant_id, connectionId };
   }
 
   /** The engine's state of a starting VM once it is no longer starting (or after the wait). */
@@ -236,22 +209,13 @@ export class ConsoleGateway implements ConsolePresence {
     }
   }
 
-  /** Takes one of the user's {@link MAX_CONSOLES_PER_USER} console slots, or RATE_LIMITED. */
-  #takeSlot(userId: string): void {
-    const open = this.#openByUser.get(userId) ?? 0;
-    if (open >= MAX_CONSOLES_PER_USER) {
-      throw new AppError(
-        'RATE_LIMITED',
-        `You have ${MAX_CONSOLES_PER_USER} consoles open; close one first.`,
+  /** Removes a closed socket's row (its slot is free again). */
+  #forget(connectionId: string): void {
+    this.deps.connections
+      .close(connectionId)
+      .catch((error: unknown) =>
+        this.deps.logger.warn({ err: error }, 'forgetting a closed console failed'),
       );
-    }
-    this.#openByUser.set(userId, open + 1);
-  }
-
-  #releaseSlot(userId: string): void {
-    const open = (this.#openByUser.get(userId) ?? 1) - 1;
-    if (open > 0) this.#openByUser.set(userId, open);
-    else this.#openByUser.delete(userId);
   }
 
   /** Writes who opened which console to the audit log (the VM's activity). */

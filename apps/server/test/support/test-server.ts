@@ -13,6 +13,7 @@ import {
 } from '../../src/domain/images/image-import.js';
 import type { PoolFiller } from '../../src/domain/pools/pool-filler.js';
 import type { BudgetKeeper } from '../../src/domain/quota/budget-keeper.js';
+import type { Leadership } from '../../src/domain/replicas/leadership.js';
 import type { IdleSuspender } from '../../src/domain/vms/idle-suspender.js';
 import type { VmService } from '../../src/domain/vms/vm-service.js';
 import { buildServer } from '../../src/server.js';
@@ -30,6 +31,8 @@ export interface TestServer {
   idleSuspender: IdleSuspender;
   budgetKeeper: BudgetKeeper;
   consoles: ConsoleGateway;
+  /** Whether this server leads the replicas on its database. */
+  leadership: Leadership;
   /** Stops the app; with `keepVms` leaves the engine's guests running (for adoption tests). */
   close(options?: { keepVms?: boolean }): Promise<void>;
 }
@@ -99,6 +102,7 @@ export async function startTestServer(
     idleSuspender: server.idleSuspender,
     budgetKeeper: server.budgetKeeper,
     consoles: server.consoles,
+    leadership: server.leadership,
     close: async ({ keepVms = false } = {}) => {
       await server.close();
       if (!keepVms) {
@@ -147,6 +151,14 @@ export class TestClient {
       parsed = text ? JSON.parse(text) : undefined;
     } catch {}
     return { status: response.status, body: parsed, headers: response.headers };
+  }
+
+  /** The same session, talking to another server (a replica on the same database). */
+  at(baseUrl: string): TestClient {
+    const client = new TestClient(baseUrl);
+    client.cookie = this.cookie;
+    client.csrfToken = this.csrfToken;
+    return client;
   }
 
   /** Signs in and keeps the session cookie and CSRF token. */

@@ -10,7 +10,10 @@ export interface DriverInfo {
   name: string;
   /** The hypervisor's version, e.g. `7.2.22`; empty when it could not be run. */
   version: string;
-  /** What it can do, e.g. `serial`, `vnc`, `memory-snapshots`, `suspend-to-file`. */
+  /**
+   * What it can do, e.g. `serial`, `vnc`, `memory-snapshots`, `suspend-to-file`;
+   * `shared-instances` when its guests live in a cluster other servers reach too (replicas).
+   */
   features: string[];
   /**
    * Facts for operators, named by the driver (the QEMU driver: `accel`, `accelReason`,

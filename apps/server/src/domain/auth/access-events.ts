@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import type { ReplicaBus } from '../replicas/replica-bus.js';
 
 /** Who may have lost access: one user (in one tenant, or everywhere), or everyone in a tenant. */
 export interface AccessChange {
@@ -8,11 +9,21 @@ export interface AccessChange {
 
 /**
  * Announces changes that can take access away (a member removed or demoted, a tenant deleted),
- * so holders of long-lived connections — consoles — check again at once.
+ * to every replica, so holders of long-lived connections — consoles, event streams — check again
+ * at once wherever they are connected.
  */
 export class AccessEvents extends EventEmitter<{ 'access-changed': [AccessChange] }> {
-  /** Announces a change. */
-  changed(change: AccessChange): void {
-    this.emit('access-changed', change);
+  constructor(private readonly bus: ReplicaBus) {
+    super();
+    bus.on('message', (message) => {
+      if (message.type !== 'access-changed') return;
+      const { type: _type, ...change } = message;
+      this.emit('access-changed', change);
+    });
+  }
+
+  /** Announces a change to every replica (this one included). */
+  changed(change: AccessChange): Promise<void> {
+    return this.bus.publish({ type: 'access-changed', ...change });
   }
 }

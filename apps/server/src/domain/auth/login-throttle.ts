@@ -1,3 +1,5 @@
+import type { Knex } from 'knex';
+
 /** Failed sign-ins allowed for one account from one client address within the window. */
 export const MAX_FAILURES_PER_ACCOUNT_AND_IP = 5;
 /**
@@ -10,7 +12,8 @@ export const MAX_FAILURES_PER_IP = 50;
 /** The window over which failures are counted. */
 export const THROTTLE_WINDOW_MS = 15 * 60 * 1000;
 
-const SWEEP_THRESHOLD = 10_000;
+/** How often rows of keys not tried again are swept from the table. */
+const SWEEP_INTERVAL_MS = 60_000;
 
 /** A sign-in attempt let through, counted as a failure until it is settled as a success. */
 export interface LoginAttempt {
@@ -21,67 +24,86 @@ export interface LoginAttempt {
 
 /**
  * Counts failed sign-ins per account and address, per account, and per address, in a sliding
- * window, in this process's memory (each replica throttles on its own). An attempt is counted as
- * a failure the moment it is let through (before the password is checked), so parallel attempts
- * cannot pass the limit together; a success takes it back and forgets the account's failures from
- * that address.
+ * window, in the database, so every replica throttles together. An attempt is counted as a failure
+ * the moment it is let through (before the password is checked), under a lock on its account and
+ * address, so parallel attempts cannot pass the limit together, on any replica; a success takes it
+ * back and forgets the account's failures from that address.
  */
 export class LoginThrottle {
-  private readonly failures = new Map<string, number[]>();
+  #nextSweep = 0;
 
-  constructor(private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly knex: Knex,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   /**
    * Lets an attempt through and counts it, or answers how many milliseconds to wait first.
    */
-  begin(email: string, ip: string): { attempt: LoginAttempt } | { retryAfterMs: number } {
-    if (this.failures.size > SWEEP_THRESHOLD) this.sweep();
-    const wait = Math.max(...this.keys(email, ip).map(([key, max]) => this.waitFor(key, max)));
-    if (wait > 0) return { retryAfterMs: wait };
+  async begin(
+    email: string,
+    ip: string,
+  ): Promise<{ attempt: LoginAttempt } | { retryAfterMs: number }> {
+    await this.#sweep();
     const at = this.now();
-    for (const [key] of this.keys(email, ip)) {
-      const recent = this.recent(key);
-      recent.push(at);
-      this.failures.set(key, recent);
-    }
-    return { attempt: { email, ip, at } };
+    const cutoff = new Date(at - THROTTLE_WINDOW_MS);
+    return this.knex.transaction(async (trx) => {
+      // Account before address, always: two attempts never wait on each other's lock in a cycle.
+      await trx.raw('select pg_advisory_xact_lock(hashtext(?))', [`sign-in:account:${email}`]);
+      await trx.raw('select pg_advisory_xact_lock(hashtext(?))', [`sign-in:ip:${ip}`]);
+      let wait = 0;
+      for (const [key, max] of keysOf(email, ip)) {
+        const times = await trx('sign_in_failures')
+          .where({ key })
+          .where('at', '>', cutoff)
+          .orderBy('at', 'desc')
+          .limit(max)
+          .pluck<Date[]>('at');
+        if (times.length < max) continue;
+        wait = Math.max(wait, new Date(times[max - 1]!).getTime() + THROTTLE_WINDOW_MS - at);
+      }
+      if (wait > 0) return { retryAfterMs: wait };
+      await trx('sign_in_failures').insert(
+        keysOf(email, ip).map(([key]) => ({ key, at: new Date(at) })),
+      );
+      return { attempt: { email, ip, at } };
+    });
   }
 
   /** Settles an attempt that signed in: it and the account's failures from that address are forgotten. */
-  succeeded(attempt: LoginAttempt): void {
-    this.failures.delete(`account-ip:${attempt.email}:${attempt.ip}`);
-    for (const key of [`account:${attempt.email}`, `ip:${attempt.ip}`]) {
-      const recent = this.recent(key);
-      const index = recent.indexOf(attempt.at);
-      if (index >= 0) recent.splice(index, 1);
-      if (recent.length > 0) this.failures.set(key, recent);
-      else this.failures.delete(key);
-    }
+  async succeeded(attempt: LoginAttempt): Promise<void> {
+    const [accountAndIp, account, address] = keysOf(attempt.email, attempt.ip).map(([key]) => key);
+    await this.knex.transaction(async (trx) => {
+      await trx('sign_in_failures').where({ key: accountAndIp }).delete();
+      // One row of each: the attempt itself (others at the same millisecond stay counted).
+      await trx('sign_in_failures')
+        .whereIn(
+          'ctid',
+          trx('sign_in_failures')
+            .whereIn('key', [account!, address!])
+            .where({ at: new Date(attempt.at) })
+            .select(trx.raw('min(ctid)'))
+            .groupBy('key'),
+        )
+        .delete();
+    });
   }
 
-  private keys(email: string, ip: string): Array<[string, number]> {
-    return [
-      [`account-ip:${email}:${ip}`, MAX_FAILURES_PER_ACCOUNT_AND_IP],
-      [`account:${email}`, MAX_FAILURES_PER_ACCOUNT],
-      [`ip:${ip}`, MAX_FAILURES_PER_IP],
-    ];
+  /** Drops failures outside the window now and then, keeping the table bounded. */
+  async #sweep(): Promise<void> {
+    if (this.now() < this.#nextSweep) return;
+    this.#nextSweep = this.now() + SWEEP_INTERVAL_MS;
+    await this.knex('sign_in_failures')
+      .where('at', '<=', new Date(this.now() - THROTTLE_WINDOW_MS))
+      .delete();
   }
+}
 
-  /** Drops keys whose failures are all outside the window, keeping memory bounded. */
-  private sweep(): void {
-    for (const key of [...this.failures.keys()]) this.recent(key);
-  }
-
-  private recent(key: string): number[] {
-    const cutoff = this.now() - THROTTLE_WINDOW_MS;
-    const recent = (this.failures.get(key) ?? []).filter((time) => time > cutoff);
-    if (recent.length === 0) this.failures.delete(key);
-    return recent;
-  }
-
-  private waitFor(key: string, max: number): number {
-    const recent = this.recent(key);
-    if (recent.length < max) return 0;
-    return recent[recent.length - max]! + THROTTLE_WINDOW_MS - this.now();
-  }
+/** The three counters an attempt counts in, with their limits. */
+function keysOf(email: string, ip: string): Array<[string, number]> {
+  return [
+    [`account-ip:${email}:${ip}`, MAX_FAILURES_PER_ACCOUNT_AND_IP],
+    [`account:${email}`, MAX_FAILURES_PER_ACCOUNT],
+    [`ip:${ip}`, MAX_FAILURES_PER_IP],
+  ];
 }

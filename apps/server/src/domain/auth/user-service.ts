@@ -67,7 +67,7 @@ export class UserService {
     const row = await updateUser(this.knex, user.id, body);
     // Sessions and tokens of a disabled account stop working at their next request (they load
     // the user each time); open consoles are closed now.
-    if (body.disabled) this.accessEvents.changed({ userId: user.id });
+    if (body.disabled) await this.accessEvents.changed({ userId: user.id });
     await recordAudit(this.knex, {
       actorId: actor.user.id,
       action:

@@ -50,7 +50,7 @@ export class MemberService {
         `No user with the email ${body.email}; a platform admin creates users first.`,
       );
     await upsertMembership(this.knex, { tenantId: tenant.id, userId: user.id, role: body.role });
-    this.accessEvents.changed({ userId: user.id, tenantId: tenant.id });
+    await this.accessEvents.changed({ userId: user.id, tenantId: tenant.id });
     await this.#audit(actor, tenant.id, 'member.add', user.id, ip, { role: body.role });
     return this.#member(tenant.id, user.id);
   }
@@ -71,7 +71,7 @@ export class MemberService {
       );
     }
     if (!(await updateMemberRole(this.knex, tenant.id, userId, role))) throw memberNotFound();
-    this.accessEvents.changed({ userId, tenantId: tenant.id });
+    await this.accessEvents.changed({ userId, tenantId: tenant.id });
     await this.#audit(actor, tenant.id, 'member.role', userId, ip, { role });
     return this.#member(tenant.id, userId);
   }
@@ -94,7 +94,7 @@ export class MemberService {
   async remove(actor: Actor, tenantId: string, userId: string, ip: string | undefined) {
     const tenant = await this.tenants.get(actor, tenantId, 'admin');
     if (!(await deleteMembership(this.knex, tenant.id, userId))) throw memberNotFound();
-    this.accessEvents.changed({ userId, tenantId: tenant.id });
+    await this.accessEvents.changed({ userId, tenantId: tenant.id });
     await this.#audit(actor, tenant.id, 'member.remove', userId, ip);
   }
 

@@ -14,7 +14,7 @@ interface IdleCandidate extends VmRow {
 
 /** What the idle suspender needs of the console gateway. */
 export interface ConsoleUse {
-  hasInteractiveViewer(vmId: string): boolean;
+  hasInteractiveViewer(vmId: string): Promise<boolean>;
   notify(vmId: string, message: string): Promise<void>;
 }
 
@@ -60,7 +60,7 @@ export class IdleSuspender {
     for (const vm of candidates) {
       const key = `${vm.id}@${new Date(vm.idle_since).getTime()}`;
       live.add(key);
-      if (this.deps.consoles.hasInteractiveViewer(vm.id)) continue;
+      if (await this.deps.consoles.hasInteractiveViewer(vm.id)) continue;
       const left =
         new Date(vm.idle_since).getTime() + vm.idle_suspend_minutes * 60_000 - now.getTime();
       if (left <= 0) {

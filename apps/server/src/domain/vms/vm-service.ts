@@ -34,7 +34,7 @@ import { assertInternetCap, lockTenantQuota } from './internet-cap.js';
 import { type NetworkPolicy, vmNetworkOf } from './network-policy.js';
 import { withoutHostPaths } from './state-reasons.js';
 import { ignoreNotFound, planAction } from './vm-action-plan.js';
-import { bootOf } from './vm-boot.js';
+import { vmSpecOf } from './vm-boot.js';
 import { canSeeVm, visibleVmsQuery, vmNotFound } from './vm-visibility.js';
 
 const holdsResources = (state: VmState) => RESOURCE_HOLDING_STATES.includes(state);
@@ -204,16 +204,8 @@ export class VmService extends EventEmitter<{
     this.emit('vm-changed', vm);
     this.#inBackground(vm, 'create', async () => {
       await this.#engine.createVm({
-        id: vm.id,
-        name: vm.name,
-        vcpus: vm.vcpus,
-        memoryMib: vm.memory_mib,
-        diskGib: vm.disk_gib,
-        boot: bootOf(image),
+        ...vmSpecOf(vm, image, tenant),
         guestConfig: guestConfigFor(vm.name, actor.user),
-        ...(image.guest_agent ? { guestAgent: true } : {}),
-        network: vmNetworkOf(network, tenant),
-        project: vm.tenant_id,
       });
       await this.#engine.startVm(vm.id);
     });
@@ -405,13 +397,25 @@ export class VmService extends EventEmitter<{
   /**
    * Converges Postgres with the engine: every VM the engine knows gets its observed state and its
    * bytes on disk (for `diskGib`); a VM that should hold resources but has no process is marked
-   * crashed, releasing its quota.
+   * crashed, releasing its quota. A VM the engine has not met yet, or whose state differs, is asked
+   * for by id, so that on a shared cluster the labs another replica made or changed are learned,
+   * not judged crashed or written back as they were.
    */
   async reconcile(): Promise<void> {
     const known = new Map((await this.#engine.listVms()).map((status) => [status.id, status]));
     const rows = await this.#knex<VmRow>('vms').select('id', 'state', 'disk_bytes');
     for (const row of rows) {
-      const status = known.get(row.id);
+      let status = known.get(row.id);
+      // Unknown here, or not as the row says: asked again, since on a shared cluster another
+      // replica may have made or changed it (an engine of one host answers the same).
+      if (!status || status.state !== row.state) {
+        try {
+          status = await this.#engine.getVm(row.id);
+        } catch (error) {
+          // Not reachable now (a cluster that does not answer): judged at the next round.
+          if (!isEngineError(error) || error.code !== 'NOT_FOUND') continue;
+        }
+      }
       if (status && status.diskBytes !== Number(row.disk_bytes))
         await recordDiskBytes(this.#knex, row.id, status.diskBytes);
       if (status && status.state !== row.state) {

@@ -3,11 +3,14 @@ import type { VmRow } from '../../db/queries/vms.js';
 import { AppError } from '../../errors.js';
 import { type Actor, hasRole, roleIn } from '../auth/access.js';
 
+/** What deciding who may see a VM reads of it. */
+export type VmAudience = Pick<VmRow, 'tenant_id' | 'owner_id' | 'pool_id'>;
+
 /**
  * Whether the actor may see and act on a VM: its owner while a member of its tenant, instructors
  * and admins of its tenant, and platform admins. A warm pool's VM is nobody's until taken.
  */
-export function canSeeVm(actor: Actor, vm: VmRow): boolean {
+export function canSeeVm(actor: Actor, vm: VmAudience): boolean {
   if (vm.pool_id !== null) return false;
   if (hasRole(actor, vm.tenant_id, 'instructor')) return true;
   return vm.owner_id === actor.user.id && roleIn(actor, vm.tenant_id) !== undefined;

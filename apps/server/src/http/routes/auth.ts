@@ -52,7 +52,7 @@ export function authHandlers(deps: {
     },
 
     login: async ({ body: credentials }, { req, res, ip }) => {
-      const admitted = throttle.begin(credentials.email, ip ?? 'unknown');
+      const admitted = await throttle.begin(credentials.email, ip ?? 'unknown');
       if ('retryAfterMs' in admitted) {
         const retryAfterSeconds = Math.ceil(admitted.retryAfterMs / 1000);
         res.set('Retry-After', String(retryAfterSeconds));
@@ -72,7 +72,7 @@ export function authHandlers(deps: {
         });
         throw new AppError('UNAUTHENTICATED', SIGN_IN_FAILED_MESSAGE);
       }
-      throttle.succeeded(admitted.attempt);
+      await throttle.succeeded(admitted.attempt);
       // A new session id on sign-in, so a planted session cookie is worthless (session fixation).
       await logIn(req, user);
       req.session.csrfToken = undefined;

@@ -3,10 +3,10 @@ import { LIVE_STATES, type VmState } from '@labvisor/shared';
 import type { Knex } from 'knex';
 import { findRecordingById, listRecordingsOfVm, toRecording } from '../../db/queries/recordings.js';
 import { requireRole } from '../../domain/auth/access.js';
+import type { ConsoleConnections } from '../../domain/consoles/console-connections.js';
 import type { ConsoleTickets } from '../../domain/consoles/console-tickets.js';
 import type { VmService } from '../../domain/vms/vm-service.js';
 import { AppError } from '../../errors.js';
-import type { ConsolePresence } from '../../ws/console-gateway.js';
 import { ANSWERED, type Handlers } from '../router.js';
 
 /** States in which a console ticket is issued: live, or on the way up (the socket waits). */
@@ -20,7 +20,7 @@ export function consoleHandlers(deps: {
   knex: Knex;
   vms: VmService;
   tickets: ConsoleTickets;
-  presence: ConsolePresence;
+  connections: ConsoleConnections;
 }): Handlers<'consoleTicket' | 'tenantConsoles' | 'listRecordings' | 'recordingCast'> {
   const { knex, vms } = deps;
   return {
@@ -35,7 +35,7 @@ export function consoleHandlers(deps: {
           { state: vm.state },
         );
       }
-      const { ticket, expiresAt } = deps.tickets.issue({
+      const { ticket, expiresAt } = await deps.tickets.issue({
         userId: actor.user.id,
         vmId: vm.id,
         kind: body.kind,
@@ -49,8 +49,8 @@ export function consoleHandlers(deps: {
     },
     tenantConsoles: async ({ params }, { actor }) => {
       requireRole(actor, params.tenantId, 'instructor');
-      const vmIds = new Set((await vms.list(actor, params.tenantId)).map((vm) => vm.id));
-      return { items: deps.presence.connectionsTo(vmIds) };
+      const vmIds = (await vms.list(actor, params.tenantId)).map((vm) => vm.id);
+      return { items: await deps.connections.to(vmIds) };
     },
     listRecordings: async ({ params }, { actor }) => {
       const vm = await vms.get(actor, params.vmId);

@@ -177,7 +177,7 @@ export class IncusDriver implements Driver {
     return {
       name: this.name,
       version: this.#version,
-      features: ['serial', 'containers', 'snapshots', 'projects'],
+      features: ['serial', 'containers', 'snapshots', 'projects', 'shared-instances'],
       details: {
         incusVersion: this.#version,
         members:

@@ -19,6 +19,8 @@ import { saveMemoryState } from './qemu-suspend.js';
 
 /** How long a template's guest may take to boot until its agent answers (Debian under TCG). */
 export const TEMPLATE_BOOT_TIMEOUT_MS = 600_000;
+/** How long a restored clone's agent may take to answer a ping. */
+const AGENT_READY_TIMEOUT_MS = 30_000;
 /** How long a clone's agent may take to take its identity. */
 export const IDENTITY_TIMEOUT_MS = 120_000;
 /** Bumped when what a template holds changes, so older ones are rebuilt. */
@@ -246,6 +248,9 @@ export class Templates {
   async applyIdentity(vm: DriverVm, mac?: string): Promise<void> {
     const agent = await GuestAgent.connect(qemuPaths(vm.dir).agent);
     try {
+      // A line that answers first (pings repeat), so the identity is never sent into a line the
+      // restored guest does not read yet.
+      await agent.waitReady(AGENT_READY_TIMEOUT_MS);
       const identity = identityOf(vm.spec);
       await agent.applyIdentity(mac ? { ...identity, mac } : identity, IDENTITY_TIMEOUT_MS);
     } finally {
