@@ -26,7 +26,9 @@ describe.each(TEST_DATABASES)('server replicas on $name', (kind) => {
       ? [new ReplicaBus(database, logger), new ReplicaBus(database, logger)]
       : [new ReplicaBus(database, logger)];
     const heard = buses.map(() => [] as ReplicaMessage[]);
-    buses.forEach((bus, index) => bus.on('message', (message) => heard[index]!.push(message)));
+    for (const [index, bus] of buses.entries()) {
+      bus.on('message', (message) => heard[index]!.push(message));
+    }
     try {
       for (const bus of buses) await bus.open();
       const notice: ReplicaMessage = { type: 'console-notice', vmId: 'vm-1', message: 'hello' };
