@@ -63,6 +63,16 @@ describe('loadConfig', () => {
     );
   });
 
+  it('keeps 1 GiB of the data disk free unless LABVISOR_MIN_FREE_DISK_MIB says otherwise', () => {
+    expect(loadConfig({}).minFreeDiskBytes).toBe(1024 ** 3);
+    expect(loadConfig({ LABVISOR_MIN_FREE_DISK_MIB: '256' }).minFreeDiskBytes).toBe(
+      256 * 1024 ** 2,
+    );
+    expect(() => loadConfig({ LABVISOR_MIN_FREE_DISK_MIB: '-1' })).toThrow(
+      /LABVISOR_MIN_FREE_DISK_MIB/,
+    );
+  });
+
   it('lists the images to build in the background from LABVISOR_BUILD_IMAGES', () => {
     expect(loadConfig({}).backgroundImageBuilds).toEqual([]);
     expect(loadConfig({ LABVISOR_BUILD_IMAGES: 'debian-lab,tiny' }).backgroundImageBuilds).toEqual([

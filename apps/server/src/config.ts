@@ -80,6 +80,7 @@ const envSchema = z.object({
     )
     .default(''),
   LABVISOR_IMAGE_MAX_UPLOAD_MIB: z.coerce.number().int().min(1).optional(),
+  LABVISOR_MIN_FREE_DISK_MIB: z.coerce.number().int().min(0).default(1024),
   LABVISOR_IMAGE_MAX_VIRTUAL_GIB: z.coerce.number().int().min(1).optional(),
   LABVISOR_ADMIN_EMAIL: z.email().optional(),
   LABVISOR_ADMIN_PASSWORD: z.string().min(8, 'must be at least 8 characters').optional(),
@@ -123,6 +124,8 @@ export interface Config {
   networkModes: NetworkMode[];
   /** Labs' web apps are served on `p<port>-<vmId>.<this>` (`LABVISOR_PORTS_DOMAIN`). */
   portsDomain: string;
+  /** What the data directory's file system keeps free for running VMs' disks, in bytes. */
+  minFreeDiskBytes: number;
   /** Largest image upload accepted, in bytes. */
   imageMaxUploadBytes: number;
   /** Largest virtual disk size an uploaded image may have, in bytes. */
@@ -201,6 +204,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     driver: driverConfigOf(values, networkModes),
     networkModes,
     portsDomain: values.LABVISOR_PORTS_DOMAIN,
+    minFreeDiskBytes: values.LABVISOR_MIN_FREE_DISK_MIB * 1024 ** 2,
     imageMaxUploadBytes:
       values.LABVISOR_IMAGE_MAX_UPLOAD_MIB !== undefined
         ? values.LABVISOR_IMAGE_MAX_UPLOAD_MIB * 1024 ** 2

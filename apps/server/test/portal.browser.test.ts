@@ -183,7 +183,12 @@ describe.skipIf(skipReason)('the portal in Chromium', () => {
       'the Desktop tab',
     );
     await page.keyboard.press('Enter');
-    await page.locator('.desktop canvas').waitFor({ timeout: 30_000 });
+    // The desktop is in the Tab order too, with a name; with Tab leaving, Tab moves on from it.
+    const desktop = page.getByRole('application', { name: /Desktop of the lab/ });
+    await desktop.waitFor({ timeout: 30_000 });
+    await pressUntilFocused('Tab', isFocused(desktop), 'the desktop');
+    await page.keyboard.press('Tab');
+    expect(await isFocused(page.getByLabel(/Clipboard/))()).toBe(true);
     await page.close();
   });
 

@@ -51,6 +51,18 @@ export function DesktopViewer({
             wsProtocols: ['binary'],
           },
         ) as unknown as Rfb;
+        // noVNC takes its canvas out of the Tab order; a keyboard user reaches the desktop with Tab.
+        const canvas = screen.current.querySelector('canvas');
+        if (canvas) {
+          canvas.tabIndex = 0;
+          canvas.setAttribute('role', 'application');
+          canvas.setAttribute(
+            'aria-label',
+            mode === 'view'
+              ? 'Desktop of the lab, watched: keys are not sent'
+              : 'Desktop of the lab: keys typed here go to the lab',
+          );
+        }
         client.viewOnly = mode === 'view';
         client.scaleViewport = true;
         client.resizeSession = false;

@@ -20,6 +20,7 @@ import type {
 import { createDriver } from './drivers/registry.js';
 import {
   type CreateSnapshotOptions,
+  DEFAULT_MIN_FREE_DISK_BYTES,
   type DriverFactory,
   type EngineConfig,
   SHUTDOWN_TIMEOUT_MS,
@@ -44,6 +45,8 @@ export type { VmStateEvent, VmStatus } from './vm-table.js';
 export type VmSource = (id: string) => Promise<VmSpec | undefined>;
 export type { CreateSnapshotOptions, DriverFactory, EngineConfig, StopOptions };
 export { SHUTDOWN_TIMEOUT_MS };
+
+const MIB = 1024 * 1024;
 
 /**
  * The facade the server calls: this host's VMs. Every lifecycle action runs under a per-VM lock;
@@ -151,6 +154,7 @@ export class Engine extends EventEmitter<{
   async createVm(input: VmSpec): Promise<VmStatus> {
     this.#assertUsable('create', input?.id);
     const spec = validateVmSpec(input);
+    await this.assertDiskRoom(`create VM "${spec.id}"`, 0);
     const record = await this.#table.create(spec, this.#config.runDir);
     return this.#table.status(record);
   }
@@ -331,6 +335,7 @@ export class Engine extends EventEmitter<{
    */
   async suspendVm(id: string, options: { cause?: string } = {}): Promise<VmStatus> {
     return this.#withVm(id, 'suspend', async (record) => {
+      await this.assertDiskRoom(`suspend VM "${id}"`, record.spec.memoryMib);
       await this.#table.endProcess(
         record,
         'suspended',
@@ -355,6 +360,34 @@ export class Engine extends EventEmitter<{
       record.logger.info('VM deleted');
       this.emit('vm-deleted', { vmId: id });
     });
+  }
+
+  /**
+   * Refuses (CAPACITY_EXCEEDED `{resource: "hostDiskMib"}`, "Cannot `what`: …") work that would
+   * leave the run directory's file system with less than its reserve free after writing
+   * `neededMib`. Creates, snapshots and suspends check it themselves; the server also asks before
+   * it admits a create. Never refuses with a driver whose guests' disks live in a cluster's
+   * storage (which refuses on its own).
+   */
+  async assertDiskRoom(what: string, neededMib: number): Promise<void> {
+    if (this.#sharesInstances()) return;
+    const stats = await fsp.statfs(this.#config.runDir);
+    const freeMib = Math.floor((stats.bavail * stats.bsize) / MIB);
+    const reserveMib = Math.ceil(
+      (this.#config.minFreeDiskBytes ?? DEFAULT_MIN_FREE_DISK_BYTES) / MIB,
+    );
+    if (freeMib - neededMib >= reserveMib) return;
+    throw new EngineError(
+      'CAPACITY_EXCEEDED',
+      `Cannot ${what}: the host's disk has ${freeMib} MiB free${neededMib ? `, this needs ${neededMib} MiB` : ''} and ${reserveMib} MiB must stay free for running VMs; an admin frees space (snapshots, suspended VMs, unused images)`,
+      // `limit`: what may still be written before the reserve.
+      {
+        resource: 'hostDiskMib',
+        limit: Math.max(0, freeMib - reserveMib),
+        used: 0,
+        requested: neededMib,
+      },
+    );
   }
 
   /** One VM's status; NOT_FOUND if the engine does not know it. */
@@ -382,6 +415,7 @@ export class Engine extends EventEmitter<{
           { vmId: id, state: record.state },
         );
       }
+      await this.assertDiskRoom(`snapshot VM "${id}"`, options.memory ? record.spec.memoryMib : 0);
       const snapshot = await this.#driver.createSnapshot(
         driverVmOf(record),
         options.name,

@@ -46,12 +46,22 @@ export function writeJsonAtomic(file: string, value: unknown): void {
   fs.renameSync(temp, file);
 }
 
-/** Writes a record's state to its `status.json` (unless its folder is gone: deleted). */
+/**
+ * Writes a record's state to its `status.json` (unless its folder is gone: deleted); when the disk
+ * refuses, the file keeps the last state written whole.
+ */
 export function persistStatus(record: VmRecord): void {
   if (!fs.existsSync(record.dir)) return;
   const status: PersistedStatus = { state: record.state, updatedAt: new Date().toISOString() };
   if (record.cause !== undefined) status.cause = record.cause;
-  writeJsonAtomic(recordFiles(record.dir).status, status);
+  const file = recordFiles(record.dir).status;
+  try {
+    writeJsonAtomic(file, status);
+  } catch (error) {
+    // A full disk: the state holds in memory, the file keeps the last one written whole.
+    fs.rmSync(`${file}.tmp`, { force: true });
+    record.logger.warn({ err: error, state: record.state }, 'cannot write the VM state to disk');
+  }
 }
 
 /** The driver's view of a record. */

@@ -81,7 +81,7 @@ export class VmTable {
   /** What the driver calls when it observes a guest on its own. */
   readonly observer: DriverObserver = {
     onExit: (vmId, exit) => this.#onExit(vmId, exit),
-    onRunState: (vmId, state) => this.#onRunState(vmId, state),
+    onRunState: (vmId, state, cause) => this.#onRunState(vmId, state, cause),
     onAvailability: (vmId, change) => this.#onAvailability(vmId, change),
   };
 
@@ -373,11 +373,13 @@ export class VmTable {
     this.setState(record, next, cause);
   }
 
-  #onRunState(vmId: string, state: RunState): void {
+  #onRunState(vmId: string, state: RunState, cause?: string): void {
     const record = this.#records.get(vmId);
     if (!record || this.#lock.isHeld(vmId)) return;
     if (LIVE_STATES.includes(record.state) && record.state !== state) {
-      this.setState(record, state, state === 'paused' ? 'Paused by the hypervisor' : undefined);
+      const reason = state === 'paused' ? (cause ?? 'Paused by the hypervisor') : undefined;
+      if (cause) record.logger.warn({ cause }, 'guest paused');
+      this.setState(record, state, reason);
     }
   }
 }

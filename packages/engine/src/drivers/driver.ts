@@ -64,8 +64,11 @@ export interface ExitInfo {
 export interface DriverObserver {
   /** A guest's process ended (requested or not). Called once per process. */
   onExit(vmId: string, exit: ExitInfo): void;
-  /** The guest was paused or resumed by something other than an engine action (an I/O error). */
-  onRunState(vmId: string, state: RunState): void;
+  /**
+   * The guest was paused or resumed by something other than an engine action (an I/O error), with
+   * the reason when the driver knows it (a full disk).
+   */
+  onRunState(vmId: string, state: RunState, cause?: string): void;
   /**
    * The guest's host went out of reach (`reason`: a sentence, e.g. an Incus member offline) or
    * came back (`runState`: how the guest is now). Drivers of one host never call it.

@@ -20,6 +20,7 @@ import { findTenantById } from '../../db/queries/tenants.js';
 import { AppError } from '../../errors.js';
 import { type Actor, requirePlatformAdmin, requireRole, tenantNotFound } from '../auth/access.js';
 
+const MIB = 1024 ** 2;
 const GIB = 1024 ** 3;
 /** Resources a VM gets from an uploaded image unless the upload says otherwise. */
 const DEFAULT_VCPUS = 1;
@@ -114,6 +115,7 @@ export class ImageImport {
       throw this.#tooLarge();
     }
 
+    await this.#assertRoomFor(context.contentLength);
     const received = await this.#receive(body);
     try {
       const inspected = await inspectImage(received.file, query.format, this.#settings);
@@ -228,6 +230,7 @@ export class ImageImport {
     } catch (error) {
       body.unpipe(meter);
       await fs.rm(file, { force: true });
+      if ((error as NodeJS.ErrnoException).code === 'ENOSPC') throw diskFull(sizeBytes);
       throw error;
     } finally {
       body.off('error', interrupted);
@@ -237,6 +240,25 @@ export class ImageImport {
       throw new AppError('VALIDATION', 'The upload is empty: send the image file as the body.');
     }
     return { file, sha256: hash.digest('hex'), sizeBytes };
+  }
+
+  /** Refuses an upload whose declared size the store's file system has no room for. */
+  async #assertRoomFor(contentLength: number | undefined): Promise<void> {
+    if (contentLength === undefined) return;
+    await fs.mkdir(this.uploadsDir, { recursive: true });
+    const stats = await fs.statfs(this.uploadsDir);
+    const freeBytes = stats.bavail * stats.bsize;
+    if (contentLength <= freeBytes) return;
+    throw new AppError(
+      'QUOTA_EXCEEDED',
+      `The host's disk has ${Math.floor(freeBytes / MIB)} MiB free and this upload is ${Math.ceil(contentLength / MIB)} MiB; an admin frees space first.`,
+      {
+        resource: 'hostDiskMib',
+        limit: Math.floor(freeBytes / MIB),
+        used: 0,
+        requested: Math.ceil(contentLength / MIB),
+      },
+    );
   }
 
   async #removeStaleUploads(): Promise<void> {
@@ -346,5 +368,14 @@ function inUse(image: ImageRow, vmNames: string[]): AppError {
     'CONFLICT',
     `Image "${image.name}" is used by ${which}; delete ${vmNames.length > 1 ? 'them' : 'it'} first.`,
     { vmCount: vmNames.length },
+  );
+}
+
+/** The refusal of an upload that filled the host's disk on its way in (nothing of it is kept). */
+function diskFull(receivedBytes: number): AppError {
+  return new AppError(
+    'QUOTA_EXCEEDED',
+    `The host's disk filled up after ${Math.floor(receivedBytes / MIB)} MiB of the upload; nothing of it was kept. An admin frees space first.`,
+    { resource: 'hostDiskMib', limit: Math.floor(receivedBytes / MIB), used: 0, requested: 0 },
   );
 }

@@ -124,6 +124,8 @@ export class VmService extends EventEmitter<{
     const tenant = (await findTenantById(this.#knex, body.tenantId))!;
     const network = body.network ?? tenant.default_network;
     this.#networks.assertOffered(network, 'network');
+    // A full host disk refuses here, with its sentence, rather than in the background after a 201.
+    await this.#engine.assertDiskRoom(`create VM "${body.name}"`, 0);
     const host = this.#engine.capacity().allocatable;
     let taken: VmRow | undefined;
     let result: Awaited<ReturnType<typeof admit<VmRow>>> | undefined;

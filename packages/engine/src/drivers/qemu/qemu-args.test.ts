@@ -113,7 +113,7 @@ describe('buildQemuArgs', () => {
 
   it('attaches the overlay as virtio-blk with a node name, throttled when asked', () => {
     expect(valuesOf(args, '-drive')).toEqual([
-      'if=none,id=drive0,node-name=disk0,file=/run/labvisor/lab-1/disk.qcow2,format=qcow2,discard=unmap',
+      'if=none,id=drive0,node-name=disk0,file=/run/labvisor/lab-1/disk.qcow2,format=qcow2,discard=unmap,werror=enospc',
     ]);
     expect(valuesOf(args, '-device')).toContain('virtio-blk-pci,drive=drive0,bootindex=1');
     const throttled = buildQemuArgs({

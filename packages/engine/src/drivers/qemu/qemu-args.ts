@@ -153,6 +153,9 @@ export function buildQemuArgs(input: QemuArgsInput): string[] {
     `file=${esc(paths.disk)}`,
     'format=qcow2',
     'discard=unmap',
+    // A write that finds the host's disk full pauses the guest (resumable, nothing lost) instead
+    // of failing in the guest, whose file system would then go read-only or worse.
+    'werror=enospc',
   ];
   if (spec.diskThrottle?.iopsTotal)
     drive.push(`throttling.iops-total=${spec.diskThrottle.iopsTotal}`);

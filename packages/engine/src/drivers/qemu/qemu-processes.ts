@@ -54,11 +54,17 @@ export interface QemuProcess {
   /** The driver no longer watches it (close() or release()). */
   released: boolean;
   shutdownReason: string | undefined;
+  /** Why the guest's next stop happens, when QEMU said so first (a write that found no space). */
+  stopCause: string | undefined;
   childExit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   exited: boolean;
   exit: Promise<ExitInfo>;
   resolveExit: (exit: ExitInfo) => void;
 }
+
+/** The reason of a guest paused because the host's disk had no room for its write. */
+export const DISK_FULL_CAUSE =
+  "Paused: the host's disk is full, so its last write was held back and nothing was lost; resume it once an admin has freed space";
 
 /** What the process table needs from its driver. */
 export interface QemuProcessesOptions {
@@ -179,6 +185,7 @@ export class QemuProcesses {
       exitRequested: false,
       released: false,
       shutdownReason: undefined,
+      stopCause: undefined,
       childExit: undefined,
       exited: false,
       exit,
@@ -225,8 +232,13 @@ export class QemuProcesses {
         case QMP_EVENTS.SHUTDOWN:
           proc.shutdownReason = (event.data as unknown as ShutdownEventData).reason;
           break;
+        case QMP_EVENTS.BLOCK_IO_ERROR:
+          // `werror=enospc`: QEMU stops the guest instead of failing its write, then says STOP.
+          if ((event.data as { nospace?: boolean }).nospace) proc.stopCause = DISK_FULL_CAUSE;
+          break;
         case QMP_EVENTS.STOP:
-          this.#options.observer.onRunState(proc.vmId, 'paused');
+          this.#options.observer.onRunState(proc.vmId, 'paused', proc.stopCause);
+          proc.stopCause = undefined;
           break;
         case QMP_EVENTS.RESUME:
           this.#options.observer.onRunState(proc.vmId, 'running');
