@@ -63,6 +63,12 @@ describe('loadConfig', () => {
     );
   });
 
+  it('lets each host CPU carry 4 guest vCPUs unless LABVISOR_VCPU_OVERCOMMIT says otherwise', () => {
+    expect(loadConfig({}).vcpuOvercommit).toBe(4);
+    expect(loadConfig({ LABVISOR_VCPU_OVERCOMMIT: '8' }).vcpuOvercommit).toBe(8);
+    expect(() => loadConfig({ LABVISOR_VCPU_OVERCOMMIT: '0' })).toThrow(/LABVISOR_VCPU_OVERCOMMIT/);
+  });
+
   it('keeps 1 GiB of the data disk free unless LABVISOR_MIN_FREE_DISK_MIB says otherwise', () => {
     expect(loadConfig({}).minFreeDiskBytes).toBe(1024 ** 3);
     expect(loadConfig({ LABVISOR_MIN_FREE_DISK_MIB: '256' }).minFreeDiskBytes).toBe(

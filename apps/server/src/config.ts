@@ -81,6 +81,7 @@ const envSchema = z.object({
     .default(''),
   LABVISOR_IMAGE_MAX_UPLOAD_MIB: z.coerce.number().int().min(1).optional(),
   LABVISOR_MIN_FREE_DISK_MIB: z.coerce.number().int().min(0).default(1024),
+  LABVISOR_VCPU_OVERCOMMIT: z.coerce.number().positive().max(64).default(4),
   LABVISOR_IMAGE_MAX_VIRTUAL_GIB: z.coerce.number().int().min(1).optional(),
   LABVISOR_ADMIN_EMAIL: z.email().optional(),
   LABVISOR_ADMIN_PASSWORD: z.string().min(8, 'must be at least 8 characters').optional(),
@@ -126,6 +127,8 @@ export interface Config {
   portsDomain: string;
   /** What the data directory's file system keeps free for running VMs' disks, in bytes. */
   minFreeDiskBytes: number;
+  /** How many guest vCPUs each host CPU may carry (`LABVISOR_VCPU_OVERCOMMIT`). */
+  vcpuOvercommit: number;
   /** Largest image upload accepted, in bytes. */
   imageMaxUploadBytes: number;
   /** Largest virtual disk size an uploaded image may have, in bytes. */
@@ -205,6 +208,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     networkModes,
     portsDomain: values.LABVISOR_PORTS_DOMAIN,
     minFreeDiskBytes: values.LABVISOR_MIN_FREE_DISK_MIB * 1024 ** 2,
+    vcpuOvercommit: values.LABVISOR_VCPU_OVERCOMMIT,
     imageMaxUploadBytes:
       values.LABVISOR_IMAGE_MAX_UPLOAD_MIB !== undefined
         ? values.LABVISOR_IMAGE_MAX_UPLOAD_MIB * 1024 ** 2

@@ -72,6 +72,7 @@ async function main(): Promise<void> {
   const engine: Engine = await createEngine({
     runDir: path.join(config.dataDir, 'vms'),
     minFreeDiskBytes: config.minFreeDiskBytes,
+    overcommit: { vcpus: config.vcpuOvercommit },
     // The tiny image's kernel: `auto` boots it to see whether KVM runs real guests here.
     driver:
       config.driver.kind === 'qemu'

@@ -6,9 +6,8 @@ import path from 'node:path';
 import { findProcessesUsing } from '@labvisor/engine/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HTTP_DRAIN_MS } from '../src/server.js';
+import { freePort, SERVER_ENTRY, startServer } from './support/server-process.js';
 import { TestClient } from './support/test-server.js';
-
-const SERVER_ENTRY = path.resolve(import.meta.dirname, '../dist/index.js');
 
 interface Exit {
   code: number | null;
@@ -65,37 +64,6 @@ describe('server start with bad input', () => {
     expect(result.stderr).not.toMatch(/\n\s+at /);
   });
 });
-
-/** Starts the built server and resolves once it serves, with its output so far. */
-function startServer(env: Record<string, string>) {
-  const child = spawn(process.execPath, [SERVER_ENTRY], {
-    env: {
-      NODE_ENV: 'production',
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      LOG_LEVEL: 'warn',
-      ...env,
-    },
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const ready = new Promise<void>((resolve, reject) => {
-    const timer = setInterval(() => {
-      if (stdout.includes('Labvisor is serving on')) {
-        clearInterval(timer);
-        resolve();
-      }
-    }, 50);
-    void exited.then((code) => {
-      clearInterval(timer);
-      reject(new Error(`server exited ${code}: ${stderr}`));
-    });
-  });
-  return { child, ready, exited, output: () => stdout, errors: () => stderr };
-}
 
 describe('server start on a fresh data directory', () => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'labvisor-fresh-'));
@@ -217,13 +185,3 @@ describe('server start with a background image build', () => {
     expect(findProcessesUsing(dataDir)).toEqual([]);
   }, 300_000);
 });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}

@@ -216,6 +216,41 @@ describe('Engine facade', () => {
     expect((await engine.getVm('gone')).cause).toMatch(/exited unexpectedly/);
   });
 
+  it('finishes the starts and stops that the last engine left under way', async () => {
+    for (const id of ['cut', 'half', 'ending']) {
+      await engine.createVm(spec(id));
+      await engine.startVm(id);
+    }
+    await engine.close();
+    // The server died during two starts (one before QEMU ran, one while QEMU waited for `cont`)
+    // and a stop whose guest still runs.
+    const status = (id: string, value: object) =>
+      fs.writeFileSync(
+        path.join(runDir, id, 'status.json'),
+        JSON.stringify({ ...value, updatedAt: new Date().toISOString() }),
+      );
+    status('cut', { state: 'starting' });
+    status('half', { state: 'starting' });
+    status('ending', { state: 'stopping', ending: 'stopped' });
+    engine = await Engine.create(
+      { runDir, driver: { kind: 'qemu', accel: 'tcg' } },
+      async (observer) => {
+        driver = new FakeDriver(observer);
+        driver.adoptable.set('half', 'paused');
+        driver.adoptable.set('ending', 'running');
+        return driver;
+      },
+    );
+    await vi.waitFor(async () => {
+      const states = Object.fromEntries((await engine.listVms()).map((vm) => [vm.id, vm.state]));
+      expect(states).toEqual({ cut: 'running', half: 'running', ending: 'stopped' });
+    });
+    expect(driver.calls).toEqual(
+      expect.arrayContaining(['stop half', 'start cut', 'start half', 'stop ending']),
+    );
+    expect(driver.calls.indexOf('stop half')).toBeLessThan(driver.calls.indexOf('start half'));
+  });
+
   it('refuses everything with UNAVAILABLE when the driver is unusable', async () => {
     await engine.close();
     engine = await Engine.create(

@@ -37,7 +37,7 @@ import {
   RESOURCE_HOLDING_STATES,
 } from './state.js';
 import { driverVmOf, type VmRecord } from './vm-record.js';
-import { type VmStateEvent, type VmStatus, VmTable } from './vm-table.js';
+import { type InterruptedAction, type VmStateEvent, type VmStatus, VmTable } from './vm-table.js';
 
 export type { VmStateEvent, VmStatus } from './vm-table.js';
 
@@ -91,6 +91,7 @@ export class Engine extends EventEmitter<{
     engine.#table.attach(engine.#driver);
     engine.#host = config.host ?? engine.#driver.hostResources();
     await engine.#table.load(config.runDir);
+    for (const interrupted of engine.#table.takeInterrupted()) engine.#finish(interrupted);
     return engine;
   }
 
@@ -526,6 +527,21 @@ export class Engine extends EventEmitter<{
       this.#table.setState(record, 'error', failure.message);
       throw failure;
     }
+  }
+
+  /** Finishes, in the background, a start, stop or suspend that the last engine left under way. */
+  #finish({ record, action }: InterruptedAction): void {
+    const id = record.spec.id;
+    record.logger.info({ action }, 'finishing what the last engine left under way');
+    const finishing =
+      action === 'start'
+        ? this.startVm(id)
+        : action === 'stop'
+          ? this.stopVm(id)
+          : this.suspendVm(id);
+    finishing.catch((error: unknown) =>
+      record.logger.error({ err: error, action }, 'finishing an interrupted action failed'),
+    );
   }
 
   /** Starts again, under the accelerator the driver switched to, a VM its accelerator failed. */

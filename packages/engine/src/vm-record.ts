@@ -16,12 +16,16 @@ export interface VmRecord {
   pendingExit: ExitInfo | undefined;
   /** How its guest came to run, at its last start by this engine. */
   bootPath?: BootPath;
+  /** While `stopping`: what the VM is on its way to (a stop or a suspend). */
+  ending?: 'stopped' | 'suspended';
 }
 
 /** The last state the engine set, kept in `status.json` so a new engine tells a crash from a stop. */
 export interface PersistedStatus {
   state: VmState;
   cause?: string;
+  /** With `stopping`: a stop or a suspend, for a new engine to finish it. */
+  ending?: 'stopped' | 'suspended';
   updatedAt: string;
 }
 
@@ -54,6 +58,7 @@ export function persistStatus(record: VmRecord): void {
   if (!fs.existsSync(record.dir)) return;
   const status: PersistedStatus = { state: record.state, updatedAt: new Date().toISOString() };
   if (record.cause !== undefined) status.cause = record.cause;
+  if (record.state === 'stopping' && record.ending) status.ending = record.ending;
   const file = recordFiles(record.dir).status;
   try {
     writeJsonAtomic(file, status);
@@ -71,18 +76,21 @@ export function driverVmOf(record: VmRecord): DriverVm {
 
 /**
  * The state of a VM without a guest process, judged from what the last engine recorded and
- * whether a saved memory state exists: a VM that ran has crashed; a stop that was under way ended
- * as a stop (or as a suspend, if its state was saved).
+ * whether a saved memory state exists: a VM that ran has crashed; a start or a stop that was under
+ * way ended as a stop (or as a suspend, if its state was saved).
  */
 export function judgeWithoutProcess(
   saved: PersistedStatus | undefined,
   hasSavedState: boolean,
 ): { state: VmState; cause?: string } {
   const last = saved?.state ?? 'stopped';
-  if (last === 'running' || last === 'paused' || last === 'starting') {
+  if (last === 'running' || last === 'paused') {
     return { state: 'crashed', cause: 'QEMU process exited unexpectedly' };
   }
-  if (last === 'stopping') return { state: hasSavedState ? 'suspended' : 'stopped' };
+  // A start or a stop cut short by the engine's own end: not a crash (a start is done again).
+  if (last === 'starting' || last === 'stopping') {
+    return { state: hasSavedState ? 'suspended' : 'stopped' };
+  }
   if (last === 'suspended' && !hasSavedState) {
     return { state: 'error', cause: 'The saved memory state of this suspended VM is missing' };
   }

@@ -42,6 +42,12 @@ export interface VmStatus {
   address?: string;
 }
 
+/** A lifecycle action the last engine left under way, for the next to finish. */
+export interface InterruptedAction {
+  record: VmRecord;
+  action: 'start' | 'stop' | 'suspend';
+}
+
 /** Payload of the engine's `vm-state` event. */
 export interface VmStateEvent {
   vmId: string;
@@ -68,6 +74,8 @@ export interface VmTableEvents {
  */
 export class VmTable {
   readonly #records = new Map<string, VmRecord>();
+  /** What {@link load} found under way when the last engine ended, for this one to finish. */
+  #interrupted: InterruptedAction[] = [];
   readonly #lock = new KeyedLock();
   readonly #logger: EngineLogger;
   readonly #events: VmTableEvents;
@@ -282,14 +290,17 @@ export class VmTable {
     const id = record.spec.id;
     const from = record.state;
     assertTransition(id, from, 'stopping', action);
+    record.ending = to;
     this.setState(record, 'stopping');
     try {
       await end();
     } catch (error) {
       const alive = this.#requireDriver().pidOf(id) !== undefined;
+      record.ending = undefined;
       this.setState(record, alive ? from : 'error', alive ? undefined : (error as Error).message);
       throw toEngineError(error, `Failed to ${action} VM "${id}"`);
     }
+    record.ending = undefined;
     this.setState(record, to, cause);
   }
 
@@ -311,7 +322,23 @@ export class VmTable {
       this.#add(record);
       const vm = driverVmOf(record);
       try {
-        const adopted = await driver.adopt(vm);
+        let adopted = await driver.adopt(vm);
+        // A start the last engine did not finish: a guest that runs has started (kept); one that
+        // does not run yet (QEMU waiting for its state or for `cont`) is ended, and the start is
+        // done again once the engine is up. A stop or suspend whose guest still runs is finished.
+        const interruptedStart = saved?.state === 'starting' && adopted?.runState !== 'running';
+        if (interruptedStart && adopted) {
+          await driver.stop(vm, { timeoutMs: 0, force: true });
+          driver.release(vm.id);
+          adopted = null;
+        }
+        if (interruptedStart) this.#interrupted.push({ record, action: 'start' });
+        if (saved?.state === 'stopping' && adopted) {
+          this.#interrupted.push({
+            record,
+            action: saved.ending === 'suspended' ? 'suspend' : 'stop',
+          });
+        }
         if (adopted) {
           record.state = adopted.runState;
           record.cause = undefined;
@@ -328,6 +355,13 @@ export class VmTable {
       }
       persistStatus(record);
     }
+  }
+
+  /** The starts, stops and suspends the last engine left unfinished (once: the list empties). */
+  takeInterrupted(): InterruptedAction[] {
+    const interrupted = this.#interrupted;
+    this.#interrupted = [];
+    return interrupted;
   }
 
   #requireDriver(): Driver {
