@@ -10,16 +10,17 @@ export default class SummaryReporter implements Reporter {
     let failed = 0;
     let skipped = 0;
     for (const testModule of testModules) {
-      let moduleTests = 0;
+      let moduleFailures = 0;
       for (const testCase of testModule.children.allTests()) {
-        moduleTests++;
         const state = testCase.result().state;
         if (state === 'passed') passed++;
-        else if (state === 'failed') failed++;
+        else if (state === 'failed') moduleFailures++;
         else skipped++;
       }
-      // A file that fails before declaring any test (import error, hook failure) counts as one failure.
-      if (moduleTests === 0 && testModule.state() === 'failed') failed++;
+      // A file that fails outside its tests (an import error, a failed `beforeAll`, whose tests
+      // are then skipped) counts as one failure.
+      if (moduleFailures === 0 && testModule.state() === 'failed') moduleFailures = 1;
+      failed += moduleFailures;
     }
     failed += errors.length;
     const line = `${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`;

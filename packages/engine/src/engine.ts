@@ -484,7 +484,7 @@ export class Engine extends EventEmitter<{
    * or its display (RFB). INVALID_STATE otherwise; UNAVAILABLE if the guest does not answer.
    */
   async openConsole(id: string, kind: ConsoleKind): Promise<Duplex> {
-    const record = await this.#known(id);
+    const record = await this.#known(id, true);
     assertStateIn(id, record.state, LIVE_STATES, `open a console of`);
     return this.#driver.openConsole(driverVmOf(record), kind);
   }
@@ -562,7 +562,7 @@ export class Engine extends EventEmitter<{
     // The VM's lock is taken at the call (an exit seen meanwhile waits for the action); on a
     // shared cluster, once the VM is known and its state read again.
     if (!this.#sharesInstances()) return this.#table.withVm(id, action, run);
-    return this.#known(id).then(() => this.#table.withVm(id, action, run));
+    return this.#known(id, true).then(() => this.#table.withVm(id, action, run));
   }
 
   /** Whether the driver's guests live in a cluster other servers reach too. */
@@ -572,14 +572,15 @@ export class Engine extends EventEmitter<{
 
   /**
    * The record of a VM: one this engine holds, or one another server made on the shared cluster
-   * (asked of the {@link setVmSource}); NOT_FOUND otherwise. On a shared cluster, the state of a
-   * known VM is read again first, since another server may have changed it.
+   * (asked of the {@link setVmSource}); NOT_FOUND otherwise. With `refresh`, on a shared cluster
+   * the state of a known VM is read again first (before an action or a console: another server
+   * may have changed it the moment before; the driver's events tell the rest).
    */
-  async #known(id: string): Promise<VmRecord> {
+  async #known(id: string, refresh = false): Promise<VmRecord> {
     const known = this.#table.find(id);
     if (!this.#sharesInstances()) return known ?? this.#table.get(id);
     if (known) {
-      await this.#table.refreshShared(known);
+      if (refresh) await this.#table.refreshShared(known);
       return known;
     }
     const spec = await this.#vmSource?.(id);

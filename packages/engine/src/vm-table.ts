@@ -91,6 +91,10 @@ export class VmTable {
     onExit: (vmId, exit) => this.#onExit(vmId, exit),
     onRunState: (vmId, state, cause) => this.#onRunState(vmId, state, cause),
     onAvailability: (vmId, change) => this.#onAvailability(vmId, change),
+    onStartedElsewhere: (vmId, runState) => {
+      const record = this.#records.get(vmId);
+      if (record) this.#applyShared(record, runState);
+    },
   };
 
   /** Attaches the driver (created with {@link observer}). */
@@ -168,10 +172,17 @@ export class VmTable {
       const known = this.#records.get(spec.id);
       if (known) return known;
       const dir = path.join(path.resolve(runDir), spec.id);
-      await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
       const record = this.#newRecord(spec, dir);
-      const adopted = await driver.adopt(driverVmOf(record));
+      const vm = driverVmOf(record);
+      const adopted = await driver.adopt(vm);
+      // Admitted by another server that has not made its instance yet: not a VM here yet.
+      if (!adopted && driver.hasInstance && !(await driver.hasInstance(vm))) {
+        throw new EngineError('NOT_FOUND', `VM "${spec.id}" has no instance yet`, {
+          vmId: spec.id,
+        });
+      }
       if (adopted) record.state = adopted.runState;
+      await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
       writeJsonAtomic(recordFiles(dir).spec, spec);
       persistStatus(record);
       this.#add(record);
@@ -186,30 +197,36 @@ export class VmTable {
   }
 
   /**
-   * Takes a shared instance's state from its driver (another server may have started or stopped
-   * it): a live guest where the record says none, or none where it says live, becomes the record's
-   * state. Skipped while this engine acts on the VM, for an `unavailable` one (its member's return
-   * decides), and when the driver cannot tell now.
+   * Reads a shared instance's state from its driver again (another server may have started or
+   * stopped it) and takes it as an observation: not while this engine acts on the VM (before or
+   * after the read), and not when the driver cannot tell now.
    */
   async refreshShared(record: VmRecord): Promise<void> {
     const id = record.spec.id;
-    if (this.#lock.isHeld(id) || record.state === 'unavailable') return;
-    await this.#lock.run(id, async () => {
-      if (this.#records.get(id) !== record) return;
-      const adopted = await this.#requireDriver()
-        .adopt(driverVmOf(record))
-        .catch(() => undefined);
-      if (adopted === undefined) return;
-      const observed: VmState = adopted ? adopted.runState : 'stopped';
-      const live = LIVE_STATES.includes(record.state);
-      if (record.state === observed || (!adopted && !live)) return;
-      if (adopted && !live && !['stopped', 'crashed', 'error'].includes(record.state)) return;
-      record.logger.info({ from: record.state, to: observed }, 'state changed by another server');
-      record.state = observed;
-      record.cause = undefined;
-      persistStatus(record);
-      this.#events.onState({ vmId: id, state: observed });
-    });
+    if (this.#lock.isHeld(id)) return;
+    const adopted = await this.#requireDriver()
+      .adopt(driverVmOf(record))
+      .catch(() => undefined);
+    if (adopted === undefined || this.#records.get(id) !== record) return;
+    this.#applyShared(record, adopted ? adopted.runState : 'stopped');
+  }
+
+  /**
+   * A shared instance found running, paused or stopped while its record says otherwise: another
+   * server changed it, and the record follows. Ignored while this engine acts on the VM, for an
+   * `unavailable` one (its member's return decides) and for one in a transition of its own.
+   */
+  #applyShared(record: VmRecord, observed: RunState | 'stopped'): void {
+    const id = record.spec.id;
+    if (this.#lock.isHeld(id) || record.state === observed) return;
+    const live = LIVE_STATES.includes(record.state);
+    const settled = ['stopped', 'crashed', 'error'].includes(record.state);
+    if (observed === 'stopped' ? !live : !(live || settled)) return;
+    record.logger.info({ from: record.state, to: observed }, 'state changed by another server');
+    record.state = observed;
+    record.cause = undefined;
+    persistStatus(record);
+    this.#events.onState({ vmId: id, state: observed });
   }
 
   /** Runs an action on a known VM under its lock, then applies an exit observed meanwhile. */

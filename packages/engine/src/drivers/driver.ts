@@ -74,6 +74,11 @@ export interface DriverObserver {
    * came back (`runState`: how the guest is now). Drivers of one host never call it.
    */
   onAvailability?(vmId: string, change: { reason: string } | { runState: RunState }): void;
+  /**
+   * A guest this driver was not running was found running (or paused) on a cluster other servers
+   * share: another server started it. Drivers of one host never call it.
+   */
+  onStartedElsewhere?(vmId: string, runState: RunState): void;
 }
 
 export type { BootPath };
@@ -170,6 +175,11 @@ export interface Driver {
   claim?(vm: DriverVm): Promise<void>;
   /** Finds a guest left running by an earlier engine and takes it over; null if there is none. */
   adopt(vm: DriverVm): Promise<{ pid: number; runState: RunState } | null>;
+  /**
+   * Whether the VM's instance exists (running or not), for a driver whose instances other servers
+   * make too (`shared-instances`): a VM another server admitted may not have one yet.
+   */
+  hasInstance?(vm: DriverVm): Promise<boolean>;
   /** Stops the guest: power button, then harder after `timeoutMs` (at once with `force`). */
   stop(vm: DriverVm, options: { timeoutMs: number; force: boolean }): Promise<void>;
   /** Whether the guest's vCPUs run. */

@@ -16,6 +16,7 @@ import { recordAudit } from '../../db/queries/audit.js';
 import { findIdempotencyKey, recordIdempotencyKey } from '../../db/queries/idempotency-keys.js';
 import type { ImageRow } from '../../db/queries/images.js';
 import { findTenantById, type TenantRow } from '../../db/queries/tenants.js';
+import { findUserById, type UserRow } from '../../db/queries/users.js';
 import {
   findVmById,
   recordDiskBytes,
@@ -48,6 +49,12 @@ export interface SuspendPolicy {
 }
 
 /**
+ * How long a VM may stay `starting` unknown to the engine before the reconciler makes it again:
+ * longer than any server takes from admitting a VM to handing it to its engine.
+ */
+export const UNFINISHED_CREATE_MS = 20_000;
+
+/**
  * VMs as the API sees them: access, admission, the desired state in Postgres, and the engine's
  * observed state written back; emits `vm-changed` (the row as written) and `vm-deleted`. Engine
  * work that takes long (boot, graceful stop, suspend) runs in the background; the API answers
@@ -63,6 +70,8 @@ export class VmService extends EventEmitter<{
   readonly #pools: PoolFiller;
   readonly #networks: NetworkPolicy;
   readonly #background = new Set<Promise<void>>();
+  /** VMs this server is making in its engine right now (the reconciler leaves them alone). */
+  readonly #creating = new Set<string>();
   /** Per-VM chain of state writes, so observed states land in the order they happened. */
   readonly #stateWrites = new Map<string, Promise<unknown>>();
 
@@ -204,14 +213,41 @@ export class VmService extends EventEmitter<{
     if (!result || result.dryRun) return undefined;
     const vm = result.value;
     this.emit('vm-changed', vm);
-    this.#inBackground(vm, 'create', async () => {
-      await this.#engine.createVm({
-        ...vmSpecOf(vm, image, tenant),
-        guestConfig: guestConfigFor(vm.name, actor.user),
-      });
-      await this.#engine.startVm(vm.id);
-    });
+    this.#createInEngine(vm, image, tenant, actor.user);
     return vm;
+  }
+
+  /** Makes an admitted VM in the engine and starts it, in the background. */
+  #createInEngine(vm: VmRow, image: ImageRow, tenant: TenantRow, owner: UserRow): void {
+    this.#creating.add(vm.id);
+    this.#inBackground(vm, 'create', async () => {
+      try {
+        await this.#engine.createVm({
+          ...vmSpecOf(vm, image, tenant),
+          guestConfig: guestConfigFor(vm.name, owner),
+        });
+        await this.#engine.startVm(vm.id);
+      } finally {
+        this.#creating.delete(vm.id);
+      }
+    });
+  }
+
+  /**
+   * Makes again, in the engine, a VM whose create a server left unfinished (it stopped between
+   * admitting the VM and handing it to its engine): the row is still `starting` and no engine
+   * knows it after {@link UNFINISHED_CREATE_MS}.
+   */
+  async #createAgain(row: VmRow): Promise<void> {
+    const image = await this.#knex<ImageRow>('images').where({ id: row.image_id }).first();
+    const tenant = await findTenantById(this.#knex, row.tenant_id);
+    const owner = row.owner_id ? await findUserById(this.#knex, row.owner_id) : undefined;
+    if (!image || !tenant || !owner) {
+      await this.#record(row.id, { state: 'error', reason: 'Its image or owner is gone.' });
+      return;
+    }
+    this.#logger.info({ vmId: row.id }, 'making again a VM whose create a server left unfinished');
+    this.#createInEngine(row, image, tenant, owner);
   }
 
   /**
@@ -399,18 +435,17 @@ export class VmService extends EventEmitter<{
   /**
    * Converges Postgres with the engine: every VM the engine knows gets its observed state and its
    * bytes on disk (for `diskGib`); a VM that should hold resources but has no process is marked
-   * crashed, releasing its quota. A VM the engine has not met yet, or whose state differs, is asked
-   * for by id, so that on a shared cluster the labs another replica made or changed are learned,
-   * not judged crashed or written back as they were.
+   * crashed, releasing its quota. A VM the engine has not met yet is asked for by id, so that on a
+   * shared cluster the labs another replica made are learned, not judged crashed.
    */
   async reconcile(): Promise<void> {
     const known = new Map((await this.#engine.listVms()).map((status) => [status.id, status]));
-    const rows = await this.#knex<VmRow>('vms').select('id', 'state', 'disk_bytes');
+    const rows = await this.#knex<VmRow>('vms').select('*');
     for (const row of rows) {
+      if (this.#creating.has(row.id)) continue;
       let status = known.get(row.id);
-      // Unknown here, or not as the row says: asked again, since on a shared cluster another
-      // replica may have made or changed it (an engine of one host answers the same).
-      if (!status || status.state !== row.state) {
+      // Unknown here: asked for, since on a shared cluster another replica may have made it.
+      if (!status) {
         try {
           status = await this.#engine.getVm(row.id);
         } catch (error) {
@@ -422,6 +457,10 @@ export class VmService extends EventEmitter<{
         await recordDiskBytes(this.#knex, row.id, status.diskBytes);
       if (status && status.state !== row.state) {
         await this.#record(row.id, { state: status.state, reason: status.cause ?? null });
+      } else if (!status && row.state === 'starting' && row.pool_id === null) {
+        // Admitted, never handed to an engine: made again once no server can still be at it.
+        const age = Date.now() - new Date(row.updated_at).getTime();
+        if (age > UNFINISHED_CREATE_MS) await this.#createAgain(row);
       } else if (!status && holdsResources(row.state)) {
         await this.#record(row.id, {
           state: 'crashed',

@@ -343,6 +343,16 @@ export class IncusDriver implements Driver {
     return { pid, runState: instance.status === 'Frozen' ? 'paused' : 'running' };
   }
 
+  async hasInstance(vm: DriverVm): Promise<boolean> {
+    try {
+      await this.#instance(vm);
+      return true;
+    } catch (error) {
+      if (error instanceof EngineError && error.code === 'NOT_FOUND') return false;
+      throw error;
+    }
+  }
+
   async stop(vm: DriverVm, options: { timeoutMs: number; force: boolean }): Promise<void> {
     this.#ending.add(vm.id);
     try {
@@ -542,12 +552,17 @@ export class IncusDriver implements Driver {
     this.#client.close();
   }
 
-  /** A lifecycle event of an instance: a guest that stopped or was frozen without this driver. */
+  /**
+   * A lifecycle event of an instance: a guest that stopped or was frozen without this driver, or
+   * that another server (a replica on the same cluster) started.
+   */
   #onLifecycle(instance: string, action: string): void {
     if (action === 'instance-stopped' || action === 'instance-shutdown') {
       this.#observe(instance, 'Stopped');
     } else if (action === 'instance-paused') this.#observe(instance, 'Frozen');
-    else if (action === 'instance-resumed') this.#observe(instance, 'Running');
+    else if (action === 'instance-resumed' || action === 'instance-started') {
+      this.#observe(instance, 'Running');
+    }
   }
 
   /** Every instance as the poller read it: what the events did not say. */
@@ -561,15 +576,29 @@ export class IncusDriver implements Driver {
       }
       // This driver changed the VM after the read began: the read is older than what it knows.
       if ((this.#changedAt.get(vmId) ?? 0) >= readSince) continue;
-      this.#observe(instance.name, instance.status);
+      this.#observe(instance.name, instance.status, {
+        member: instance.location,
+        project: instance.project,
+      });
     }
   }
 
-  /** An instance's status as observed (an event, a poll): reported when it is news. */
-  #observe(instance: string, status: string): void {
+  /**
+   * An instance's status as observed (an event, a poll): reported when it is news. A live one this
+   * driver does not follow was started by another server: followed from now on.
+   */
+  #observe(instance: string, status: string, where?: { member: string; project: string }): void {
     if (!instance.startsWith(NAME_PREFIX)) return;
     const vmId = instance.slice(NAME_PREFIX.length);
-    if (!this.#pids.has(vmId) || this.#ending.has(vmId) || this.#unavailable.has(vmId)) return;
+    if (this.#ending.has(vmId) || this.#unavailable.has(vmId)) return;
+    if (!this.#pids.has(vmId)) {
+      if (status !== 'Running' && status !== 'Frozen') return;
+      // Its process id is not in the event or the list; 0 until this driver reads the instance.
+      this.#pids.set(vmId, 0);
+      if (where && where.member !== 'none') this.#locations.set(vmId, where);
+      this.#observer.onStartedElsewhere?.(vmId, status === 'Frozen' ? 'paused' : 'running');
+      return;
+    }
     if (status === 'Stopped') {
       this.#pids.delete(vmId);
       this.#observer.onExit(vmId, exitOf('The container stopped', 'guest-shutdown'));
