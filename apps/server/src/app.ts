@@ -15,6 +15,7 @@ import type { PoolService } from './domain/pools/pool-service.js';
 import { InviteService } from './domain/tenants/invite-service.js';
 import { MemberService } from './domain/tenants/member-service.js';
 import { RosterService } from './domain/tenants/roster-service.js';
+import { ScheduleService } from './domain/tenants/schedule-service.js';
 import type { TenantProjects } from './domain/tenants/tenant-projects.js';
 import { TenantService } from './domain/tenants/tenant-service.js';
 import type { NetworkPolicy } from './domain/vms/network-policy.js';
@@ -39,6 +40,7 @@ import { imageHandlers } from './http/routes/images.js';
 import { inviteHandlers } from './http/routes/invites.js';
 import { poolHandlers } from './http/routes/pools.js';
 import { rosterHandlers } from './http/routes/roster.js';
+import { scheduleHandlers } from './http/routes/schedules.js';
 import { serviceHandlers } from './http/routes/service.js';
 import { snapshotHandlers } from './http/routes/snapshots.js';
 import { tenantHandlers } from './http/routes/tenants.js';
@@ -152,6 +154,7 @@ export function createApp(deps: AppDeps): Express {
       ...imageHandlers(new ImageCatalog(knex, deps.engine), deps.images),
       ...vmHandlers(knex, deps.vms, deps.vmEvents, deps.guestPorts),
       ...poolHandlers(deps.pools),
+      ...scheduleHandlers(new ScheduleService(knex)),
       ...inviteHandlers(new InviteService(knex)),
       ...rosterHandlers(knex, new RosterService(knex), users),
       ...snapshotHandlers(deps.vms, deps.snapshots),

@@ -153,7 +153,8 @@ async function main(): Promise<void> {
 
 /**
  * The server's timers, run by the replica that leads: states converge and warm pools refill
- * (every 5 s), idle time and hour budgets suspend VMs (every 30 s). Answers what stops them.
+ * (every 5 s), idle time, hour budgets and class hours suspend (and resume) VMs (every 30 s).
+ * Answers what stops them.
  */
 function startTimers(server: LabvisorServer, logger: Logger): () => void {
   if (server.leadership.isLeader) server.poolFiller.request();
@@ -172,6 +173,9 @@ function startTimers(server: LabvisorServer, logger: Logger): () => void {
     server.budgetKeeper
       .check()
       .catch((error: unknown) => logger.warn({ err: error }, 'budget check failed'));
+    server.scheduleKeeper
+      .check()
+      .catch((error: unknown) => logger.warn({ err: error }, 'class hours check failed'));
   }, POLICY_CHECK_INTERVAL_MS);
   reconciler.unref();
   policyChecks.unref();

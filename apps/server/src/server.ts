@@ -26,6 +26,7 @@ import { ReplicaRegistry } from './domain/replicas/replica-registry.js';
 import { TenantProjects } from './domain/tenants/tenant-projects.js';
 import { IdleSuspender } from './domain/vms/idle-suspender.js';
 import { NetworkPolicy } from './domain/vms/network-policy.js';
+import { ScheduleKeeper } from './domain/vms/schedule-keeper.js';
 import { SnapshotService } from './domain/vms/snapshot-service.js';
 import { readVmSpec } from './domain/vms/vm-boot.js';
 import { VmService } from './domain/vms/vm-service.js';
@@ -80,6 +81,8 @@ export interface LabvisorServer {
   idleSuspender: IdleSuspender;
   /** Warns and suspends VMs by their hour budgets: `check()` now and then. */
   budgetKeeper: BudgetKeeper;
+  /** Suspends labs when class hours end and resumes them before the next: `check()` now and then. */
+  scheduleKeeper: ScheduleKeeper;
   consoles: ConsoleGateway;
   /** Whether this replica runs the background work (always, on embedded PGlite). */
   leadership: Leadership;
@@ -153,6 +156,11 @@ export function buildServer(options: ServerOptions): LabvisorServer {
     consoles,
     logger: logger.child({ component: 'budgets' }),
   });
+  const scheduleKeeper = new ScheduleKeeper({
+    knex,
+    vms,
+    logger: logger.child({ component: 'schedules' }),
+  });
   const vmEvents = new VmEventStreams(bus, accessEvents);
   const guestPorts = new GuestPortProxy({
     knex,
@@ -217,6 +225,7 @@ export function buildServer(options: ServerOptions): LabvisorServer {
     imageBuilds,
     idleSuspender,
     budgetKeeper,
+    scheduleKeeper,
     consoles,
     leadership,
     replica,

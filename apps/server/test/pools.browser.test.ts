@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { WEEKDAYS } from '@labvisor/shared';
 import type { Browser, BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../src/db/database.js';
@@ -101,6 +102,44 @@ describe.skipIf(skipReason)('warm pools in Chromium', () => {
     await server.poolFiller.idle();
     await page.reload();
     await page.getByText('No warm pools').waitFor();
+    await teacher.close();
+    await student.close();
+  });
+
+  it('sets class hours, refuses an overlap with its sentence, and tells a student outside them why', async () => {
+    const later = WEEKDAYS[(new Date().getUTCDay() + 6 + 3) % 7]!;
+    const teacher = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await signIn(teacher, 'pool-teacher@example.test');
+    await page.goto(`${server.url}/tenants/${tenantId}`);
+    await page.getByRole('link', { name: 'Class hours' }).click();
+    await page.getByRole('heading', { name: 'Shell 101: class hours' }).waitFor();
+    await page.getByText('No class hours: labs run whenever their students start them.').waitFor();
+    await page.getByLabel('Time zone').fill('UTC');
+    await page.getByRole('button', { name: 'Add a session' }).click();
+    await page.getByLabel('Start of session 2').fill('10:30');
+    await page.getByLabel('End of session 2').fill('12:00');
+    await page.getByRole('button', { name: 'Save class hours' }).click();
+    await page.getByText(/sessions Mon 09:00–11:00 and Mon 10:30–12:00 overlap/).waitFor();
+    await page.getByRole('button', { name: 'Remove session 2' }).click();
+    await page.getByLabel('Day of session 1').selectOption(later);
+    await page.getByRole('button', { name: 'Save class hours' }).click();
+    await page.getByText('Class hours saved.').waitFor();
+    await page.getByText('Outside class hours now.').waitFor();
+    expect(await page.getByLabel('Day of session 1').inputValue()).toBe(later);
+    await page.screenshot({ path: path.join(SCREENSHOT_DIR, 'class-hours.png'), fullPage: true });
+
+    const student = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const labs = await signIn(student, 'lin@example.test');
+    // The launch form's own check says why, before any click.
+    await labs.getByLabel('Name').fill('too-early');
+    await labs
+      .getByRole('alert')
+      .getByText(/Labs of this class run during class hours only: .* 09:00–11:00 \(UTC\)/)
+      .waitFor();
+    expect(await labs.getByRole('button', { name: 'Launch lab' }).isDisabled()).toBe(true);
+
+    await page.getByRole('button', { name: 'Remove class hours' }).click();
+    await page.getByText('Class hours removed.').waitFor();
     await teacher.close();
     await student.close();
   });

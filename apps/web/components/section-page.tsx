@@ -30,8 +30,10 @@ export function tenantSection(me: MeResponse, tenantId: string): SectionLink[] {
     { href: `/tenants/${tenantId}/members`, label: 'Members' },
   ];
   const role = me.memberships.find((membership) => membership.tenantId === tenantId)?.role;
-  if (me.user.isPlatformAdmin || role === 'admin' || role === 'instructor')
+  if (me.user.isPlatformAdmin || role === 'admin' || role === 'instructor') {
     links.push({ href: `/tenants/${tenantId}/pools`, label: 'Warm pools' });
+    links.push({ href: `/tenants/${tenantId}/schedule`, label: 'Class hours' });
+  }
   if (me.user.isPlatformAdmin || role === 'admin')
     links.push({ href: `/tenants/${tenantId}/usage`, label: 'Usage' });
   return links;

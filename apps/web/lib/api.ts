@@ -293,6 +293,13 @@ export const api = {
   /** Sets every warm pool of the tenant; pools left out are emptied. */
   putPools: async (tenantId: string, pools: BodyOf<typeof API_ROUTES.putPools>['pools']) =>
     (await call(API_ROUTES.putPools, { params: { tenantId }, body: { pools } })).pools,
+  /** The tenant's class hours, and whether they are on now (members of the tenant). */
+  getSchedule: (tenantId: string) => call(API_ROUTES.getSchedule, { params: { tenantId } }),
+  /** Sets the tenant's class hours (instructors and admins). */
+  putSchedule: (tenantId: string, body: BodyOf<typeof API_ROUTES.putSchedule>) =>
+    call(API_ROUTES.putSchedule, { params: { tenantId }, body }),
+  /** Removes the tenant's class hours (instructors and admins). */
+  deleteSchedule: (tenantId: string) => call(API_ROUTES.deleteSchedule, { params: { tenantId } }),
   listMembers: async (tenantId: string) =>
     (await call(API_ROUTES.listMembers, { params: { tenantId } })).items,
   /** Who is connected now to the consoles of the tenant's VMs (instructors and admins). */

@@ -12,6 +12,7 @@ export * from './api/pools.js';
 export * from './api/quota.js';
 export * from './api/roster.js';
 export * from './api/routes.js';
+export * from './api/schedules.js';
 export * from './api/snapshots.js';
 export * from './api/tenants.js';
 export * from './api/tokens.js';

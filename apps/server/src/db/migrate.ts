@@ -18,6 +18,7 @@ import * as addContainerImages from './migrations/0016_add_container_images.js';
 import * as addUnavailableState from './migrations/0017_add_unavailable_state.js';
 import * as addVmInstanceType from './migrations/0018_add_vm_instance_type.js';
 import * as addReplicaState from './migrations/0019_add_replica_state.js';
+import * as createTenantSchedules from './migrations/0020_create_tenant_schedules.js';
 
 /** One forward-only migration. Each runs inside its own transaction. */
 export interface Migration {
@@ -46,6 +47,7 @@ export const MIGRATIONS: Migration[] = [
   { name: '0017_add_unavailable_state', up: addUnavailableState.up },
   { name: '0018_add_vm_instance_type', up: addVmInstanceType.up },
   { name: '0019_add_replica_state', up: addReplicaState.up },
+  { name: '0020_create_tenant_schedules', up: createTenantSchedules.up },
 ];
 
 class ListMigrationSource implements Knex.MigrationSource<Migration> {

@@ -15,6 +15,7 @@ import type { PoolFiller } from '../../src/domain/pools/pool-filler.js';
 import type { BudgetKeeper } from '../../src/domain/quota/budget-keeper.js';
 import type { Leadership } from '../../src/domain/replicas/leadership.js';
 import type { IdleSuspender } from '../../src/domain/vms/idle-suspender.js';
+import type { ScheduleKeeper } from '../../src/domain/vms/schedule-keeper.js';
 import type { VmService } from '../../src/domain/vms/vm-service.js';
 import { buildServer } from '../../src/server.js';
 import type { ConsoleGateway } from '../../src/ws/console-gateway.js';
@@ -30,6 +31,7 @@ export interface TestServer {
   poolFiller: PoolFiller;
   idleSuspender: IdleSuspender;
   budgetKeeper: BudgetKeeper;
+  scheduleKeeper: ScheduleKeeper;
   consoles: ConsoleGateway;
   /** Whether this server leads the replicas on its database. */
   leadership: Leadership;
@@ -101,6 +103,7 @@ export async function startTestServer(
     poolFiller: server.poolFiller,
     idleSuspender: server.idleSuspender,
     budgetKeeper: server.budgetKeeper,
+    scheduleKeeper: server.scheduleKeeper,
     consoles: server.consoles,
     leadership: server.leadership,
     close: async ({ keepVms = false } = {}) => {

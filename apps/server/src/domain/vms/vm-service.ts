@@ -30,6 +30,7 @@ import { assertImageRunsHere } from '../images/runnable-images.js';
 import type { PoolFiller } from '../pools/pool-filler.js';
 import { takePooledVm } from '../pools/pool-take.js';
 import { admit, createRequest, startRequestOf } from '../quota/admission.js';
+import { assertWithinClassHours } from '../tenants/class-hours.js';
 import { guestConfigFor } from './guest-config.js';
 import { assertInternetCap, lockTenantQuota } from './internet-cap.js';
 import { type NetworkPolicy, vmNetworkOf } from './network-policy.js';
@@ -42,7 +43,7 @@ const holdsResources = (state: VmState) => RESOURCE_HOLDING_STATES.includes(stat
 
 /** Why a policy, not a person, suspends a VM: audited with `reason`, told to its users. */
 export interface SuspendPolicy {
-  reason: 'idle' | 'budget';
+  reason: 'idle' | 'budget' | 'schedule';
   /** The VM's state reason, for its users. */
   sentence: string;
   details?: Record<string, unknown>;
@@ -133,6 +134,7 @@ export class VmService extends EventEmitter<{
     const tenant = (await findTenantById(this.#knex, body.tenantId))!;
     const network = body.network ?? tenant.default_network;
     this.#networks.assertOffered(network, 'network');
+    await assertWithinClassHours(this.#knex, actor, body.tenantId);
     // A full host disk refuses here, with its sentence, rather than in the background after a 201.
     await this.#engine.assertDiskRoom(`create VM "${body.name}"`, 0);
     const host = this.#engine.capacity().allocatable;
@@ -294,7 +296,13 @@ export class VmService extends EventEmitter<{
    * Runs a lifecycle action; answers the VM in its new (often transitional) state. An action
    * already done (start of a running VM) answers the VM as it is: a client may retry safely.
    */
-  async act(actor: Actor, vmId: string, action: VmAction, ip?: string): Promise<VmRow> {
+  async act(
+    actor: Actor,
+    vmId: string,
+    action: VmAction,
+    ip?: string,
+    options: { policy?: SuspendPolicy['reason'] } = {},
+  ): Promise<VmRow> {
     const vm = await this.get(actor, vmId);
     const plan = planVmAction(vm.state, action);
     if (plan === 'done') return vm;
@@ -308,6 +316,10 @@ export class VmService extends EventEmitter<{
     const next = planAction(this.#engine, vm, action);
     const change = { state: next.state, desired: next.desired };
     let updated: VmRow | undefined;
+    // A member's own start outside class hours; a policy's (the schedule's) is its own judge.
+    if (next.admission && !options.policy) {
+      await assertWithinClassHours(this.#knex, actor, vm.tenant_id);
+    }
     if (next.admission) {
       const admitted = await admit(this.#knex, {
         tenantId: vm.tenant_id,
@@ -324,12 +336,13 @@ export class VmService extends EventEmitter<{
       updated = await this.#record(vm.id, change);
     }
     await recordAudit(this.#knex, {
-      actorId: actor.user.id,
+      actorId: options.policy ? null : actor.user.id,
       tenantId: vm.tenant_id,
       action: `vm.${action}`,
       targetType: 'vm',
       targetId: vm.id,
       ip,
+      ...(options.policy ? { details: { reason: options.policy } } : {}),
     });
     this.#inBackground(vm, action, async () => {
       // A network follows its tenant's settings (class egress, bandwidth) from the next boot.

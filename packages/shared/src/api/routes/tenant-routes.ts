@@ -2,6 +2,7 @@ import { listOf } from '../common.js';
 import { consoleConnectionSchema } from '../consoles.js';
 import { poolsSchema, putPoolsRequestSchema } from '../pools.js';
 import { putQuotaRequestSchema, quotaSchema } from '../quota.js';
+import { putScheduleRequestSchema, scheduleSchema } from '../schedules.js';
 import { createTenantRequestSchema, tenantSchema, updateTenantRequestSchema } from '../tenants.js';
 import { tenantUsageQuerySchema, tenantUsageSchema } from '../usage.js';
 import {
@@ -90,6 +91,31 @@ export const TENANT_ROUTES = {
     body: putPoolsRequestSchema,
     response: poolsSchema,
     status: 200,
+  }),
+  getSchedule: route({
+    method: 'get',
+    path: '/api/v1/tenants/:tenantId/schedule',
+    summary: "A tenant's class hours, and whether they are on now (members of the tenant)",
+    access: 'signed-in',
+    response: scheduleSchema,
+    status: 200,
+  }),
+  putSchedule: route({
+    method: 'put',
+    path: '/api/v1/tenants/:tenantId/schedule',
+    summary:
+      "Set a tenant's class hours: labs suspended when a session ends, resumed before the next (instructor or admin)",
+    access: 'signed-in',
+    body: putScheduleRequestSchema,
+    response: scheduleSchema,
+    status: 200,
+  }),
+  deleteSchedule: route({
+    method: 'delete',
+    path: '/api/v1/tenants/:tenantId/schedule',
+    summary: "Remove a tenant's class hours (instructor or admin)",
+    access: 'signed-in',
+    status: 204,
   }),
   listMembers: route({
     method: 'get',
