@@ -35,6 +35,18 @@ describe.skipIf(skipReason).each(PGLITE)('a full data disk on $name', (kind) => 
       `dd if=/dev/zero of=${filler()} bs=1M count=${count} 2>/dev/null || true`,
     ]);
   };
+  /** Sends an ISO upload as the admin: a buffer (with its length) or a stream (without). */
+  const upload = (name: string, body: Buffer | ReadableStream) =>
+    fetch(`${server.url}/api/v1/images?name=${name}&format=iso`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/octet-stream',
+        cookie: admin.cookieHeader ?? '',
+        'x-csrf-token': admin.csrfToken ?? '',
+      },
+      body,
+      duplex: 'half',
+    } as RequestInit);
   const createVm = (name: string) =>
     admin.send('POST', '/api/v1/vms', {
       tenantId,
@@ -84,15 +96,7 @@ describe.skipIf(skipReason).each(PGLITE)('a full data disk on $name', (kind) => 
   });
 
   it('refuses an upload larger than the room left, and keeps nothing of one that fills the disk', async () => {
-    const declared = await fetch(`${server.url}/api/v1/images?name=big&format=iso`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/octet-stream',
-        cookie: admin.cookieHeader ?? '',
-        'x-csrf-token': admin.csrfToken ?? '',
-      },
-      body: Buffer.alloc(10 * MIB),
-    });
+    const declared = await upload('big', Buffer.alloc(10 * MIB));
     expect(declared.status).toBe(409);
     expect(((await declared.json()) as { error: { message: string } }).error.message).toMatch(
       /^The host's disk has [0-4] MiB free and this upload is 10 MiB/,
@@ -100,22 +104,16 @@ describe.skipIf(skipReason).each(PGLITE)('a full data disk on $name', (kind) => 
 
     // Sent without a length (chunked): the disk fills on its way in.
     const chunks = Array.from({ length: 10 }, () => Buffer.alloc(MIB, 1));
-    const streamed = await fetch(`${server.url}/api/v1/images?name=streamed&format=iso`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/octet-stream',
-        cookie: admin.cookieHeader ?? '',
-        'x-csrf-token': admin.csrfToken ?? '',
-      },
-      body: new ReadableStream({
+    const streamed = await upload(
+      'streamed',
+      new ReadableStream({
         pull(controller) {
           const chunk = chunks.shift();
           if (chunk) controller.enqueue(chunk);
           else controller.close();
         },
       }),
-      duplex: 'half',
-    } as RequestInit);
+    );
     expect(streamed.status).toBe(409);
     expect(((await streamed.json()) as { error: { message: string } }).error.message).toMatch(
       /^The host's disk filled up after \d+ MiB of the upload; nothing of it was kept/,

@@ -32,6 +32,20 @@ const replicasSkipReason = inject('postgresUrl')
 const SCREENSHOT_DIR = path.resolve(import.meta.dirname, '../../../test-results/screenshots');
 if (skipReason && process.env.CI === 'true') throw new Error(`cannot run under CI: ${skipReason}`);
 
+/** Presses Enter until the container's shell prompts: keys typed before Incus attaches are lost. */
+async function untilPrompt(terminal: ConsoleSocket): Promise<void> {
+  await expect
+    .poll(
+      async () => {
+        terminal.type('\r');
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        return terminal.output;
+      },
+      { timeout: 15_000, interval: 200 },
+    )
+    .toMatch(/# $/);
+}
+
 // Labvisor on an Incus cluster (LABVISOR_DRIVER=incus), through its API and its portal: a real
 // three-member cluster on this machine runs the labs as system containers, each tenant in its own
 // project.
@@ -135,17 +149,7 @@ describe.skipIf(skipReason)('Labvisor on an Incus cluster', () => {
     ]);
     const terminal = await ConsoleSocket.open(server.url, student, vm.id);
     try {
-      // Keys typed before Incus attaches the console are lost: Enter until a prompt answers.
-      await expect
-        .poll(
-          async () => {
-            terminal.type('\r');
-            await new Promise((resolve) => setTimeout(resolve, 300));
-            return terminal.output;
-          },
-          { timeout: 15_000, interval: 200 },
-        )
-        .toMatch(/# $/);
+      await untilPrompt(terminal);
       const from = terminal.output.length;
       terminal.type('echo lab-$((40+2))\r');
       await terminal.waitFor(/lab-42/, 10_000, from);
@@ -253,16 +257,7 @@ describe.skipIf(skipReason)('Labvisor on an Incus cluster', () => {
           url: ticket.body.url,
         });
         terminal = opened;
-        await expect
-          .poll(
-            async () => {
-              opened.type('\r');
-              await new Promise((resolve) => setTimeout(resolve, 300));
-              return opened.output;
-            },
-            { timeout: 15_000, interval: 200 },
-          )
-          .toMatch(/# $/);
+        await untilPrompt(opened);
         const from = opened.output.length;
         opened.type('echo replica-$((40+2))\r');
         await opened.waitFor(/replica-42/, 10_000, from);

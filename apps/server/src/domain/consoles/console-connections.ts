@@ -62,17 +62,19 @@ export class ConsoleConnections {
   /** The people connected to these VMs' consoles: one entry per person, VM, kind and mode. */
   async to(vmIds: readonly string[]): Promise<ConsoleConnection[]> {
     if (vmIds.length === 0) return [];
+    // One entry per person, VM, kind and mode: since the earliest of their sockets.
+    const person = [
+      'console_connections.vm_id',
+      'console_connections.user_id',
+      'users.name',
+      'users.email',
+      'console_connections.kind',
+      'console_connections.mode',
+    ];
     const rows = await this.#live(this.knex)
       .join('users', 'users.id', 'console_connections.user_id')
       .whereIn('console_connections.vm_id', vmIds)
-      .groupBy(
-        'console_connections.vm_id',
-        'console_connections.user_id',
-        'users.name',
-        'users.email',
-        'console_connections.kind',
-        'console_connections.mode',
-      )
+      .groupBy(person)
       .select<
         Array<{
           vm_id: string;
@@ -83,15 +85,7 @@ export class ConsoleConnections {
           mode: 'interactive' | 'view';
           since: Date;
         }>
-      >(
-        'console_connections.vm_id',
-        'console_connections.user_id',
-        'users.name',
-        'users.email',
-        'console_connections.kind',
-        'console_connections.mode',
-        this.knex.raw('min(console_connections.opened_at) as since'),
-      );
+      >([...person, this.knex.raw('min(console_connections.opened_at) as since')]);
     return rows.map((row) => ({
       vmId: row.vm_id,
       userId: row.user_id,
