@@ -1,8 +1,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { WEEKDAYS } from '@labvisor/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../src/db/database.js';
+import { OUTSIDE_CLASS_HOURS } from '../src/domain/pools/pool-filler.js';
 import { ConsoleSocket } from './support/console-client.js';
 import { openVmTestDatabase } from './support/databases.js';
 import { openEvents } from './support/events-client.js';
@@ -149,6 +151,52 @@ describe.skipIf(skipReason)('warm pools with real guests', () => {
       })
       .toMatch(/runningVms quota would be exceeded/);
     expect((await student.send('DELETE', `/api/v1/vms/${launched.body.id}`)).status).toBe(204);
+  });
+
+  it('keeps a pool set to class hours only while they are on, and empties it outside them', async () => {
+    const weekday = (offset: number) => WEEKDAYS[(new Date().getUTCDay() + 6 + offset) % 7]!;
+    const schedulePath = `/api/v1/tenants/${tenantId}/schedule`;
+    const classHours = (sessions: Array<{ day: string; start: string; end: string }>) =>
+      teacher.send('PUT', schedulePath, {
+        timeZone: 'UTC',
+        sessions,
+        prepareMinutes: 120,
+        allowOutside: true,
+      });
+    const fill = async () => {
+      server.poolFiller.request();
+      await server.poolFiller.idle();
+    };
+    expect((await classHours([{ day: weekday(3), start: '09:00', end: '11:00' }])).status).toBe(
+      200,
+    );
+    const set = await teacher.send('PUT', poolsUrl(), {
+      pools: [{ imageId, ...size, count: 1, classHoursOnly: true }],
+    });
+    expect(set.body.pools).toMatchObject([{ count: 1, classHoursOnly: true }]);
+    await fill();
+    expect((await teacher.send('GET', poolsUrl())).body.pools[0]).toMatchObject({
+      ready: 0,
+      shortBecause: OUTSIDE_CLASS_HOURS,
+    });
+    // Class hours on: all of today, and the first hours of tomorrow (within the 120 minutes).
+    await classHours([
+      { day: weekday(0), start: '00:00', end: '23:59' },
+      { day: weekday(1), start: '00:00', end: '02:00' },
+    ]);
+    await expect
+      .poll(
+        async () => {
+          server.poolFiller.request();
+          return readyCount();
+        },
+        { timeout: POOL_FILL_TIMEOUT_MS, interval: 1000 },
+      )
+      .toBe(1);
+    await classHours([{ day: weekday(3), start: '09:00', end: '11:00' }]);
+    await fill();
+    expect(await readyCount()).toBe(0);
+    expect((await teacher.send('DELETE', schedulePath)).status).toBe(204);
   });
 
   it('empties a pool that is set to none, removing its VMs', async () => {

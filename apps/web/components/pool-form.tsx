@@ -22,7 +22,11 @@ export function PoolForm({
     memoryMib: image?.defaultMemoryMib ?? 256,
     diskGib: image?.defaultDiskGib ?? 1,
   });
-  const [values, setValues] = useState<PoolSetting>(() => ({ ...sizeOf(images[0]), count: 5 }));
+  const [values, setValues] = useState<PoolSetting>(() => ({
+    ...sizeOf(images[0]),
+    count: 5,
+    classHoursOnly: false,
+  }));
   const [busy, setBusy] = useState(false);
   const change = (changed: Partial<PoolSetting>) =>
     setValues((current) => ({ ...current, ...changed }));
@@ -72,6 +76,14 @@ export function PoolForm({
           onChange={(count) => change({ count })}
         />
       </div>
+      <label className="check">
+        <input
+          type="checkbox"
+          checked={values.classHoursOnly}
+          onChange={(event) => change({ classHoursOnly: event.target.checked })}
+        />
+        Only during class hours (filled a few minutes before each session, emptied after it)
+      </label>
       <p className="muted small">
         Launches match a pool when they ask for the same image, vCPUs, memory and disk.
       </p>

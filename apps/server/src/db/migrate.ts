@@ -19,6 +19,7 @@ import * as addUnavailableState from './migrations/0017_add_unavailable_state.js
 import * as addVmInstanceType from './migrations/0018_add_vm_instance_type.js';
 import * as addReplicaState from './migrations/0019_add_replica_state.js';
 import * as createTenantSchedules from './migrations/0020_create_tenant_schedules.js';
+import * as addPoolClassHours from './migrations/0021_add_pool_class_hours.js';
 
 /** One forward-only migration. Each runs inside its own transaction. */
 export interface Migration {
@@ -48,6 +49,7 @@ export const MIGRATIONS: Migration[] = [
   { name: '0018_add_vm_instance_type', up: addVmInstanceType.up },
   { name: '0019_add_replica_state', up: addReplicaState.up },
   { name: '0020_create_tenant_schedules', up: createTenantSchedules.up },
+  { name: '0021_add_pool_class_hours', up: addPoolClassHours.up },
 ];
 
 class ListMigrationSource implements Knex.MigrationSource<Migration> {

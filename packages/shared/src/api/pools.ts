@@ -14,6 +14,11 @@ export const poolSettingSchema = z.strictObject({
   memoryMib: createVmRequestSchema.shape.memoryMib,
   diskGib: createVmRequestSchema.shape.diskGib,
   count: z.int().min(0).max(MAX_POOL_COUNT),
+  /**
+   * Kept only during the tenant's class hours (filled from `prepareMinutes` before a session,
+   * emptied when it ends); always kept without class hours.
+   */
+  classHoursOnly: z.boolean().default(false),
 });
 
 /** A warm pool as set. */

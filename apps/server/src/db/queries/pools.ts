@@ -11,6 +11,7 @@ export interface PoolRow {
   memory_mib: number;
   disk_gib: number;
   count: number;
+  class_hours_only: boolean;
   created_at: Date;
   updated_at: Date;
 }
@@ -70,9 +71,18 @@ export async function writePools(
   await trx('pools').where({ tenant_id: tenantId }).update({ count: 0, updated_at: trx.fn.now() });
   for (const setting of settings) {
     await trx('pools')
-      .insert({ tenant_id: tenantId, ...poolSizeColumns(setting), count: setting.count })
+      .insert({
+        tenant_id: tenantId,
+        ...poolSizeColumns(setting),
+        count: setting.count,
+        class_hours_only: setting.classHoursOnly,
+      })
       .onConflict(['tenant_id', 'image_id', 'vcpus', 'memory_mib', 'disk_gib'])
-      .merge({ count: setting.count, updated_at: trx.fn.now() });
+      .merge({
+        count: setting.count,
+        class_hours_only: setting.classHoursOnly,
+        updated_at: trx.fn.now(),
+      });
   }
 }
 

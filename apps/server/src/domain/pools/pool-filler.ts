@@ -15,6 +15,7 @@ import { findTenantById, type TenantRow } from '../../db/queries/tenants.js';
 import type { VmRow } from '../../db/queries/vms.js';
 import { AppError } from '../../errors.js';
 import { admit, createRequest } from '../quota/admission.js';
+import { inClassHours, readSchedule, toScheduleRequest } from '../tenants/class-hours.js';
 import { vmNetworkOf } from '../vms/network-policy.js';
 import { withoutHostPaths } from '../vms/state-reasons.js';
 import { bootOf } from '../vms/vm-boot.js';
@@ -25,6 +26,10 @@ const SPENT_STATES: readonly VmRow['state'][] = ['error', 'crashed', 'stopped', 
 
 /** How long a pool whose VM failed to start waits before it is tried again. */
 const RETRY_AFTER_FAILURE_MS = 60_000;
+
+/** Why a pool kept only during class hours holds nothing now. */
+export const OUTSIDE_CLASS_HOURS =
+  'Outside class hours: this pool is filled from a few minutes before the next session.';
 
 /**
  * Keeps every warm pool at its count, in the background, one VM at a time (a host has few cores):
@@ -102,10 +107,16 @@ export class PoolFiller {
       SPENT_STATES.includes(vm.state) || vm.network !== tenant.default_network;
     const spent = vms.filter(stale);
     const kept = vms.filter((vm) => !stale(vm));
+    const offHours = pool.class_hours_only && !(await this.#inClassHours(pool.tenant_id));
+    const count = offHours ? 0 : pool.count;
     // The newest go first when a pool shrinks: the oldest are the ones launches take first.
-    const surplus = kept.slice(pool.count);
+    const surplus = kept.slice(count);
     for (const vm of [...spent, ...surplus]) await this.#remove(vm);
-    let missing = pool.count - kept.length;
+    if (offHours) {
+      this.#shortBecause.set(pool.id, OUTSIDE_CLASS_HOURS);
+      return;
+    }
+    let missing = count - kept.length;
     if (missing <= 0) this.#shortBecause.delete(pool.id);
     if (Date.now() < (this.#retryAt.get(pool.id) ?? 0)) return;
     while (missing > 0 && !this.#stopped) {
@@ -117,6 +128,12 @@ export class PoolFiller {
       missing -= 1;
     }
     this.#shortBecause.delete(pool.id);
+  }
+
+  /** Whether the tenant's class hours are on now; true when it has none. */
+  async #inClassHours(tenantId: string): Promise<boolean> {
+    const schedule = await readSchedule(this.#knex, tenantId);
+    return !schedule || inClassHours(toScheduleRequest(schedule), new Date());
   }
 
   /** Makes one paused clone for the pool; answers why it could not, or undefined when it did. */

@@ -36,6 +36,7 @@ export class PoolService {
         memoryMib: row.memory_mib,
         diskGib: row.disk_gib,
         count: row.count,
+        classHoursOnly: row.class_hours_only,
         ready: row.ready,
         starting: row.starting,
         shortBecause:

@@ -19,6 +19,7 @@ const settingOf = (pool: Pool): PoolSetting => ({
   memoryMib: pool.memoryMib,
   diskGib: pool.diskGib,
   count: pool.count,
+  classHoursOnly: pool.classHoursOnly,
 });
 
 const sameSize = (a: PoolSetting, b: PoolSetting) =>
@@ -135,7 +136,10 @@ function PoolTable({ pools, onEmpty }: { pools: Pool[]; onEmpty: (pool: Pool) =>
             <td>
               {pool.vcpus} vCPU · {pool.memoryMib} MiB · {pool.diskGib} GiB
             </td>
-            <td>{pool.count === 0 ? 'none (emptying)' : pool.count}</td>
+            <td>
+              {pool.count === 0 ? 'none (emptying)' : pool.count}
+              {pool.classHoursOnly && pool.count > 0 && ' during class hours'}
+            </td>
             <td>
               {pool.ready}
               {pool.starting > 0 && ` (+${pool.starting} starting)`}
