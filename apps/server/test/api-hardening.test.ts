@@ -28,6 +28,12 @@ const VALID_BODIES: Partial<Record<RouteName, unknown>> = {
   createSnapshot: { name: 'probe', memory: false },
   consoleTicket: { kind: 'serial', mode: 'interactive' },
   putPools: { pools: [] },
+  putSchedule: {
+    timeZone: 'UTC',
+    sessions: [{ day: 'mon', start: '09:00', end: '11:00' }],
+    prepareMinutes: 10,
+    allowOutside: false,
+  },
   importRoster: { csv: 'probe@example.test' },
   updateVm: { network: 'none' },
   openVmPort: { port: 8080 },
@@ -46,6 +52,7 @@ const TABLES = [
   'usage_intervals',
   'audit_log',
   'pools',
+  'tenant_schedules',
   'invites',
   'sign_in_links',
 ];
