@@ -90,7 +90,10 @@ export class IncusDriver implements Driver {
   readonly #projects = new Set<string>(['default']);
   /** Where each running VM's instance is (its member and project), by VM id. */
   readonly #locations = new Map<string, { member: string; project: string }>();
-  /** When this driver last changed each VM's state (start, stop, freeze...), by VM id. */
+  /**
+   * When this driver last changed or heard of a change of each VM's state (its own start, stop,
+   * freeze; a lifecycle event), by VM id: a poll begun before is older than what it knows.
+   */
   readonly #changedAt = new Map<string, number>();
   /** VMs whose member is out of reach. */
   readonly #unavailable = new Set<string>();
@@ -557,12 +560,14 @@ export class IncusDriver implements Driver {
    * that another server (a replica on the same cluster) started.
    */
   #onLifecycle(instance: string, action: string): void {
+    if (instance.startsWith(NAME_PREFIX)) {
+      this.#changedAt.set(instance.slice(NAME_PREFIX.length), Date.now());
+    }
     if (action === 'instance-stopped' || action === 'instance-shutdown') {
       this.#observe(instance, 'Stopped');
     } else if (action === 'instance-paused') this.#observe(instance, 'Frozen');
-    else if (action === 'instance-resumed' || action === 'instance-started') {
-      this.#observe(instance, 'Running');
-    }
+    else if (action === 'instance-resumed') this.#observe(instance, 'Running');
+    else if (action === 'instance-started') this.#observe(instance, 'Running', { started: true });
   }
 
   /** Every instance as the poller read it: what the events did not say. */
@@ -574,29 +579,27 @@ export class IncusDriver implements Driver {
         if (this.#poller.isOnline(instance.location)) this.#comeBack(vmId, instance.status);
         continue;
       }
-      // This driver changed the VM after the read began: the read is older than what it knows.
+      // The VM changed (by this driver, or as an event said) after the read began: the read is
+      // older than what the driver knows.
       if ((this.#changedAt.get(vmId) ?? 0) >= readSince) continue;
-      this.#observe(instance.name, instance.status, {
-        member: instance.location,
-        project: instance.project,
-      });
+      this.#observe(instance.name, instance.status);
     }
   }
 
   /**
-   * An instance's status as observed (an event, a poll): reported when it is news. A live one this
-   * driver does not follow was started by another server: followed from now on.
+   * An instance's status as observed (an event, a poll): reported when it is news. One this driver
+   * does not follow that a start event names was started by another server: followed from now on.
    */
-  #observe(instance: string, status: string, where?: { member: string; project: string }): void {
+  #observe(instance: string, status: string, event: { started?: boolean } = {}): void {
     if (!instance.startsWith(NAME_PREFIX)) return;
     const vmId = instance.slice(NAME_PREFIX.length);
     if (this.#ending.has(vmId) || this.#unavailable.has(vmId)) return;
     if (!this.#pids.has(vmId)) {
-      if (status !== 'Running' && status !== 'Frozen') return;
-      // Its process id is not in the event or the list; 0 until this driver reads the instance.
+      // Only a start event says another server started it (a poll may see a guest that restarted
+      // itself, or read before its stop); its process id is read when this driver next reads it.
+      if (!event.started) return;
       this.#pids.set(vmId, 0);
-      if (where && where.member !== 'none') this.#locations.set(vmId, where);
-      this.#observer.onStartedElsewhere?.(vmId, status === 'Frozen' ? 'paused' : 'running');
+      this.#observer.onStartedElsewhere?.(vmId, 'running');
       return;
     }
     if (status === 'Stopped') {
