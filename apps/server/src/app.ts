@@ -11,6 +11,8 @@ import type { ConsoleTickets } from './domain/consoles/console-tickets.js';
 import type { BackgroundImageBuilds } from './domain/images/image-builds.js';
 import { ImageCatalog } from './domain/images/image-catalog.js';
 import type { ImageImport } from './domain/images/image-import.js';
+import { LtiLaunches } from './domain/lti/lti-launch.js';
+import { LtiPlatformService } from './domain/lti/lti-platforms.js';
 import type { PoolService } from './domain/pools/pool-service.js';
 import { InviteService } from './domain/tenants/invite-service.js';
 import { MemberService } from './domain/tenants/member-service.js';
@@ -30,6 +32,7 @@ import {
 import type { OidcSignIn } from './http/auth/oidc.js';
 import { errorHandler, notFoundHandler } from './http/errors.js';
 import type { GuestPortProxy } from './http/guest-ports.js';
+import { ltiLaunchRouter } from './http/lti-launch.js';
 import type { Metrics } from './http/metrics.js';
 import { mountRoutes } from './http/router.js';
 import { auditHandlers } from './http/routes/audit.js';
@@ -38,6 +41,7 @@ import { consoleHandlers } from './http/routes/consoles.js';
 import { hostHandlers } from './http/routes/host.js';
 import { imageHandlers } from './http/routes/images.js';
 import { inviteHandlers } from './http/routes/invites.js';
+import { ltiPlatformHandlers } from './http/routes/lti.js';
 import { poolHandlers } from './http/routes/pools.js';
 import { rosterHandlers } from './http/routes/roster.js';
 import { scheduleHandlers } from './http/routes/schedules.js';
@@ -156,6 +160,7 @@ export function createApp(deps: AppDeps): Express {
       ...poolHandlers(deps.pools),
       ...scheduleHandlers(new ScheduleService(knex)),
       ...inviteHandlers(new InviteService(knex)),
+      ...ltiPlatformHandlers(new LtiPlatformService(knex)),
       ...rosterHandlers(knex, new RosterService(knex), users),
       ...snapshotHandlers(deps.vms, deps.snapshots),
       ...consoleHandlers({
@@ -173,6 +178,18 @@ export function createApp(deps: AppDeps): Express {
   api.use(countAdmissionRefusals(deps.metrics));
   api.use(errorHandler(deps.logger, deps.exposeStack));
   app.use('/api/v1', api);
+  app.use(
+    '/lti',
+    ltiLaunchRouter({
+      knex,
+      launches: new LtiLaunches(knex),
+      vms: deps.vms,
+      sessionMiddleware: deps.sessionMiddleware,
+      passport: passportInstance,
+      publicOrigin: deps.publicOrigin,
+      logger: deps.logger,
+    }),
+  );
 
   if (deps.webHandler) app.use(deps.webHandler);
   app.use(notFoundHandler);

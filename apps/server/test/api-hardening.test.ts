@@ -37,6 +37,13 @@ const VALID_BODIES: Partial<Record<RouteName, unknown>> = {
   importRoster: { csv: 'probe@example.test' },
   updateVm: { network: 'none' },
   openVmPort: { port: 8080 },
+  createLtiPlatform: {
+    issuer: 'https://lms.example.test',
+    clientId: 'probe',
+    deploymentId: 'probe',
+    authorizationUrl: 'https://lms.example.test/auth',
+    keySetUrl: 'https://lms.example.test/jwks',
+  },
 };
 
 /** Tables whose contents must not change when requests are refused. */
@@ -55,6 +62,7 @@ const TABLES = [
   'tenant_schedules',
   'invites',
   'sign_in_links',
+  'lti_platforms',
 ];
 
 /** A deterministic pseudo-random generator, so a failing case can be replayed. */

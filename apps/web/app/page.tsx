@@ -19,6 +19,12 @@ export default function MyLabsPage() {
   const { me, error } = useSession();
   const [vms, setVms] = useState<Vm[]>();
   const [loadError, setLoadError] = useState<string>();
+  /** Why a launch from a learning platform made no lab (quota, class hours, no default image). */
+  const [launchError, setLaunchError] = useState<string>();
+
+  useEffect(() => {
+    setLaunchError(new URLSearchParams(window.location.search).get('error') ?? undefined);
+  }, []);
 
   const refresh = useCallback(() => {
     api.listVms().then(
@@ -65,6 +71,11 @@ export default function MyLabsPage() {
         </p>
       )}
       <HoursUsed memberships={me.memberships} />
+      {launchError && (
+        <p className="alert error" role="alert">
+          {launchError}
+        </p>
+      )}
       <section className="card" aria-labelledby="labs-title">
         <h2 id="labs-title" className="visually-hidden">
           Labs

@@ -34,8 +34,10 @@ export function tenantSection(me: MeResponse, tenantId: string): SectionLink[] {
     links.push({ href: `/tenants/${tenantId}/pools`, label: 'Warm pools' });
     links.push({ href: `/tenants/${tenantId}/schedule`, label: 'Class hours' });
   }
-  if (me.user.isPlatformAdmin || role === 'admin')
+  if (me.user.isPlatformAdmin || role === 'admin') {
     links.push({ href: `/tenants/${tenantId}/usage`, label: 'Usage' });
+    links.push({ href: `/tenants/${tenantId}/lti`, label: 'Learning platform' });
+  }
   return links;
 }
 

@@ -300,6 +300,15 @@ export const api = {
     call(API_ROUTES.putSchedule, { params: { tenantId }, body }),
   /** Removes the tenant's class hours (instructors and admins). */
   deleteSchedule: (tenantId: string) => call(API_ROUTES.deleteSchedule, { params: { tenantId } }),
+  /** The tenant's registered learning platforms (admins). */
+  listLtiPlatforms: async (tenantId: string) =>
+    (await call(API_ROUTES.listLtiPlatforms, { params: { tenantId } })).items,
+  /** Registers a learning platform whose launches sign people into the tenant (admins). */
+  createLtiPlatform: (tenantId: string, body: BodyOf<typeof API_ROUTES.createLtiPlatform>) =>
+    call(API_ROUTES.createLtiPlatform, { params: { tenantId }, body }),
+  /** Removes a learning platform's registration (admins). */
+  deleteLtiPlatform: (tenantId: string, platformId: string) =>
+    call(API_ROUTES.deleteLtiPlatform, { params: { tenantId, platformId } }),
   listMembers: async (tenantId: string) =>
     (await call(API_ROUTES.listMembers, { params: { tenantId } })).items,
   /** Who is connected now to the consoles of the tenant's VMs (instructors and admins). */

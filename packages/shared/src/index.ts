@@ -7,6 +7,7 @@ export * from './api/health.js';
 export * from './api/host.js';
 export * from './api/images.js';
 export * from './api/invites.js';
+export * from './api/lti.js';
 export * from './api/openapi.js';
 export * from './api/pools.js';
 export * from './api/quota.js';

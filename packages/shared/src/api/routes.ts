@@ -3,6 +3,7 @@ import { ACCOUNT_ROUTES } from './routes/account-routes.js';
 import { ADMIN_ROUTES } from './routes/admin-routes.js';
 import { IMAGE_ROUTES } from './routes/image-routes.js';
 import { INVITE_ROUTES } from './routes/invite-routes.js';
+import { LTI_ROUTES } from './routes/lti-routes.js';
 import { ROSTER_ROUTES } from './routes/roster-routes.js';
 import type { RouteSpec } from './routes/route-spec.js';
 import { SERVICE_ROUTES } from './routes/service-routes.js';
@@ -21,6 +22,7 @@ export const API_ROUTES = {
   ...TENANT_ROUTES,
   ...INVITE_ROUTES,
   ...ROSTER_ROUTES,
+  ...LTI_ROUTES,
   ...ADMIN_ROUTES,
   ...IMAGE_ROUTES,
   ...VM_ROUTES,

@@ -9,6 +9,7 @@ import { AppError } from '../../errors.js';
 import { csrfTokenOf, logIn, SIGN_IN_FAILED_MESSAGE } from '../auth/authentication.js';
 import { OIDC_CALLBACK_PATH, type OidcSignIn } from '../auth/oidc.js';
 import { SESSION_COOKIE_NAME } from '../auth/session.js';
+import { publicOriginOf } from '../public-origin.js';
 import { ANSWERED, type Handlers } from '../router.js';
 
 /** Sign-in, sign-out and the signed-in user: `/api/v1/auth/*` and `/api/v1/me`. */
@@ -20,7 +21,7 @@ export function authHandlers(deps: {
   publicOrigin: string | undefined;
 }): Handlers<'authProviders' | 'oidcLogin' | 'oidcCallback' | 'login' | 'logout' | 'me'> {
   const { knex, throttle } = deps;
-  const originOf = (req: Request) => deps.publicOrigin ?? `${req.protocol}://${req.get('host')}`;
+  const originOf = (req: Request) => publicOriginOf(req, deps.publicOrigin);
   const requireOidc = () => {
     if (!deps.oidc) throw new AppError('NOT_FOUND', 'Single sign-on is not configured.');
     return deps.oidc;
