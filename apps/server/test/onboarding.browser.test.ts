@@ -6,17 +6,20 @@ import { migrateToLatest } from '../src/db/migrate.js';
 import { createPortalHandler } from '../src/web/next-handler.js';
 import { browserSkipReason, launchBrowser, WEB_DIR } from './support/browser.js';
 import { createFixtureTenant, createFixtureUser, FIXTURE_PASSWORD } from './support/fixtures.js';
+import { LTI_ROLES, TestLtiPlatform } from './support/lti-platform.js';
 import { startTestServer, type TestServer } from './support/test-server.js';
+import { guestSkipReason, registerTinyImage } from './support/tiny-image.js';
 
 const SCREENSHOT_DIR = path.resolve(import.meta.dirname, '../../../test-results/screenshots');
 
-const skipReason = browserSkipReason();
+const skipReason = browserSkipReason() ?? guestSkipReason();
 
 /**
  * Bringing a class in, in Chromium: an instructor makes an invite link on the members page; a
  * newcomer opens it, creates an account and lands in the class; someone with an account signs in
  * through it and joins. A tenant admin imports a roster; a new account's one-time link signs it
- * in and it sets its password.
+ * in and it sets its password. A tenant admin registers the class's learning platform; a student
+ * opens the course link there and lands in their lab's terminal.
  */
 describe.skipIf(skipReason)('bringing a class in, in Chromium', () => {
   let server: TestServer;
@@ -36,6 +39,8 @@ describe.skipIf(skipReason)('bringing a class in, in Chromium', () => {
     await createFixtureUser(database.knex, 'prof@uni.example', { tenantId, role: 'instructor' });
     await createFixtureUser(database.knex, 'existing@uni.example');
     await createFixtureUser(database.knex, 'head@uni.example', { tenantId, role: 'admin' });
+    const imageId = await registerTinyImage(database.knex);
+    await database.knex('tenants').where({ id: tenantId }).update({ default_image_id: imageId });
     server = await startTestServer(database, { webHandler: await createPortalHandler(WEB_DIR) });
     browser = await launchBrowser();
   });
@@ -130,5 +135,67 @@ describe.skipIf(skipReason)('bringing a class in, in Chromium', () => {
     await page.getByText('Your password is set.').waitFor();
     await context.close();
     await newcomer.close();
+  });
+
+  it('registers the learning platform, and a student launched from the course lands in their lab', async () => {
+    // The platform on another site (localhost) than Labvisor (127.0.0.1), as in real life.
+    const platform = await TestLtiPlatform.start(server.url, 'localhost');
+    try {
+      const admin = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+      await admin.goto(`${server.url}/login`);
+      await signIn(admin, 'head@uni.example');
+      await admin.getByRole('heading', { name: 'My labs' }).waitFor();
+      await admin.goto(`${server.url}/tenants/${tenantId}`);
+      await admin.getByRole('link', { name: 'Learning platform' }).click();
+      await admin.getByRole('heading', { name: 'Compilers: learning platform' }).waitFor();
+      await admin.getByText(`${server.url}/lti/login`).waitFor();
+      await admin.getByText(`${server.url}/lti/launch`).waitFor();
+      const registration = platform.registration();
+      await admin.getByLabel('Issuer').fill(registration.issuer);
+      await admin.getByLabel('Client id').fill(registration.clientId);
+      await admin.getByLabel('Deployment id').fill(registration.deploymentId);
+      await admin.getByLabel('Authentication request URL').fill(registration.authorizationUrl);
+      await admin.getByLabel('Public key set URL').fill('http://lms.example.test/jwks');
+      await admin.getByRole('button', { name: 'Register the platform' }).click();
+      await admin.getByText(/keySetUrl: must be an https URL/).waitFor();
+      await admin.getByLabel('Public key set URL').fill(registration.keySetUrl);
+      await admin.getByRole('button', { name: 'Register the platform' }).click();
+      await admin.getByText('Platform registered.').waitFor();
+      await admin.getByRole('cell', { name: registration.deploymentId, exact: true }).waitFor();
+      await admin.screenshot({
+        path: path.join(SCREENSHOT_DIR, 'lti-platform.png'),
+        fullPage: true,
+      });
+      await admin.close();
+
+      const person = platform.addPerson({
+        email: 'linus@uni.example',
+        name: 'Linus',
+        roles: [LTI_ROLES.learner],
+      });
+      const student = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+      const page = await student.newPage();
+      await page.goto(`${platform.url}/course?person=${person}`);
+      await page.getByRole('button', { name: 'Open the lab' }).click();
+      await page.waitForURL(new RegExp(`^${server.url}/vms/[0-9a-f-]{36}$`));
+      await page.getByRole('heading', { name: /linus-NET101/ }).waitFor();
+      const terminal = page.getByRole('region', { name: 'Serial terminal' });
+      await terminal.locator('.xterm-rows').waitFor({ timeout: 90_000 });
+      await terminal.click();
+      await page.keyboard.press('Enter');
+      await expect
+        .poll(() => terminal.locator('.xterm-rows').textContent(), { timeout: 60_000 })
+        .toMatch(/# *$/m);
+      await page.keyboard.type('echo course-$((6*7))');
+      await page.keyboard.press('Enter');
+      await expect
+        .poll(() => terminal.locator('.xterm-rows').textContent(), { timeout: 30_000 })
+        .toContain('course-42');
+      await page.screenshot({ path: path.join(SCREENSHOT_DIR, 'lti-launch.png') });
+      expect(platform.refusals).toEqual([]);
+      await student.close();
+    } finally {
+      await platform.close();
+    }
   });
 });

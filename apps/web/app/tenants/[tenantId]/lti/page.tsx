@@ -73,7 +73,7 @@ export default function TenantLtiPage() {
           <p className="muted">No platform yet: launches from a course are refused.</p>
         )}
         {data && data.platforms.length > 0 && (
-          <table>
+          <table className="table">
             <thead>
               <tr>
                 <th scope="col">Issuer</th>
@@ -110,6 +110,9 @@ export default function TenantLtiPage() {
             </tbody>
           </table>
         )}
+      </section>
+      <section className="card" aria-labelledby="lti-register-title">
+        <h2 id="lti-register-title">Register a platform</h2>
         <LtiPlatformForm
           onRegister={(body) =>
             actions.run(() => api.createLtiPlatform(tenantId, body), 'Platform registered.')
