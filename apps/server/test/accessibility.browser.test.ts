@@ -104,6 +104,8 @@ describe.skipIf(browserSkipReason())('accessibility of the portal', () => {
       `/tenants/${tenantId}/members`,
       `/tenants/${tenantId}/pools`,
       `/tenants/${tenantId}/usage`,
+      `/tenants/${tenantId}/schedule`,
+      `/tenants/${tenantId}/lti`,
     ]) {
       await page.goto(`${server.url}${pagePath}`);
       await page.getByRole('heading', { level: 1 }).first().waitFor();
