@@ -1,3 +1,4 @@
+import { isLoopbackHost } from '@labvisor/shared';
 import type { Knex } from 'knex';
 import * as client from 'openid-client';
 import type { Logger } from 'pino';
@@ -39,7 +40,9 @@ export class OidcSignIn {
         undefined,
         {
           // A provider on plain http is accepted only on the loopback interface (development, tests).
-          execute: isLoopback(this.settings.issuer) ? [client.allowInsecureRequests] : [],
+          execute: isLoopbackHost(new URL(this.settings.issuer).hostname)
+            ? [client.allowInsecureRequests]
+            : [],
         },
       )
       .catch((error: unknown) => {
@@ -190,9 +193,4 @@ function boundElsewhere(user: UserRow, issuer: string, subject: string): boolean
   return (
     user.oidc_subject !== null && (user.oidc_issuer !== issuer || user.oidc_subject !== subject)
   );
-}
-
-function isLoopback(url: string): boolean {
-  const { hostname } = new URL(url);
-  return hostname === '127.0.0.1' || hostname === 'localhost' || hostname === '[::1]';
 }
