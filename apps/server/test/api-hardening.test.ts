@@ -175,7 +175,18 @@ describe.each(TEST_DATABASES)('API hardening on $name', (kind) => {
     const [invite] = await knex('invites')
       .insert({ tenant_id: tenant.id, token_hash: 'e'.repeat(64), role: 'member' })
       .returning('id');
+    const [platform] = await knex('lti_platforms')
+      .insert({
+        tenant_id: tenant.id,
+        issuer: 'https://lms.example.test',
+        client_id: 'tool',
+        deployment_id: '1',
+        authorization_url: 'https://lms.example.test/auth',
+        key_set_url: 'https://lms.example.test/jwks',
+      })
+      .returning('id');
     ids = {
+      platformId: platform.id,
       inviteId: invite.id,
       tenantId: tenant.id,
       vmId: vm.id,

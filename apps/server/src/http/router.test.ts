@@ -1,4 +1,4 @@
-import { API_ROUTES, buildOpenApiDocument } from '@labvisor/shared';
+import { API_ROUTES, buildOpenApiDocument, LTI_PATHS } from '@labvisor/shared';
 import type { Express } from 'express';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
@@ -26,6 +26,16 @@ interface Layer {
   slash?: boolean;
 }
 
+/** Where the app mounts routers: the API, and the LTI browser endpoints. */
+const MOUNTS = ['/api/v1', '/lti'];
+
+/** The path a router layer is mounted at ('' for routers that see every path). */
+function mountOf(layer: Layer): string {
+  if (layer.slash) return '';
+  const matches = layer.matchers?.[0] as ((path: string) => unknown) | undefined;
+  return MOUNTS.find((mount) => matches?.(`${mount}/probe`)) ?? '(unknown mount)';
+}
+
 /** Lists `METHOD path` for every route Express serves under a prefix. */
 function servedRoutes(app: Express): string[] {
   const found: string[] = [];
@@ -35,7 +45,7 @@ function servedRoutes(app: Express): string[] {
         for (const method of Object.keys(layer.route.methods))
           found.push(`${method} ${prefix}${layer.route.path}`);
       } else if (layer.handle?.stack) {
-        walk(layer.handle.stack, prefix || (layer.slash ? '' : '/api/v1'));
+        walk(layer.handle.stack, prefix || mountOf(layer));
       }
     }
   };
@@ -86,9 +96,13 @@ describe('the router', () => {
     });
     sessionStore.close();
     const served = servedRoutes(app).sort();
-    const declared = Object.values(API_ROUTES)
-      .map((route) => `${route.method} ${route.path}`)
-      .sort();
+    const declared = [
+      ...Object.values(API_ROUTES).map((route) => `${route.method} ${route.path}`),
+      // The LTI browser endpoints, outside the API.
+      `get ${LTI_PATHS.login}`,
+      `post ${LTI_PATHS.login}`,
+      `post ${LTI_PATHS.launch}`,
+    ].sort();
     expect(served).toEqual(declared);
   });
 });
