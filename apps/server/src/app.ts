@@ -37,6 +37,7 @@ import type { Metrics } from './http/metrics.js';
 import { mountRoutes } from './http/router.js';
 import { auditHandlers } from './http/routes/audit.js';
 import { authHandlers } from './http/routes/auth.js';
+import { classTemplateHandlers } from './http/routes/class-templates.js';
 import { consoleHandlers } from './http/routes/consoles.js';
 import { hostHandlers } from './http/routes/host.js';
 import { imageHandlers } from './http/routes/images.js';
@@ -163,6 +164,7 @@ export function createApp(deps: AppDeps): Express {
       ...ltiPlatformHandlers(new LtiPlatformService(knex)),
       ...rosterHandlers(knex, new RosterService(knex), users),
       ...snapshotHandlers(deps.vms, deps.snapshots),
+      ...classTemplateHandlers(deps.vms, deps.images),
       ...consoleHandlers({
         knex,
         vms: deps.vms,

@@ -188,7 +188,7 @@ export function buildServer(options: ServerOptions): LabvisorServer {
     pools: new PoolService({ knex, engine, filler: poolFiller }),
     imageBuilds,
     snapshots: new SnapshotService({ knex, engine, vms }),
-    images: new ImageImport(knex, options.images),
+    images: new ImageImport(knex, options.images, engine),
     logger,
     sessionMiddleware,
     consoleTickets,

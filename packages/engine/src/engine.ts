@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import fsp from 'node:fs/promises';
 import type { Duplex } from 'node:stream';
+import type { VmState } from '@labvisor/shared';
 import {
   assertCapacity,
   type CapacityReport,
@@ -54,6 +55,16 @@ const MIB = 1024 * 1024;
  * Emits `vm-state` ({@link VmStateEvent}) on every state change, observed or requested, and
  * `vm-deleted` `{vmId}`.
  */
+/** States a VM can be reset from (not while it is starting or stopping). */
+const RESETTABLE_STATES: VmState[] = [
+  'stopped',
+  'running',
+  'paused',
+  'suspended',
+  'crashed',
+  'error',
+];
+
 export class Engine extends EventEmitter<{
   'vm-state': [VmStateEvent];
   'vm-deleted': [{ vmId: string }];
@@ -345,6 +356,56 @@ export class Engine extends EventEmitter<{
         options.cause,
       );
       return this.#table.status(record);
+    });
+  }
+
+  /**
+   * Brings a VM back to its image: ends its guest if one runs, throws its disk, snapshots and
+   * saved state away and makes a fresh disk on the same base (a clone of its template when there
+   * is one); a VM whose guest ran is started again. UNAVAILABLE for drivers without `reset`.
+   */
+  async resetVm(id: string): Promise<VmStatus> {
+    return this.#withVm(id, 'reset', async (record) => {
+      assertStateIn(id, record.state, RESETTABLE_STATES, 'reset');
+      if (!this.#driver.resetDisk)
+        throw new EngineError('UNAVAILABLE', `The ${this.#driver.name} driver cannot reset VMs`);
+      const vm = driverVmOf(record);
+      const wasRunning = PROCESS_STATES.includes(record.state);
+      if (wasRunning) {
+        await this.#table.endProcess(record, 'stopped', 'reset', () =>
+          this.#driver.stop(vm, { timeoutMs: 0, force: true }),
+        );
+      }
+      await this.#driver.discardSavedState(vm);
+      try {
+        await this.#driver.resetDisk(vm);
+      } catch (error) {
+        const failure = toEngineError(error, `Failed resetting VM "${id}"`);
+        this.#table.setState(record, 'error', failure.message);
+        throw failure;
+      }
+      this.#table.setState(record, 'stopped');
+      record.logger.info('VM reset to its image');
+      return wasRunning ? this.#start(record) : this.#table.status(record);
+    });
+  }
+
+  /**
+   * Writes a stopped VM's disk, flattened onto its base, as one standalone qcow2 file at `target`
+   * (a new image's file). UNAVAILABLE for drivers without `publish`.
+   */
+  async exportDisk(id: string, target: string): Promise<void> {
+    await this.#withVm(id, 'publish', async (record) => {
+      assertStateIn(id, record.state, ['stopped'], 'publish');
+      if (!this.#driver.exportDisk) {
+        throw new EngineError('UNAVAILABLE', `The ${this.#driver.name} driver cannot publish VMs`);
+      }
+      try {
+        await this.#driver.exportDisk(driverVmOf(record), target);
+      } catch (error) {
+        await fsp.rm(target, { force: true });
+        throw toEngineError(error, `Failed writing the disk of VM "${id}"`);
+      }
     });
   }
 

@@ -1,6 +1,7 @@
 export * from './api/activity.js';
 export * from './api/audit.js';
 export * from './api/auth.js';
+export * from './api/class-templates.js';
 export * from './api/common.js';
 export * from './api/consoles.js';
 export * from './api/health.js';

@@ -212,6 +212,13 @@ export interface Driver {
   listSnapshots(vm: DriverVm): Promise<SnapshotInfo[]>;
   /** Forgets a VM's process without touching it. */
   release(vmId: string): void;
+  /**
+   * Throws the stopped VM's disk and snapshots away and makes its disk again from its image (a
+   * clone of the template when there is one), as {@link createDisk} did (feature `reset`).
+   */
+  resetDisk?(vm: DriverVm): Promise<void>;
+  /** Writes the stopped VM's disk, flattened onto its base, as one standalone qcow2 file (feature `publish`). */
+  exportDisk?(vm: DriverVm, target: string): Promise<void>;
   /** Frees what a deleted VM held beyond its folder (its network lease and tap). */
   removeVm?(vm: DriverVm): Promise<void>;
   /** The VM's address on its guest network (`internet` and `class` modes), once it has one. */

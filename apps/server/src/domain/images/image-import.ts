@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -7,6 +7,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   addToImageStore,
+  type Engine,
   inspectImage,
   removeFromImageStore,
   storedImagePath,
@@ -17,6 +18,7 @@ import { isForeignKeyViolation, isUniqueViolation } from '../../db/errors.js';
 import { recordAudit } from '../../db/queries/audit.js';
 import type { ImageRow } from '../../db/queries/images.js';
 import { findTenantById } from '../../db/queries/tenants.js';
+import type { VmRow } from '../../db/queries/vms.js';
 import { AppError } from '../../errors.js';
 import { type Actor, requirePlatformAdmin, requireRole, tenantNotFound } from '../auth/access.js';
 
@@ -75,18 +77,23 @@ interface ReceivedFile {
   sizeBytes: number;
 }
 
+/** What publishing needs of the engine: room on its disk, and a stopped lab's disk written out. */
+export type LabDisks = Pick<Engine, 'assertDiskRoom' | 'exportDisk'>;
+
 /**
- * Imports images uploaded through the API (qcow2, raw or ISO) into the content-addressed store, and
- * deletes images nobody uses. An upload is streamed to a temporary file while its checksum is
+ * Imports images uploaded through the API (qcow2, raw or ISO) and labs' disks published as class
+ * templates into the content-addressed store, and deletes images nobody uses. An upload is streamed to a temporary file while its checksum is
  * computed, checked by qemu-img, then moved into the store; any failure leaves neither a file nor a row.
  */
 export class ImageImport {
   readonly #knex: Knex;
   readonly #settings: ImageImportSettings;
+  readonly #disks: LabDisks;
 
-  constructor(knex: Knex, settings: ImageImportSettings) {
+  constructor(knex: Knex, settings: ImageImportSettings, disks: LabDisks) {
     this.#knex = knex;
     this.#settings = settings;
+    this.#disks = disks;
   }
 
   /** The folder uploads are received in, on the store's file system so a move is a rename. */
@@ -107,7 +114,7 @@ export class ImageImport {
     } else {
       requirePlatformAdmin(actor);
     }
-    await this.#refuseTakenName(query);
+    await this.#refuseTakenName(query.name, query.tenantId);
     if (
       context.contentLength !== undefined &&
       context.contentLength > this.#settings.maxUploadBytes
@@ -129,9 +136,81 @@ export class ImageImport {
           { field: 'defaultDiskGib', minimumDiskGib },
         );
       }
-      return await this.#store(context, received, defaultDiskGib);
+      return await this.#store(received, `image.${query.format}`, {
+        actor,
+        ip: context.ip,
+        action: 'image.upload',
+        row: {
+          tenant_id: query.tenantId ?? null,
+          name: query.name,
+          kind: query.format === 'iso' ? 'iso' : 'disk',
+          format: query.format,
+          default_vcpus: query.defaultVcpus ?? DEFAULT_VCPUS,
+          default_memory_mib: query.defaultMemoryMib ?? DEFAULT_MEMORY_MIB,
+          default_disk_gib: defaultDiskGib,
+        },
+      });
     } finally {
       await fs.rm(received.file, { force: true });
+    }
+  }
+
+  /**
+   * Publishes a stopped lab's disk as a class template: a new image of the lab's tenant
+   * (instructors and admins), flattened onto the lab's image, with that image's boot (kernel,
+   * guest agent) and the lab's size as its defaults. The engine writes the disk to a temporary
+   * file, which is hashed and moved into the store; any failure leaves neither a file nor a row.
+   */
+  async publish(actor: Actor, vm: VmRow, name: string, ip: string | undefined): Promise<ImageRow> {
+    requireRole(actor, vm.tenant_id, 'instructor');
+    const source = (await this.#knex<ImageRow>('images').where({ id: vm.image_id }).first())!;
+    if (source.kind === 'container') {
+      throw new AppError(
+        'INVALID_STATE',
+        `VM "${vm.name}" runs in a container, whose disk cannot be published here.`,
+      );
+    }
+    if (vm.state !== 'stopped') {
+      throw new AppError(
+        'INVALID_STATE',
+        `Stop VM "${vm.name}" before publishing it: its disk must be at rest (it is ${vm.state}).`,
+        { state: vm.state },
+      );
+    }
+    await this.#refuseTakenName(name, vm.tenant_id);
+    const mostBytes = Number(source.size_bytes) + Number(vm.disk_bytes);
+    await this.#disks.assertDiskRoom(`publish VM "${vm.name}"`, Math.ceil(mostBytes / MIB));
+    await fs.mkdir(this.uploadsDir, { recursive: true });
+    const file = path.join(this.uploadsDir, `${randomUUID()}.part`);
+    try {
+      await this.#disks.exportDisk(vm.id, file);
+      const published: ReceivedFile = {
+        file,
+        sha256: await sha256Of(file),
+        sizeBytes: (await fs.stat(file)).size,
+      };
+      return await this.#store(published, 'image.qcow2', {
+        actor,
+        ip,
+        action: 'image.publish',
+        row: {
+          tenant_id: vm.tenant_id,
+          name,
+          // An installed ISO's disk boots by itself: its template is a disk image.
+          kind: source.kind === 'iso' ? 'disk' : source.kind,
+          format: 'qcow2',
+          kernel_path: source.kernel_path,
+          initrd_path: source.initrd_path,
+          cmdline: source.cmdline,
+          guest_agent: source.guest_agent,
+          default_vcpus: vm.vcpus,
+          default_memory_mib: vm.memory_mib,
+          default_disk_gib: vm.disk_gib,
+        },
+        details: { vmId: vm.id, fromImage: source.name },
+      });
+    } finally {
+      await fs.rm(file, { force: true });
     }
   }
 
@@ -191,14 +270,12 @@ export class ImageImport {
     });
   }
 
-  async #refuseTakenName(query: UploadImageQuery): Promise<void> {
+  async #refuseTakenName(name: string, tenantId: string | undefined): Promise<void> {
     const taken = await this.#knex('images')
-      .where({ name: query.name })
-      .andWhere((q) =>
-        query.tenantId ? q.where({ tenant_id: query.tenantId }) : q.whereNull('tenant_id'),
-      )
+      .where({ name })
+      .andWhere((q) => (tenantId ? q.where({ tenant_id: tenantId }) : q.whereNull('tenant_id')))
       .first('id');
-    if (taken) throw nameTaken(query.name);
+    if (taken) throw nameTaken(name);
   }
 
   /** Streams the body to a temporary file, hashing and counting; removes the file on any failure. */
@@ -270,48 +347,47 @@ export class ImageImport {
     }
   }
 
-  /** Moves a checked upload into the store and inserts its row, under the content's lock. */
+  /**
+   * Moves a checked file into the store (as `fileName`) and inserts its image row, audited, under
+   * the content's lock; on failure the stored file stays only if another image uses it.
+   */
   async #store(
-    context: UploadContext,
     received: ReceivedFile,
-    defaultDiskGib: number,
+    fileName: string,
+    how: {
+      actor: Actor;
+      ip: string | undefined;
+      action: 'image.upload' | 'image.publish';
+      row: Partial<ImageRow> & Pick<ImageRow, 'tenant_id' | 'name' | 'kind' | 'format'>;
+      details?: Record<string, unknown>;
+    },
   ): Promise<ImageRow> {
-    const { actor, query } = context;
-    const target = storedImagePath(
-      this.#settings.imagesDir,
-      received.sha256,
-      `image.${query.format}`,
-    );
+    const target = storedImagePath(this.#settings.imagesDir, received.sha256, fileName);
     try {
       return await this.#knex.transaction(async (trx) => {
         await lockContent(trx, received.sha256);
         await addToImageStore(received.file, target, 'move');
         const [row] = await trx<ImageRow>('images')
           .insert({
-            tenant_id: query.tenantId ?? null,
-            name: query.name,
-            kind: query.format === 'iso' ? 'iso' : 'disk',
-            format: query.format,
+            ...how.row,
             path: target,
             size_bytes: received.sizeBytes,
             sha256: received.sha256,
-            default_vcpus: query.defaultVcpus ?? DEFAULT_VCPUS,
-            default_memory_mib: query.defaultMemoryMib ?? DEFAULT_MEMORY_MIB,
-            default_disk_gib: defaultDiskGib,
           })
           .returning('*');
         await recordAudit(trx, {
-          actorId: actor.user.id,
-          tenantId: query.tenantId ?? null,
-          action: 'image.upload',
+          actorId: how.actor.user.id,
+          tenantId: how.row.tenant_id,
+          action: how.action,
           targetType: 'image',
           targetId: row!.id,
-          ip: context.ip,
+          ip: how.ip,
           details: {
-            name: query.name,
-            format: query.format,
+            name: how.row.name,
+            format: how.row.format,
             sizeBytes: received.sizeBytes,
             sha256: received.sha256,
+            ...how.details,
           },
         });
         return row!;
@@ -319,7 +395,7 @@ export class ImageImport {
     } catch (error) {
       // Nothing was inserted: the stored file stays only if another image uses it.
       await this.#removeUnusedFiles(received.sha256, [target]);
-      if (isUniqueViolation(error)) throw nameTaken(query.name);
+      if (isUniqueViolation(error)) throw nameTaken(how.row.name);
       throw error;
     }
   }
@@ -340,6 +416,13 @@ export class ImageImport {
  */
 async function lockContent(trx: Knex.Transaction, sha256: string): Promise<void> {
   await trx.raw('select pg_advisory_xact_lock(hashtext(?))', [`image-store:${sha256}`]);
+}
+
+/** The SHA-256 of a file's bytes, read as a stream. */
+async function sha256Of(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  await pipeline(createReadStream(file), hash);
+  return hash.digest('hex');
 }
 
 async function isStoredFileUsed(knex: Knex, file: string): Promise<boolean> {

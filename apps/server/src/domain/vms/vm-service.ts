@@ -422,6 +422,93 @@ export class VmService extends EventEmitter<{
     );
   }
 
+  /**
+   * Resets a lab to its image (a class template, or any disk image): its disk, snapshots and
+   * saved state are thrown away and, if its guest ran, it runs again from a fresh disk. Answers it
+   * as it is now; the engine resets it in the background (its states follow as events). Who may
+   * act on the lab may reset it; a lab installed from an ISO has no image state to go back to.
+   */
+  async reset(actor: Actor, vmId: string, ip?: string): Promise<VmRow> {
+    const vm = await this.get(actor, vmId);
+    await this.#assertResettable(vm);
+    await this.#knex.transaction(async (trx) => {
+      await trx('vms').where({ id: vm.id }).update({ current_snapshot_id: null });
+      await trx('snapshots').where({ vm_id: vm.id }).del();
+    });
+    await recordAudit(this.#knex, {
+      actorId: actor.user.id,
+      tenantId: vm.tenant_id,
+      action: 'vm.reset',
+      targetType: 'vm',
+      targetId: vm.id,
+      ip,
+    });
+    this.#inBackground(vm, 'reset', () => this.#engine.resetVm(vm.id));
+    return vm;
+  }
+
+  /**
+   * Resets the labs of a class's members (those of `ownerIds`, or of everyone with the member
+   * role) to their images; answers those being reset and, for each other lab, why not.
+   */
+  async resetClass(
+    actor: Actor,
+    tenantId: string,
+    ownerIds: string[] | undefined,
+    ip?: string,
+  ): Promise<{ reset: VmRow[]; refused: Array<{ vm: VmRow; reason: string }> }> {
+    requireRole(actor, tenantId, 'instructor');
+    const labs = await this.#knex<VmRow>('vms')
+      .where({ tenant_id: tenantId })
+      .whereNull('pool_id')
+      .modify((query) => {
+        if (ownerIds) query.whereIn('owner_id', ownerIds);
+        else
+          query.whereIn(
+            'owner_id',
+            this.#knex('memberships')
+              .where({ tenant_id: tenantId, role: 'member' })
+              .select('user_id'),
+          );
+      })
+      .orderBy('name');
+    const reset: VmRow[] = [];
+    const refused: Array<{ vm: VmRow; reason: string }> = [];
+    for (const lab of labs) {
+      try {
+        reset.push(await this.reset(actor, lab.id, ip));
+      } catch (error) {
+        if (!(error instanceof AppError)) throw error;
+        refused.push({ vm: lab, reason: error.message });
+      }
+    }
+    return { reset, refused };
+  }
+
+  /** Refuses (with a sentence) to reset a lab with no image to go back to, or one in transition. */
+  async #assertResettable(vm: VmRow): Promise<void> {
+    if (!this.#engine.info().features.includes('reset')) {
+      throw new AppError(
+        'INVALID_STATE',
+        `Labs on this host cannot be reset: the ${this.#engine.info().name} driver does not do it.`,
+      );
+    }
+    const image = await this.#knex<ImageRow>('images').where({ id: vm.image_id }).first();
+    if (!image || image.kind === 'iso') {
+      throw new AppError(
+        'INVALID_STATE',
+        `VM "${vm.name}" was installed from an ISO image, not made from a template: there is no image state to reset it to.`,
+      );
+    }
+    if (vm.state === 'starting' || vm.state === 'stopping') {
+      throw new AppError(
+        'INVALID_STATE',
+        `VM "${vm.name}" is ${vm.state}; reset it once it has finished.`,
+        { state: vm.state },
+      );
+    }
+  }
+
   /** Deletes a VM: stops it, removes every file, then the record. */
   async delete(actor: Actor, vmId: string, ip?: string): Promise<void> {
     const vm = await this.get(actor, vmId);

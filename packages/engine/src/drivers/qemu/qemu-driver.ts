@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
+import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { detectHostResources, type HostResources } from '../../capacity.js';
 import { EngineError } from '../../errors.js';
@@ -27,13 +28,19 @@ import {
 } from './network/guest-networks.js';
 import { isProcessAlive, readPidFile, readProcessCmdline, tailFile } from './process-utils.js';
 import { connectConsole } from './qemu-consoles.js';
-import { createBlankDisk, createOverlay, readBackingFile, readVirtualSize } from './qemu-img.js';
+import {
+  createBlankDisk,
+  createOverlay,
+  readBackingFile,
+  readVirtualSize,
+  runQemuImg,
+} from './qemu-img.js';
 import { detectQemu, type QemuHost } from './qemu-info.js';
 import { assertSocketPathsFit, qemuPaths } from './qemu-paths.js';
 import { QemuProcesses } from './qemu-processes.js';
 import { KvmFailedError, type QemuLaunch, type StartContext, startQemu } from './qemu-start.js';
 import { removeSavedState, saveMemoryState } from './qemu-suspend.js';
-import { Templates } from './templates.js';
+import { CLONE_MARKER, Templates } from './templates.js';
 
 const GIB = 1024 * 1024 * 1024;
 
@@ -155,6 +162,8 @@ export class QemuDriver implements Driver {
       version: this.#host.version,
       features: [
         ...this.#host.features,
+        'reset',
+        'publish',
         ...(this.#templates ? ['templates'] : []),
         ...(this.#networks ? ['guest-networks'] : []),
       ],
@@ -173,6 +182,23 @@ export class QemuDriver implements Driver {
 
   hostResources(): HostResources {
     return detectHostResources();
+  }
+
+  async resetDisk(vm: DriverVm): Promise<void> {
+    const paths = qemuPaths(vm.dir);
+    for (const file of [paths.disk, paths.snapshots, path.join(vm.dir, CLONE_MARKER)])
+      await fsp.rm(file, { force: true });
+    await this.createDisk(vm);
+  }
+
+  async exportDisk(vm: DriverVm, target: string): Promise<void> {
+    await runQemuImg(this.#qemuImgBinary, [
+      'convert',
+      '-O',
+      'qcow2',
+      qemuPaths(vm.dir).disk,
+      target,
+    ]);
   }
 
   async createDisk(vm: DriverVm): Promise<void> {

@@ -28,7 +28,7 @@ const TEMPLATE_FORMAT = 2;
 
 const GIB = 1024 ** 3;
 /** The file in a VM's folder saying its disk is a fresh clone's (see {@link Templates.cloneLaunch}). */
-const CLONE_MARKER = 'clone-of.json';
+export const CLONE_MARKER = 'clone-of.json';
 
 /** What {@link CLONE_MARKER} holds. */
 interface CloneMarker {
