@@ -37,6 +37,7 @@ const VALID_BODIES: Partial<Record<RouteName, unknown>> = {
   importRoster: { csv: 'probe@example.test' },
   updateVm: { network: 'none' },
   openVmPort: { port: 8080 },
+  publishVm: { name: 'probe-template' },
   createLtiPlatform: {
     issuer: 'https://lms.example.test',
     clientId: 'probe',

@@ -231,4 +231,46 @@ describe.skipIf(skipReason)('the portal in Chromium', () => {
     await page.getByText(/^Demo lab: the class used [\d.]+ of its \d+ hours this month/).waitFor();
     await page.close();
   });
+
+  it('resets a lab after a confirmation that names what is lost', async () => {
+    const page = await browser.newPage({ viewport: { width: 1366, height: 1000 } });
+    await page.goto(`${server.url}/login`);
+    await page.getByLabel('Email').fill(ADMIN.email);
+    await page.getByLabel('Password').fill(ADMIN.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('link', { name: 'Open the terminal of first-lab' }).click();
+    const terminal = page.getByRole('region', { name: 'Serial terminal' });
+    await terminal.locator('.xterm-rows').waitFor();
+    await terminal.click();
+    await page.keyboard.type('echo kept-nowhere > /root/mark; sync; cat /root/mark');
+    await page.keyboard.press('Enter');
+    await expect
+      .poll(() => terminal.locator('.xterm-rows').textContent(), { timeout: 30_000 })
+      .toMatch(/kept-nowhere\s*root@/);
+
+    const startOver = page.getByRole('region', { name: 'Start over' });
+    await startOver.getByRole('button', { name: 'Reset the lab' }).click();
+    await startOver
+      .getByText(
+        /^Lost for good: everything written to its disk since it was made from “.+”\. It restarts as new\.$/,
+      )
+      .waitFor();
+    await startOver.screenshot({ path: path.join(SCREENSHOT_DIR, 'reset-confirmation.png') });
+    await startOver.getByRole('button', { name: 'Reset and lose it' }).click();
+    await startOver.getByText(/first-lab is being reset/).waitFor();
+    // The terminal reconnects to the fresh guest, where the file is gone.
+    await expect
+      .poll(
+        async () => {
+          await terminal.click();
+          await page.keyboard.type('cat /root/mark');
+          await page.keyboard.press('Enter');
+          await new Promise((resolve) => setTimeout(resolve, 1000));
+          return terminal.locator('.xterm-rows').textContent();
+        },
+        { timeout: 90_000, intervals: [2000] },
+      )
+      .toMatch(/No such file/);
+    await page.close();
+  });
 });

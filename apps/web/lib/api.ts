@@ -250,6 +250,17 @@ export const api = {
   listVms: async (tenantId?: string) =>
     (await call(API_ROUTES.listVms, { query: { tenantId } })).items,
   listImages: async () => (await call(API_ROUTES.listImages)).items,
+  /** Resets a lab to its image: its disk, snapshots and suspended state are lost. */
+  resetVm: (vmId: string) => call(API_ROUTES.resetVm, { params: { vmId } }),
+  /** Publishes a stopped lab's disk as a class template (instructors and admins). */
+  publishVm: (vmId: string, name: string) =>
+    call(API_ROUTES.publishVm, { params: { vmId }, body: { name } }),
+  /** Resets the labs of a class's members, or of some of them (instructors and admins). */
+  resetClassLabs: (tenantId: string, ownerIds?: string[]) =>
+    call(API_ROUTES.resetClassLabs, {
+      params: { tenantId },
+      body: ownerIds ? { ownerIds } : {},
+    }),
   /** Uploads an image file (its bytes as the body, described by the query), with progress. */
   uploadImage: (
     query: QueryOf<typeof API_ROUTES.uploadImage>,

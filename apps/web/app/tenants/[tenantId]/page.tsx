@@ -3,6 +3,8 @@
 import { useParams } from 'next/navigation';
 import { ClassSettings } from '@/components/class-settings';
 import { ClassVmTable } from '@/components/class-vm-table';
+import { ConfirmButton } from '@/components/confirm-button';
+import { ActionFeedback, type PageActions, usePageActions } from '@/components/page-actions';
 import { SectionPage, tenantSection } from '@/components/section-page';
 import { useApiLoad, usePolling } from '@/components/use-api-load';
 import { useSession } from '@/components/use-session';
@@ -25,6 +27,7 @@ export default function ClassPage() {
     return { connections, tenant, members, vms };
   });
   const { reload } = loaded;
+  const actions = usePageActions(reload);
   const ready = loaded.data !== undefined;
   usePolling(ready, reload, POLL_MS);
 
@@ -66,6 +69,9 @@ export default function ClassPage() {
           <p className="muted">Loading the class…</p>
         )}
       </section>
+      {data && (
+        <ResetClassCard tenantId={tenantId} memberLabs={memberLabsOf(data)} actions={actions} />
+      )}
       {data && canManage && (
         <ClassSettings
           key={data.tenant.id}
@@ -74,5 +80,52 @@ export default function ClassPage() {
         />
       )}
     </SectionPage>
+  );
+}
+
+/** How many labs the class's members (role member) have: what "Reset every member's lab" resets. */
+function memberLabsOf(data: {
+  vms: { ownerId: string }[];
+  members: { userId: string; role: string }[];
+}): number {
+  const members = new Set(data.members.filter((m) => m.role === 'member').map((m) => m.userId));
+  return data.vms.filter((vm) => members.has(vm.ownerId)).length;
+}
+
+/** Resets every member's lab to its image, after a confirmation that says what is lost. */
+function ResetClassCard({
+  tenantId,
+  memberLabs,
+  actions,
+}: {
+  tenantId: string;
+  memberLabs: number;
+  actions: PageActions;
+}) {
+  return (
+    <section className="card" aria-labelledby="reset-class-title">
+      <h2 id="reset-class-title">Start the class over</h2>
+      <ActionFeedback actions={actions} />
+      <p className="muted">
+        Brings every member’s lab back to its image (a class template, or the image it was made
+        from). One lab is reset from its own page.
+      </p>
+      <ConfirmButton
+        label="Reset every member’s lab"
+        question={`Lost for good, in ${memberLabs === 1 ? 'the 1 lab' : `all ${memberLabs} labs`} of the class’s members: everything written to their disks since they were made, their snapshots and suspended sessions. Running labs restart as new.`}
+        confirmLabel="Reset them and lose it"
+        danger
+        disabled={memberLabs === 0}
+        onConfirm={async () => {
+          let summary = '';
+          const done = await actions.run(async () => {
+            const { reset, refused } = await api.resetClassLabs(tenantId);
+            const notes = refused.map((lab) => `${lab.name}: ${lab.reason}`).join(' ');
+            summary = `${reset.length === 1 ? '1 lab is' : `${reset.length} labs are`} being reset.${notes ? ` Not reset — ${notes}` : ''}`;
+          });
+          if (done) actions.show(summary);
+        }}
+      />
+    </section>
   );
 }

@@ -9,6 +9,7 @@ import { DesktopViewer } from '@/components/desktop-viewer';
 import { RecordingsPanel } from '@/components/recordings-panel';
 import { SerialTerminal } from '@/components/serial-terminal';
 import { SnapshotTimeline } from '@/components/snapshot-timeline';
+import { StartOverPanel } from '@/components/start-over-panel';
 import { StateBadge } from '@/components/state-badge';
 import { useSession } from '@/components/use-session';
 import { useTabLeavesConsole } from '@/components/use-tab-leaves-console';
@@ -95,6 +96,7 @@ function VmPage() {
               />
             </section>
             <VmNetwork vm={vm} onChanged={changed} />
+            <StartOverPanel vm={vm} supervises={supervises} onChange={changed} />
           </div>
           {supervises && (
             <section className="card" aria-labelledby="recordings-title">
