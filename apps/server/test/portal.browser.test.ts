@@ -268,7 +268,7 @@ describe.skipIf(skipReason)('the portal in Chromium', () => {
           await new Promise((resolve) => setTimeout(resolve, 1000));
           return terminal.locator('.xterm-rows').textContent();
         },
-        { timeout: 90_000, intervals: [2000] },
+        { timeout: 90_000, interval: 2000 },
       )
       .toMatch(/No such file/);
     await page.close();
