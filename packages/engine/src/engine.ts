@@ -74,6 +74,8 @@ export class Engine extends EventEmitter<{
   readonly #overcommit: OvercommitRatios;
   readonly #table: VmTable;
   #driver!: Driver;
+  /** The driver's guests live in a cluster other servers reach too (`shared-instances`). */
+  #sharesInstances = false;
   #host!: HostResources;
   #closed = false;
   #vmSource: VmSource | undefined;
@@ -100,6 +102,7 @@ export class Engine extends EventEmitter<{
       ? await driverFactory(observer, engine.#logger)
       : await createDriver(config.driver, engine.#logger, observer);
     engine.#table.attach(engine.#driver);
+    engine.#sharesInstances = engine.#driver.info().features.includes('shared-instances');
     engine.#host = config.host ?? engine.#driver.hostResources();
     await engine.#table.load(config.runDir);
     for (const interrupted of engine.#table.takeInterrupted()) engine.#finish(interrupted);
@@ -432,7 +435,7 @@ export class Engine extends EventEmitter<{
    * storage (which refuses on its own).
    */
   async assertDiskRoom(what: string, neededMib: number): Promise<void> {
-    if (this.#sharesInstances()) return;
+    if (this.#sharesInstances) return;
     const stats = await fsp.statfs(this.#config.runDir);
     const freeMib = Math.floor((stats.bavail * stats.bsize) / MIB);
     const reserveMib = Math.ceil(
@@ -622,13 +625,8 @@ export class Engine extends EventEmitter<{
     this.#assertOpen();
     // The VM's lock is taken at the call (an exit seen meanwhile waits for the action); on a
     // shared cluster, once the VM is known and its state read again.
-    if (!this.#sharesInstances()) return this.#table.withVm(id, action, run);
+    if (!this.#sharesInstances) return this.#table.withVm(id, action, run);
     return this.#known(id, true).then(() => this.#table.withVm(id, action, run));
-  }
-
-  /** Whether the driver's guests live in a cluster other servers reach too. */
-  #sharesInstances(): boolean {
-    return this.#driver.info().features.includes('shared-instances');
   }
 
   /**
@@ -639,7 +637,7 @@ export class Engine extends EventEmitter<{
    */
   async #known(id: string, refresh = false): Promise<VmRecord> {
     const known = this.#table.find(id);
-    if (!this.#sharesInstances()) return known ?? this.#table.get(id);
+    if (!this.#sharesInstances) return known ?? this.#table.get(id);
     if (known) {
       if (refresh) await this.#table.refreshShared(known);
       return known;

@@ -26,23 +26,33 @@ interface TicketRow {
   expired: boolean;
 }
 
+/** How often a replica drops every user's expired tickets. */
+const TICKET_SWEEP_INTERVAL_MS = 60_000;
+
 /**
  * Single-use console tickets, bound to user, VM, kind and mode, expiring after
  * {@link CONSOLE_TICKET_TTL_MS}. Kept in the database (by the ticket's hash, never the ticket), so
  * any server replica redeems a ticket another issued; expiry is judged by the database's clock.
  */
 export class ConsoleTickets {
+  /** When this replica next drops every user's expired tickets. */
+  #nextSweep = 0;
+
   constructor(private readonly knex: Knex) {}
 
   /** Issues a ticket for a grant; RATE_LIMITED while the user holds too many unused ones. */
   async issue(grant: ConsoleGrant): Promise<{ ticket: string; expiresAt: Date }> {
     const ticket = randomBytes(24).toString('base64url');
+    await this.#sweep();
     const expiresAt = await this.knex.transaction(async (trx) => {
       // One issue per user at a time, on every replica: the count below cannot be raced past.
       await trx.raw('select pg_advisory_xact_lock(hashtext(?))', [
         `console-tickets:${grant.userId}`,
       ]);
-      await trx('console_tickets').where('expires_at', '<', trx.fn.now()).delete();
+      await trx('console_tickets')
+        .where({ user_id: grant.userId })
+        .andWhere('expires_at', '<', trx.fn.now())
+        .delete();
       const [counted] = await trx('console_tickets')
         .where({ user_id: grant.userId })
         .count<[{ count: string | number }]>({ count: '*' });
@@ -89,6 +99,13 @@ export class ConsoleTickets {
       return { refused: 'The console ticket is for another user, VM or console.' };
     }
     return { userId: row.user_id, vmId: row.vm_id, kind: row.kind, mode: row.mode };
+  }
+
+  /** Drops every user's expired tickets now and then (a user's own go at each issue). */
+  async #sweep(): Promise<void> {
+    if (Date.now() < this.#nextSweep) return;
+    this.#nextSweep = Date.now() + TICKET_SWEEP_INTERVAL_MS;
+    await this.knex('console_tickets').where('expires_at', '<', this.knex.fn.now()).delete();
   }
 }
 

@@ -540,7 +540,9 @@ export class VmService extends EventEmitter<{
    */
   async reconcile(): Promise<void> {
     const known = new Map((await this.#engine.listVms()).map((status) => [status.id, status]));
-    const rows = await this.#knex<VmRow>('vms').select('*');
+    // Every VM, every few seconds: only the columns judged here (a whole row only to create again).
+    const rows: Array<Pick<VmRow, 'id' | 'state' | 'disk_bytes' | 'pool_id' | 'updated_at'>> =
+      await this.#knex<VmRow>('vms').select('id', 'state', 'disk_bytes', 'pool_id', 'updated_at');
     for (const row of rows) {
       if (this.#creating.has(row.id)) continue;
       let status = known.get(row.id);
@@ -560,7 +562,8 @@ export class VmService extends EventEmitter<{
       } else if (!status && row.state === 'starting' && row.pool_id === null) {
         // Admitted, never handed to an engine: made again once no server can still be at it.
         const age = Date.now() - new Date(row.updated_at).getTime();
-        if (age > UNFINISHED_CREATE_MS) await this.#createAgain(row);
+        const unfinished = age > UNFINISHED_CREATE_MS && (await findVmById(this.#knex, row.id));
+        if (unfinished) await this.#createAgain(unfinished);
       } else if (!status && holdsResources(row.state)) {
         await this.#record(row.id, {
           state: 'crashed',
