@@ -15,7 +15,7 @@ import {
   type PostgresCluster,
   postgresMissingReason,
   startPostgresCluster,
-} from './setup/postgres-cluster.js';
+} from '../src/db/throwaway-postgres.js';
 import { ConsoleSocket } from './support/console-client.js';
 import { insertBlankImage, startFakeVm, startServerOnFakeDriver } from './support/fake-vm.js';
 import { createFixtureTenant, createFixtureUser, FIXTURE_PASSWORD } from './support/fixtures.js';

@@ -1,30 +1,42 @@
 /**
- * The server's benchmark (`npm run bench`): requests/s and p99 latency of `GET /api/v1/vms` and of
+ * The server's benchmark (`npm run bench`), on embedded PGlite and on a throwaway Postgres server
+ * in the same run: requests/s and p99 latency of `GET /api/v1/vms` and of
  * `POST /api/v1/vms?dryRun=1` under autocannon, beside their anchor (a bare `node:http` server in
- * the same process answering the same bytes, loaded the same way), and admission throughput with
- * 20 tenants creating in parallel. Embedded PGlite, an engine without QEMU (admitted VMs fail to boot at once, so only
- * the API and admission are measured). Figures go to bench-results/server.json and a table.
+ * the same process answering the same bytes, loaded the same way); then admission at scale: 100
+ * tenants whose quota admits 3 running VMs each fire 5 creates at once, on a host with room for
+ * fewer VMs than all quotas together, and the bench counts how many were admitted beyond a quota
+ * or the host (must be 0). The engine runs the fake driver (admitted VMs hold their resources
+ * without a guest), so only the API and admission are measured. Figures go to
+ * bench-results/server.json and a table.
  */
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { createEngine, type Engine } from '@labvisor/engine';
+import { Engine } from '@labvisor/engine';
+import { FakeDriver } from '@labvisor/engine/testing';
+import { RESOURCE_HOLDING_STATES } from '@labvisor/shared';
 import autocannon from 'autocannon';
 import type { Knex } from 'knex';
 import pino from 'pino';
 import { type Database, openDatabase } from '../db/database.js';
 import { migrateToLatest } from '../db/migrate.js';
 import { insertTenant } from '../db/queries/tenants.js';
+import { postgresMissingReason, startPostgresCluster } from '../db/throwaway-postgres.js';
 import { defaultImageImportSettings } from '../domain/images/image-import.js';
 import { buildServer, type LabvisorServer } from '../server.js';
 import { createTokenUser } from './fixtures.js';
 
 const LOAD_SECONDS = 5;
 const CONNECTIONS = 10;
-const TENANTS = 20;
-const CREATES_PER_TENANT = 10;
+/** Tenants creating at once, each admitting QUOTA_VMS running VMs and asking CREATES_PER_TENANT. */
+const TENANTS = 100;
+const QUOTA_VMS = 3;
+const CREATES_PER_TENANT = 5;
+const VM_MEMORY_MIB = 256;
+/** The host has room for this many bench VMs: fewer than all quotas together (TENANTS × QUOTA_VMS). */
+const HOST_VMS = 250;
 const LISTED_VMS = 50;
 const BIG_LIMITS = {
   runningVms: 1000,
@@ -48,11 +60,26 @@ interface LoadFigures {
   p99Ms: number;
 }
 
-/** Admission throughput: VMs created by every tenant at once. */
+/** Admission at scale: creates from every tenant at once, and how many went beyond a limit. */
 interface AdmissionFigures {
-  creates: number;
+  requests: number;
   tenants: number;
-  createsPerSecond: number;
+  admitted: number;
+  refused: number;
+  requestsPerSecond: number;
+  /** VMs admitted beyond their tenant's quota, summed over tenants: must be 0. */
+  overQuota: number;
+  /** VMs admitted beyond the host's capacity: must be 0. */
+  overHost: number;
+}
+
+/** What one database's run measured. */
+interface DatabaseFigures {
+  database: 'pglite' | 'postgres';
+  bare: LoadFigures;
+  listVms: LoadFigures;
+  dryRun: LoadFigures;
+  admission: AdmissionFigures;
 }
 
 /** The server under bench, listening on a loopback port, and what to tear down afterwards. */
@@ -80,8 +107,13 @@ async function load(url: string, options: Partial<autocannon.Options>): Promise<
   };
 }
 
-/** Seeds the bench image, TENANTS tenants with one member each, and LISTED_VMS VMs for the first. */
-async function seedFixture(knex: Knex): Promise<{ imageId: string; tenants: BenchTenant[] }> {
+/**
+ * Seeds the bench image and TENANTS + 1 tenants with one member each: the first with big limits
+ * and LISTED_VMS VMs (the endpoints' load), the others admitting QUOTA_VMS running VMs (admission).
+ */
+async function seedFixture(
+  knex: Knex,
+): Promise<{ imageId: string; first: BenchTenant; tenants: BenchTenant[] }> {
   const [image] = await knex('images')
     .insert({
       name: 'bench',
@@ -92,17 +124,19 @@ async function seedFixture(knex: Knex): Promise<{ imageId: string; tenants: Benc
       sha256: 'e'.repeat(64),
     })
     .returning<{ id: string }[]>('id');
-  const tenants: BenchTenant[] = [];
-  for (let index = 0; index < TENANTS; index++) {
-    const tenant = await insertTenant(knex, { name: `bench-${index}`, limits: BIG_LIMITS });
+  const makeTenant = async (name: string, limits: typeof BIG_LIMITS): Promise<BenchTenant> => {
+    const tenant = await insertTenant(knex, { name, limits });
     const token = await createTokenUser(knex, {
       tenantId: tenant.id,
-      email: `bench-${index}@example.test`,
+      email: `${name}@example.test`,
       role: 'member',
     });
-    tenants.push({ tenantId: tenant.id, token });
-  }
-  const first = tenants[0]!;
+    return { tenantId: tenant.id, token };
+  };
+  const first = await makeTenant('bench-load', BIG_LIMITS);
+  const tenants: BenchTenant[] = [];
+  for (let index = 0; index < TENANTS; index++)
+    tenants.push(await makeTenant(`bench-${index}`, { ...BIG_LIMITS, runningVms: QUOTA_VMS }));
   const owner = await knex('memberships')
     .where({ tenant_id: first.tenantId })
     .first<{ user_id: string }>('user_id');
@@ -113,21 +147,27 @@ async function seedFixture(knex: Knex): Promise<{ imageId: string; tenants: Benc
       image_id: image!.id,
       name: `listed-${index}`,
       vcpus: 1,
-      memory_mib: 256,
+      memory_mib: VM_MEMORY_MIB,
       disk_gib: 1,
     })),
   );
-  return { imageId: image!.id, tenants };
+  return { imageId: image!.id, first, tenants };
 }
 
-/** Builds the server on an engine without QEMU (VMs fail to boot at once) and listens on loopback. */
+/**
+ * Builds the server on the fake driver (admitted VMs hold their resources without a guest) on a
+ * host with room for HOST_VMS bench VMs, and listens on loopback.
+ */
 async function startServer(database: Database): Promise<BenchServer> {
   const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'labvisor-bench-'));
-  const engine = await createEngine({
-    runDir,
-    driver: { kind: 'qemu', accel: 'tcg', qemuBinary: '/nonexistent/qemu-system-x86_64' },
-    host: { memoryMib: 10_000_000, vcpus: 100_000 },
-  });
+  const engine = await Engine.create(
+    {
+      runDir,
+      driver: { kind: 'qemu', accel: 'tcg' },
+      host: { memoryMib: HOST_VMS * VM_MEMORY_MIB, vcpus: 100_000 },
+    },
+    async (observer) => new FakeDriver(observer),
+  );
   const server = buildServer({
     database,
     engine,
@@ -175,7 +215,7 @@ async function measureEndpoints(
     name: 'dry',
     imageId,
     vcpus: 1,
-    memoryMib: 256,
+    memoryMib: VM_MEMORY_MIB,
     diskGib: 1,
   });
   const dryRun = await load(`${base}/api/v1/vms?dryRun=1`, {
@@ -186,9 +226,13 @@ async function measureEndpoints(
   return { listVms, dryRun, bare };
 }
 
-/** Every tenant creates CREATES_PER_TENANT VMs at once; throws unless every create answers 201. */
+/**
+ * Every tenant fires CREATES_PER_TENANT creates at once; each answer must be 201 or a 409 refusal.
+ * Then counts, from the database, the VMs holding resources beyond each quota and the host.
+ */
 async function measureAdmission(
   base: string,
+  knex: Knex,
   tenants: BenchTenant[],
   imageId: string,
 ): Promise<AdmissionFigures> {
@@ -204,7 +248,7 @@ async function measureAdmission(
             name: `created-${index}`,
             imageId,
             vcpus: 1,
-            memoryMib: 256,
+            memoryMib: VM_MEMORY_MIB,
             diskGib: 1,
           }),
         });
@@ -214,67 +258,119 @@ async function measureAdmission(
     ),
   );
   const seconds = (performance.now() - started) / 1000;
-  if (statuses.some((status) => status !== 201))
+  if (statuses.some((status) => status !== 201 && status !== 409))
     throw new Error(`admission answered ${[...new Set(statuses)].join(', ')}`);
+  const holding = await knex('vms')
+    .whereIn(
+      'tenant_id',
+      tenants.map(({ tenantId }) => tenantId),
+    )
+    .whereIn('state', RESOURCE_HOLDING_STATES)
+    .groupBy('tenant_id')
+    .select<{ tenant_id: string; count: string }[]>('tenant_id', knex.raw('count(*) as count'));
+  const counts = holding.map((row) => Number(row.count));
+  const admitted = statuses.filter((status) => status === 201).length;
   return {
-    creates: statuses.length,
-    tenants: TENANTS,
-    createsPerSecond: Math.round(statuses.length / seconds),
+    requests: statuses.length,
+    tenants: tenants.length,
+    admitted,
+    refused: statuses.length - admitted,
+    requestsPerSecond: Math.round(statuses.length / seconds),
+    overQuota: counts.reduce((sum, count) => sum + Math.max(0, count - QUOTA_VMS), 0),
+    overHost: Math.max(
+      0,
+      counts.reduce((sum, count) => sum + count, 0) - HOST_VMS,
+    ),
   };
 }
 
 /** Writes the figures to bench-results/server.json and prints them as a markdown table. */
-function reportFigures(
-  { listVms, dryRun, bare }: { listVms: LoadFigures; dryRun: LoadFigures; bare: LoadFigures },
-  admission: AdmissionFigures,
-): void {
-  const ratio = (figures: LoadFigures) =>
+function reportFigures(runs: DatabaseFigures[], skipped: Record<string, string>): void {
+  const ratio = (figures: LoadFigures, bare: LoadFigures) =>
     Math.round((figures.requestsPerSecond / bare.requestsPerSecond) * 1000) / 1000;
   const figures = {
     measuredAt: new Date().toISOString(),
-    database: 'pglite',
     loadSeconds: LOAD_SECONDS,
     connections: CONNECTIONS,
-    bareNodeHttp: bare,
-    listVms: { ...listVms, ofBareNodeHttp: ratio(listVms) },
-    dryRun: { ...dryRun, ofBareNodeHttp: ratio(dryRun) },
-    admission,
+    runs: runs.map((run) => ({
+      database: run.database,
+      bareNodeHttp: run.bare,
+      listVms: { ...run.listVms, ofBareNodeHttp: ratio(run.listVms, run.bare) },
+      dryRun: { ...run.dryRun, ofBareNodeHttp: ratio(run.dryRun, run.bare) },
+      admission: run.admission,
+    })),
+    skipped,
   };
   fs.mkdirSync('bench-results', { recursive: true });
   fs.writeFileSync('bench-results/server.json', `${JSON.stringify(figures, null, 2)}\n`);
-  process.stdout.write(
-    [
-      '',
-      '| server (PGlite, 10 connections) | requests/s | p50 ms | p99 ms | of bare node:http |',
-      '|---|---|---|---|---|',
-      `| anchor: bare node:http, the same bytes as GET /api/v1/vms | ${bare.requestsPerSecond} | ${bare.p50Ms} | ${bare.p99Ms} | 1 |`,
-      `| GET /api/v1/vms (${LISTED_VMS} VMs) | ${listVms.requestsPerSecond} | ${listVms.p50Ms} | ${listVms.p99Ms} | ${ratio(listVms)} |`,
-      `| POST /api/v1/vms?dryRun=1 | ${dryRun.requestsPerSecond} | ${dryRun.p50Ms} | ${dryRun.p99Ms} | ${ratio(dryRun)} |`,
-      `| admission: ${admission.creates} creates from ${TENANTS} tenants in parallel | ${admission.createsPerSecond} creates/s | | | |`,
-      '',
-      'Figures written to bench-results/server.json',
-      '',
-    ].join('\n'),
-  );
+  const lines = [
+    '',
+    `| server (${CONNECTIONS} connections, ${LOAD_SECONDS} s each) | requests/s | p50 ms | p99 ms | of bare node:http |`,
+    '|---|---|---|---|---|',
+  ];
+  for (const run of runs) {
+    const { bare, listVms, dryRun, admission } = run;
+    lines.push(
+      `| ${run.database} — anchor: bare node:http, the same bytes as GET /api/v1/vms | ${bare.requestsPerSecond} | ${bare.p50Ms} | ${bare.p99Ms} | 1 |`,
+      `| ${run.database} — GET /api/v1/vms (${LISTED_VMS} VMs) | ${listVms.requestsPerSecond} | ${listVms.p50Ms} | ${listVms.p99Ms} | ${ratio(listVms, bare)} |`,
+      `| ${run.database} — POST /api/v1/vms?dryRun=1 | ${dryRun.requestsPerSecond} | ${dryRun.p50Ms} | ${dryRun.p99Ms} | ${ratio(dryRun, bare)} |`,
+      `| ${run.database} — admission: ${admission.requests} creates from ${admission.tenants} tenants at once (${admission.admitted} admitted, ${admission.refused} refused; over quota ${admission.overQuota}, over host ${admission.overHost}) | ${admission.requestsPerSecond} | | | |`,
+    );
+  }
+  for (const [database, reason] of Object.entries(skipped))
+    lines.push(`| ${database}: not measured — ${reason} | | | | |`);
+  lines.push('', 'Figures written to bench-results/server.json', '');
+  process.stdout.write(lines.join('\n'));
 }
 
-/** Runs the server bench: seed, serve, measure the endpoints then admission, tear down, report. */
-async function main(): Promise<void> {
-  const database = await openDatabase({ pgliteMemory: true });
+/** Seeds a fresh database, serves it, measures the endpoints then admission, tears down. */
+async function measureOn(
+  kind: DatabaseFigures['database'],
+  database: Database,
+): Promise<DatabaseFigures> {
   await migrateToLatest(database.knex);
-  const { imageId, tenants } = await seedFixture(database.knex);
-  const first = tenants[0]!;
+  const { imageId, first, tenants } = await seedFixture(database.knex);
   const { server, engine, runDir, base } = await startServer(database);
+  try {
+    const { listVms, dryRun, bare } = await measureEndpoints(base, first, imageId);
+    const admission = await measureAdmission(base, database.knex, tenants, imageId);
+    if (admission.overQuota > 0 || admission.overHost > 0)
+      throw new Error(`${kind}: admission went beyond its limits: ${JSON.stringify(admission)}`);
+    return { database: kind, bare, listVms, dryRun, admission };
+  } finally {
+    await server.close();
+    await engine.close();
+    fs.rmSync(runDir, { recursive: true, force: true });
+  }
+}
 
-  const endpoints = await measureEndpoints(base, first, imageId);
-  const admission = await measureAdmission(base, tenants, imageId);
-
-  await server.close();
-  await engine.close();
-  await database.close();
-  fs.rmSync(runDir, { recursive: true, force: true });
-
-  reportFigures(endpoints, admission);
+/** Runs the server bench on PGlite, then on a throwaway Postgres server; reports both. */
+async function main(): Promise<void> {
+  const runs: DatabaseFigures[] = [];
+  const skipped: Record<string, string> = {};
+  const pglite = await openDatabase({ pgliteMemory: true });
+  try {
+    runs.push(await measureOn('pglite', pglite));
+  } finally {
+    await pglite.close();
+  }
+  const missing = postgresMissingReason();
+  if (missing) {
+    skipped.postgres = missing;
+  } else {
+    const cluster = await startPostgresCluster();
+    try {
+      const postgres = await openDatabase({ url: cluster.url });
+      try {
+        runs.push(await measureOn('postgres', postgres));
+      } finally {
+        await postgres.close();
+      }
+    } finally {
+      cluster.remove();
+    }
+  }
+  reportFigures(runs, skipped);
 }
 
 main().catch((error: unknown) => {
