@@ -14,6 +14,7 @@ import type { ImageImport } from './domain/images/image-import.js';
 import { LtiLaunches } from './domain/lti/lti-launch.js';
 import { LtiPlatformService } from './domain/lti/lti-platforms.js';
 import type { PoolService } from './domain/pools/pool-service.js';
+import type { HomeDisks } from './domain/tenants/home-disks.js';
 import { InviteService } from './domain/tenants/invite-service.js';
 import { MemberService } from './domain/tenants/member-service.js';
 import { RosterService } from './domain/tenants/roster-service.js';
@@ -73,6 +74,8 @@ export interface AppDeps {
   tenantProjects?: TenantProjects;
   /** Which network modes VMs may have. */
   networks: NetworkPolicy;
+  /** Members' home disks (deleted with the member or the tenant). */
+  homeDisks: HomeDisks;
   /** Labs' web apps on their own host names. */
   guestPorts: GuestPortProxy;
   /** Server-sent events of VM changes. */
@@ -130,7 +133,7 @@ export function createApp(deps: AppDeps): Express {
   api.use(authenticateRequest(knex));
   api.use(requireCsrfToken);
 
-  const tenants = new TenantService(knex, deps.tenantProjects);
+  const tenants = new TenantService(knex, deps.homeDisks, deps.tenantProjects);
   const users = new UserService(knex, deps.accessEvents);
   mountRoutes(
     { root: app, api },
@@ -152,7 +155,7 @@ export function createApp(deps: AppDeps): Express {
       ...tokenHandlers(knex),
       ...tenantHandlers(
         tenants,
-        new MemberService(knex, tenants, deps.accessEvents),
+        new MemberService(knex, tenants, deps.accessEvents, deps.homeDisks),
         deps.networks,
       ),
       ...userHandlers(users),

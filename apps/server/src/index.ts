@@ -97,6 +97,7 @@ async function main(): Promise<void> {
     logger,
     sessionSecret: await loadSessionSecret(database.knex, config.dataDir, config.sessionSecret),
     recordingsDir: path.join(config.dataDir, 'recordings'),
+    homesDir: path.join(config.dataDir, 'homes'),
     images: {
       ...defaultImageImportSettings(path.join(config.dataDir, 'images')),
       maxUploadBytes: config.imageMaxUploadBytes,

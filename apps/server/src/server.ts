@@ -23,6 +23,7 @@ import { BudgetKeeper } from './domain/quota/budget-keeper.js';
 import { Leadership } from './domain/replicas/leadership.js';
 import { ReplicaBus } from './domain/replicas/replica-bus.js';
 import { ReplicaRegistry } from './domain/replicas/replica-registry.js';
+import { HomeDisks } from './domain/tenants/home-disks.js';
 import { TenantProjects } from './domain/tenants/tenant-projects.js';
 import { IdleSuspender } from './domain/vms/idle-suspender.js';
 import { NetworkPolicy } from './domain/vms/network-policy.js';
@@ -47,6 +48,8 @@ export interface ServerOptions {
   sessionSecret: string;
   /** Where console recordings are kept. */
   recordingsDir: string;
+  /** Where members' home disks are kept. */
+  homesDir: string;
   /** The image store and upload limits. */
   images: ImageImportSettings;
   /** The public origin (https behind a proxy): Secure cookies and the console Origin check. */
@@ -111,11 +114,13 @@ export function buildServer(options: ServerOptions): LabvisorServer {
   });
   const poolFiller = new PoolFiller({ knex, engine, logger: logger.child({ component: 'pools' }) });
   const networks = new NetworkPolicy(options.networkModes ?? NETWORK_MODES, engine);
+  const homeDisks = new HomeDisks(knex, options.homesDir);
   const vms = new VmService({
     knex,
     engine,
     pools: poolFiller,
     networks,
+    homeDisks,
     logger: logger.child({ component: 'vms' }),
   });
   const sessionStore = new KnexSessionStore(knex);
@@ -183,6 +188,7 @@ export function buildServer(options: ServerOptions): LabvisorServer {
     vms,
     tenantProjects,
     networks,
+    homeDisks,
     guestPorts,
     vmEvents,
     pools: new PoolService({ knex, engine, filler: poolFiller }),

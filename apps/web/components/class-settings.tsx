@@ -9,7 +9,8 @@ import { api, describeError } from '@/lib/api';
 /**
  * A class's settings, for its admins: the image its launch form offers first, after how many
  * minutes without input its labs are suspended (their work kept; opening a console resumes one),
- * the network new labs get and whether the class network reaches the internet.
+ * the size of each member's home disk, the network new labs get and whether the class network
+ * reaches the internet.
  */
 export function ClassSettings({
   tenant,
@@ -22,6 +23,7 @@ export function ClassSettings({
   const [images, setImages] = useState<Image[]>([]);
   const [imageId, setImageId] = useState(tenant.defaultImageId ?? '');
   const [minutes, setMinutes] = useState(tenant.idleSuspendMinutes?.toString() ?? '');
+  const [homeGib, setHomeGib] = useState(tenant.homeDiskGib ? String(tenant.homeDiskGib) : '');
   const [network, setNetwork] = useState<NetworkMode>(tenant.defaultNetwork);
   const [classInternet, setClassInternet] = useState(tenant.classInternet);
   const [bandwidth, setBandwidth] = useState(tenant.bandwidthMbps?.toString() ?? '');
@@ -37,6 +39,7 @@ export function ClassSettings({
       await api.updateTenant(tenant.id, {
         defaultImageId: imageId || null,
         idleSuspendMinutes: minutes ? Number(minutes) : null,
+        homeDiskGib: homeGib ? Number(homeGib) : 0,
         defaultNetwork: network,
         classInternet,
         ...(platformAdmin
@@ -80,6 +83,15 @@ export function ClassSettings({
             placeholder="never"
             value={minutes}
             onChange={setMinutes}
+          />
+          <OptionalNumberField
+            id="class-home"
+            label="Home disk per member (GiB)"
+            min={1}
+            max={1024}
+            placeholder="none"
+            value={homeGib}
+            onChange={setHomeGib}
           />
         </div>
         {tenant.networkModes.length > 1 && (
@@ -129,6 +141,12 @@ export function ClassSettings({
           A lab with no key or pointer input for that long, and no interactive console open, is
           suspended with its work kept; its viewers are warned a minute before, and opening its
           console resumes it where it was.
+        </p>
+        <p className="muted small">
+          A home disk is each member’s own: mounted as their home in every lab of the class, kept
+          when a lab is reset, counted in the class’s disk quota, deleted with the member. It goes
+          with one running lab of theirs at a time, and labs with one boot from their own disk
+          rather than from a template or a warm pool.
         </p>
         <button className="button primary" type="submit">
           Save class settings

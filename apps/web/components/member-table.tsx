@@ -161,7 +161,11 @@ function MemberRow({
               <ConfirmButton
                 label="Remove"
                 ariaLabel={`Remove ${member.name}`}
-                question={`Remove ${member.name} from the tenant?`}
+                question={
+                  member.homeDiskGib === null
+                    ? `Remove ${member.name} from the tenant?`
+                    : `Remove ${member.name} from the tenant? Their home disk (${member.homeDiskGib} GiB) is deleted with everything on it.`
+                }
                 confirmLabel="Remove member"
                 danger
                 onConfirm={onRemove}

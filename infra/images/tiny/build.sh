@@ -356,6 +356,16 @@ mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /dev/shm
 mount -t tmpfs -o mode=755,nosuid,nodev tmpfs /run
 mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp
 
+# The owner's home disk (the virtio disk whose serial is labvisor-home), if the VM has one: it is
+# root's home, kept across resets of the lab.
+for serial in /sys/block/vd*/serial; do
+  [ -r "\$serial" ] || continue
+  read -r name <"\$serial"
+  [ "\$name" = labvisor-home ] || continue
+  disk=\${serial%/serial}
+  mount -t ext4 -o noatime "/dev/\${disk##*/}" /root || echo "labvisor: the home disk did not mount" >/dev/console
+done
+
 host=$DEFAULT_HOSTNAME
 read -r cmdline </proc/cmdline
 set -f
@@ -385,6 +395,7 @@ cat >"$rootfs/etc/init.d/rcK" <<'EOF'
 export PATH=/sbin:/bin:/usr/sbin:/usr/bin
 killall -q udhcpc acpid
 sync
+umount /root 2>/dev/null
 mount -o remount,ro / 2>/dev/null
 sync
 EOF
@@ -403,6 +414,7 @@ kill -TERM -1
 usleep 300000
 kill -KILL -1
 sync
+umount /root 2>/dev/null
 mount -o remount,ro /
 sync
 exec poweroff -f

@@ -29,7 +29,7 @@ import {
 } from './engine-config.js';
 import { EngineError, toEngineError } from './errors.js';
 import { type EngineLogger, SILENT_LOGGER } from './logger.js';
-import { type VmNetwork, type VmSpec, validateVmSpec } from './spec.js';
+import { type HomeDisk, type VmNetwork, type VmSpec, validateVmSpec } from './spec.js';
 import {
   assertStateIn,
   assertTransition,
@@ -273,6 +273,27 @@ export class Engine extends EventEmitter<{
       throw new EngineError('UNAVAILABLE', `The ${this.#driver.name} driver cannot open ports`);
     }
     return this.#driver.openGuestPort(driverVmOf(record), port);
+  }
+
+  /**
+   * Gives a VM its owner's home disk, or takes it away (`undefined`), from its next start; only
+   * while no guest runs and none is suspended (a saved state holds its devices). VALIDATION for a
+   * driver without `home-disks`.
+   */
+  async setVmHomeDisk(id: string, homeDisk: HomeDisk | undefined): Promise<VmStatus> {
+    return this.#withVm(id, 'change the home disk of', async (record) => {
+      const same = JSON.stringify(record.spec.homeDisk) === JSON.stringify(homeDisk);
+      if (same) return this.#table.status(record);
+      if (homeDisk && !this.info().features.includes('home-disks')) {
+        throw new EngineError('VALIDATION', `The ${this.#driver.name} driver has no home disks`);
+      }
+      assertStateIn(id, record.state, ['stopped', 'crashed', 'error'], 'change the home disk of');
+      const spec: VmSpec = { ...record.spec };
+      if (homeDisk) spec.homeDisk = homeDisk;
+      else delete spec.homeDisk;
+      this.#table.updateSpec(record, validateVmSpec(spec));
+      return this.#table.status(record);
+    });
   }
 
   /**

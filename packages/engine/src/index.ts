@@ -47,6 +47,7 @@ export { checkQuota, listQuotaViolations, QUOTA_RESOURCES } from './quota.js';
 export type {
   DiskThrottle,
   GuestConfig,
+  HomeDisk,
   NetworkLimits,
   VmBoot,
   VmNetwork,

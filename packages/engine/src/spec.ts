@@ -114,10 +114,22 @@ export interface VmSpec {
   /** How the VM reaches the network (default `none`). */
   network?: VmNetwork;
   /**
+   * A persistent second disk that outlives the VM (its owner's home), attached with the serial
+   * `labvisor-home`; made (sparse, ext4, labelled `labvisor-home`) at the first start that needs
+   * it. A VM with one always boots from its own disk, never as a template's clone.
+   */
+  homeDisk?: HomeDisk;
+  /**
    * The tenant the VM belongs to, as {@link PROJECT_PATTERN}: drivers that partition a cluster by
    * tenant (the Incus driver's projects) put it there.
    */
   project?: string;
+}
+
+/** A VM's persistent home disk: a raw file at `path` of `sizeGib`. */
+export interface HomeDisk {
+  path: string;
+  sizeGib: number;
 }
 
 /** What a VM's project key must look like (a tenant id). */
@@ -219,6 +231,17 @@ export function validateVmSpec(spec: VmSpec): VmSpec {
   }
   if (spec.network !== undefined && spec.network.mode !== 'none') {
     result.network = validateNetwork(spec);
+  }
+  if (spec.homeDisk !== undefined) {
+    checkPath(spec, spec.homeDisk?.path, 'homeDisk.path');
+    const size = spec.homeDisk.sizeGib;
+    if (!Number.isInteger(size) || size < 1 || size > MAX_DISK_GIB)
+      fail(
+        spec,
+        `homeDisk.sizeGib must be an integer from 1 to ${MAX_DISK_GIB}`,
+        'homeDisk.sizeGib',
+      );
+    result.homeDisk = { path: path.resolve(spec.homeDisk.path), sizeGib: size };
   }
   if (spec.project !== undefined) {
     if (typeof spec.project !== 'string' || !PROJECT_PATTERN.test(spec.project)) {

@@ -174,6 +174,7 @@ async function startServer(database: Database): Promise<BenchServer> {
     logger: pino({ level: 'silent' }),
     sessionSecret: 'x'.repeat(32),
     recordingsDir: path.join(runDir, 'recordings'),
+    homesDir: path.join(runDir, 'homes'),
     images: defaultImageImportSettings(path.join(runDir, 'images')),
     publicOrigin: undefined,
     exposeStack: false,
@@ -277,10 +278,7 @@ async function measureAdmission(
     refused: statuses.length - admitted,
     requestsPerSecond: Math.round(statuses.length / seconds),
     overQuota: counts.reduce((sum, count) => sum + Math.max(0, count - QUOTA_VMS), 0),
-    overHost: Math.max(
-      0,
-      counts.reduce((sum, count) => sum + count, 0) - HOST_VMS,
-    ),
+    overHost: Math.max(0, counts.reduce((sum, count) => sum + count, 0) - HOST_VMS),
   };
 }
 

@@ -179,6 +179,7 @@ async function startServer(
     logger: pino({ level: 'silent' }),
     sessionSecret: 'x'.repeat(32),
     recordingsDir: path.join(work, 'recordings'),
+    homesDir: path.join(work, 'homes'),
     images: defaultImageImportSettings(path.join(work, 'images')),
     publicOrigin: undefined,
     exposeStack: false,

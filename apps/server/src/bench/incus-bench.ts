@@ -171,6 +171,7 @@ async function main(): Promise<void> {
       logger: pino({ level: 'silent' }),
       sessionSecret: 'x'.repeat(32),
       recordingsDir: path.join(work, 'recordings'),
+      homesDir: path.join(work, 'homes'),
       images: defaultImageImportSettings(path.join(work, 'images')),
       publicOrigin: undefined,
       exposeStack: false,

@@ -21,6 +21,7 @@ import * as addReplicaState from './migrations/0019_add_replica_state.js';
 import * as createTenantSchedules from './migrations/0020_create_tenant_schedules.js';
 import * as addPoolClassHours from './migrations/0021_add_pool_class_hours.js';
 import * as createLtiPlatforms from './migrations/0022_create_lti_platforms.js';
+import * as addHomeDisks from './migrations/0023_add_home_disks.js';
 
 /** One forward-only migration. Each runs inside its own transaction. */
 export interface Migration {
@@ -52,6 +53,7 @@ export const MIGRATIONS: Migration[] = [
   { name: '0020_create_tenant_schedules', up: createTenantSchedules.up },
   { name: '0021_add_pool_class_hours', up: addPoolClassHours.up },
   { name: '0022_create_lti_platforms', up: createLtiPlatforms.up },
+  { name: '0023_add_home_disks', up: addHomeDisks.up },
 ];
 
 class ListMigrationSource implements Knex.MigrationSource<Migration> {

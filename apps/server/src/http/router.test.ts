@@ -11,6 +11,7 @@ import { ConsoleTickets } from '../domain/consoles/console-tickets.js';
 import type { ImageImport } from '../domain/images/image-import.js';
 import type { PoolService } from '../domain/pools/pool-service.js';
 import { ReplicaBus } from '../domain/replicas/replica-bus.js';
+import type { HomeDisks } from '../domain/tenants/home-disks.js';
 import type { NetworkPolicy } from '../domain/vms/network-policy.js';
 import type { SnapshotService } from '../domain/vms/snapshot-service.js';
 import type { VmService } from '../domain/vms/vm-service.js';
@@ -86,6 +87,7 @@ describe('the router', () => {
       metrics: new Metrics({} as Database['knex'], () => 0),
       vms: {} as VmService,
       networks: {} as NetworkPolicy,
+      homeDisks: {} as HomeDisks,
       guestPorts: { middleware: (_req, _res, next) => next() } as GuestPortProxy,
       vmEvents: {} as VmEventStreams,
       pools: {} as PoolService,

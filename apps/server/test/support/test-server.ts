@@ -84,6 +84,7 @@ export async function startTestServer(
     logger,
     sessionSecret: 'test-secret-test-secret-test-secret-00',
     recordingsDir: path.join(runDir, 'recordings'),
+    homesDir: path.join(runDir, 'homes'),
     images: { ...defaultImageImportSettings(path.join(runDir, 'images')), ...options.images },
     publicOrigin: undefined,
     exposeStack: false,

@@ -286,7 +286,7 @@ function TenantItem({
         <ConfirmButton
           label="Delete"
           ariaLabel={`Delete ${tenant.name}`}
-          question={`Delete ${tenant.name}? Only a tenant without VMs can be deleted.`}
+          question={`Delete ${tenant.name}? Only a tenant without VMs can be deleted; its members’ home disks are deleted with it.`}
           confirmLabel="Delete tenant"
           danger
           onConfirm={onDelete}

@@ -22,6 +22,11 @@ export const tenantSchema = z.object({
   bandwidthMbps: z.int().nullable(),
   /** How many of its VMs may reach the internet (platform admins); null: no cap. */
   maxInternetVms: z.int().nullable(),
+  /**
+   * Each member's persistent home disk in GiB (0: none): attached to their labs, mounted as their
+   * home by the Labvisor images, kept when a lab is reset, counted in the tenant's diskGib.
+   */
+  homeDiskGib: z.int(),
   /** The network modes this platform offers (its configuration and what its host can run). */
   networkModes: z.array(networkModeSchema),
   createdAt: z.string(),
@@ -51,6 +56,7 @@ export const updateTenantRequestSchema = z.strictObject({
   classInternet: z.boolean().optional(),
   bandwidthMbps: z.int().min(1).max(100_000).nullable().optional(),
   maxInternetVms: z.int().min(0).max(100_000).nullable().optional(),
+  homeDiskGib: z.int().min(0).max(1024).optional(),
 });
 
 /** Body of `POST /api/v1/tenants`. */

@@ -52,6 +52,8 @@ export const memberSchema = z.object({
   limits: memberLimitsSchema.nullable(),
   /** Hours their VMs ran this month (UTC), a running VM counted up to now. */
   vmHoursThisMonth: z.number(),
+  /** The size of their home disk in the tenant, in GiB; null: they have none. */
+  homeDiskGib: z.int().nullable(),
   createdAt: z.string(),
 });
 

@@ -6,6 +6,11 @@ import { readHoursThisMonthByUser } from './usage.js';
 export async function listMembers(knex: Knex, tenantId: string): Promise<Member[]> {
   const rows = await knex('memberships')
     .join('users', 'users.id', 'memberships.user_id')
+    .leftJoin('home_disks', (on) =>
+      on
+        .on('home_disks.tenant_id', 'memberships.tenant_id')
+        .andOn('home_disks.user_id', 'memberships.user_id'),
+    )
     .where('memberships.tenant_id', tenantId)
     .orderBy('users.name')
     .select<
@@ -15,6 +20,7 @@ export async function listMembers(knex: Knex, tenantId: string): Promise<Member[
         name: string;
         role: TenantRole;
         limits: Member['limits'];
+        home_gib: number | null;
         created_at: Date;
       }[]
     >(
@@ -23,6 +29,7 @@ export async function listMembers(knex: Knex, tenantId: string): Promise<Member[
       'users.name',
       'memberships.role',
       'memberships.limits',
+      'home_disks.size_gib as home_gib',
       'memberships.created_at',
     );
   const hours = await readHoursThisMonthByUser(knex, tenantId);
@@ -33,6 +40,7 @@ export async function listMembers(knex: Knex, tenantId: string): Promise<Member[
     role: row.role,
     limits: row.limits ?? null,
     vmHoursThisMonth: hours.get(row.user_id) ?? 0,
+    homeDiskGib: row.home_gib,
     createdAt: new Date(row.created_at).toISOString(),
   }));
 }

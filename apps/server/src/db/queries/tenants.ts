@@ -23,6 +23,8 @@ export interface TenantRow {
   class_internet: boolean;
   bandwidth_mbps: number | null;
   max_internet_vms: number | null;
+  /** Each member's home disk, in GiB; 0: no homes. */
+  home_disk_gib: number;
   created_at: Date;
   updated_at: Date;
 }
@@ -61,6 +63,7 @@ export function toTenant(row: TenantRow, networkModes: NetworkMode[]): Tenant {
     classInternet: row.class_internet,
     bandwidthMbps: row.bandwidth_mbps,
     maxInternetVms: row.max_internet_vms,
+    homeDiskGib: row.home_disk_gib,
     networkModes,
     createdAt: new Date(row.created_at).toISOString(),
   };
@@ -91,6 +94,7 @@ export async function updateTenant(
     classInternet?: boolean | undefined;
     bandwidthMbps?: number | null | undefined;
     maxInternetVms?: number | null | undefined;
+    homeDiskGib?: number | undefined;
   },
 ): Promise<TenantRow> {
   const [row] = await knex<TenantRow>('tenants')
@@ -108,6 +112,7 @@ export async function updateTenant(
       ...(changes.classInternet !== undefined ? { class_internet: changes.classInternet } : {}),
       ...(changes.bandwidthMbps !== undefined ? { bandwidth_mbps: changes.bandwidthMbps } : {}),
       ...(changes.maxInternetVms !== undefined ? { max_internet_vms: changes.maxInternetVms } : {}),
+      ...(changes.homeDiskGib !== undefined ? { home_disk_gib: changes.homeDiskGib } : {}),
       updated_at: knex.fn.now(),
     })
     .returning('*');

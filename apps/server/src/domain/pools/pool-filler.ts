@@ -16,6 +16,7 @@ import type { VmRow } from '../../db/queries/vms.js';
 import { AppError } from '../../errors.js';
 import { admit, createRequest } from '../quota/admission.js';
 import { inClassHours, readSchedule, toScheduleRequest } from '../tenants/class-hours.js';
+import { HomeDisks } from '../tenants/home-disks.js';
 import { vmNetworkOf } from '../vms/network-policy.js';
 import { withoutHostPaths } from '../vms/state-reasons.js';
 import { bootOf } from '../vms/vm-boot.js';
@@ -30,6 +31,10 @@ const RETRY_AFTER_FAILURE_MS = 60_000;
 /** Why a pool kept only during class hours holds nothing now. */
 export const OUTSIDE_CLASS_HOURS =
   'Outside class hours: this pool is filled from a few minutes before the next session.';
+
+/** Why a pool of a class with home disks holds nothing. */
+export const HOMES_BOOT_COLD =
+  'This class gives its members home disks: their labs boot with them, so no clone is kept ready.';
 
 /**
  * Keeps every warm pool at its count, in the background, one VM at a time (a host has few cores):
@@ -108,12 +113,14 @@ export class PoolFiller {
     const spent = vms.filter(stale);
     const kept = vms.filter((vm) => !stale(vm));
     const offHours = pool.class_hours_only && !(await this.#inClassHours(pool.tenant_id));
-    const count = offHours ? 0 : pool.count;
+    // A clone was booted without a home disk: a class with homes launches its own labs.
+    const idle = offHours || HomeDisks.enabled(tenant);
+    const count = idle ? 0 : pool.count;
     // The newest go first when a pool shrinks: the oldest are the ones launches take first.
     const surplus = kept.slice(count);
     for (const vm of [...spent, ...surplus]) await this.#remove(vm);
-    if (offHours) {
-      this.#shortBecause.set(pool.id, OUTSIDE_CLASS_HOURS);
+    if (idle) {
+      this.#shortBecause.set(pool.id, offHours ? OUTSIDE_CLASS_HOURS : HOMES_BOOT_COLD);
       return;
     }
     let missing = count - kept.length;

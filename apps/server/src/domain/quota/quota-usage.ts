@@ -5,7 +5,7 @@ import { readHoursThisMonth } from '../../db/queries/usage.js';
 
 /**
  * Sums what a tenant uses now: VMs holding host resources (the contract's starting, running and
- * paused, and stopping, which holds them until QEMU ends), stored disk (VM disks, and the tenant's console recordings) and snapshots, metered hours this month; of one member's VMs when `ownerId` is given.
+ * paused, and stopping, which holds them until QEMU ends), stored disk (VM disks, members' home disks and the tenant's console recordings) and snapshots, metered hours this month; of one member's VMs when `ownerId` is given.
  */
 export async function readUsage(
   knex: Knex,
@@ -26,6 +26,10 @@ export async function readUsage(
   const stored = await vms().first<{ disk: string | null }>(
     knex.raw('sum(greatest(disk_gib::numeric, disk_bytes / 1073741824.0)) as disk'),
   );
+  // Members' home disks outlive their labs: each counts its size.
+  const homes = await knex('home_disks')
+    .where({ tenant_id: tenantId, ...(ownerId ? { user_id: ownerId } : {}) })
+    .first<{ gib: string | null }>(knex.raw('sum(size_gib) as gib'));
   // Console recordings are the tenant's, kept after their VM: they count in its disk.
   const recorded = ownerId
     ? undefined
@@ -44,7 +48,10 @@ export async function readUsage(
     runningVms: Number(running?.vms ?? 0),
     vcpus: Number(running?.vcpus ?? 0),
     memoryMib: Number(running?.memory ?? 0),
-    diskGib: roundUp(Number(stored?.disk ?? 0)) + roundGib(Number(recorded?.bytes ?? 0)),
+    diskGib:
+      roundUp(Number(stored?.disk ?? 0)) +
+      Number(homes?.gib ?? 0) +
+      roundGib(Number(recorded?.bytes ?? 0)),
     snapshots: Number(snapshots?.count ?? 0),
     vmHoursPerMonth: hours,
   };

@@ -13,6 +13,7 @@ import { findUserByEmail } from '../../db/queries/users.js';
 import { AppError } from '../../errors.js';
 import type { Actor } from '../auth/access.js';
 import type { AccessEvents } from '../auth/access-events.js';
+import type { HomeDisks } from './home-disks.js';
 import type { TenantService } from './tenant-service.js';
 
 /** How a refusal names each member limit after its number. */
@@ -33,6 +34,7 @@ export class MemberService {
     private readonly knex: Knex,
     private readonly tenants: TenantService,
     private readonly accessEvents: AccessEvents,
+    private readonly homeDisks: HomeDisks,
   ) {}
 
   async list(actor: Actor, tenantId: string): Promise<Member[]> {
@@ -91,9 +93,11 @@ export class MemberService {
     return this.#member(tenant.id, userId);
   }
 
+  /** Removes a member from the tenant; their home disk there is deleted with them. */
   async remove(actor: Actor, tenantId: string, userId: string, ip: string | undefined) {
     const tenant = await this.tenants.get(actor, tenantId, 'admin');
     if (!(await deleteMembership(this.knex, tenant.id, userId))) throw memberNotFound();
+    await this.homeDisks.remove(tenant.id, userId);
     await this.accessEvents.changed({ userId, tenantId: tenant.id });
     await this.#audit(actor, tenant.id, 'member.remove', userId, ip);
   }

@@ -22,12 +22,14 @@ import { AppError } from '../../errors.js';
 import { type Actor, requirePlatformAdmin, requireRole, tenantNotFound } from '../auth/access.js';
 import { readMemberLimits, readUsage } from '../quota/quota-usage.js';
 import { assertInternetCap, lockTenantQuota } from '../vms/internet-cap.js';
+import type { HomeDisks } from './home-disks.js';
 import type { TenantProjects } from './tenant-projects.js';
 
 /** Tenants, their quota and usage, as each actor may see and change them. */
 export class TenantService {
   constructor(
     private readonly knex: Knex,
+    private readonly homeDisks: HomeDisks,
     private readonly projects?: TenantProjects,
   ) {}
 
@@ -124,7 +126,7 @@ export class TenantService {
     }
   }
 
-  /** Deletes a tenant that has no VMs and no warm pools (platform admins). */
+  /** Deletes a tenant that has no VMs and no warm pools, and its members' homes (platform admins). */
   async delete(actor: Actor, tenantId: string, ip: string | undefined): Promise<void> {
     const tenant = await this.get(actor, tenantId);
     requirePlatformAdmin(actor);
@@ -138,6 +140,7 @@ export class TenantService {
         );
       throw error;
     }
+    await this.homeDisks.removeTenant(tenant.id);
     await recordAudit(this.knex, {
       actorId: actor.user.id,
       action: 'tenant.delete',

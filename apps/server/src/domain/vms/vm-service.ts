@@ -31,6 +31,7 @@ import type { PoolFiller } from '../pools/pool-filler.js';
 import { takePooledVm } from '../pools/pool-take.js';
 import { admit, createRequest, startRequestOf } from '../quota/admission.js';
 import { assertWithinClassHours } from '../tenants/class-hours.js';
+import { HomeDisks } from '../tenants/home-disks.js';
 import { guestConfigFor } from './guest-config.js';
 import { assertInternetCap, lockTenantQuota } from './internet-cap.js';
 import { type NetworkPolicy, vmNetworkOf } from './network-policy.js';
@@ -67,6 +68,7 @@ export class VmService extends EventEmitter<{
 }> {
   readonly #knex: Knex;
   readonly #engine: Engine;
+  readonly #homeDisks: HomeDisks;
   readonly #logger: Logger;
   readonly #pools: PoolFiller;
   readonly #networks: NetworkPolicy;
@@ -81,9 +83,11 @@ export class VmService extends EventEmitter<{
     engine: Engine;
     pools: PoolFiller;
     networks: NetworkPolicy;
+    homeDisks: HomeDisks;
     logger: Logger;
   }) {
     super();
+    this.#homeDisks = deps.homeDisks;
     this.#knex = deps.knex;
     this.#engine = deps.engine;
     this.#pools = deps.pools;
@@ -138,26 +142,33 @@ export class VmService extends EventEmitter<{
     // A full host disk refuses here, with its sentence, rather than in the background after a 201.
     await this.#engine.assertDiskRoom(`create VM "${body.name}"`, 0);
     const host = this.#engine.capacity().allocatable;
+    const homes = HomeDisks.enabled(tenant);
+    if (homes) await this.#assertHomeFree({ tenant_id: tenant.id, owner_id: actor.user.id });
+    // A new home is admitted with the lab that makes it.
+    const homeGib =
+      homes && !(await this.#homeDisks.exists(tenant.id, actor.user.id)) ? tenant.home_disk_gib : 0;
     let taken: VmRow | undefined;
     let result: Awaited<ReturnType<typeof admit<VmRow>>> | undefined;
     try {
-      taken = dryRun
-        ? undefined
-        : await takePooledVm(this.#knex, {
-            actor,
-            body,
-            tenant,
-            network,
-            host,
-            idempotencyKey: key,
-            requestHash,
-            ip,
-          });
+      // A warm pool's clone was booted without a home disk: labs with homes boot their own.
+      taken =
+        dryRun || homes
+          ? undefined
+          : await takePooledVm(this.#knex, {
+              actor,
+              body,
+              tenant,
+              network,
+              host,
+              idempotencyKey: key,
+              requestHash,
+              ip,
+            });
       if (!taken)
         result = await admit(this.#knex, {
           tenantId: body.tenantId,
           ownerId: actor.user.id,
-          request: createRequest(body),
+          request: { ...createRequest(body), diskGib: body.diskGib + homeGib },
           host,
           dryRun,
           write: async (trx) => {
@@ -224,8 +235,10 @@ export class VmService extends EventEmitter<{
     this.#creating.add(vm.id);
     this.#inBackground(vm, 'create', async () => {
       try {
+        const homeDisk = await this.#homeDisks.attach(vm, tenant);
         await this.#engine.createVm({
           ...vmSpecOf(vm, image, tenant),
+          ...(homeDisk ? { homeDisk } : {}),
           guestConfig: guestConfigFor(vm.name, owner),
         });
         await this.#engine.startVm(vm.id);
@@ -320,6 +333,8 @@ export class VmService extends EventEmitter<{
     if (next.admission && !options.policy) {
       await assertWithinClassHours(this.#knex, actor, vm.tenant_id);
     }
+    const tenant = next.admission ? await findTenantById(this.#knex, vm.tenant_id) : undefined;
+    if (tenant && HomeDisks.enabled(tenant)) await this.#assertHomeFree(vm);
     if (next.admission) {
       const admitted = await admit(this.#knex, {
         tenantId: vm.tenant_id,
@@ -347,6 +362,7 @@ export class VmService extends EventEmitter<{
     this.#inBackground(vm, action, async () => {
       // A network follows its tenant's settings (class egress, bandwidth) from the next boot.
       if (next.admission && vm.network !== 'none') await this.#applyNetwork(vm, vm.network);
+      if (tenant) await this.#applyHome(vm, tenant);
       await next.run();
     });
     return updated ?? vm;
@@ -388,6 +404,43 @@ export class VmService extends EventEmitter<{
     });
     this.emit('vm-changed', row);
     return row;
+  }
+
+  /**
+   * Refuses to start a lab while another lab of its owner in the class is live: their home disk
+   * goes with one running lab at a time.
+   */
+  async #assertHomeFree(
+    vm: Pick<VmRow, 'tenant_id' | 'owner_id'> & { id?: string },
+  ): Promise<void> {
+    if (!vm.owner_id) return;
+    const other = await this.#knex<VmRow>('vms')
+      .where({ tenant_id: vm.tenant_id, owner_id: vm.owner_id })
+      .modify((query) => {
+        if (vm.id) query.whereNot({ id: vm.id });
+      })
+      .whereIn('state', ['starting', 'running', 'paused', 'stopping'])
+      .first('name', 'state');
+    if (other) {
+      throw new AppError(
+        'CONFLICT',
+        `The home disk of this lab's owner is in use by their lab "${other.name}" (${other.state}): stop or suspend that lab first.`,
+        { vmName: other.name, state: other.state },
+      );
+    }
+  }
+
+  /**
+   * Gives the engine's VM its owner's home disk as the tenant now has it (homes on: attached; off:
+   * detached), before a start; a suspended VM keeps what its saved state holds.
+   */
+  async #applyHome(vm: VmRow, tenant: TenantRow): Promise<void> {
+    try {
+      await this.#engine.setVmHomeDisk(vm.id, await this.#homeDisks.attach(vm, tenant));
+    } catch (error) {
+      if (isEngineError(error) && ['INVALID_STATE', 'NOT_FOUND'].includes(error.code)) return;
+      throw error;
+    }
   }
 
   /** Gives the engine's VM `mode`'s network as its tenant now has it (a VM it lost: nothing). */

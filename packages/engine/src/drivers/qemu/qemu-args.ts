@@ -1,5 +1,6 @@
 import { type GuestConfig, toHostname, type VmSpec } from '../../spec.js';
 import type { Accelerator } from './accel-probe.js';
+import { HOME_DISK_SERIAL } from './home-disk.js';
 import type { QemuPaths } from './qemu-paths.js';
 
 /**
@@ -166,6 +167,15 @@ export function buildQemuArgs(input: QemuArgsInput): string[] {
     '-device',
     `virtio-blk-pci,drive=${DISK_DRIVE_ID},bootindex=1`,
   );
+
+  if (spec.homeDisk) {
+    args.push(
+      '-drive',
+      `if=none,id=home0,file=${esc(spec.homeDisk.path)},format=raw,discard=unmap,werror=enospc`,
+      '-device',
+      `virtio-blk-pci,drive=home0,serial=${HOME_DISK_SERIAL}`,
+    );
+  }
 
   const boot = spec.boot;
   if (boot.kind === 'kernel') {

@@ -20,6 +20,7 @@ import type {
 } from '../driver.js';
 import { bootPathOf } from '../driver.js';
 import type { Accelerator, ProbeGuest } from './accel-probe.js';
+import { ensureHomeDisk } from './home-disk.js';
 import { allocatedBytes, InternalSnapshots } from './internal-snapshots.js';
 import {
   GuestNetworks,
@@ -164,6 +165,7 @@ export class QemuDriver implements Driver {
         ...this.#host.features,
         'reset',
         'publish',
+        'home-disks',
         ...(this.#templates ? ['templates'] : []),
         ...(this.#networks ? ['guest-networks'] : []),
       ],
@@ -259,6 +261,7 @@ export class QemuDriver implements Driver {
    * every later start and is tried once more under TCG. After a restore the saved state is gone.
    */
   async start(vm: DriverVm, options: StartOptions = {}): Promise<StartResult> {
+    if (vm.spec.homeDisk) await ensureHomeDisk(vm.spec.homeDisk);
     const launch = await this.#launchOf(vm, options);
     const bootPath: BootPath = launch.clone ? 'template' : bootPathOf(options);
     let started: { pid: number; runState: RunState };

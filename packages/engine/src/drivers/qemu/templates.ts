@@ -260,7 +260,8 @@ export class Templates {
 
   #inputsOf(spec: VmSpec): TemplateInputs | undefined {
     const boot = spec.boot;
-    if (!spec.guestAgent || boot.kind !== 'kernel') return undefined;
+    // A clone continues its template's devices: a VM with a home disk boots instead.
+    if (!spec.guestAgent || boot.kind !== 'kernel' || spec.homeDisk) return undefined;
     const files = [boot.kernelPath, boot.initrdPath, boot.baseDiskPath].map(fileFingerprint);
     if (files.some((file) => file === undefined)) return undefined;
     return {
