@@ -34,6 +34,8 @@ describe.skipIf(skipReason)('the debian-lab image', () => {
       memory_mib: 2048,
       disk_gib: 20,
     });
+    // The class gives its members home disks: the lab mounts the owner's as their home.
+    await database.knex('tenants').where({ id: tenantId }).update({ home_disk_gib: 1 });
     await createFixtureUser(database.knex, 'ada.lovelace@example.test', {
       tenantId,
       role: 'member',
@@ -59,7 +61,7 @@ describe.skipIf(skipReason)('the debian-lab image', () => {
   });
 
   it(
-    'boots to a login prompt, takes the owner as ada-lovelace on host "web-lab-1", with sudo',
+    'boots to a login prompt, takes the owner as ada-lovelace on host "web-lab-1", with sudo and their home disk',
     async () => {
       const startedMs = Date.now();
       const created = await owner.send('POST', '/api/v1/vms', {
@@ -96,6 +98,14 @@ describe.skipIf(skipReason)('the debian-lab image', () => {
       terminal.type('echo "user=$(id -un) host=$(hostname)"; sudo -n true && echo sudo-$((6*7))\n');
       await terminal.waitFor(/sudo-42/, 30_000, mark);
       expect(terminal.output.slice(mark)).toContain('user=ada-lovelace host=web-lab-1');
+      // The home disk is their home, with the image's dotfiles copied onto it.
+      const homeMark = terminal.output.length;
+      terminal.type('findmnt -n -o SOURCE,TARGET ~; ls -a ~ | tr "\\n" " "; echo home-$((6*7))\n');
+      await terminal.waitFor(/home-42/, 30_000, homeMark);
+      const home = terminal.output.slice(homeMark);
+      expect(home).toMatch(/\/dev\/vdb\s+\/home\/ada-lovelace/);
+      expect(home).toContain('.labvisor-home');
+      expect(home).toContain('.bashrc');
       terminal.close();
       console.log(
         `debian-lab: login prompt ${(loginPromptMs / 1000).toFixed(1)} s after POST /vms`,

@@ -126,6 +126,21 @@ describe('buildQemuArgs', () => {
     );
   });
 
+  it("attaches the owner's home disk as a second virtio disk found by its serial", () => {
+    const withHome = buildQemuArgs({
+      spec: { ...spec, homeDisk: { path: '/var/lib/labvisor/homes/t/u.img', sizeGib: 2 } },
+      paths,
+      accel: 'tcg',
+    });
+    expect(valuesOf(withHome, '-drive')).toContain(
+      'if=none,id=home0,file=/var/lib/labvisor/homes/t/u.img,format=raw,discard=unmap,werror=enospc',
+    );
+    expect(valuesOf(withHome, '-device')).toContain(
+      'virtio-blk-pci,drive=home0,serial=labvisor-home',
+    );
+    expect(valuesOf(args, '-drive').some((drive) => drive.includes('home0'))).toBe(false);
+  });
+
   it('boots an ISO before the blank disk', () => {
     const iso = buildQemuArgs({
       spec: { ...spec, boot: { kind: 'iso', isoPath: '/isos/debian,netinst.iso' } },
