@@ -184,12 +184,17 @@ describe.skipIf(skipReason)('guest networks through the API', () => {
     expect((await hostRequest(portHost, 'POST', '/', watchCookie)).status).toBe(405);
 
     // WebSocket upgrades reach the guest, for the owner only.
-    // The guest's nc loop may not listen yet on a loaded host: open once it answers.
-    let ws = await student.send('POST', portsPath, { port: 9000 });
-    for (let tries = 0; ws.status === 503 && tries < 40; tries++) {
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      ws = await student.send('POST', portsPath, { port: 9000 });
-    }
+    // The guest's nc loop may not listen yet on a loaded host, nor for a moment after each
+    // connection (the open's probe is one): open once it answers.
+    const openWsPort = async (client: TestClient) => {
+      let answer = await client.send('POST', portsPath, { port: 9000 });
+      for (let tries = 0; answer.status === 503 && tries < 40; tries++) {
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        answer = await client.send('POST', portsPath, { port: 9000 });
+      }
+      return answer;
+    };
+    const ws = await openWsPort(student);
     expect(ws.body).toMatchObject({ access: 'full' });
     const wsLink = new URL(ws.body.url);
     const wsCookie = (
@@ -199,7 +204,8 @@ describe.skipIf(skipReason)('guest networks through the API', () => {
     await expect
       .poll(() => upgradeRequest(wsLink.host, wsCookie), { timeout: 20_000, interval: 500 })
       .toMatch(/^HTTP\/1\.1 101[\s\S]*HELLO-WS/);
-    const wsWatch = await teacher.send('POST', portsPath, { port: 9000 });
+    const wsWatch = await openWsPort(teacher);
+    expect(wsWatch.body).toMatchObject({ access: 'read-only' });
     const wsWatchLink = new URL(wsWatch.body.url);
     const wsWatchCookie = (
       await hostRequest(wsWatchLink.host, 'GET', `${wsWatchLink.pathname}${wsWatchLink.search}`)
