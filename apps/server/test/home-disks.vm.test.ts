@@ -116,7 +116,7 @@ describe.skipIf(skipReason)('home disks with real guests', () => {
       .toBe(true);
     const afterReset = await run(student, server, first.body.id, 'cat /root/kept; cat /etc/lost');
     expect(afterReset).toContain('kept');
-    expect(afterReset).toMatch(/\/etc\/lost: No such file/);
+    expect(afterReset).toMatch(/'\/etc\/lost': No such file/);
 
     // The home follows its member to a new lab once the first is stopped.
     await student.send('POST', `/api/v1/vms/${first.body.id}/stop`);
