@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../src/db/database.js';
-import { ConsoleSocket } from './support/console-client.js';
+import { runOnConsole } from './support/console-client.js';
 import { openVmTestDatabase } from './support/databases.js';
 import { insertBlankImage, insertVmRow } from './support/fake-vm.js';
 import { createFixtureTenant, createFixtureUser, FIXTURE_PASSWORD } from './support/fixtures.js';
@@ -13,21 +13,6 @@ import {
 import { guestSkipReason, registerTinyImage } from './support/tiny-image.js';
 
 const skipReason = guestSkipReason();
-
-/** Runs a shell command on a lab's serial console; answers what it printed before the next prompt. */
-async function run(client: TestClient, server: TestServer, vmId: string, command: string) {
-  const terminal = await ConsoleSocket.open(server.url, client, vmId);
-  try {
-    terminal.type('\n');
-    await terminal.waitFor(/# $/, 60_000);
-    const mark = terminal.output.length;
-    terminal.type(`${command}; echo done-$((40+2))\n`);
-    await terminal.waitFor(/done-42/, 30_000, mark);
-    return terminal.output.slice(mark);
-  } finally {
-    terminal.close();
-  }
-}
 
 // Class templates and reset with real guests (TCG), on Postgres under CI.
 describe.skipIf(skipReason)('class templates and reset with real guests', () => {
@@ -88,7 +73,12 @@ describe.skipIf(skipReason)('class templates and reset with real guests', () => 
     const made = await teacher.send('POST', '/api/v1/vms', lab('prepared', imageId));
     expect(made.status).toBe(201);
     await waitForVmState(teacher, made.body.id, 'running', 120_000);
-    await run(teacher, server, made.body.id, 'echo from-the-teacher > /root/prepared; sync');
+    await runOnConsole(
+      server.url,
+      teacher,
+      made.body.id,
+      'echo from-the-teacher > /root/prepared; sync',
+    );
 
     const whileRunning = await teacher.send('POST', `/api/v1/vms/${made.body.id}/publish`, {
       name: 'os-week-1',
@@ -127,14 +117,14 @@ describe.skipIf(skipReason)('class templates and reset with real guests', () => 
     expect(launched.status).toBe(201);
     studentLabId = launched.body.id;
     await waitForVmState(student, studentLabId, 'running', 120_000);
-    expect(await run(student, server, studentLabId, 'cat /root/prepared')).toContain(
+    expect(await runOnConsole(server.url, student, studentLabId, 'cat /root/prepared')).toContain(
       'from-the-teacher',
     );
   });
 
   it("resets a member's lab to its template: their work and snapshots are lost, the lab runs again", async () => {
     expect(studentLabId).toBeDefined();
-    await run(student, server, studentLabId, 'echo my-work > /root/work; sync');
+    await runOnConsole(server.url, student, studentLabId, 'echo my-work > /root/work; sync');
     const snapshot = await student.send('POST', `/api/v1/vms/${studentLabId}/snapshots`, {
       name: 'before-reset',
     });
@@ -144,7 +134,12 @@ describe.skipIf(skipReason)('class templates and reset with real guests', () => 
     const reset = await student.send('POST', `/api/v1/vms/${studentLabId}/reset`);
     expect(reset.status).toBe(202);
     await waitForRestart(studentLabId, startedAt);
-    const after = await run(student, server, studentLabId, 'cat /root/work; cat /root/prepared');
+    const after = await runOnConsole(
+      server.url,
+      student,
+      studentLabId,
+      'cat /root/work; cat /root/prepared',
+    );
     expect(after).toMatch(/No such file/);
     expect(after).toContain('from-the-teacher');
     expect((await student.send('GET', `/api/v1/vms/${studentLabId}/snapshots`)).body.items).toEqual(
@@ -167,7 +162,7 @@ describe.skipIf(skipReason)('class templates and reset with real guests', () => 
     const byStudent = await student.send('POST', `/api/v1/tenants/${tenantId}/reset-labs`, {});
     expect(byStudent.status).toBe(403);
 
-    await run(student, server, studentLabId, 'echo again > /root/work; sync');
+    await runOnConsole(server.url, student, studentLabId, 'echo again > /root/work; sync');
     const startedAt = await startedAtOf(studentLabId);
     const reset = await teacher.send('POST', `/api/v1/tenants/${tenantId}/reset-labs`, {});
     expect(reset.status).toBe(202);
@@ -179,6 +174,8 @@ describe.skipIf(skipReason)('class templates and reset with real guests', () => 
       }),
     ]);
     await waitForRestart(studentLabId, startedAt);
-    expect(await run(student, server, studentLabId, 'cat /root/work')).toMatch(/No such file/);
+    expect(await runOnConsole(server.url, student, studentLabId, 'cat /root/work')).toMatch(
+      /No such file/,
+    );
   });
 });

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../src/db/database.js';
-import { ConsoleSocket } from './support/console-client.js';
+import { runOnConsole } from './support/console-client.js';
 import { openVmTestDatabase } from './support/databases.js';
 import { createFixtureTenant, createFixtureUser, FIXTURE_PASSWORD } from './support/fixtures.js';
 import {
@@ -14,21 +14,6 @@ import {
 import { guestSkipReason, registerTinyImage } from './support/tiny-image.js';
 
 const skipReason = guestSkipReason();
-
-/** Runs a shell command on a lab's serial console; answers what it printed before the next prompt. */
-async function run(client: TestClient, server: TestServer, vmId: string, command: string) {
-  const terminal = await ConsoleSocket.open(server.url, client, vmId);
-  try {
-    terminal.type('\n');
-    await terminal.waitFor(/# $/, 60_000);
-    const mark = terminal.output.length;
-    terminal.type(`${command}; echo done-$((40+2))\n`);
-    await terminal.waitFor(/done-42/, 30_000, mark);
-    return terminal.output.slice(mark);
-  } finally {
-    terminal.close();
-  }
-}
 
 // Members' home disks with real guests (TCG; the tiny image mounts its home on /root), on
 // Postgres under CI.
@@ -80,9 +65,9 @@ describe.skipIf(skipReason)('home disks with real guests', () => {
     expect(first.status).toBe(201);
     await waitForVmState(student, first.body.id, 'running', 120_000);
     expect(fs.existsSync(homeFile())).toBe(true);
-    const mounted = await run(
+    const mounted = await runOnConsole(
+      server.url,
       student,
-      server,
       first.body.id,
       'grep " /root " /proc/mounts; echo kept > /root/kept; echo lost > /etc/lost; sync',
     );
@@ -114,7 +99,12 @@ describe.skipIf(skipReason)('home disks with real guests', () => {
         { timeout: 120_000, interval: 200 },
       )
       .toBe(true);
-    const afterReset = await run(student, server, first.body.id, 'cat /root/kept; cat /etc/lost');
+    const afterReset = await runOnConsole(
+      server.url,
+      student,
+      first.body.id,
+      'cat /root/kept; cat /etc/lost',
+    );
     expect(afterReset).toContain('kept');
     expect(afterReset).toMatch(/'\/etc\/lost': No such file/);
 
@@ -124,7 +114,9 @@ describe.skipIf(skipReason)('home disks with real guests', () => {
     const next = await student.send('POST', '/api/v1/vms', lab('second'));
     expect(next.status).toBe(201);
     await waitForVmState(student, next.body.id, 'running', 120_000);
-    expect(await run(student, server, next.body.id, 'cat /root/kept')).toContain('kept');
+    expect(await runOnConsole(server.url, student, next.body.id, 'cat /root/kept')).toContain(
+      'kept',
+    );
     for (const id of [first.body.id, next.body.id])
       await student.send('DELETE', `/api/v1/vms/${id}`);
   });

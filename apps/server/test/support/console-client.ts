@@ -78,3 +78,26 @@ export class ConsoleSocket {
     this.socket.close();
   }
 }
+
+/**
+ * Runs a shell command on a lab's serial console (a fresh ticket, a prompt first); answers what
+ * it printed up to a marker echoed after it.
+ */
+export async function runOnConsole(
+  baseUrl: string,
+  client: TestClient,
+  vmId: string,
+  command: string,
+): Promise<string> {
+  const terminal = await ConsoleSocket.open(baseUrl, client, vmId);
+  try {
+    terminal.type('\n');
+    await terminal.waitFor(/# $/, 60_000);
+    const mark = terminal.output.length;
+    terminal.type(`${command}; echo done-$((40+2))\n`);
+    await terminal.waitFor(/done-42/, 30_000, mark);
+    return terminal.output.slice(mark);
+  } finally {
+    terminal.close();
+  }
+}
