@@ -16,11 +16,11 @@ describe('ensureHomeDisk', () => {
     expect(stat.size).toBe(1024 ** 3);
     expect(stat.blocks * 512).toBeLessThan(64 * 1024 ** 2);
     const header = execFileSync('/usr/sbin/dumpe2fs', ['-h', file], {
-      stderr: 'ignore',
+      stdio: ['ignore', 'pipe', 'ignore'],
     }).toString();
     expect(header).toMatch(/Filesystem volume name:\s+labvisor-home/);
     const root = execFileSync('/usr/sbin/debugfs', ['-R', 'stat /', file], {
-      stderr: 'ignore',
+      stdio: ['ignore', 'pipe', 'ignore'],
     }).toString();
     expect(root).toMatch(/User:\s+1000\s+Group:\s+1000/);
     // Made once: a second call keeps what is there.
