@@ -143,7 +143,7 @@ export class VmService extends EventEmitter<{
     await this.#engine.assertDiskRoom(`create VM "${body.name}"`, 0);
     const host = this.#engine.capacity().allocatable;
     const homes = HomeDisks.enabled(tenant);
-    if (homes) await this.#assertHomeFree({ tenant_id: tenant.id, owner_id: actor.user.id });
+    if (homes) await this.#assertHomeUsable({ tenant_id: tenant.id, owner_id: actor.user.id });
     // A new home is admitted with the lab that makes it.
     const homeGib =
       homes && !(await this.#homeDisks.exists(tenant.id, actor.user.id)) ? tenant.home_disk_gib : 0;
@@ -334,7 +334,7 @@ export class VmService extends EventEmitter<{
       await assertWithinClassHours(this.#knex, actor, vm.tenant_id);
     }
     const tenant = next.admission ? await findTenantById(this.#knex, vm.tenant_id) : undefined;
-    if (tenant && HomeDisks.enabled(tenant)) await this.#assertHomeFree(vm);
+    if (tenant && HomeDisks.enabled(tenant)) await this.#assertHomeUsable(vm);
     if (next.admission) {
       const admitted = await admit(this.#knex, {
         tenantId: vm.tenant_id,
@@ -407,12 +407,20 @@ export class VmService extends EventEmitter<{
   }
 
   /**
-   * Refuses to start a lab while another lab of its owner in the class is live: their home disk
-   * goes with one running lab at a time.
+   * Refuses to start a lab of a class with home disks on a driver that cannot attach one, or
+   * while another lab of its owner in the class is live: their home disk goes with one running
+   * lab at a time.
    */
-  async #assertHomeFree(
+  async #assertHomeUsable(
     vm: Pick<VmRow, 'tenant_id' | 'owner_id'> & { id?: string },
   ): Promise<void> {
+    const driver = this.#engine.info();
+    if (!driver.features.includes('home-disks')) {
+      throw new AppError(
+        'INVALID_STATE',
+        `This class gives its members home disks, which labs on the ${driver.name} driver cannot have; an admin can set its home disk size to 0.`,
+      );
+    }
     if (!vm.owner_id) return;
     const other = await this.#knex<VmRow>('vms')
       .where({ tenant_id: vm.tenant_id, owner_id: vm.owner_id })
