@@ -181,7 +181,10 @@ export class VmTable {
           vmId: spec.id,
         });
       }
-      if (adopted) record.state = adopted.runState;
+      if (adopted) {
+        record.state = adopted.unavailable ? 'unavailable' : adopted.runState;
+        record.cause = adopted.unavailable;
+      }
       await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
       writeJsonAtomic(recordFiles(dir).spec, spec);
       persistStatus(record);
@@ -207,7 +210,8 @@ export class VmTable {
     const adopted = await this.#requireDriver()
       .adopt(driverVmOf(record))
       .catch(() => undefined);
-    if (adopted === undefined || this.#records.get(id) !== record) return;
+    // Out of reach now: its member's return decides (the driver reports it).
+    if (adopted === undefined || adopted?.unavailable || this.#records.get(id) !== record) return;
     this.#applyShared(record, adopted ? adopted.runState : 'stopped');
   }
 
@@ -356,7 +360,11 @@ export class VmTable {
             action: saved.ending === 'suspended' ? 'suspend' : 'stop',
           });
         }
-        if (adopted) {
+        if (adopted?.unavailable) {
+          record.state = 'unavailable';
+          record.cause = adopted.unavailable;
+          record.logger.warn({ cause: adopted.unavailable }, 'adopted VM out of reach');
+        } else if (adopted) {
           record.state = adopted.runState;
           record.cause = undefined;
           record.logger.info({ pid: adopted.pid, state: adopted.runState }, 'adopted running VM');

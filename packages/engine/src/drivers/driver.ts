@@ -38,6 +38,13 @@ export interface DriverVm {
 /** Whether the guest's vCPUs run. */
 export type RunState = 'running' | 'paused';
 
+/** A guest an engine took over: its process, its state, and why it is out of reach, if it is. */
+export interface Adopted {
+  pid: number;
+  runState: RunState;
+  unavailable?: string;
+}
+
 /** The consoles a VM has: its serial terminal (raw bytes) and its display (RFB). */
 export type ConsoleKind = 'serial' | 'vnc';
 
@@ -173,8 +180,12 @@ export interface Driver {
    * (updated) spec — hostname, user, machine-id, clock (drivers with the `templates` feature).
    */
   claim?(vm: DriverVm): Promise<void>;
-  /** Finds a guest left running by an earlier engine and takes it over; null if there is none. */
-  adopt(vm: DriverVm): Promise<{ pid: number; runState: RunState } | null>;
+  /**
+   * Finds a guest left running by an earlier engine and takes it over; null if there is none.
+   * `unavailable` says why a guest cannot be reached now (its cluster member is offline): it may
+   * well run on, and the driver reports it back once it can.
+   */
+  adopt(vm: DriverVm): Promise<Adopted | null>;
   /**
    * Whether the VM's instance exists (running or not), for a driver whose instances other servers
    * make too (`shared-instances`): a VM another server admitted may not have one yet.

@@ -3,6 +3,7 @@ import type { HostResources } from '../../capacity.js';
 import { EngineError } from '../../errors.js';
 import type { EngineLogger } from '../../logger.js';
 import type {
+  Adopted,
   ConsoleKind,
   Driver,
   DriverInfo,
@@ -151,7 +152,15 @@ export class IncusDriver implements Driver {
       .catch(() => [] as Array<{ server_name: string; status: string }>);
     const host: HostResources = { vcpus: 0, memoryMib: 0 };
     const resources = new Map<string, HostResources>();
-    for (const target of members.length > 0 ? members.map((m) => m.server_name) : ['']) {
+    // A member offline now cannot tell its resources: it counts from when it is back.
+    const online = members.filter((member) => member.status === 'Online');
+    if (online.length < members.length) {
+      logger.warn(
+        { offline: members.filter((m) => m.status !== 'Online').map((m) => m.server_name) },
+        'cluster members offline at start: their resources are not counted',
+      );
+    }
+    for (const target of members.length > 0 ? online.map((m) => m.server_name) : ['']) {
       const answer = await client.call<{ cpu: { total: number }; memory: { total: number } }>(
         'GET',
         `/1.0/resources${target ? `?target=${encodeURIComponent(target)}` : ''}`,
@@ -333,17 +342,52 @@ export class IncusDriver implements Driver {
     return { pid, runState: 'running', bootPath: 'cold' };
   }
 
-  async adopt(vm: DriverVm): Promise<{ pid: number; runState: RunState } | null> {
+  async adopt(vm: DriverVm): Promise<Adopted | null> {
     let instance: InstanceFull;
     try {
       instance = await this.#instance(vm);
     } catch (error) {
       if (error instanceof EngineError && error.code === 'NOT_FOUND') return null;
+      // Its member does not answer (offline, unreachable): out of reach, not gone.
+      if (error instanceof EngineError && error.code === 'UNAVAILABLE')
+        return this.#outOfReach(vm.id, `Its host cannot be reached (${error.message})`);
       throw error;
     }
-    if (!isLive(instance.status)) return null;
+    if (!isLive(instance.status)) {
+      const member = await this.#offlineMember(instance.location);
+      if (member) {
+        this.#track(vm.id, vm.spec.project, instance);
+        return this.#outOfReach(vm.id, describeOffline(member));
+      }
+      return null;
+    }
     const pid = this.#track(vm.id, vm.spec.project, instance);
     return { pid, runState: instance.status === 'Frozen' ? 'paused' : 'running' };
+  }
+
+  /** An adopted VM whose guest cannot be reached now: followed until its member is back. */
+  #outOfReach(vmId: string, reason: string): Adopted {
+    if (!this.#pids.has(vmId)) this.#pids.set(vmId, 0);
+    this.#unavailable.add(vmId);
+    return { pid: this.#pids.get(vmId) ?? 0, runState: 'running', unavailable: reason };
+  }
+
+  /** The cluster member `name` when it is not online (its status and message), else undefined. */
+  async #offlineMember(name: string | undefined): Promise<IncusMember | undefined> {
+    if (!name || name === 'none') return undefined;
+    const member = await this.#client
+      .call<{ server_name: string; status: string; message: string; url: string }>(
+        'GET',
+        `/1.0/cluster/members/${encodeURIComponent(name)}`,
+      )
+      .catch(() => undefined);
+    if (!member || member.status === 'Online' || member.status === 'Evacuated') return undefined;
+    return {
+      name: member.server_name,
+      status: member.status,
+      message: member.message,
+      url: member.url,
+    };
   }
 
   async hasInstance(vm: DriverVm): Promise<boolean> {
@@ -640,9 +684,7 @@ export class IncusDriver implements Driver {
       if (location.member !== member.name) continue;
       if (!this.#pids.has(vmId) || this.#unavailable.has(vmId)) continue;
       this.#unavailable.add(vmId);
-      this.#observer.onAvailability?.(vmId, {
-        reason: `Its host "${member.name}" is ${member.status.toLowerCase()}${member.message ? ` (${member.message})` : ''}`,
-      });
+      this.#observer.onAvailability?.(vmId, { reason: describeOffline(member) });
     }
   }
 
@@ -742,4 +784,9 @@ function exitOf(cause: string, shutdownReason?: string): ExitInfo {
 function snapshotInfoOf(snapshot: IncusSnapshot): SnapshotInfo {
   const name = snapshot.name.split('/').pop() ?? snapshot.name;
   return { name, memory: snapshot.stateful, sizeBytes: 0, createdAt: snapshot.created_at };
+}
+
+/** Why a VM on a member that is not online is out of reach, as its page says it. */
+function describeOffline(member: IncusMember): string {
+  return `Its host "${member.name}" is ${member.status.toLowerCase()}${member.message ? ` (${member.message})` : ''}`;
 }

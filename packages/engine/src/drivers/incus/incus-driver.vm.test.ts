@@ -151,7 +151,7 @@ describe.skipIf(skipReason)('the Incus driver on a three-member cluster', () => 
     expect(cluster.instances('lv-tenant-b')).toEqual([]);
   }, 60_000);
 
-  it('marks labs unavailable while their member is down, and running again once it is back', async () => {
+  it('marks labs unavailable while their member is down, also for a server started then, and running again once it is back', async () => {
     const ids = ['far-1', 'far-2'];
     for (const id of ids) {
       await engine.createVm(tinyContainerSpec(imagePath, id, { project: 'tenant-c' }));
@@ -170,6 +170,16 @@ describe.skipIf(skipReason)('the Incus driver on a three-member cluster', () => 
       .poll(async () => (await engine.getVm(id)).state, { timeout: 60_000, interval: 500 })
       .toBe('unavailable');
     expect((await engine.getVm(id)).cause).toMatch(new RegExp(`"${member.name}" is offline`));
+    // A server that starts while the member is down finds the lab out of reach too, not crashed,
+    // and counts the members that answer.
+    const started = await createEngine(config);
+    try {
+      expect(await started.getVm(id)).toMatchObject({ state: 'unavailable' });
+      expect((await started.getVm(id)).cause).toMatch(new RegExp(`"${member.name}"`));
+      expect(started.info().error).toBeUndefined();
+    } finally {
+      await started.close();
+    }
     await cluster.restartMember(member);
     await expect
       .poll(async () => (await engine.getVm(id)).state, { timeout: 60_000, interval: 500 })
