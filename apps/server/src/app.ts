@@ -1,5 +1,5 @@
 import type { CapacityReport, DriverInfo, HostMember } from '@labvisor/engine';
-import { API_ROUTES } from '@labvisor/shared';
+import { API_ROUTES, type RouteSpec } from '@labvisor/shared';
 import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import type { Database } from './db/database.js';
@@ -21,6 +21,7 @@ import { RosterService } from './domain/tenants/roster-service.js';
 import { ScheduleService } from './domain/tenants/schedule-service.js';
 import type { TenantProjects } from './domain/tenants/tenant-projects.js';
 import { TenantService } from './domain/tenants/tenant-service.js';
+import type { LabFiles } from './domain/vms/lab-files.js';
 import type { NetworkPolicy } from './domain/vms/network-policy.js';
 import type { SnapshotService } from './domain/vms/snapshot-service.js';
 import type { VmService } from './domain/vms/vm-service.js';
@@ -40,6 +41,7 @@ import { auditHandlers } from './http/routes/audit.js';
 import { authHandlers } from './http/routes/auth.js';
 import { classTemplateHandlers } from './http/routes/class-templates.js';
 import { consoleHandlers } from './http/routes/consoles.js';
+import { fileHandlers } from './http/routes/files.js';
 import { hostHandlers } from './http/routes/host.js';
 import { imageHandlers } from './http/routes/images.js';
 import { inviteHandlers } from './http/routes/invites.js';
@@ -84,6 +86,8 @@ export interface AppDeps {
   /** Guest images built in the background, for the host page. */
   imageBuilds: Pick<BackgroundImageBuilds, 'status'>;
   snapshots: SnapshotService;
+  /** Files in and out of labs through their guest agent. */
+  labFiles: LabFiles;
   /** Image uploads and deletes (`POST|DELETE /api/v1/images`). */
   images: ImageImport;
   logger: Logger;
@@ -168,6 +172,7 @@ export function createApp(deps: AppDeps): Express {
       ...rosterHandlers(knex, new RosterService(knex), users),
       ...snapshotHandlers(deps.vms, deps.snapshots),
       ...classTemplateHandlers(deps.vms, deps.images),
+      ...fileHandlers(deps.labFiles),
       ...consoleHandlers({
         knex,
         vms: deps.vms,
@@ -212,18 +217,27 @@ function countAdmissionRefusals(metrics: Metrics): ErrorRequestHandler {
   };
 }
 
+/** The routes whose body is raw bytes (an image, a file for a lab), as method and path pattern. */
+const BINARY_BODY_ROUTES = Object.values(API_ROUTES as Record<string, RouteSpec>)
+  .filter((route) => route.binaryBody !== undefined)
+  .map((route) => ({
+    method: route.method.toUpperCase(),
+    path: new RegExp(`^${route.path.replace(/:\w+/g, '[^/]+')}$`),
+  }));
+
 /**
- * Refuses a request body that is not JSON (except an image upload's bytes): a body of another type
+ * Refuses a request body that is not JSON (except the raw bytes of a route that takes them): a body of another type
  * would otherwise go unread, and a request whose body was meant to say something must not act as
  * if it said nothing.
  */
 const requireJsonBodies: RequestHandler = (req, _res, next) => {
   const hasBody =
     Number(req.get('content-length') ?? 0) > 0 || req.get('transfer-encoding') !== undefined;
-  const isUpload =
-    req.method === API_ROUTES.uploadImage.method.toUpperCase() &&
-    `/api/v1${req.path}` === API_ROUTES.uploadImage.path;
-  if (!hasBody || isUpload || req.is('application/json')) return next();
+  const path = `/api/v1${req.path}`;
+  const isBinary = BINARY_BODY_ROUTES.some(
+    (route) => route.method === req.method && route.path.test(path),
+  );
+  if (!hasBody || isBinary || req.is('application/json')) return next();
   next(
     new AppError('VALIDATION', 'The request body must be JSON (Content-Type: application/json).'),
   );

@@ -26,6 +26,7 @@ import { ReplicaRegistry } from './domain/replicas/replica-registry.js';
 import { HomeDisks } from './domain/tenants/home-disks.js';
 import { TenantProjects } from './domain/tenants/tenant-projects.js';
 import { IdleSuspender } from './domain/vms/idle-suspender.js';
+import { LabFiles } from './domain/vms/lab-files.js';
 import { NetworkPolicy } from './domain/vms/network-policy.js';
 import { ScheduleKeeper } from './domain/vms/schedule-keeper.js';
 import { SnapshotService } from './domain/vms/snapshot-service.js';
@@ -194,6 +195,7 @@ export function buildServer(options: ServerOptions): LabvisorServer {
     pools: new PoolService({ knex, engine, filler: poolFiller }),
     imageBuilds,
     snapshots: new SnapshotService({ knex, engine, vms }),
+    labFiles: new LabFiles(knex, vms, engine),
     images: new ImageImport(knex, options.images, engine),
     logger,
     sessionMiddleware,

@@ -47,6 +47,14 @@ const VALID_BODIES: Partial<Record<RouteName, unknown>> = {
   },
 };
 
+/** A query each route with a required one accepts (the same reason as {@link VALID_BODIES}). */
+const VALID_QUERIES: Partial<Record<RouteName, string>> = {
+  readLabFile: '?path=~/probe',
+  writeLabFile: '?path=~/probe',
+  handoutFile: '?path=~/probe',
+  collectFiles: '?path=~/probe',
+};
+
 /** Tables whose contents must not change when requests are refused. */
 const TABLES = [
   'tenants',
@@ -253,7 +261,7 @@ describe.each(TEST_DATABASES)('API hardening on $name', (kind) => {
         // A well-formed request: what answers is the access check, not the body's validation.
         const answer = await outsider.send(
           operation.method.toUpperCase(),
-          pathOf(operation.path),
+          pathOf(operation.path) + (VALID_QUERIES[name] ?? ''),
           operation.method === 'get' ? undefined : (VALID_BODIES[name] ?? {}),
         );
         expect({

@@ -268,6 +268,27 @@ export const api = {
     onProgress: (sent: number, total: number) => void,
   ) => uploadFile(API_ROUTES.uploadImage, { query }, file, onProgress),
   deleteImage: (imageId: string) => call(API_ROUTES.deleteImage, { params: { imageId } }),
+  /** Uploads a file into a running lab at `path` (absolute or `~/…`), with progress. */
+  writeLabFile: (
+    vmId: string,
+    path: string,
+    file: Blob,
+    onProgress: (sent: number, total: number) => void,
+  ) => uploadFile(API_ROUTES.writeLabFile, { params: { vmId }, query: { path } }, file, onProgress),
+  /** Where the browser downloads a file of a running lab. */
+  labFileUrl: (vmId: string, path: string) =>
+    urlOf(API_ROUTES.readLabFile, { params: { vmId }, query: { path } }),
+  /** Hands a file out to every member's running lab of the class at `path` (instructors). */
+  handoutFile: (
+    tenantId: string,
+    path: string,
+    file: Blob,
+    onProgress: (sent: number, total: number) => void,
+  ) =>
+    uploadFile(API_ROUTES.handoutFile, { params: { tenantId }, query: { path } }, file, onProgress),
+  /** Where the browser downloads the archive of `path` collected from the class's labs. */
+  collectUrl: (tenantId: string, path: string) =>
+    urlOf(API_ROUTES.collectFiles, { params: { tenantId }, query: { path } }),
   quota: (tenantId: string) => call(API_ROUTES.getQuota, { params: { tenantId } }),
   /** Whether the quota would admit the VM; throws the refusal (QUOTA_EXCEEDED with details) if not. */
   checkVm: async (body: BodyOf<typeof API_ROUTES.createVm>) => {

@@ -292,6 +292,9 @@ cat >"$rootfs/etc/init.d/agent" <<'EOF'
 # line, each carrying the request's id (the contract: infra/images/README.md).
 #   ping ID                  -> pong ID
 #   identity ID BASE64-JSON  -> ok ID | error ID SENTENCE
+#   read ID BASE64-PATH      -> data ID BASE64-BYTES | error ID SENTENCE
+#   write ID BASE64-PATH BASE64-BYTES -> ok ID | error ID SENTENCE
+# A path is absolute, or starts with ~/ (root's home here); files are at most 1 MiB.
 # A clone of a booted template gets its own identity this way: hostname, clock, random seed, and
 # on a guest network its lease's MAC address (then it asks DHCP again).
 export PATH=/sbin:/bin:/usr/sbin:/usr/bin
@@ -302,6 +305,12 @@ stty raw -echo
 # A field of the identity JSON (the engine writes it compactly; strings hold no quotes).
 field() { sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p"; }
 number() { sed -n "s/.*\"$1\":\([0-9][0-9]*\).*/\1/p"; }
+# The path a request names (base64), made absolute; empty when it is not one.
+path_of() {
+  p=$(echo "$1" | base64 -d 2>/dev/null) || return
+  case $p in '~/'*) p=/root/${p#\~/} ;; esac
+  case $p in /*) echo "$p" ;; esac
+}
 while read -r command id payload; do
   case $command in
     ping) echo "pong $id" ;;
@@ -323,6 +332,23 @@ while read -r command id payload; do
         udhcpc -b -i eth0 -x "hostname:$host" -s /usr/share/udhcpc/default.script \
           </dev/null >/dev/null 2>&1 &
       fi
+      echo "ok $id"
+      ;;
+    read)
+      path=$(path_of "$payload")
+      [ -n "$path" ] || { echo "error $id the path must be absolute or start with ~/"; continue; }
+      [ -f "$path" ] || { echo "error $id there is no file $path"; continue; }
+      [ "$(wc -c <"$path")" -le 1048576 ] || { echo "error $id $path is larger than 1 MiB"; continue; }
+      echo "data $id $(base64 "$path" | tr -d '\n')"
+      ;;
+    write)
+      set -f
+      set -- $payload
+      set +f
+      path=$(path_of "$1")
+      [ -n "$path" ] || { echo "error $id the path must be absolute or start with ~/"; continue; }
+      mkdir -p "$(dirname "$path")" && echo "${2:-}" | base64 -d >"$path.labvisor-part" &&
+        mv "$path.labvisor-part" "$path" || { rm -f "$path.labvisor-part"; echo "error $id cannot write $path"; continue; }
       echo "ok $id"
       ;;
     *) echo "error $id unknown request" ;;

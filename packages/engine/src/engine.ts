@@ -10,13 +10,14 @@ import {
   type HostResources,
   type OvercommitRatios,
 } from './capacity.js';
-import type {
-  ConsoleKind,
-  Driver,
-  DriverInfo,
-  HostMember,
-  ProjectLimits,
-  SnapshotInfo,
+import {
+  type ConsoleKind,
+  type Driver,
+  type DriverInfo,
+  type HostMember,
+  MAX_GUEST_FILE_BYTES,
+  type ProjectLimits,
+  type SnapshotInfo,
 } from './drivers/driver.js';
 import { createDriver } from './drivers/registry.js';
 import {
@@ -430,6 +431,41 @@ export class Engine extends EventEmitter<{
         await fsp.rm(target, { force: true });
         throw toEngineError(error, `Failed writing the disk of VM "${id}"`);
       }
+    });
+  }
+
+  /**
+   * A file of a running guest (at most {@link MAX_GUEST_FILE_BYTES}; an absolute path, or `~/` for
+   * the lab user's home), through its agent. UNAVAILABLE for a driver or image without one.
+   */
+  async readGuestFile(id: string, guestPath: string): Promise<Buffer> {
+    return this.#withVm(id, 'read a file of', async (record) => {
+      assertStateIn(id, record.state, ['running'], 'read a file of');
+      if (!this.#driver.readGuestFile)
+        throw new EngineError(
+          'UNAVAILABLE',
+          `The ${this.#driver.name} driver cannot read guest files`,
+        );
+      return this.#driver.readGuestFile(driverVmOf(record), guestPath);
+    });
+  }
+
+  /** Writes a file into a running guest, whole or not at all (see {@link readGuestFile}). */
+  async writeGuestFile(id: string, guestPath: string, bytes: Buffer): Promise<void> {
+    await this.#withVm(id, 'write a file into', async (record) => {
+      assertStateIn(id, record.state, ['running'], 'write a file into');
+      if (bytes.length > MAX_GUEST_FILE_BYTES) {
+        throw new EngineError(
+          'VALIDATION',
+          `A file moved into a lab may be at most ${MAX_GUEST_FILE_BYTES / 1024 ** 2} MiB`,
+        );
+      }
+      if (!this.#driver.writeGuestFile)
+        throw new EngineError(
+          'UNAVAILABLE',
+          `The ${this.#driver.name} driver cannot write guest files`,
+        );
+      await this.#driver.writeGuestFile(driverVmOf(record), guestPath, bytes);
     });
   }
 

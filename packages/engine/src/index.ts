@@ -14,6 +14,7 @@ export type {
   SnapshotInfo,
   StartOptions,
 } from './drivers/driver.js';
+export { MAX_GUEST_FILE_BYTES } from './drivers/driver.js';
 export type { DriverConfig } from './drivers/registry.js';
 export type {
   CreateSnapshotOptions,

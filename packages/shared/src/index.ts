@@ -4,6 +4,7 @@ export * from './api/auth.js';
 export * from './api/class-templates.js';
 export * from './api/common.js';
 export * from './api/consoles.js';
+export * from './api/files.js';
 export * from './api/health.js';
 export * from './api/host.js';
 export * from './api/images.js';

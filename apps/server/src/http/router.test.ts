@@ -12,6 +12,7 @@ import type { ImageImport } from '../domain/images/image-import.js';
 import type { PoolService } from '../domain/pools/pool-service.js';
 import { ReplicaBus } from '../domain/replicas/replica-bus.js';
 import type { HomeDisks } from '../domain/tenants/home-disks.js';
+import type { LabFiles } from '../domain/vms/lab-files.js';
 import type { NetworkPolicy } from '../domain/vms/network-policy.js';
 import type { SnapshotService } from '../domain/vms/snapshot-service.js';
 import type { VmService } from '../domain/vms/vm-service.js';
@@ -93,6 +94,7 @@ describe('the router', () => {
       pools: {} as PoolService,
       imageBuilds: { status: () => [] },
       snapshots: {} as SnapshotService,
+      labFiles: {} as LabFiles,
       images: {} as ImageImport,
       exposeStack: false,
     });

@@ -38,6 +38,9 @@ export interface DriverVm {
 /** Whether the guest's vCPUs run. */
 export type RunState = 'running' | 'paused';
 
+/** Largest file moved in or out of a guest (`readGuestFile`, `writeGuestFile`). */
+export const MAX_GUEST_FILE_BYTES = 1024 * 1024;
+
 /** A guest an engine took over: its process, its state, and why it is out of reach, if it is. */
 export interface Adopted {
   pid: number;
@@ -230,6 +233,10 @@ export interface Driver {
   resetDisk?(vm: DriverVm): Promise<void>;
   /** Writes the stopped VM's disk, flattened onto its base, as one standalone qcow2 file (feature `publish`). */
   exportDisk?(vm: DriverVm, target: string): Promise<void>;
+  /** A file of the running guest, through its agent (feature `guest-files`). */
+  readGuestFile?(vm: DriverVm, guestPath: string): Promise<Buffer>;
+  /** Writes a file into the running guest, through its agent (feature `guest-files`). */
+  writeGuestFile?(vm: DriverVm, guestPath: string, bytes: Buffer): Promise<void>;
   /** Frees what a deleted VM held beyond its folder (its network lease and tap). */
   removeVm?(vm: DriverVm): Promise<void>;
   /** The VM's address on its guest network (`internet` and `class` modes), once it has one. */

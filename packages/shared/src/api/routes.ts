@@ -2,6 +2,7 @@ import type { VmAction } from '../lifecycle.js';
 import { ACCOUNT_ROUTES } from './routes/account-routes.js';
 import { ADMIN_ROUTES } from './routes/admin-routes.js';
 import { CLASS_TEMPLATE_ROUTES } from './routes/class-template-routes.js';
+import { FILE_ROUTES } from './routes/file-routes.js';
 import { IMAGE_ROUTES } from './routes/image-routes.js';
 import { INVITE_ROUTES } from './routes/invite-routes.js';
 import { LTI_ROUTES } from './routes/lti-routes.js';
@@ -28,6 +29,7 @@ export const API_ROUTES = {
   ...IMAGE_ROUTES,
   ...VM_ROUTES,
   ...CLASS_TEMPLATE_ROUTES,
+  ...FILE_ROUTES,
 } as const satisfies Record<string, RouteSpec>;
 
 /** The name of an API operation, e.g. `listVms`. */

@@ -150,3 +150,23 @@ export async function countVmsByState(knex: Knex): Promise<Record<VmState, numbe
   for (const row of counts) byState[row.state] = Number(row.count);
   return byState;
 }
+
+/**
+ * A class's labs: those of `ownerIds`, or of everyone with the member role (not its instructors'
+ * or admins'), by name; never a warm pool's.
+ */
+export function memberLabsQuery(
+  knex: Knex,
+  tenantId: string,
+  ownerIds?: string[],
+): Knex.QueryBuilder<VmRow, VmRow[]> {
+  return knex<VmRow>('vms')
+    .where({ tenant_id: tenantId })
+    .whereNull('pool_id')
+    .whereIn(
+      'owner_id',
+      ownerIds ??
+        knex('memberships').where({ tenant_id: tenantId, role: 'member' }).select('user_id'),
+    )
+    .orderBy('name');
+}

@@ -19,6 +19,7 @@ import { findTenantById, type TenantRow } from '../../db/queries/tenants.js';
 import { findUserById, type UserRow } from '../../db/queries/users.js';
 import {
   findVmById,
+  memberLabsQuery,
   recordDiskBytes,
   recordVmState,
   type VmRow,
@@ -519,20 +520,7 @@ export class VmService extends EventEmitter<{
     ip?: string,
   ): Promise<{ reset: VmRow[]; refused: Array<{ vm: VmRow; reason: string }> }> {
     requireRole(actor, tenantId, 'instructor');
-    const labs = await this.#knex<VmRow>('vms')
-      .where({ tenant_id: tenantId })
-      .whereNull('pool_id')
-      .modify((query) => {
-        if (ownerIds) query.whereIn('owner_id', ownerIds);
-        else
-          query.whereIn(
-            'owner_id',
-            this.#knex('memberships')
-              .where({ tenant_id: tenantId, role: 'member' })
-              .select('user_id'),
-          );
-      })
-      .orderBy('name');
+    const labs = await memberLabsQuery(this.#knex, tenantId, ownerIds);
     const reset: VmRow[] = [];
     const refused: Array<{ vm: VmRow; reason: string }> = [];
     for (const lab of labs) {

@@ -1,6 +1,7 @@
 'use client';
 
 import { useParams } from 'next/navigation';
+import { ClassFiles } from '@/components/class-files';
 import { ClassSettings } from '@/components/class-settings';
 import { ClassVmTable } from '@/components/class-vm-table';
 import { ConfirmButton } from '@/components/confirm-button';
@@ -69,6 +70,7 @@ export default function ClassPage() {
           <p className="muted">Loading the class…</p>
         )}
       </section>
+      {data && <ClassFiles tenantId={tenantId} />}
       {data && (
         <ResetClassCard tenantId={tenantId} memberLabs={memberLabsOf(data)} actions={actions} />
       )}

@@ -6,6 +6,7 @@ import { useParams, useSearchParams } from 'next/navigation';
 import { Suspense, useCallback, useEffect, useState } from 'react';
 import { AppShell } from '@/components/app-shell';
 import { DesktopViewer } from '@/components/desktop-viewer';
+import { LabFilesPanel } from '@/components/lab-files-panel';
 import { RecordingsPanel } from '@/components/recordings-panel';
 import { SerialTerminal } from '@/components/serial-terminal';
 import { SnapshotTimeline } from '@/components/snapshot-timeline';
@@ -96,6 +97,7 @@ function VmPage() {
               />
             </section>
             <VmNetwork vm={vm} onChanged={changed} />
+            {vm.instanceType !== 'container' && <LabFilesPanel vm={vm} />}
             <StartOverPanel vm={vm} supervises={supervises} onChange={changed} />
           </div>
           {supervises && (

@@ -1,8 +1,9 @@
 import net from 'node:net';
+import { MAX_GUEST_FILE_BYTES } from '../driver.js';
 import { sleep } from './process-utils.js';
 
-/** Longest line the guest may answer: what it sends is not trusted. */
-const MAX_LINE_BYTES = 4096;
+/** Longest line the guest may answer (a file's base64 and a little): what it sends is not trusted. */
+const MAX_LINE_BYTES = Math.ceil((MAX_GUEST_FILE_BYTES * 4) / 3) + 4096;
 /** How often a ping is repeated while the agent has not answered (it may not run yet). */
 const PING_INTERVAL_MS = 250;
 
@@ -83,8 +84,26 @@ export class GuestAgent {
     const payload = Buffer.from(JSON.stringify(identity)).toString('base64');
     const answer = await this.#request('identity', payload, timeoutMs);
     if (!answer.startsWith('ok')) {
-      throw new Error(`the guest refused its identity: ${answer.replace(/^error \S+ ?/, '')}`);
+      throw new Error(`the guest refused its identity: ${refusalOf(answer)}`);
     }
+  }
+
+  /** The bytes of a file in the guest (absolute, or `~/` for the lab user's home). */
+  async readFile(guestPath: string, timeoutMs: number): Promise<Buffer> {
+    const answer = await this.#request('read', base64Of(guestPath), timeoutMs);
+    const data = /^data \S+ ?(\S*)$/.exec(answer);
+    if (!data) throw new Error(refusalOf(answer));
+    return Buffer.from(data[1]!, 'base64');
+  }
+
+  /** Writes a file in the guest (its folder made if needed), whole or not at all. */
+  async writeFile(guestPath: string, bytes: Buffer, timeoutMs: number): Promise<void> {
+    const answer = await this.#request(
+      'write',
+      `${base64Of(guestPath)} ${bytes.toString('base64')}`,
+      timeoutMs,
+    );
+    if (!answer.startsWith('ok')) throw new Error(refusalOf(answer));
   }
 
   close(): void {
@@ -121,7 +140,7 @@ export class GuestAgent {
   }
 
   #answer(line: string): void {
-    const match = /^(pong|ok|error) (\d+)\b/.exec(line);
+    const match = /^(pong|ok|error|data) (\d+)\b/.exec(line);
     if (!match) return;
     if (match[1] === 'pong') return void this.#onAnyPong?.();
     const waiter = this.#waiters.get(match[2]!);
@@ -129,4 +148,13 @@ export class GuestAgent {
     this.#waiters.delete(match[2]!);
     waiter(line);
   }
+}
+
+function base64Of(text: string): string {
+  return Buffer.from(text, 'utf8').toString('base64');
+}
+
+/** The agent's sentence in an `error ID SENTENCE` answer. */
+function refusalOf(answer: string): string {
+  return answer.replace(/^\S+ \S+ ?/, '') || 'the guest agent refused';
 }

@@ -20,6 +20,7 @@ import type {
 } from '../driver.js';
 import { bootPathOf } from '../driver.js';
 import type { Accelerator, ProbeGuest } from './accel-probe.js';
+import { GuestAgent } from './guest-agent.js';
 import { ensureHomeDisk } from './home-disk.js';
 import { allocatedBytes, InternalSnapshots } from './internal-snapshots.js';
 import {
@@ -81,6 +82,11 @@ export interface QemuDriverConfig {
  * The QEMU driver: one detached QEMU process per VM, QMP over a unix socket, qcow2 overlays and
  * internal snapshots, suspend by migration to a file, consoles on unix sockets.
  */
+/** How long the guest agent may take to answer before a file moves (it may be busy booting). */
+const GUEST_AGENT_READY_MS = 10_000;
+/** How long a file of at most 1 MiB may take through the guest's serial line. */
+const GUEST_FILE_TIMEOUT_MS = 120_000;
+
 export class QemuDriver implements Driver {
   readonly name = 'qemu';
   readonly #qemuBinary: string;
@@ -166,6 +172,7 @@ export class QemuDriver implements Driver {
         'reset',
         'publish',
         'home-disks',
+        'guest-files',
         ...(this.#templates ? ['templates'] : []),
         ...(this.#networks ? ['guest-networks'] : []),
       ],
@@ -201,6 +208,46 @@ export class QemuDriver implements Driver {
       qemuPaths(vm.dir).disk,
       target,
     ]);
+  }
+
+  async readGuestFile(vm: DriverVm, guestPath: string): Promise<Buffer> {
+    return this.#withAgent(vm, (agent) => agent.readFile(guestPath, GUEST_FILE_TIMEOUT_MS));
+  }
+
+  async writeGuestFile(vm: DriverVm, guestPath: string, bytes: Buffer): Promise<void> {
+    await this.#withAgent(vm, (agent) => agent.writeFile(guestPath, bytes, GUEST_FILE_TIMEOUT_MS));
+  }
+
+  /**
+   * Runs `work` on the guest's agent: UNAVAILABLE when the image runs none or it does not
+   * answer, VALIDATION with the agent's sentence when it refuses (no such file, a bad path).
+   */
+  async #withAgent<T>(vm: DriverVm, work: (agent: GuestAgent) => Promise<T>): Promise<T> {
+    if (!vm.spec.guestAgent) {
+      throw new EngineError(
+        'UNAVAILABLE',
+        `VM "${vm.id}" runs no Labvisor guest agent: files cannot be moved in or out of it`,
+      );
+    }
+    let agent: GuestAgent;
+    try {
+      agent = await GuestAgent.connect(qemuPaths(vm.dir).agent);
+      await agent.waitReady(GUEST_AGENT_READY_MS);
+    } catch (error) {
+      throw new EngineError(
+        'UNAVAILABLE',
+        `The guest agent of VM "${vm.id}" does not answer (${(error as Error).message})`,
+      );
+    }
+    try {
+      return await work(agent);
+    } catch (error) {
+      const message = (error as Error).message;
+      const unanswered = /did not answer|line closed/.test(message);
+      throw new EngineError(unanswered ? 'UNAVAILABLE' : 'VALIDATION', message);
+    } finally {
+      agent.close();
+    }
   }
 
   async createDisk(vm: DriverVm): Promise<void> {
