@@ -61,7 +61,7 @@ describe.skipIf(skipReason)('the debian-lab image', () => {
   });
 
   it(
-    'boots to a login prompt, takes the owner as ada-lovelace on host "web-lab-1", with sudo and their home disk',
+    'boots to a login prompt, takes the owner as ada-lovelace on host "web-lab-1", with sudo, their home disk and files moved in and out',
     async () => {
       const startedMs = Date.now();
       const created = await owner.send('POST', '/api/v1/vms', {
@@ -106,6 +106,29 @@ describe.skipIf(skipReason)('the debian-lab image', () => {
       expect(home).toMatch(/\/dev\/vdb\s+\/home\/ada-lovelace/);
       expect(home).toContain('.labvisor-home');
       expect(home).toContain('.bashrc');
+      // A file moved in through the agent lands in the home, owned by the user, and comes back.
+      const put = await fetch(
+        `${server.url}/api/v1/vms/${vmId}/files?path=${encodeURIComponent('~/notes/todo.txt')}`,
+        {
+          method: 'PUT',
+          headers: {
+            cookie: owner.cookieHeader!,
+            'x-csrf-token': owner.csrfToken!,
+            'content-type': 'application/octet-stream',
+          },
+          body: 'read chapter 3\n',
+        },
+      );
+      expect(put.status).toBe(204);
+      const fileMark = terminal.output.length;
+      terminal.type('stat -c "%U %s" ~/notes/todo.txt; echo file-$((6*7))\n');
+      await terminal.waitFor(/file-42/, 30_000, fileMark);
+      expect(terminal.output.slice(fileMark)).toMatch(/^ada-lovelace 15$/m);
+      const got = await fetch(
+        `${server.url}/api/v1/vms/${vmId}/files?path=${encodeURIComponent('~/notes/todo.txt')}`,
+        { headers: { cookie: owner.cookieHeader! } },
+      );
+      expect(await got.text()).toBe('read chapter 3\n');
       terminal.close();
       console.log(
         `debian-lab: login prompt ${(loginPromptMs / 1000).toFixed(1)} s after POST /vms`,
