@@ -348,10 +348,18 @@ export class IncusDriver implements Driver {
       instance = await this.#instance(vm);
     } catch (error) {
       if (error instanceof EngineError && error.code === 'NOT_FOUND') return null;
-      // Its member does not answer (offline, unreachable): out of reach, not gone.
-      if (error instanceof EngineError && error.code === 'UNAVAILABLE')
-        return this.#outOfReach(vm.id, `Its host cannot be reached (${error.message})`);
-      throw error;
+      // Its member does not answer (offline, unreachable): out of reach, not gone. Where it
+      // lives is in the cluster's database, which answers without the member.
+      if (!(error instanceof EngineError && error.code === 'UNAVAILABLE')) throw error;
+      const where = this.#where(vm);
+      const placed = await this.#client
+        .call<{ location: string }>('GET', `/1.0/instances/${where.name}?project=${where.project}`)
+        .catch(() => undefined);
+      const member = await this.#offlineMember(placed?.location);
+      return this.#outOfReach(
+        vm.id,
+        member ? describeOffline(member) : `Its host cannot be reached (${error.message})`,
+      );
     }
     if (!isLive(instance.status)) {
       const member = await this.#offlineMember(instance.location);
