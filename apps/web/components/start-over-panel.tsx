@@ -104,13 +104,17 @@ function PublishForm({
   vm: Vm;
   onPublish: (work: () => Promise<unknown>, done: string) => Promise<void>;
 }) {
+  // Copying a lab's disk takes from seconds to minutes: say so, and take no second click.
+  const [publishing, setPublishing] = useState(false);
   const submit = async (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
     const name = String(new FormData(event.currentTarget).get('name') ?? '').trim();
+    setPublishing(true);
     await onPublish(
       () => api.publishVm(vm.id, name),
       `Published “${name}”: members of the class can launch labs from it.`,
     );
+    setPublishing(false);
   };
   return (
     <form onSubmit={submit} aria-label="Publish as a class template" className="publish-form">
@@ -130,10 +134,15 @@ function PublishForm({
             defaultValue={`${vm.name}-template`}
           />
         </div>
-        <button className="button" type="submit" disabled={vm.state !== 'stopped'}>
-          Publish
+        <button className="button" type="submit" disabled={vm.state !== 'stopped' || publishing}>
+          {publishing ? 'Publishing…' : 'Publish'}
         </button>
       </div>
+      {publishing && (
+        <p className="muted" role="status">
+          Copying the lab’s disk into the class’s images; a large disk takes a minute or more.
+        </p>
+      )}
     </form>
   );
 }
