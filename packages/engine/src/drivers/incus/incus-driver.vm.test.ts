@@ -195,11 +195,18 @@ describe.skipIf(skipReason)('the Incus driver on a three-member cluster', () => 
 
   it('sees a container that powers off from inside as stopped', async () => {
     const terminal = await console('lab-1');
+    const from = terminal.mark();
     terminal.write('poweroff\n');
-    terminal.close();
-    await expect
-      .poll(async () => (await engine.getVm('lab-1')).state, { timeout: 30_000, interval: 250 })
-      .toBe('stopped');
+    // The shell has the command once it echoes it; the console stays open until the container
+    // is gone, so closing it cannot race the keystrokes on their way through the cluster.
+    await terminal.waitFor('poweroff', 5_000, from);
+    try {
+      await expect
+        .poll(async () => (await engine.getVm('lab-1')).state, { timeout: 30_000, interval: 250 })
+        .toBe('stopped');
+    } finally {
+      terminal.close();
+    }
     await engine.deleteVm('lab-1');
   }, 60_000);
 });
