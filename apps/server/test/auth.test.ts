@@ -78,6 +78,43 @@ describe.each(TEST_DATABASES)('sign-in and the API basics on $name', (kind) => {
   );
 
   it.skipIf(kind.skipReason)(
+    'reads a browser’s session on each request but writes it at most once a minute; a token request has none to sign in or out',
+    async () => {
+      const browser = new TestClient(server.url);
+      expect((await browser.login(ADMIN.email, ADMIN.password)).status).toBe(200);
+      const sessionWrites: string[] = [];
+      const onQuery = (query: { sql: string }) => {
+        if (/^(update|insert into) "sessions"/.test(query.sql)) sessionWrites.push(query.sql);
+      };
+      server.database.knex.on('query', onQuery);
+      try {
+        for (let index = 0; index < 10; index++) {
+          const listed = await browser.send('GET', '/api/v1/vms');
+          expect(listed.status).toBe(200);
+          // The cookie still rolls: each answer gives it a later expiry.
+          expect(listed.headers.get('set-cookie')).toMatch(/labvisor\.sid=/);
+        }
+      } finally {
+        server.database.knex.off('query', onQuery);
+      }
+      expect(sessionWrites.length).toBeLessThanOrEqual(1);
+
+      const created = await browser.send('POST', '/api/v1/tokens', { name: 'no-session' });
+      const bearer = { authorization: `Bearer ${created.body.token}` };
+      for (const [path, body] of [
+        ['/api/v1/auth/login', ADMIN],
+        ['/api/v1/auth/logout', undefined],
+      ] as const) {
+        const answer = await new TestClient(server.url).send('POST', path, body, bearer);
+        expect(answer.status).toBe(400);
+        expect(answer.body.error.message).toBe(
+          'Signing in and out is for browsers: send this request without an Authorization header.',
+        );
+      }
+    },
+  );
+
+  it.skipIf(kind.skipReason)(
     'caps the live API tokens of a user, also against parallel creates',
     async () => {
       const owner = new TestClient(server.url);

@@ -4,6 +4,11 @@ import type { Knex } from 'knex';
 
 const DEFAULT_TTL_MS = 7 * 24 * 60 * 60 * 1000;
 const PRUNE_INTERVAL_MS = 15 * 60 * 1000;
+/**
+ * A session's later expiry is written at most this often: every request of a signed-in browser
+ * touches its session, and each must not be a write to the database.
+ */
+const TOUCH_INTERVAL_MS = 60 * 1000;
 
 type Callback<T = void> = (error?: unknown, value?: T) => void;
 
@@ -16,6 +21,8 @@ function expiryOf(data: SessionData): Date {
 /** An express-session store on the `sessions` table, so sign-ins survive restarts and replicas share them. */
 export class KnexSessionStore extends session.Store {
   private readonly pruneTimer: NodeJS.Timeout;
+  /** When this process last wrote each session's expiry (entries older than TOUCH_INTERVAL_MS go). */
+  readonly #touchedAt = new Map<string, number>();
 
   constructor(private readonly knex: Knex) {
     super();
@@ -28,6 +35,10 @@ export class KnexSessionStore extends session.Store {
 
   /** Deletes every expired session. */
   async pruneExpired(): Promise<number> {
+    const now = Date.now();
+    for (const [sid, at] of this.#touchedAt) {
+      if (now - at >= TOUCH_INTERVAL_MS) this.#touchedAt.delete(sid);
+    }
     // `returning` rather than the affected-row count: knex-pglite does not report counts for deletes.
     const deleted = await this.knex('sessions')
       .where('expires_at', '<', this.knex.fn.now())
@@ -65,6 +76,7 @@ export class KnexSessionStore extends session.Store {
   }
 
   override destroy(sid: string, callback?: Callback): void {
+    this.#touchedAt.delete(sid);
     this.knex('sessions')
       .where({ sid })
       .delete()
@@ -74,7 +86,14 @@ export class KnexSessionStore extends session.Store {
       );
   }
 
+  /** Writes the session's later expiry, unless this process wrote it less than a minute ago. */
   override touch(sid: string, data: SessionData, callback?: Callback): void {
+    const now = Date.now();
+    if (now - (this.#touchedAt.get(sid) ?? 0) < TOUCH_INTERVAL_MS) {
+      callback?.();
+      return;
+    }
+    this.#touchedAt.set(sid, now);
     this.knex('sessions')
       .where({ sid })
       .update({ expires_at: expiryOf(data) })

@@ -50,9 +50,20 @@ export function configurePassport(knex: Knex): passport.PassportStatic {
   return instance;
 }
 
+/** The request's browser session; a request with an API token has none (see session.ts). */
+export function sessionOf(req: Express.Request): Express.Request['session'] {
+  if (!req.session) {
+    throw new AppError(
+      'VALIDATION',
+      'Signing in and out is for browsers: send this request without an Authorization header.',
+    );
+  }
+  return req.session;
+}
+
 /** The session's CSRF token, created on first use. */
 export function csrfTokenOf(req: Express.Request): string {
-  const session = req.session;
+  const session = sessionOf(req);
   session.csrfToken ??= randomBytes(24).toString('base64url');
   return session.csrfToken;
 }
@@ -123,6 +134,7 @@ export async function actorOf(req: Express.Request, knex: Knex): Promise<Actor> 
 
 /** Signs the user in on the request's session (a new session id: a planted cookie is worthless). */
 export function logIn(req: Request, user: UserRow): Promise<void> {
+  sessionOf(req);
   return new Promise((resolve, reject) =>
     req.logIn(user, (error) => (error ? reject(error) : resolve())),
   );

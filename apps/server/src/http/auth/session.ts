@@ -8,14 +8,15 @@ const SESSION_TTL_MS = 7 * 24 * 60 * 60 * 1000;
 
 /**
  * The session middleware (cookie HttpOnly, SameSite=Lax, Secure behind https), shared by the API
- * and the WebSocket upgrade, sessions stored in Postgres.
+ * and the WebSocket upgrade, sessions stored in Postgres. A request with an `Authorization` header
+ * (an API token) has no session: nothing is read, made or stored for it.
  */
 export function createSessionMiddleware(options: {
   store: KnexSessionStore;
   secret: string;
   secureCookies: boolean;
 }): RequestHandler {
-  return session({
+  const middleware = session({
     name: SESSION_COOKIE_NAME,
     store: options.store,
     secret: options.secret,
@@ -29,4 +30,5 @@ export function createSessionMiddleware(options: {
       maxAge: SESSION_TTL_MS,
     },
   });
+  return (req, res, next) => (req.headers.authorization ? next() : middleware(req, res, next));
 }

@@ -6,7 +6,7 @@ import { recordAudit } from '../../db/queries/audit.js';
 import { listMemberships, toUser, touchLastLogin, type UserRow } from '../../db/queries/users.js';
 import type { LoginThrottle } from '../../domain/auth/login-throttle.js';
 import { AppError } from '../../errors.js';
-import { csrfTokenOf, logIn, SIGN_IN_FAILED_MESSAGE } from '../auth/authentication.js';
+import { csrfTokenOf, logIn, SIGN_IN_FAILED_MESSAGE, sessionOf } from '../auth/authentication.js';
 import { OIDC_CALLBACK_PATH, type OidcSignIn } from '../auth/oidc.js';
 import { SESSION_COOKIE_NAME } from '../auth/session.js';
 import { publicOriginOf } from '../public-origin.js';
@@ -31,7 +31,7 @@ export function authHandlers(deps: {
     authProviders: () => ({ password: true, oidc: deps.oidc !== undefined }),
 
     oidcLogin: async (_input, { req, res }) => {
-      res.redirect(await requireOidc().start(req.session, originOf(req) + OIDC_CALLBACK_PATH));
+      res.redirect(await requireOidc().start(sessionOf(req), originOf(req) + OIDC_CALLBACK_PATH));
       return ANSWERED;
     },
 
@@ -39,7 +39,7 @@ export function authHandlers(deps: {
       const oidc = requireOidc();
       let user: UserRow;
       try {
-        user = await oidc.finish(req.session, new URL(req.originalUrl, originOf(req)), ip);
+        user = await oidc.finish(sessionOf(req), new URL(req.originalUrl, originOf(req)), ip);
       } catch (error) {
         // A browser arrives here: send it to the sign-in page with the reason, never a JSON error.
         const message =
@@ -53,6 +53,7 @@ export function authHandlers(deps: {
     },
 
     login: async ({ body: credentials }, { req, res, ip }) => {
+      sessionOf(req);
       const admitted = await throttle.begin(credentials.email, ip ?? 'unknown');
       if ('retryAfterMs' in admitted) {
         const retryAfterSeconds = Math.ceil(admitted.retryAfterMs / 1000);
@@ -92,12 +93,13 @@ export function authHandlers(deps: {
     },
 
     logout: async (_input, { req, res, ip }) => {
+      const session = sessionOf(req);
       const user = req.user;
       await new Promise<void>((resolve, reject) =>
         req.logOut((error) => (error ? reject(error) : resolve())),
       );
       await new Promise<void>((resolve, reject) =>
-        req.session.destroy((error) => (error ? reject(error) : resolve())),
+        session.destroy((error) => (error ? reject(error) : resolve())),
       );
       res.clearCookie(SESSION_COOKIE_NAME);
       if (user) {
