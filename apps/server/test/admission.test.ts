@@ -92,6 +92,51 @@ describe.each(TEST_DATABASES)('admission on $name', (kind) => {
     expect((await student.send('GET', '/api/v1/vms')).body.items).toEqual([]);
   });
 
+  // Embedded PGlite has one connection, so any transaction makes every other query wait there:
+  // only a Postgres server can hold a lock while a dry run asks.
+  if (kind.name === 'postgres')
+    it.skipIf(kind.skipReason)(
+      'answers a dry run while a create of the same tenant holds its quota lock, from the sums a create meets',
+      async () => {
+        const knex = server.database.knex;
+        let release!: () => void;
+        const released = new Promise<void>((resolve) => {
+          release = resolve;
+        });
+        let locked!: () => void;
+        const isLocked = new Promise<void>((resolve) => {
+          locked = resolve;
+        });
+        const holder = knex.transaction(async (trx) => {
+          await trx('quotas').where({ tenant_id: tenantId }).forUpdate().first();
+          locked();
+          await released;
+        });
+        try {
+          await isLocked;
+          const answer = await Promise.race([
+            student.send('POST', '/api/v1/vms?dryRun=1', body('dry')),
+            new Promise<'waited'>((resolve) => setTimeout(() => resolve('waited'), 10_000)),
+          ]);
+          expect(answer).not.toBe('waited');
+          expect(answer).toMatchObject({ status: 200, body: { admitted: true } });
+          // The sums it reads are the ones a create meets: beyond the quota is refused.
+          const full = await student.send(
+            'POST',
+            '/api/v1/vms?dryRun=1',
+            body('dry', { diskGib: LIMITS.diskGib + 1 }),
+          );
+          expect(full.body.error).toMatchObject({
+            code: 'QUOTA_EXCEEDED',
+            details: { resource: 'diskGib' },
+          });
+        } finally {
+          release();
+          await holder;
+        }
+      },
+    );
+
   it.skipIf(kind.skipReason)('refuses a network this host does not offer, saying why', async () => {
     const refused = await student.send(
       'POST',

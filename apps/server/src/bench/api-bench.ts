@@ -1,8 +1,11 @@
 /**
  * The server's benchmark (`npm run bench`), on embedded PGlite and on a throwaway Postgres server
- * in the same run: requests/s and p99 latency of `GET /api/v1/vms` and of
- * `POST /api/v1/vms?dryRun=1` under autocannon, beside their anchor (a bare `node:http` server in
- * the same process answering the same bytes, loaded the same way); then admission at scale: 100
+ * in the same run: requests/s and p99 latency under autocannon (in a worker thread of its own) of
+ * `GET /api/v1/vms` with an API token and with a browser's session cookie, beside its anchor (a
+ * bare `node:http` server in the same process running the same SQL on the same database: who sends
+ * the token, then the VMs they see), and of `POST /api/v1/vms?dryRun=1` beside a bare `node:http`
+ * server answering the same bytes as the VM list without any SQL (the machine's HTTP limit), each
+ * loaded the same way; then admission at scale: 100
  * tenants whose quota admits 3 running VMs each fire 5 creates at once, on a host with room for
  * fewer VMs than all quotas together, and the bench counts how many were admitted beyond a quota
  * or the host (must be 0). The engine runs the fake driver (admitted VMs hold their resources
@@ -23,8 +26,15 @@ import pino from 'pino';
 import { type Database, openDatabase } from '../db/database.js';
 import { migrateToLatest } from '../db/migrate.js';
 import { insertTenant } from '../db/queries/tenants.js';
+import { findUserByTokenHash } from '../db/queries/tokens.js';
+import { splitRoles } from '../db/queries/users.js';
+import { toVm } from '../db/queries/vms.js';
 import { postgresMissingReason, startPostgresCluster } from '../db/throwaway-postgres.js';
+import { hashPassword } from '../domain/auth/passwords.js';
+import { hashSecretToken } from '../domain/auth/secret-tokens.js';
 import { defaultImageImportSettings } from '../domain/images/image-import.js';
+import { visibleVmsQuery } from '../domain/vms/vm-visibility.js';
+import { SESSION_COOKIE_NAME } from '../http/auth/session.js';
 import { buildServer, type LabvisorServer } from '../server.js';
 import { createTokenUser } from './fixtures.js';
 
@@ -53,6 +63,9 @@ interface BenchTenant {
   token: string;
 }
 
+/** The first bench tenant's member signs in with this password (the browser-session figure). */
+const BENCH_PASSWORD = 'bench password, not secret';
+
 /** Requests/s and latency of one endpoint under load. */
 interface LoadFigures {
   requestsPerSecond: number;
@@ -76,8 +89,12 @@ interface AdmissionFigures {
 /** What one database's run measured. */
 interface DatabaseFigures {
   database: 'pglite' | 'postgres';
-  bare: LoadFigures;
+  /** The anchor of the lists: bare node:http running the same SQL. */
+  bareSql: LoadFigures;
+  /** The anchor of the dry run: bare node:http answering the list's bytes, no SQL. */
+  bareBytes: LoadFigures;
   listVms: LoadFigures;
+  listVmsSession: LoadFigures;
   dryRun: LoadFigures;
   admission: AdmissionFigures;
 }
@@ -90,12 +107,16 @@ interface BenchServer {
   base: string;
 }
 
-/** Loads `url` for LOAD_SECONDS; throws on any non-2xx answer or error. */
+/**
+ * Loads `url` for LOAD_SECONDS from a worker thread (so the load generator does not share the
+ * server's event loop); throws on any non-2xx answer or error.
+ */
 async function load(url: string, options: Partial<autocannon.Options>): Promise<LoadFigures> {
   const result = await autocannon({
     url,
     connections: CONNECTIONS,
     duration: LOAD_SECONDS,
+    workers: 1,
     ...options,
   });
   if (result.non2xx > 0 || result.errors > 0)
@@ -140,6 +161,9 @@ async function seedFixture(
   const owner = await knex('memberships')
     .where({ tenant_id: first.tenantId })
     .first<{ user_id: string }>('user_id');
+  await knex('users')
+    .where({ id: owner!.user_id })
+    .update({ password_hash: await hashPassword(BENCH_PASSWORD) });
   await knex('vms').insert(
     Array.from({ length: LISTED_VMS }, (_, index) => ({
       tenant_id: first.tenantId,
@@ -184,14 +208,16 @@ async function startServer(database: Database): Promise<BenchServer> {
   return { server, engine, runDir, base };
 }
 
-/**
- * The anchor: a bare `node:http` server answering, to every request, the bytes `GET /api/v1/vms`
- * answers, loaded the same way: what this machine and process can serve at most.
- */
-async function measureBareHttp(body: string): Promise<LoadFigures> {
+/** Loads a bare `node:http` server answering each request with `answer`'s JSON, then closes it. */
+async function measureBareHttp(answer: () => Promise<string>): Promise<LoadFigures> {
   const bare = http.createServer((_req, res) => {
-    res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
-    res.end(body);
+    answer().then(
+      (body) => {
+        res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
+        res.end(body);
+      },
+      () => res.writeHead(500).end(),
+    );
   });
   await new Promise<void>((resolve) => bare.listen(0, '127.0.0.1', resolve));
   try {
@@ -201,16 +227,51 @@ async function measureBareHttp(body: string): Promise<LoadFigures> {
   }
 }
 
-/** Loads `GET /api/v1/vms` and then `POST /api/v1/vms?dryRun=1` as the first tenant. */
+/**
+ * The same SQL as `GET /api/v1/vms` with an API token, with no framework around it: who sends the
+ * token (with their roles), then the VMs they see, as the API's JSON.
+ */
+async function listVmsBare(knex: Knex, token: string): Promise<string> {
+  const row = await findUserByTokenHash(knex, hashSecretToken(token));
+  if (!row) throw new Error('the bench token is unknown');
+  const vms = await visibleVmsQuery(knex, splitRoles(row)).orderBy('name');
+  return JSON.stringify({ items: vms.map(toVm) });
+}
+
+/** Signs the first tenant's member in; answers the session cookie. */
+async function signIn(base: string, email: string): Promise<string> {
+  const response = await fetch(`${base}/api/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email, password: BENCH_PASSWORD }),
+  });
+  const cookie = response.headers
+    .getSetCookie()
+    .find((each) => each.startsWith(`${SESSION_COOKIE_NAME}=`));
+  if (response.status !== 200 || !cookie) throw new Error(`sign-in answered ${response.status}`);
+  return cookie.split(';')[0]!;
+}
+
+/**
+ * Loads `GET /api/v1/vms` (with the token, then with a browser session) beside bare node:http
+ * running the same SQL, and `POST /api/v1/vms?dryRun=1` beside bare node:http answering the same
+ * bytes without SQL, as the first tenant.
+ */
 async function measureEndpoints(
   base: string,
+  knex: Knex,
   first: BenchTenant,
   imageId: string,
-): Promise<{ listVms: LoadFigures; dryRun: LoadFigures; bare: LoadFigures }> {
+): Promise<Omit<DatabaseFigures, 'database' | 'admission'>> {
   const headers = { authorization: `Bearer ${first.token}`, 'content-type': 'application/json' };
-  const listed = await fetch(`${base}/api/v1/vms`, { headers });
-  const bare = await measureBareHttp(await listed.text());
+  const listed = await (await fetch(`${base}/api/v1/vms`, { headers })).text();
+  if (listed !== (await listVmsBare(knex, first.token)))
+    throw new Error('the bare server does not answer what GET /api/v1/vms answers');
+  const bareBytes = await measureBareHttp(async () => listed);
+  const bareSql = await measureBareHttp(() => listVmsBare(knex, first.token));
   const listVms = await load(`${base}/api/v1/vms`, { headers });
+  const cookie = await signIn(base, `bench-load@example.test`);
+  const listVmsSession = await load(`${base}/api/v1/vms`, { headers: { cookie } });
   const dryRunBody = JSON.stringify({
     tenantId: first.tenantId,
     name: 'dry',
@@ -224,7 +285,7 @@ async function measureEndpoints(
     headers,
     body: dryRunBody,
   });
-  return { listVms, dryRun, bare };
+  return { bareSql, bareBytes, listVms, listVmsSession, dryRun };
 }
 
 /**
@@ -284,35 +345,44 @@ async function measureAdmission(
 
 /** Writes the figures to bench-results/server.json and prints them as a markdown table. */
 function reportFigures(runs: DatabaseFigures[], skipped: Record<string, string>): void {
-  const ratio = (figures: LoadFigures, bare: LoadFigures) =>
-    Math.round((figures.requestsPerSecond / bare.requestsPerSecond) * 1000) / 1000;
+  const ratio = (figures: LoadFigures, anchor: LoadFigures) =>
+    Math.round((figures.requestsPerSecond / anchor.requestsPerSecond) * 1000) / 1000;
   const figures = {
     measuredAt: new Date().toISOString(),
     loadSeconds: LOAD_SECONDS,
     connections: CONNECTIONS,
     runs: runs.map((run) => ({
       database: run.database,
-      bareNodeHttp: run.bare,
-      listVms: { ...run.listVms, ofBareNodeHttp: ratio(run.listVms, run.bare) },
-      dryRun: { ...run.dryRun, ofBareNodeHttp: ratio(run.dryRun, run.bare) },
+      bareNodeHttpSameSql: run.bareSql,
+      bareNodeHttpSameBytes: run.bareBytes,
+      listVms: { ...run.listVms, ofBareSameSql: ratio(run.listVms, run.bareSql) },
+      listVmsSession: {
+        ...run.listVmsSession,
+        ofBareSameSql: ratio(run.listVmsSession, run.bareSql),
+      },
+      dryRun: { ...run.dryRun, ofBareSameBytes: ratio(run.dryRun, run.bareBytes) },
       admission: run.admission,
     })),
     skipped,
   };
   fs.mkdirSync('bench-results', { recursive: true });
   fs.writeFileSync('bench-results/server.json', `${JSON.stringify(figures, null, 2)}\n`);
+  const row = (label: string, figures: LoadFigures, anchor: LoadFigures | undefined) =>
+    `| ${label} | ${figures.requestsPerSecond} | ${figures.p50Ms} | ${figures.p99Ms} | ${anchor ? ratio(figures, anchor) : ''} |`;
   const lines = [
     '',
-    `| server (${CONNECTIONS} connections, ${LOAD_SECONDS} s each) | requests/s | p50 ms | p99 ms | of bare node:http |`,
+    `| server (${CONNECTIONS} connections, ${LOAD_SECONDS} s each) | requests/s | p50 ms | p99 ms | of its anchor |`,
     '|---|---|---|---|---|',
   ];
   for (const run of runs) {
-    const { bare, listVms, dryRun, admission } = run;
+    const { database: db, bareSql, bareBytes, listVms, listVmsSession, dryRun, admission } = run;
     lines.push(
-      `| ${run.database} — anchor: bare node:http, the same bytes as GET /api/v1/vms | ${bare.requestsPerSecond} | ${bare.p50Ms} | ${bare.p99Ms} | 1 |`,
-      `| ${run.database} — GET /api/v1/vms (${LISTED_VMS} VMs) | ${listVms.requestsPerSecond} | ${listVms.p50Ms} | ${listVms.p99Ms} | ${ratio(listVms, bare)} |`,
-      `| ${run.database} — POST /api/v1/vms?dryRun=1 | ${dryRun.requestsPerSecond} | ${dryRun.p50Ms} | ${dryRun.p99Ms} | ${ratio(dryRun, bare)} |`,
-      `| ${run.database} — admission: ${admission.requests} creates from ${admission.tenants} tenants at once (${admission.admitted} admitted, ${admission.refused} refused; over quota ${admission.overQuota}, over host ${admission.overHost}) | ${admission.requestsPerSecond} | | | |`,
+      row(`${db} — anchor: bare node:http, the same SQL as GET /api/v1/vms`, bareSql, undefined),
+      row(`${db} — GET /api/v1/vms (${LISTED_VMS} VMs), API token`, listVms, bareSql),
+      row(`${db} — GET /api/v1/vms (${LISTED_VMS} VMs), browser session`, listVmsSession, bareSql),
+      row(`${db} — anchor: bare node:http, the list's bytes without SQL`, bareBytes, undefined),
+      row(`${db} — POST /api/v1/vms?dryRun=1`, dryRun, bareBytes),
+      `| ${db} — admission: ${admission.requests} creates from ${admission.tenants} tenants at once (${admission.admitted} admitted, ${admission.refused} refused; over quota ${admission.overQuota}, over host ${admission.overHost}) | ${admission.requestsPerSecond} | | | |`,
     );
   }
   for (const [database, reason] of Object.entries(skipped))
@@ -330,11 +400,11 @@ async function measureOn(
   const { imageId, first, tenants } = await seedFixture(database.knex);
   const { server, engine, runDir, base } = await startServer(database);
   try {
-    const { listVms, dryRun, bare } = await measureEndpoints(base, first, imageId);
+    const endpoints = await measureEndpoints(base, database.knex, first, imageId);
     const admission = await measureAdmission(base, database.knex, tenants, imageId);
     if (admission.overQuota > 0 || admission.overHost > 0)
       throw new Error(`${kind}: admission went beyond its limits: ${JSON.stringify(admission)}`);
-    return { database: kind, bare, listVms, dryRun, admission };
+    return { database: kind, ...endpoints, admission };
   } finally {
     await server.close();
     await engine.close();

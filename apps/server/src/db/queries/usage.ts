@@ -70,6 +70,34 @@ export async function readDailyUsage(
 const SECONDS_THIS_MONTH =
   "extract(epoch from (coalesce(ended_at, now()) - greatest(started_at, date_trunc('month', now()))))";
 
+/** The usage intervals of a tenant that overlap this month, of one member when `userId` is given. */
+function intervalsThisMonth(knex: Knex, tenantId: string, userId?: string): Knex.QueryBuilder {
+  return knex('usage_intervals')
+    .where({ tenant_id: tenantId, ...(userId ? { user_id: userId } : {}) })
+    .andWhere((q) =>
+      q.whereNull('ended_at').orWhere('ended_at', '>', knex.raw("date_trunc('month', now())")),
+    );
+}
+
+/**
+ * The seconds metered this month (a running VM counted up to now) in a tenant, of one member when
+ * `userId` is given: a subquery of one value, for a query that reads more at once.
+ */
+export function secondsThisMonthQuery(
+  knex: Knex,
+  tenantId: string,
+  userId?: string,
+): Knex.QueryBuilder {
+  return intervalsThisMonth(knex, tenantId, userId).select(
+    knex.raw(`coalesce(sum(${SECONDS_THIS_MONTH}), 0)`),
+  );
+}
+
+/** Seconds as hours, rounded to a hundredth. */
+export function hoursOf(seconds: number): number {
+  return Math.round((seconds / 3600) * 100) / 100;
+}
+
 /**
  * Hours metered this month (a running VM counted up to now) in a tenant, of one member when
  * `userId` is given.
@@ -79,7 +107,10 @@ export async function readHoursThisMonth(
   tenantId: string,
   userId?: string,
 ): Promise<number> {
-  return (await readHoursThisMonthByUser(knex, tenantId, userId)).get('all') ?? 0;
+  const [row] = await knex.select<{ seconds: string | number }[]>(
+    secondsThisMonthQuery(knex, tenantId, userId).as('seconds'),
+  );
+  return hoursOf(Number(row?.seconds ?? 0));
 }
 
 /**
@@ -91,24 +122,19 @@ export async function readHoursThisMonthByUser(
   tenantId: string,
   userId?: string,
 ): Promise<Map<string, number>> {
-  const rows = await knex('usage_intervals')
-    .where({ tenant_id: tenantId, ...(userId ? { user_id: userId } : {}) })
-    .andWhere((q) =>
-      q.whereNull('ended_at').orWhere('ended_at', '>', knex.raw("date_trunc('month', now())")),
-    )
+  const rows = await intervalsThisMonth(knex, tenantId, userId)
     .groupBy('user_id')
     .select<{ user_id: string | null; seconds: string | null }[]>(
       'user_id',
       knex.raw(`sum(${SECONDS_THIS_MONTH}) as seconds`),
     );
-  const hours = (seconds: number) => Math.round((seconds / 3600) * 100) / 100;
   const byUser = new Map<string, number>();
   let all = 0;
   for (const row of rows) {
     const seconds = Number(row.seconds ?? 0);
     all += seconds;
-    if (row.user_id) byUser.set(row.user_id, hours(seconds));
+    if (row.user_id) byUser.set(row.user_id, hoursOf(seconds));
   }
-  byUser.set('all', hours(all));
+  byUser.set('all', hoursOf(all));
   return byUser;
 }

@@ -24,55 +24,43 @@ export type AdmissionResult<T> =
   | { admitted: true; dryRun: true }
   | { admitted: true; dryRun: false; value: T };
 
+/** What {@link admit} is asked to admit. */
+export interface AdmissionRequest<T> {
+  tenantId: string;
+  /** The member whose own limits (if a tenant admin set any) also apply. */
+  ownerId?: string | null;
+  request: QuotaRequest;
+  /**
+   * The VM already holds the tenant's and the host's resources (a warm pool's VM being taken):
+   * only the member's own limits and the tenant's hours are checked.
+   */
+  alreadyHeld?: boolean;
+  host: HostAllocatable;
+  dryRun: boolean;
+  write: (trx: Knex.Transaction) => Promise<T>;
+}
+
 /**
  * Runs `write` only if the tenant's quota and the host's capacity admit `request`, in one
  * transaction: the tenant's quota row is locked (`SELECT … FOR UPDATE`), so a tenant's
  * admissions run one at a time; the host is checked after `write` (which must leave the VM
  * holding the requested vCPUs and memory) under an advisory lock held only from that check to
  * the commit, so parallel requests of many tenants — on several replicas too — never
- * over-admit and barely wait on each other. A refusal throws QUOTA_EXCEEDED with
- * `{resource, limit, used, requested}`.
+ * over-admit and barely wait on each other. A dry run reads the same sums without a transaction
+ * or a lock (it writes nothing, so it answers what a create would meet now). A refusal throws
+ * QUOTA_EXCEEDED with `{resource, limit, used, requested}`.
  */
 export async function admit<T>(
   knex: Knex,
-  options: {
-    tenantId: string;
-    /** The member whose own limits (if a tenant admin set any) also apply. */
-    ownerId?: string | null;
-    request: QuotaRequest;
-    /**
-     * The VM already holds the tenant's and the host's resources (a warm pool's VM being taken):
-     * only the member's own limits and the tenant's hours are checked.
-     */
-    alreadyHeld?: boolean;
-    host: HostAllocatable;
-    dryRun: boolean;
-    write: (trx: Knex.Transaction) => Promise<T>;
-  },
+  options: AdmissionRequest<T>,
 ): Promise<AdmissionResult<T>> {
+  if (options.dryRun) {
+    if (await refuseOverQuotas(knex, options, { forUpdate: false }))
+      await refuseOverHostCapacity(knex, options.host, options.request, false);
+    return { admitted: true, dryRun: true };
+  }
   return knex.transaction(async (trx) => {
-    const limits = await readLimits(trx, options.tenantId, { forUpdate: true });
-    if (!limits) throw new AppError('NOT_FOUND', 'No such tenant.');
-    const usage = await readUsage(trx, options.tenantId);
-    const tenantRequest: QuotaRequest = options.alreadyHeld
-      ? { vmHoursPerMonth: options.request.vmHoursPerMonth ?? 0 }
-      : options.request;
-    refuseOverQuota(limits, usage, tenantRequest, 'tenant');
-    const ownerId = options.ownerId ?? undefined;
-    const memberLimits = ownerId && (await readMemberLimits(trx, options.tenantId, ownerId));
-    if (memberLimits) {
-      refuseOverQuota(
-        memberLimits,
-        await readUsage(trx, options.tenantId, ownerId),
-        options.request,
-        'member',
-      );
-    }
-    const takesHost = (tenantRequest.vcpus ?? 0) > 0 || (tenantRequest.memoryMib ?? 0) > 0;
-    if (options.dryRun) {
-      if (takesHost) await refuseOverHostCapacity(trx, options.host, options.request, false);
-      return { admitted: true, dryRun: true } as const;
-    }
+    const takesHost = await refuseOverQuotas(trx, options, { forUpdate: true });
     const value = await options.write(trx);
     // The host is checked last, with its written VM counted: the lock that makes it exact across
     // tenants is held from this sum to the commit only, so tenants wait on each other briefly.
@@ -82,6 +70,36 @@ export async function admit<T>(
     }
     return { admitted: true, dryRun: false, value } as const;
   });
+}
+
+/**
+ * Refuses a request beyond the tenant's quota or the member's own limits (with `forUpdate`, the
+ * tenant's quota row stays locked to the transaction's end); answers whether the request takes
+ * host resources.
+ */
+async function refuseOverQuotas(
+  knex: Knex,
+  options: AdmissionRequest<unknown>,
+  lock: { forUpdate: boolean },
+): Promise<boolean> {
+  const limits = await readLimits(knex, options.tenantId, lock);
+  if (!limits) throw new AppError('NOT_FOUND', 'No such tenant.');
+  const usage = await readUsage(knex, options.tenantId);
+  const tenantRequest: QuotaRequest = options.alreadyHeld
+    ? { vmHoursPerMonth: options.request.vmHoursPerMonth ?? 0 }
+    : options.request;
+  refuseOverQuota(limits, usage, tenantRequest, 'tenant');
+  const ownerId = options.ownerId ?? undefined;
+  const memberLimits = ownerId && (await readMemberLimits(knex, options.tenantId, ownerId));
+  if (memberLimits) {
+    refuseOverQuota(
+      memberLimits,
+      await readUsage(knex, options.tenantId, ownerId),
+      options.request,
+      'member',
+    );
+  }
+  return (tenantRequest.vcpus ?? 0) > 0 || (tenantRequest.memoryMib ?? 0) > 0;
 }
 
 /** The quota request of creating (and so starting) a VM. */

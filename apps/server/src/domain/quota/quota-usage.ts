@@ -1,11 +1,19 @@
 import type { QuotaLimits, QuotaUsage } from '@labvisor/shared';
 import { RESOURCE_HOLDING_STATES } from '@labvisor/shared';
 import type { Knex } from 'knex';
-import { readHoursThisMonth } from '../../db/queries/usage.js';
+import { hoursOf, secondsThisMonthQuery } from '../../db/queries/usage.js';
+
+/** The sums {@link readUsage} reads, each a number or its text (Postgres numerics and counts). */
+type UsageSums = Record<
+  'vms' | 'vcpus' | 'memory' | 'disk' | 'homes' | 'recorded' | 'snapshots' | 'seconds',
+  string | number | null
+>;
 
 /**
- * Sums what a tenant uses now: VMs holding host resources (the contract's starting, running and
- * paused, and stopping, which holds them until QEMU ends), stored disk (VM disks, members' home disks and the tenant's console recordings) and snapshots, metered hours this month; of one member's VMs when `ownerId` is given.
+ * Sums what a tenant uses now, in one query: VMs holding host resources (the contract's starting,
+ * running and paused, and stopping, which holds them until QEMU ends), stored disk (VM disks,
+ * members' home disks and the tenant's console recordings) and snapshots, metered hours this
+ * month; of one member's VMs when `ownerId` is given.
  */
 export async function readUsage(
   knex: Knex,
@@ -14,46 +22,45 @@ export async function readUsage(
 ): Promise<QuotaUsage> {
   const vms = () =>
     knex('vms').where({ tenant_id: tenantId, ...(ownerId ? { owner_id: ownerId } : {}) });
-  const running = await vms()
-    .whereIn('state', RESOURCE_HOLDING_STATES)
-    .first<{ vms: string; vcpus: string | null; memory: string | null }>(
-      knex.raw('count(*) as vms'),
-      knex.raw('sum(vcpus) as vcpus'),
-      knex.raw('sum(memory_mib) as memory'),
-    );
-  // Each VM counts the larger of the disk it was given and the bytes it really takes (snapshots
-  // and saved memory states can pin more than its disk's size).
-  const stored = await vms().first<{ disk: string | null }>(
-    knex.raw('sum(greatest(disk_gib::numeric, disk_bytes / 1073741824.0)) as disk'),
+  const holding = () => vms().whereIn('state', RESOURCE_HOLDING_STATES);
+  const [sums] = await knex.select<UsageSums[]>(
+    holding().count('*').as('vms'),
+    holding().sum('vcpus').as('vcpus'),
+    holding().sum('memory_mib').as('memory'),
+    // Each VM counts the larger of the disk it was given and the bytes it really takes (snapshots
+    // and saved memory states can pin more than its disk's size).
+    vms()
+      .select(knex.raw('sum(greatest(disk_gib::numeric, disk_bytes / 1073741824.0))'))
+      .as('disk'),
+    // Members' home disks outlive their labs: each counts its size.
+    knex('home_disks')
+      .where({ tenant_id: tenantId, ...(ownerId ? { user_id: ownerId } : {}) })
+      .sum('size_gib')
+      .as('homes'),
+    // Console recordings are the tenant's, kept after their VM: they count in its disk.
+    ownerId
+      ? knex.raw('0 as recorded')
+      : knex('console_recordings').where({ tenant_id: tenantId }).sum('size_bytes').as('recorded'),
+    knex('snapshots')
+      .join('vms', 'vms.id', 'snapshots.vm_id')
+      .where('vms.tenant_id', tenantId)
+      .modify((q) => {
+        if (ownerId) q.where('vms.owner_id', ownerId);
+      })
+      .count('*')
+      .as('snapshots'),
+    secondsThisMonthQuery(knex, tenantId, ownerId).as('seconds'),
   );
-  // Members' home disks outlive their labs: each counts its size.
-  const homes = await knex('home_disks')
-    .where({ tenant_id: tenantId, ...(ownerId ? { user_id: ownerId } : {}) })
-    .first<{ gib: string | null }>(knex.raw('sum(size_gib) as gib'));
-  // Console recordings are the tenant's, kept after their VM: they count in its disk.
-  const recorded = ownerId
-    ? undefined
-    : await knex('console_recordings')
-        .where({ tenant_id: tenantId })
-        .first<{ bytes: string | null }>(knex.raw('sum(size_bytes) as bytes'));
-  const snapshots = await knex('snapshots')
-    .join('vms', 'vms.id', 'snapshots.vm_id')
-    .where('vms.tenant_id', tenantId)
-    .modify((q) => {
-      if (ownerId) q.where('vms.owner_id', ownerId);
-    })
-    .first<{ count: string }>(knex.raw('count(*) as count'));
-  const hours = await readHoursThisMonth(knex, tenantId, ownerId);
   return {
-    runningVms: Number(running?.vms ?? 0),
-    vcpus: Number(running?.vcpus ?? 0),
-    memoryMib: Number(running?.memory ?? 0),
+    runningVms: Number(sums?.vms ?? 0),
+    vcpus: Number(sums?.vcpus ?? 0),
+    memoryMib: Number(sums?.memory ?? 0),
     diskGib:
-      roundUp(Number(stored?.disk ?? 0)) +
-      Number(homes?.gib ?? 0) +
-      roundGib(Number(recorded?.bytes ?? 0)),
-    snapshots: Number(snapshots?.count ?? 0),
-    vmHoursPerMonth: hours,
+      roundUp(Number(sums?.disk ?? 0)) +
+      Number(sums?.homes ?? 0) +
+      roundGib(Number(sums?.recorded ?? 0)),
+    snapshots: Number(sums?.snapshots ?? 0),
+    vmHoursPerMonth: hoursOf(Number(sums?.seconds ?? 0)),
   };
 }
 
