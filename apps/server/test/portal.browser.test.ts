@@ -7,7 +7,7 @@ import { migrateToLatest } from '../src/db/migrate.js';
 import { DEMO_TENANT_NAME, seedFirstRun } from '../src/domain/tenants/seed.js';
 import { createPortalHandler } from '../src/web/next-handler.js';
 import { browserSkipReason, launchBrowser, WEB_DIR } from './support/browser.js';
-import { startTestServer, type TestServer } from './support/test-server.js';
+import { startTestServer, TestClient, type TestServer } from './support/test-server.js';
 import { guestSkipReason, registerTinyImage } from './support/tiny-image.js';
 
 /** Screenshots of the main pages, for people to look at. */
@@ -189,6 +189,25 @@ describe.skipIf(skipReason)('the portal in Chromium', () => {
     await pressUntilFocused('Tab', isFocused(desktop), 'the desktop');
     await page.keyboard.press('Tab');
     expect(await isFocused(page.getByLabel(/Clipboard/))()).toBe(true);
+
+    // An open lab page costs nothing while nothing changes: no request for longer than any poll
+    // would wait (the event stream, open all along, is the one exception).
+    const requests: string[] = [];
+    page.on('request', (request) => {
+      const { pathname } = new URL(request.url());
+      if (pathname.startsWith('/api/') && pathname !== '/api/v1/events') requests.push(pathname);
+    });
+    await page.waitForTimeout(12_000);
+    expect(requests).toEqual([]);
+    // And it shows at once what someone else did to the lab: a snapshot taken through the API.
+    const vmId = /\/vms\/([0-9a-f-]{36})/.exec(page.url())![1]!;
+    const elsewhere = new TestClient(server.url);
+    await elsewhere.login(ADMIN.email, ADMIN.password);
+    const snapshot = await elsewhere.send('POST', `/api/v1/vms/${vmId}/snapshots`, {
+      name: 'from-elsewhere',
+    });
+    expect(snapshot.status).toBe(201);
+    await page.getByText('took snapshot “from-elsewhere”').waitFor({ timeout: 15_000 });
     await page.close();
   });
 

@@ -2,6 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../src/db/database.js';
 import { ConsoleSocket } from './support/console-client.js';
 import { openVmTestDatabase } from './support/databases.js';
+import { openEvents } from './support/events-client.js';
 import { createFixtureTenant, createFixtureUser, FIXTURE_PASSWORD } from './support/fixtures.js';
 import { RfbTestClient } from './support/rfb-client.js';
 import {
@@ -232,9 +233,15 @@ describe.skipIf(skipReason)('VMs and consoles with real guests', () => {
     await terminal.waitFor(/# $/);
     await run('echo before > /root/file; sync; echo written', /\nwritten/);
 
+    const events = await openEvents(server, student);
     const disk = await student.send('POST', `/api/v1/vms/${vm.id}/snapshots`, { name: 'clean' });
     expect(disk.status).toBe(201);
     expect(disk.body).toMatchObject({ name: 'clean', memory: false, parentId: null });
+    // An open page learns of the snapshot at once (the VM now stands on it; its activity grew).
+    await expect
+      .poll(() => events.events.some((e) => e.data.currentSnapshotId === disk.body.id))
+      .toBe(true);
+    await events.close();
     await run('echo after > /root/file; sync; echo changed', /\nchanged/);
 
     const restoredDisk = await student.send(

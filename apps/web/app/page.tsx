@@ -5,15 +5,10 @@ import { useCallback, useEffect, useState } from 'react';
 import { AppShell } from '@/components/app-shell';
 import { HoursUsed } from '@/components/hours-used';
 import { LaunchForm } from '@/components/launch-form';
-import { usePolling } from '@/components/use-api-load';
 import { useSession } from '@/components/use-session';
 import { useVmEvents } from '@/components/use-vm-events';
 import { VmList } from '@/components/vm-list';
 import { api, describeError } from '@/lib/api';
-
-/** A backstop poll while a lab is starting or stopping (events bring changes at once). */
-const BUSY_POLL_MS = 10_000;
-const TRANSITIONAL = new Set(['starting', 'stopping']);
 
 export default function MyLabsPage() {
   const { me, error } = useSession();
@@ -40,8 +35,9 @@ export default function MyLabsPage() {
     if (me) refresh();
   }, [me, refresh]);
 
-  // Each change arrives as an event; while a lab starts or stops, a slow poll backs them up.
+  // Each change arrives as an event; what the stream missed while away is read when it reconnects.
   useVmEvents(me !== undefined, {
+    onOpen: refresh,
     onVm: (changed) =>
       setVms((list) =>
         list?.some((vm) => vm.id === changed.id)
@@ -52,8 +48,6 @@ export default function MyLabsPage() {
       ),
     onDeleted: (vmId) => setVms((list) => list?.filter((vm) => vm.id !== vmId)),
   });
-  const busy = vms?.some((vm) => TRANSITIONAL.has(vm.state)) ?? false;
-  usePolling(busy, refresh, BUSY_POLL_MS);
 
   if (error)
     return (

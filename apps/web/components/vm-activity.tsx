@@ -5,8 +5,6 @@ import { useEffect, useState } from 'react';
 import { api, describeError } from '@/lib/api';
 import { formatDateTime, timeAgo } from '@/lib/format';
 
-const POLL_MS = 10_000;
-
 /** What an audit action on a VM means, as the end of a sentence that starts with who did it. */
 function describeActivity(entry: VmActivity): string {
   const details = entry.details as {
@@ -57,10 +55,8 @@ export function VmActivityList({ vmId, version }: { vmId: string; version: strin
         },
         (caught: unknown) => setError(describeError(caught)),
       );
+    // Read again whenever the VM changes or gains activity (`version`), whoever acted.
     load();
-    // Others act on the VM too (an instructor watching, a restore from the class page).
-    const timer = setInterval(load, POLL_MS);
-    return () => clearInterval(timer);
   }, [vmId, version]);
 
   if (error) return <p className="alert error">{error}</p>;

@@ -237,9 +237,14 @@ export class ConsoleGateway {
       targetId: console.vmId,
       ip,
       details: { kind: console.kind, mode: console.mode },
-    }).catch((error: unknown) =>
-      this.deps.logger.warn({ err: error, vmId: console.vmId }, 'recording a console open failed'),
-    );
+    })
+      .then(() => this.deps.vms.announceActivity(console.vmId))
+      .catch((error: unknown) =>
+        this.deps.logger.warn(
+          { err: error, vmId: console.vmId },
+          'recording a console open failed',
+        ),
+      );
   }
 
   /** Closes the consoles of anyone who can no longer see the VM they watch. */

@@ -108,8 +108,15 @@ export class LabFiles {
     return tarArchive(entries);
   }
 
-  #audit(actor: Actor, vm: VmRow, action: string, guestPath: string, bytes: number, ip?: string) {
-    return recordAudit(this.knex, {
+  async #audit(
+    actor: Actor,
+    vm: VmRow,
+    action: string,
+    guestPath: string,
+    bytes: number,
+    ip?: string,
+  ): Promise<void> {
+    await recordAudit(this.knex, {
       actorId: actor.user.id,
       tenantId: vm.tenant_id,
       action,
@@ -118,6 +125,7 @@ export class LabFiles {
       ip,
       details: { path: guestPath, bytes },
     });
+    await this.vms.announceActivity(vm.id);
   }
 }
 

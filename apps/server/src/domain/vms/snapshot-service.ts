@@ -90,6 +90,7 @@ export class SnapshotService {
         ip,
         details: { snapshotId: reserved.id, name: request.name, memory: request.memory ?? false },
       });
+      await this.deps.vms.announceActivity(vm.id);
       return row!;
     } catch (error) {
       await knex('snapshots').where({ id: reserved.id }).delete();
@@ -139,6 +140,7 @@ export class SnapshotService {
       ip,
       details: { snapshotId: snapshot.id, name: snapshot.name },
     });
+    await this.deps.vms.announceActivity(vm.id);
     await this.deps.vms.idle();
     return (await findVmById(knex, vm.id))!;
   }
@@ -161,6 +163,7 @@ export class SnapshotService {
       ip,
       details: { snapshotId: snapshot.id, name: snapshot.name },
     });
+    await this.deps.vms.announceActivity(vm.id);
   }
 
   async #find(vm: VmRow, snapshotId: string): Promise<SnapshotRow> {

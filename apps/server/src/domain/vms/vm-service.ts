@@ -104,6 +104,16 @@ export class VmService extends EventEmitter<{
     return query;
   }
 
+  /**
+   * Tells whoever follows the VM that something happened to it that its state does not show (a
+   * snapshot taken or deleted, a console opened, a file moved): `vm-changed` with the row as it
+   * is now, so open pages read its activity again.
+   */
+  async announceActivity(vmId: string): Promise<void> {
+    const row = await findVmById(this.#knex, vmId);
+    if (row) this.emit('vm-changed', row);
+  }
+
   /** A VM the actor can see; NOT_FOUND otherwise. */
   async get(actor: Actor, vmId: string): Promise<VmRow> {
     const vm = await findVmById(this.#knex, vmId);

@@ -21,7 +21,6 @@ import { VmNetwork } from '@/components/vm-network';
 import { api, describeError } from '@/lib/api';
 
 /** The backstop poll of the VM (its change events bring each change at once). */
-const POLL_MS = 10_000;
 
 /** The console a VM page shows. */
 type ConsoleTab = 'terminal' | 'desktop';
@@ -113,9 +112,9 @@ function VmPage() {
 }
 
 /**
- * The VM, followed through change events (polled every POLL_MS besides) once the session is
- * known, and its lifecycle actions. `changes`
- * counts the changes made from this page, for the panels that show what changed.
+ * The VM, followed through change events once the session is known (read again each time the
+ * event stream connects), and its lifecycle actions. `changes` counts the changes made from this
+ * page or announced by the server, for the panels that show what changed.
  */
 function useVmControl(vmId: string, me: MeResponse | undefined) {
   const [vm, setVm] = useState<Vm>();
@@ -133,15 +132,14 @@ function useVmControl(vmId: string, me: MeResponse | undefined) {
     );
   }, [vmId]);
   useEffect(() => {
-    if (!me) return;
-    refresh();
-    const timer = setInterval(refresh, POLL_MS);
-    return () => clearInterval(timer);
+    if (me) refresh();
   }, [me, refresh]);
-  // Changes arrive as events at once; the poll above is the backstop.
   useVmEvents(me !== undefined, {
+    onOpen: refresh,
     onVm: (changed) => {
-      if (changed.id === vmId) setVm(changed);
+      if (changed.id !== vmId) return;
+      setVm(changed);
+      setChanges((count) => count + 1);
     },
   });
 
