@@ -208,6 +208,12 @@ describe.skipIf(skipReason)('the portal in Chromium', () => {
     });
     expect(snapshot.status).toBe(201);
     await page.getByText('took snapshot “from-elsewhere”').waitFor({ timeout: 15_000 });
+    const deleted = await elsewhere.send(
+      'DELETE',
+      `/api/v1/vms/${vmId}/snapshots/${snapshot.body.id}`,
+    );
+    expect(deleted.status).toBe(204);
+    await page.getByText('deleted snapshot “from-elsewhere”').waitFor({ timeout: 15_000 });
     await page.close();
   });
 
