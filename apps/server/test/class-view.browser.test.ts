@@ -186,6 +186,19 @@ describe.skipIf(skipReason)('profile, snapshots and the class view in Chromium',
     expect(await row.innerText()).toContain('ana@example.test');
     await shot(classPage, 'class-view.png');
 
+    // The class page follows the event stream: once it has read the class again on the stream's
+    // opening, it sends no request while nothing changes.
+    const requests: string[] = [];
+    let lastRequestAt = Date.now();
+    classPage.on('request', (request) => {
+      requests.push(request.url());
+      lastRequestAt = Date.now();
+    });
+    await expect.poll(() => Date.now() - lastRequestAt > 1500, { timeout: 10_000 }).toBe(true);
+    requests.length = 0;
+    await classPage.waitForTimeout(5000);
+    expect(requests).toEqual([]);
+
     const watchPage = await teacher.newPage();
     await watchPage.goto(classPage.url());
     await watchPage.getByRole('link', { name: 'Watch ana-lab' }).click();
@@ -211,6 +224,11 @@ describe.skipIf(skipReason)('profile, snapshots and the class view in Chromium',
     expect(await screenText(studentTerminal)).not.toContain('watcher');
     expect(await screenText(watched)).not.toContain('watcher');
     await shot(watchPage, 'vm-watch.png');
+
+    // The watcher's console closes with its tab, and the class page shows it at once.
+    await watchPage.close();
+    await expect.poll(() => row.innerText(), { timeout: 5000 }).not.toContain('teacher');
+    expect(await row.innerText()).toContain('ana — terminal');
 
     // A member of the class may not open its class page.
     const refused = await student.newPage();

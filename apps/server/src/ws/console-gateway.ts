@@ -104,7 +104,7 @@ export class ConsoleGateway {
         // The socket was recorded (its slot taken) in #authorize; the row goes when it ends.
         let upgraded = false;
         socket.once('close', () => {
-          if (!upgraded) this.#forget(connectionId);
+          if (!upgraded) this.#forget(connectionId, vmId);
         });
         this.#wss.handleUpgrade(req, socket, head, (ws) => {
           upgraded = true;
@@ -112,7 +112,7 @@ export class ConsoleGateway {
           this.#recordOpened(user, { vmId, tenantId, kind, mode }, req.socket.remoteAddress);
           ws.on('close', () => {
             this.#open.delete(ws);
-            this.#forget(connectionId);
+            this.#forget(connectionId, vmId);
           });
           if (kind === 'vnc') {
             relayVnc({
@@ -209,10 +209,11 @@ export class ConsoleGateway {
     }
   }
 
-  /** Removes a closed socket's row (its slot is free again). */
-  #forget(connectionId: string): void {
+  /** Removes a closed socket's row (its slot is free again) and tells the VM's watchers. */
+  #forget(connectionId: string, vmId: string): void {
     this.deps.connections
       .close(connectionId)
+      .then(() => this.deps.vms.announceActivity(vmId))
       .catch((error: unknown) =>
         this.deps.logger.warn({ err: error }, 'forgetting a closed console failed'),
       );

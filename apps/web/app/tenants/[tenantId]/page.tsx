@@ -1,17 +1,20 @@
 'use client';
 
 import { useParams } from 'next/navigation';
+import { useCallback, useEffect, useRef } from 'react';
 import { ClassFiles } from '@/components/class-files';
 import { ClassSettings } from '@/components/class-settings';
 import { ClassVmTable } from '@/components/class-vm-table';
 import { ConfirmButton } from '@/components/confirm-button';
 import { ActionFeedback, type PageActions, usePageActions } from '@/components/page-actions';
 import { SectionPage, tenantSection } from '@/components/section-page';
-import { useApiLoad, usePolling } from '@/components/use-api-load';
+import { useApiLoad } from '@/components/use-api-load';
 import { useSession } from '@/components/use-session';
+import { useVmEvents } from '@/components/use-vm-events';
 import { api } from '@/lib/api';
 
-const POLL_MS = 3000;
+/** A burst of changes (a class starting its labs at once) is read again once, this long after. */
+const RELOAD_DELAY_MS = 500;
 
 /** The class view for instructors and admins: every VM of the tenant and who is connected, live. */
 export default function ClassPage() {
@@ -29,8 +32,19 @@ export default function ClassPage() {
   });
   const { reload } = loaded;
   const actions = usePageActions(reload);
-  const ready = loaded.data !== undefined;
-  usePolling(ready, reload, POLL_MS);
+  const reloadSoon = useDelayedReload(reload, RELOAD_DELAY_MS);
+  // A change to a lab of the class (its state, a console opened or closed, a snapshot) arrives as
+  // an event; the page then reads the class again. What the stream missed is read on reconnect.
+  const vmIds = new Set(loaded.data?.vms.map((vm) => vm.id));
+  useVmEvents(loaded.data !== undefined, {
+    onOpen: reloadSoon,
+    onVm: (vm) => {
+      if (vm.tenantId === tenantId) reloadSoon();
+    },
+    onDeleted: (vmId) => {
+      if (vmIds.has(vmId)) reloadSoon();
+    },
+  });
 
   if (error)
     return (
@@ -52,7 +66,7 @@ export default function ClassPage() {
       refusal={loaded.refusal}
     >
       <p className="muted">
-        Every lab in this class and who is connected to it now. Updates every few seconds.
+        Every lab in this class and who is connected to it now, updated as it changes.
       </p>
       <section className="card" aria-labelledby="class-labs-title">
         <h2 id="class-labs-title" className="visually-hidden">
@@ -83,6 +97,19 @@ export default function ClassPage() {
       )}
     </SectionPage>
   );
+}
+
+/** `reload`, called once `delayMs` after the first of any number of calls in that time. */
+function useDelayedReload(reload: () => void, delayMs: number): () => void {
+  const timer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+  useEffect(() => () => clearTimeout(timer.current), []);
+  return useCallback(() => {
+    if (timer.current !== undefined) return;
+    timer.current = setTimeout(() => {
+      timer.current = undefined;
+      reload();
+    }, delayMs);
+  }, [reload, delayMs]);
 }
 
 /** How many labs the class's members (role member) have: what "Reset every member's lab" resets. */
