@@ -20,6 +20,7 @@ import { findUserById, type UserRow } from '../../db/queries/users.js';
 import {
   findVmById,
   memberLabsQuery,
+  openUsageInterval,
   recordDiskBytes,
   recordVmState,
   type VmRow,
@@ -196,9 +197,11 @@ export class VmService extends EventEmitter<{
                 network,
                 instance_type: image.kind === 'container' ? 'container' : 'virtual-machine',
                 desired_state: 'running',
-                state: 'stopped',
+                // Starting inside the admission transaction, so parallel admissions count it.
+                state: 'starting',
               })
               .returning('*');
+            await openUsageInterval(trx, row!);
             if (key) {
               await recordIdempotencyKey(trx, {
                 userId: actor.user.id,
@@ -222,8 +225,7 @@ export class VmService extends EventEmitter<{
                 network,
               },
             });
-            // Starting inside the admission transaction, so parallel admissions count it.
-            return (await recordVmState(trx, row!.id, { state: 'starting' }, holdsResources))!;
+            return row!;
           },
         });
     } catch (error) {
