@@ -1,6 +1,7 @@
 import {
   type BootPath,
   type NetworkMode,
+  RESOURCE_HOLDING_STATES,
   VM_STATES,
   type Vm,
   type VmState,
@@ -81,44 +82,52 @@ export interface VmStateChange {
 
 /**
  * Records a state the engine observed (or an action began), with the usage interval that meters
- * running time: opened when the VM starts holding resources, closed when it stops.
+ * running time: opened when the VM starts holding resources (a warm pool's VM, which has no owner
+ * yet, is metered from when a member takes it), closed when it stops. One statement (the VM's row
+ * locked, updated, its interval opened or closed), so a state costs one round trip and needs no
+ * transaction of its own. Undefined when the VM is gone.
  */
 export async function recordVmState(
   knex: Knex,
   vmId: string,
   change: VmStateChange,
-  holdsResources: (state: VmState) => boolean,
 ): Promise<VmRow | undefined> {
-  return knex.transaction(async (trx) => {
-    const before = await trx<VmRow>('vms').where({ id: vmId }).forUpdate().first();
-    if (!before) return undefined;
-    const [after] = await trx<VmRow>('vms')
-      .where({ id: vmId })
-      .update({
-        state: change.state,
-        state_reason: change.reason ?? null,
-        ...(change.desired ? { desired_state: change.desired } : {}),
-        ...(change.bootPath ? { boot_path: change.bootPath } : {}),
-        ...(change.networkAddress ? { network_address: change.networkAddress } : {}),
-        ...(change.state === 'running' && before.state !== 'running'
-          ? { started_at: trx.fn.now() }
-          : {}),
-        updated_at: trx.fn.now(),
-      })
-      .returning('*');
-    const wasHolding = holdsResources(before.state);
-    const isHolding = holdsResources(change.state);
-    // A warm pool's VM is metered from when a member takes it.
-    if (!wasHolding && isHolding && before.owner_id !== null) {
-      await openUsageInterval(trx, before);
-    } else if (wasHolding && !isHolding) {
-      await trx('usage_intervals')
-        .where({ vm_id: vmId })
-        .whereNull('ended_at')
-        .update({ ended_at: trx.fn.now() });
-    }
-    return after;
-  });
+  const holding = `{${RESOURCE_HOLDING_STATES.join(',')}}`;
+  const interval = RESOURCE_HOLDING_STATES.includes(change.state)
+    ? `insert into usage_intervals (tenant_id, user_id, vm_id, vcpus, memory_mib, started_at)
+       select tenant_id, owner_id, id, vcpus, memory_mib, now() from before
+       where before.state <> all(:holding::text[]) and before.owner_id is not null`
+    : `update usage_intervals set ended_at = now()
+       where vm_id = :vmId and ended_at is null
+         and exists (select 1 from before where before.state = any(:holding::text[]))`;
+  const result = await knex.raw<{ rows: VmRow[] }>(
+    `with before as (
+       select id, state, tenant_id, owner_id, vcpus, memory_mib from vms where id = :vmId for update
+     ), after as (
+       update vms set
+         state = :state,
+         state_reason = :reason,
+         desired_state = coalesce(:desired, vms.desired_state),
+         boot_path = coalesce(:bootPath, vms.boot_path),
+         network_address = coalesce(:networkAddress, vms.network_address),
+         started_at = case when :state = 'running' and before.state <> 'running'
+                      then now() else vms.started_at end,
+         updated_at = now()
+       from before where vms.id = before.id
+       returning vms.*
+     ), interval as (${interval})
+     select * from after`,
+    {
+      vmId,
+      holding,
+      state: change.state,
+      reason: change.reason ?? null,
+      desired: change.desired ?? null,
+      bootPath: change.bootPath ?? null,
+      networkAddress: change.networkAddress ?? null,
+    },
+  );
+  return result.rows[0];
 }
 
 /** Records the bytes a VM takes on the host's disk, as the engine measured them. */

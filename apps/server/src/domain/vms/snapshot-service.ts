@@ -113,8 +113,7 @@ export class SnapshotService {
         request: startRequestOf(vm),
         host: engine.capacity().allocatable,
         dryRun: false,
-        write: (trx) =>
-          recordVmState(trx, vm.id, { state: 'starting', desired: 'running' }, holdsResources),
+        write: (trx) => recordVmState(trx, vm.id, { state: 'starting', desired: 'running' }),
       });
     }
     try {
@@ -122,12 +121,7 @@ export class SnapshotService {
     } catch (error) {
       const status = await engine.getVm(vm.id).catch(() => undefined);
       if (status)
-        await recordVmState(
-          knex,
-          vm.id,
-          { state: status.state, reason: status.cause ?? null },
-          holdsResources,
-        );
+        await recordVmState(knex, vm.id, { state: status.state, reason: status.cause ?? null });
       throw error;
     }
     await knex('vms').where({ id: vm.id }).update({ current_snapshot_id: snapshot.id });

@@ -356,7 +356,7 @@ export class VmService extends EventEmitter<{
         host: this.#engine.capacity().allocatable,
         dryRun: false,
         // Starting inside the admission transaction, so parallel admissions count it.
-        write: (trx) => recordVmState(trx, vm.id, change, holdsResources),
+        write: (trx) => recordVmState(trx, vm.id, change),
       });
       updated = admitted.dryRun ? undefined : admitted.value;
       if (updated) this.emit('vm-changed', updated);
@@ -681,7 +681,6 @@ export class VmService extends EventEmitter<{
           this.#knex,
           vmId,
           change.reason ? { ...change, reason: withoutHostPaths(change.reason) } : change,
-          holdsResources,
         ),
       )
       .then((row) => {
