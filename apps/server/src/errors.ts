@@ -1,6 +1,7 @@
 import { type EngineErrorCode, isEngineError } from '@labvisor/engine';
 import type { ErrorBody, ErrorCode } from '@labvisor/shared';
 import { isDatabaseUnavailable, isInvalidInputValue } from './db/errors.js';
+import { detailsWithoutHostPaths } from './host-paths.js';
 
 /** How each engine error code reaches the API: a full host is a capacity refusal, like a quota. */
 const CODE_BY_ENGINE_CODE: Record<EngineErrorCode, ErrorCode> = {
@@ -37,13 +38,20 @@ export class AppError extends Error {
   }
 }
 
-/** Turns anything thrown into an AppError; unknown errors become INTERNAL and keep their cause. */
+/**
+ * Turns anything thrown into an AppError; unknown errors become INTERNAL and keep their cause. An
+ * engine refusal keeps its sentence but not the details that name host files (its cause keeps
+ * them for the log).
+ */
 export function toAppError(error: unknown): AppError {
   if (error instanceof AppError) return error;
   if (isEngineError(error) && error.code !== 'INTERNAL') {
-    return new AppError(CODE_BY_ENGINE_CODE[error.code], error.message, error.details, {
-      cause: error,
-    });
+    return new AppError(
+      CODE_BY_ENGINE_CODE[error.code],
+      error.message,
+      detailsWithoutHostPaths(error.details),
+      { cause: error },
+    );
   }
   if (isDatabaseUnavailable(error)) {
     return new AppError(

@@ -5,8 +5,8 @@ import type { ImageBuild } from '@labvisor/shared';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { ImageRow } from '../../db/queries/images.js';
+import { withoutHostPaths } from '../../host-paths.js';
 import { DEMO_TENANT_NAME } from '../tenants/seed.js';
-import { withoutHostPaths } from '../vms/state-reasons.js';
 import { templateSpecOf } from '../vms/vm-templates.js';
 import { registerBuiltImage } from './built-images.js';
 

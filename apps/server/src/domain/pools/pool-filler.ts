@@ -14,11 +14,11 @@ import {
 import { findTenantById, type TenantRow } from '../../db/queries/tenants.js';
 import type { VmRow } from '../../db/queries/vms.js';
 import { AppError } from '../../errors.js';
+import { withoutHostPaths } from '../../host-paths.js';
 import { admit, createRequest } from '../quota/admission.js';
 import { inClassHours, readSchedule, toScheduleRequest } from '../tenants/class-hours.js';
 import { HomeDisks } from '../tenants/home-disks.js';
 import { vmNetworkOf } from '../vms/network-policy.js';
-import { withoutHostPaths } from '../vms/state-reasons.js';
 import { bootOf } from '../vms/vm-boot.js';
 import { templateSpecOf } from '../vms/vm-templates.js';
 

@@ -27,6 +27,7 @@ import {
   type VmStateChange,
 } from '../../db/queries/vms.js';
 import { AppError } from '../../errors.js';
+import { withoutHostPaths } from '../../host-paths.js';
 import { type Actor, requireRole } from '../auth/access.js';
 import { assertImageRunsHere } from '../images/runnable-images.js';
 import type { PoolFiller } from '../pools/pool-filler.js';
@@ -37,7 +38,6 @@ import { HomeDisks } from '../tenants/home-disks.js';
 import { guestConfigFor } from './guest-config.js';
 import { assertInternetCap, lockTenantQuota } from './internet-cap.js';
 import { type NetworkPolicy, vmNetworkOf } from './network-policy.js';
-import { withoutHostPaths } from './state-reasons.js';
 import { ignoreNotFound, planAction } from './vm-action-plan.js';
 import { vmSpecOf } from './vm-boot.js';
 import { canSeeVm, visibleVmsQuery, vmNotFound } from './vm-visibility.js';
