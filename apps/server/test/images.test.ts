@@ -437,4 +437,66 @@ describe.each(TEST_DATABASES)('image uploads on $name', (kind) => {
       ).toBeDefined();
     },
   );
+
+  it.skipIf(kind.skipReason)(
+    "counts a tenant's images in its diskGib: an upload beyond it is refused, parallel ones too, and a 51st image",
+    async () => {
+      const knex = server.database.knex;
+      const classC = await createFixtureTenant(knex, 'Class C');
+      await knex('quotas').where({ tenant_id: classC.id }).update({ disk_gib: 2 });
+      await createFixtureUser(knex, 'admin-c@example.test', { tenantId: classC.id, role: 'admin' });
+      const adminC = new TestClient(server.url);
+      expect((await adminC.login('admin-c@example.test', FIXTURE_PASSWORD)).status).toBe(200);
+      // An image the tenant holds takes 1.989 of its 2 GiB: room for one 3 MiB upload, not two.
+      await knex('images').insert({
+        tenant_id: classC.id,
+        name: 'held',
+        kind: 'disk',
+        format: 'raw',
+        path: '/held.raw',
+        size_bytes: Math.round(1.989 * 1024 * MIB),
+        sha256: 'e'.repeat(64),
+      });
+      const upload = (name: string, fill: number) =>
+        uploadImage(
+          adminC,
+          { name, format: 'raw', tenantId: classC.id },
+          Buffer.alloc(3 * MIB, fill),
+        );
+      // Both pass the check made before the body is read; only one is stored.
+      const answers = await Promise.all([upload('first', 1), upload('second', 2)]);
+      expect(answers.map((answer) => answer.status).sort()).toEqual([201, 409]);
+      const stored = answers.find((answer) => answer.status === 201)!;
+      storedPaths.add(path.join(stored.body.sha256, 'image.raw'));
+      const refused = answers.find((answer) => answer.status === 409)!;
+      expect(refused.body.error).toMatchObject({
+        code: 'QUOTA_EXCEEDED',
+        details: { resource: 'diskGib', limit: 2 },
+      });
+      const usage = await adminC.send('GET', `/api/v1/tenants/${classC.id}/quota`);
+      expect(usage.body.usage.diskGib).toBe(2);
+      // Now refused before a byte of the body is stored.
+      const third = await upload('third', 3);
+      expect(third.status).toBe(409);
+      await expectNothingLeft('third');
+
+      // However large the quota, a tenant holds at most 50 images.
+      await knex('quotas').where({ tenant_id: classC.id }).update({ disk_gib: 1000 });
+      await knex('images').insert(
+        Array.from({ length: 48 }, (_, index) => ({
+          tenant_id: classC.id,
+          name: `filler-${index}`,
+          kind: 'disk',
+          format: 'raw',
+          path: `/filler-${index}.raw`,
+          size_bytes: 0,
+          sha256: 'd'.repeat(64),
+        })),
+      );
+      const fiftyFirst = await upload('fifty-first', 4);
+      expect(fiftyFirst.status).toBe(409);
+      expect(fiftyFirst.body.error.details).toMatchObject({ resource: 'images', limit: 50 });
+      await expectNothingLeft('fifty-first');
+    },
+  );
 });

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../src/db/database.js';
 import {
   ConsoleRecording,
+  MAX_RECORDING_BYTES,
   RECORDING_FULL_NOTICE,
 } from '../src/domain/consoles/console-recordings.js';
 import { readUsage } from '../src/domain/quota/quota-usage.js';
@@ -88,5 +89,20 @@ describe.each(TEST_DATABASES)('console recordings on disk, on $name', (kind) => 
     // A member's own usage counts their VMs only: recordings are the tenant's.
     const owner = await database.knex('vms').where({ id: vmId }).first();
     expect((await readUsage(database.knex, tenantId, owner.owner_id)).diskGib).toBe(1);
+  });
+
+  it.skipIf(kind.skipReason)('counts a recording being written at its size cap', async () => {
+    const before = await readUsage(database.knex, tenantId);
+    const recording = (await ConsoleRecording.startIfEnabled(database.knex, {
+      vmId,
+      recordingsDir,
+      logger: pino({ level: 'silent' }),
+    }))!;
+    recording.output(Buffer.from('a few bytes'));
+    const writing = await readUsage(database.knex, tenantId);
+    expect(writing.diskGib).toBeCloseTo(before.diskGib + MAX_RECORDING_BYTES / 1024 ** 3, 2);
+    await recording.close();
+    const ended = await readUsage(database.knex, tenantId);
+    expect(ended.diskGib).toBeCloseTo(before.diskGib, 2);
   });
 });

@@ -21,6 +21,7 @@ import { findTenantById } from '../../db/queries/tenants.js';
 import type { VmRow } from '../../db/queries/vms.js';
 import { AppError } from '../../errors.js';
 import { type Actor, requirePlatformAdmin, requireRole, tenantNotFound } from '../auth/access.js';
+import { refuseOverTenantImages } from '../quota/admission.js';
 
 const MIB = 1024 ** 2;
 const GIB = 1024 ** 3;
@@ -121,7 +122,13 @@ export class ImageImport {
     ) {
       throw this.#tooLarge();
     }
-
+    // A tenant's images count in its disk quota: a declared size it cannot take is refused before
+    // a byte is read (the exact check is made again when the image is stored).
+    if (query.tenantId) {
+      await refuseOverTenantImages(this.#knex, query.tenantId, context.contentLength ?? 0, {
+        forUpdate: false,
+      });
+    }
     await this.#assertRoomFor(context.contentLength);
     const received = await this.#receive(body);
     try {
@@ -178,6 +185,7 @@ export class ImageImport {
       );
     }
     await this.#refuseTakenName(name, vm.tenant_id);
+    await refuseOverTenantImages(this.#knex, vm.tenant_id, 0, { forUpdate: false });
     const mostBytes = Number(source.size_bytes) + Number(vm.disk_bytes);
     await this.#disks.assertDiskRoom(`publish VM "${vm.name}"`, Math.ceil(mostBytes / MIB));
     await fs.mkdir(this.uploadsDir, { recursive: true });
@@ -349,7 +357,8 @@ export class ImageImport {
 
   /**
    * Moves a checked file into the store (as `fileName`) and inserts its image row, audited, under
-   * the content's lock; on failure the stored file stays only if another image uses it.
+   * the content's lock — a tenant's image only if its quota takes it, under the quota's lock; on
+   * failure the stored file stays only if another image uses it.
    */
   async #store(
     received: ReceivedFile,
@@ -365,6 +374,11 @@ export class ImageImport {
     const target = storedImagePath(this.#settings.imagesDir, received.sha256, fileName);
     try {
       return await this.#knex.transaction(async (trx) => {
+        if (how.row.tenant_id) {
+          await refuseOverTenantImages(trx, how.row.tenant_id, received.sizeBytes, {
+            forUpdate: true,
+          });
+        }
         await lockContent(trx, received.sha256);
         await addToImageStore(received.file, target, 'move');
         const [row] = await trx<ImageRow>('images')

@@ -10,6 +10,9 @@ import { readMemberLimits, readUsage } from './quota-usage.js';
 /** Starting a VM needs at least this much metered time left this month (one minute). */
 const MIN_HOURS_TO_START = 1 / 60;
 
+/** The most images a tenant may hold (uploaded, and labs published as templates). */
+export const MAX_TENANT_IMAGES = 50;
+
 /** Key of the advisory lock that serialises host-capacity decisions across tenants and replicas. */
 const HOST_CAPACITY_LOCK_KEY = 0x1ab_0001;
 
@@ -100,6 +103,38 @@ async function refuseOverQuotas(
     );
   }
   return (tenantRequest.vcpus ?? 0) > 0 || (tenantRequest.memoryMib ?? 0) > 0;
+}
+
+/**
+ * Refuses a new image of `sizeBytes` for a tenant that already holds {@link MAX_TENANT_IMAGES}
+ * images or whose `diskGib` cannot take it. With `forUpdate` the tenant's quota row stays locked
+ * to the transaction's end, so parallel uploads are admitted one at a time, like VMs.
+ */
+export async function refuseOverTenantImages(
+  knex: Knex,
+  tenantId: string,
+  sizeBytes: number,
+  lock: { forUpdate: boolean },
+): Promise<void> {
+  const limits = await readLimits(knex, tenantId, lock);
+  if (!limits) throw new AppError('NOT_FOUND', 'No such tenant.');
+  const held = await knex('images')
+    .where({ tenant_id: tenantId })
+    .first<{ count: string | number }>(knex.raw('count(*) as count'));
+  const images = Number(held?.count ?? 0);
+  if (images >= MAX_TENANT_IMAGES) {
+    throw new AppError(
+      'QUOTA_EXCEEDED',
+      `The tenant holds ${images} images, the most it may; delete one it no longer uses first.`,
+      { resource: 'images', limit: MAX_TENANT_IMAGES, used: images, requested: 1 },
+    );
+  }
+  refuseOverQuota(
+    limits,
+    await readUsage(knex, tenantId),
+    { diskGib: sizeBytes / 1024 ** 3 },
+    'tenant',
+  );
 }
 
 /** The quota request of creating (and so starting) a VM. */

@@ -2,18 +2,19 @@ import type { QuotaLimits, QuotaUsage } from '@labvisor/shared';
 import { RESOURCE_HOLDING_STATES } from '@labvisor/shared';
 import type { Knex } from 'knex';
 import { hoursOf, secondsThisMonthQuery } from '../../db/queries/usage.js';
+import { MAX_RECORDING_BYTES } from '../consoles/console-recordings.js';
 
 /** The sums {@link readUsage} reads, each a number or its text (Postgres numerics and counts). */
 type UsageSums = Record<
-  'vms' | 'vcpus' | 'memory' | 'disk' | 'homes' | 'recorded' | 'snapshots' | 'seconds',
+  'vms' | 'vcpus' | 'memory' | 'disk' | 'homes' | 'recorded' | 'imaged' | 'snapshots' | 'seconds',
   string | number | null
 >;
 
 /**
  * Sums what a tenant uses now, in one query: VMs holding host resources (the contract's starting,
  * running and paused, and stopping, which holds them until QEMU ends), stored disk (VM disks,
- * members' home disks and the tenant's console recordings) and snapshots, metered hours this
- * month; of one member's VMs when `ownerId` is given.
+ * members' home disks, the tenant's console recordings and its own images) and snapshots,
+ * metered hours this month; of one member's VMs when `ownerId` is given.
  */
 export async function readUsage(
   knex: Knex,
@@ -37,10 +38,23 @@ export async function readUsage(
       .where({ tenant_id: tenantId, ...(ownerId ? { user_id: ownerId } : {}) })
       .sum('size_gib')
       .as('homes'),
-    // Console recordings are the tenant's, kept after their VM: they count in its disk.
+    // Console recordings are the tenant's, kept after their VM: they count in its disk, one being
+    // written at its size cap (its bytes are known only when it ends).
     ownerId
       ? knex.raw('0 as recorded')
-      : knex('console_recordings').where({ tenant_id: tenantId }).sum('size_bytes').as('recorded'),
+      : knex('console_recordings')
+          .where({ tenant_id: tenantId })
+          .select(
+            knex.raw(
+              'sum(case when ended_at is null then greatest(size_bytes, ?) else size_bytes end)',
+              [MAX_RECORDING_BYTES],
+            ),
+          )
+          .as('recorded'),
+    // The tenant's own images (uploaded, or labs published as templates) are on the host's disk.
+    ownerId
+      ? knex.raw('0 as imaged')
+      : knex('images').where({ tenant_id: tenantId }).sum('size_bytes').as('imaged'),
     knex('snapshots')
       .join('vms', 'vms.id', 'snapshots.vm_id')
       .where('vms.tenant_id', tenantId)
@@ -58,7 +72,7 @@ export async function readUsage(
     diskGib:
       roundUp(Number(sums?.disk ?? 0)) +
       Number(sums?.homes ?? 0) +
-      roundGib(Number(sums?.recorded ?? 0)),
+      roundGib(Number(sums?.recorded ?? 0) + Number(sums?.imaged ?? 0)),
     snapshots: Number(sums?.snapshots ?? 0),
     vmHoursPerMonth: hoursOf(Number(sums?.seconds ?? 0)),
   };
