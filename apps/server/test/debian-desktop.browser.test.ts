@@ -111,11 +111,13 @@ describe.skipIf(skipReason)('the debian-desktop image in the desktop tab', () =>
         .not.toEqual(BACKGROUND);
 
       // Keys typed on the desktop reach the terminal window (xterm at +40+40) of the owner's
-      // session: it copies a file that the lab's agent reads back. (Only unshifted keys: noVNC
-      // sends QEMU the physical key, and the test's keyboard holds no Shift for "$" or ">".)
-      const box = (await canvas.boundingBox())!;
-      const scale = box.width / 1280;
-      await page.mouse.click(box.x + 300 * scale, box.y + 200 * scale);
+      // session without a click — it has the focus from its start — and it copies a file that the
+      // lab's agent reads back. (Only unshifted keys: noVNC sends QEMU the physical key, and the
+      // test's keyboard holds no Shift for "$" or ">".)
+      await expect
+        .poll(async () => (await frameOf(canvas, 300 / 1280, 200 / 800)).rgb, { timeout: 60_000 })
+        .toEqual([255, 255, 255]);
+      await canvas.focus();
       await page.keyboard.type('cp /etc/hostname desktop.txt');
       await page.keyboard.press('Enter');
       const file = `${server.url}/api/v1/vms/${vmId}/files?path=${encodeURIComponent('~/desktop.txt')}`;
