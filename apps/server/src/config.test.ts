@@ -31,6 +31,13 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ LABVISOR_TEMPLATES: 'maybe' })).toThrow(/LABVISOR_TEMPLATES/);
   });
 
+  it("names the account QEMU runs as with LABVISOR_QEMU_USER (else the driver's default)", () => {
+    const named = loadConfig({ LABVISOR_QEMU_USER: 'lab-qemu' }).driver;
+    expect(named.kind === 'qemu' && named.qemuUser).toBe('lab-qemu');
+    const unnamed = loadConfig({}).driver;
+    expect(unnamed.kind === 'qemu' && unnamed.qemuUser).toBeUndefined();
+  });
+
   it('reads the network modes offered and where guest networks live', () => {
     const config = loadConfig({
       LABVISOR_NETWORK_MODES: 'internet',
@@ -126,6 +133,7 @@ describe('loadConfig', () => {
     [{ PORT: 'eighty' }, 'PORT'],
     [{ PORT: '70000' }, 'PORT'],
     [{ LABVISOR_ACCEL: 'hvf' }, 'LABVISOR_ACCEL'],
+    [{ LABVISOR_QEMU_USER: 'root; rm -rf /' }, 'LABVISOR_QEMU_USER'],
     [{ LABVISOR_ADMIN_EMAIL: 'admin' }, 'LABVISOR_ADMIN_EMAIL'],
     [{ LABVISOR_ADMIN_PASSWORD: 'short' }, 'LABVISOR_ADMIN_PASSWORD'],
     [{ SESSION_SECRET: 'too-short' }, 'SESSION_SECRET'],

@@ -42,6 +42,10 @@ const envSchema = z.object({
   LABVISOR_INCUS_CLIENT_KEY: z.string().min(1).optional(),
   LABVISOR_INCUS_SERVER_CERT: z.string().min(1).optional(),
   LABVISOR_ACCEL: z.enum(['auto', 'kvm', 'tcg']).default('auto'),
+  LABVISOR_QEMU_USER: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'must be an account name (a-z, 0-9, _ and -)')
+    .optional(),
   LABVISOR_TEMPLATES: z.enum(['on', 'off']).default('on'),
   LABVISOR_NETWORK_MODES: z
     .string()
@@ -248,6 +252,7 @@ function driverConfigOf(values: EnvValues, networkModes: NetworkMode[]): DriverC
   return {
     kind: 'qemu',
     accel: values.LABVISOR_ACCEL,
+    ...(values.LABVISOR_QEMU_USER ? { qemuUser: values.LABVISOR_QEMU_USER } : {}),
     // Instant labs: VMs of images with the guest agent start as clones of booted templates.
     ...(values.LABVISOR_TEMPLATES === 'on'
       ? { templatesDir: path.join(dataDir, 'templates') }

@@ -3,9 +3,11 @@
  * VM and run in order (boot once, then stop/start, adoption, crash), to keep the suite short on a
  * 2-core host; each test still asserts one behaviour a user would notice.
  */
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_QEMU_USER } from './drivers/qemu/qemu-user.js';
 import type { Engine, VmStateEvent } from './engine.js';
 import { EngineError } from './errors.js';
 import {
@@ -71,6 +73,46 @@ describe.skipIf(skipReason !== undefined)(
       expect(fs.statSync(harness.runDir).mode & 0o077).toBe(0);
       expect(fs.statSync(`${harness.runDir}/life-1`).mode & 0o077).toBe(0);
       expect(fs.statSync(`${harness.runDir}/life-1/qemu.log`).mode & 0o077).toBe(0);
+    });
+
+    it("runs a root server's QEMU under its own account, which cannot read the VM's files", async () => {
+      const { pid } = await engine.getVm('life-1');
+      const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+      const ids = (field: string) =>
+        status
+          .match(new RegExp(`^${field}:\\s+(.*)$`, 'm'))![1]!
+          .split(/\s+/)
+          .map(Number);
+      if (process.getuid!() !== 0) {
+        // A server that is not root cannot change QEMU's user: QEMU runs as the server.
+        expect(ids('Uid')).toEqual(Array(4).fill(process.getuid!()));
+        return;
+      }
+      const account = fs
+        .readFileSync('/etc/passwd', 'utf8')
+        .split('\n')
+        .find((line) => line.startsWith(`${DEFAULT_QEMU_USER}:`))!
+        .split(':');
+      const [uid, gid] = [Number(account[2]), Number(account[3])];
+      expect(uid).toBeGreaterThan(0);
+      // Real, effective, saved and file-system ids: no way back to root.
+      expect(ids('Uid')).toEqual([uid, uid, uid, uid]);
+      expect(ids('Gid')).toEqual([gid, gid, gid, gid]);
+      expect(ids('CapEff')).toEqual([0]);
+      // QEMU holds its disk open from before the drop; the account itself cannot open it.
+      expect(() =>
+        execFileSync(
+          'setpriv',
+          [
+            `--reuid=${uid}`,
+            `--regid=${gid}`,
+            '--clear-groups',
+            'cat',
+            `${harness.runDir}/life-1/disk.qcow2`,
+          ],
+          { stdio: 'pipe' },
+        ),
+      ).toThrow(/Permission denied/);
     });
 
     it('runs QEMU in its own session with no pipe to the server, so killing the server spares it', () => {

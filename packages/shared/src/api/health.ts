@@ -8,7 +8,7 @@ export const readinessSchema = z.object({
     kind: z.enum(['pglite', 'postgres']),
     error: z.string().optional(),
   }),
-  /** The engine: its driver and the facts it names (the QEMU driver: accel, accelReason, qemuVersion). */
+  /** The engine: its driver and the facts it names (the QEMU driver: accel, accelReason, qemuVersion, qemuRunsAs). */
   engine: z.object({
     ok: z.boolean(),
     driver: z.string().optional(),
@@ -16,6 +16,8 @@ export const readinessSchema = z.object({
     /** Why that accelerator: configured, the KVM probe's outcome, or that KVM failed a guest. */
     accelReason: z.string().optional(),
     qemuVersion: z.string().optional(),
+    /** The account QEMU runs as (a root server's QEMU drops to its own), or "the server's user". */
+    qemuRunsAs: z.string().optional(),
     error: z.string().optional(),
   }),
 });

@@ -53,7 +53,8 @@ export const hostCapacitySchema = z.object({
   driverVersion: z.string(),
   /**
    * Facts the driver names; the QEMU driver: `accel` (`kvm` or `tcg`), `accelReason` (configured,
-   * the KVM probe's outcome, or that KVM failed a guest) and `qemuVersion`.
+   * the KVM probe's outcome, or that KVM failed a guest), `qemuVersion` and `qemuRunsAs` (the
+   * account QEMU runs as).
    */
   details: z.record(z.string(), z.string()),
   /** Why the engine cannot run VMs, when it cannot. */

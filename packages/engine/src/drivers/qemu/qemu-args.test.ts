@@ -55,8 +55,16 @@ describe('buildQemuArgs', () => {
   it('sandboxes QEMU without defaults or user config', () => {
     expect(args).toContain('-nodefaults');
     expect(args).toContain('-no-user-config');
-    expect(valuesOf(args, '-sandbox')[0]).toMatch(/^on,.*spawn=deny/);
+    expect(valuesOf(args, '-sandbox')[0]).toMatch(/^on,.*elevateprivileges=deny,spawn=deny/);
     expect(args).not.toContain('-daemonize');
+    expect(args).not.toContain('-runas');
+  });
+
+  it('drops to an account once the files are open, allowed by the sandbox', () => {
+    const dropped = buildQemuArgs({ spec, paths, accel: 'tcg', runAs: 'labvisor-qemu' });
+    expect(valuesOf(dropped, '-runas')).toEqual(['labvisor-qemu']);
+    // QEMU's filter is installed before it drops: a denied setuid would kill it.
+    expect(valuesOf(dropped, '-sandbox')[0]).toMatch(/elevateprivileges=allow,spawn=deny/);
   });
 
   it('puts QMP, serial and VNC on unix sockets in the VM folder', () => {
@@ -113,7 +121,7 @@ describe('buildQemuArgs', () => {
 
   it('attaches the overlay as virtio-blk with a node name, throttled when asked', () => {
     expect(valuesOf(args, '-drive')).toEqual([
-      'if=none,id=drive0,node-name=disk0,file=/run/labvisor/lab-1/disk.qcow2,format=qcow2,discard=unmap,werror=enospc',
+      'if=none,id=drive0,node-name=disk0,file=/run/labvisor/lab-1/disk.qcow2,file.auto-read-only=off,format=qcow2,discard=unmap,werror=enospc',
     ]);
     expect(valuesOf(args, '-device')).toContain('virtio-blk-pci,drive=drive0,bootindex=1');
     const throttled = buildQemuArgs({
@@ -133,7 +141,7 @@ describe('buildQemuArgs', () => {
       accel: 'tcg',
     });
     expect(valuesOf(withHome, '-drive')).toContain(
-      'if=none,id=home0,file=/var/lib/labvisor/homes/t/u.img,format=raw,discard=unmap,werror=enospc',
+      'if=none,id=home0,file=/var/lib/labvisor/homes/t/u.img,file.auto-read-only=off,format=raw,discard=unmap,werror=enospc',
     );
     expect(valuesOf(withHome, '-device')).toContain(
       'virtio-blk-pci,drive=home0,serial=labvisor-home',

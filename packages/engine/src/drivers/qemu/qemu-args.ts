@@ -64,6 +64,8 @@ export interface QemuArgsInput {
    * takes it.
    */
   absorbTemplateSlirp?: boolean;
+  /** The account QEMU drops to once it has opened the VM's files (`-runas`); see `qemu-user.ts`. */
+  runAs?: string;
 }
 
 /**
@@ -91,7 +93,12 @@ export function escapeOptionValue(value: string): string {
  *
  * - `-sandbox on` with every optional filter denied: QEMU never needs to fork or exec because the
  *   engine feeds the saved state through an inherited fd (`-incoming fd:N`) and receives it on a
- *   unix socket it serves (`migrate unix:`), so `exec:` migration is not needed.
+ *   unix socket it serves (`migrate unix:`), so `exec:` migration is not needed. With `-runas`,
+ *   privilege changes stay allowed: QEMU installs its filter before it drops to the account, and
+ *   a denied `setuid` would kill it (it keeps no capability after the drop).
+ * - writable drives are opened read-write once (`auto-read-only=off`): at the end of a migration
+ *   QEMU reopens a drive opened with `auto-read-only` by its path, which the account QEMU runs as
+ *   may not open.
  * - without a guest network, user-mode networking with `restrict=on`: the guest reaches neither
  *   other VMs (each VM has its own slirp stack) nor the host's services (slirp would map 10.0.2.2
  *   to the host's loopback); with one, the VM's tap, which its QEMU opens in the router namespace.
@@ -106,7 +113,8 @@ export function buildQemuArgs(input: QemuArgsInput): string[] {
     '-nodefaults',
     '-no-user-config',
     '-sandbox',
-    'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny',
+    `on,obsolete=deny,elevateprivileges=${input.runAs ? 'allow' : 'deny'},spawn=deny,resourcecontrol=deny`,
+    ...(input.runAs ? ['-runas', input.runAs] : []),
     ...machineArgs(
       accel,
       input.tcgTranslationCacheMib ?? defaultTranslationCacheMib(spec.memoryMib),
@@ -152,6 +160,7 @@ export function buildQemuArgs(input: QemuArgsInput): string[] {
     `id=${DISK_DRIVE_ID}`,
     `node-name=${DISK_NODE_NAME}`,
     `file=${esc(paths.disk)}`,
+    'file.auto-read-only=off',
     'format=qcow2',
     'discard=unmap',
     // A write that finds the host's disk full pauses the guest (resumable, nothing lost) instead
@@ -171,7 +180,7 @@ export function buildQemuArgs(input: QemuArgsInput): string[] {
   if (spec.homeDisk) {
     args.push(
       '-drive',
-      `if=none,id=home0,file=${esc(spec.homeDisk.path)},format=raw,discard=unmap,werror=enospc`,
+      `if=none,id=home0,file=${esc(spec.homeDisk.path)},file.auto-read-only=off,format=raw,discard=unmap,werror=enospc`,
       '-device',
       `virtio-blk-pci,drive=home0,serial=${HOME_DISK_SERIAL}`,
     );

@@ -42,6 +42,7 @@ import { assertSocketPathsFit, qemuPaths } from './qemu-paths.js';
 import { QemuProcesses } from './qemu-processes.js';
 import { KvmFailedError, type QemuLaunch, type StartContext, startQemu } from './qemu-start.js';
 import { removeSavedState, saveMemoryState } from './qemu-suspend.js';
+import { type QemuUser, resolveQemuUser } from './qemu-user.js';
 import { CLONE_MARKER, Templates } from './templates.js';
 
 const GIB = 1024 * 1024 * 1024;
@@ -76,6 +77,11 @@ export interface QemuDriverConfig {
    * nftables, dnsmasq), VMs may have them; else only `none`.
    */
   guestNetworks?: GuestNetworksConfig;
+  /**
+   * The account QEMU runs as when the server runs as root (default `labvisor-qemu`,
+   * made when missing); QEMU opens each VM's files as root, then drops to it.
+   */
+  qemuUser?: string;
 }
 
 /**
@@ -99,6 +105,7 @@ export class QemuDriver implements Driver {
   readonly #networks: GuestNetworks | undefined;
   /** Why VMs cannot have guest networks here, when they cannot. */
   readonly #networksUnavailable: string | undefined;
+  readonly #qemuUser: QemuUser | undefined;
   #accel: Accelerator;
   #accelReason: string;
 
@@ -108,7 +115,9 @@ export class QemuDriver implements Driver {
     logger: EngineLogger,
     observer: DriverObserver,
     networksUnavailable: string | undefined,
+    qemuUser: QemuUser | undefined,
   ) {
+    this.#qemuUser = qemuUser;
     this.#qemuBinary = config.qemuBinary ?? 'qemu-system-x86_64';
     this.#qemuImgBinary = config.qemuImgBinary ?? 'qemu-img';
     this.#tcgTranslationCacheMib = config.tcgTranslationCacheMib;
@@ -160,7 +169,13 @@ export class QemuDriver implements Driver {
       ? await GuestNetworks.unavailableReason()
       : undefined;
     if (networksUnavailable) logger.warn({ reason: networksUnavailable }, 'no guest networks');
-    return new QemuDriver(config, host, logger, observer, networksUnavailable);
+    let qemuUser: QemuUser | undefined;
+    try {
+      qemuUser = await resolveQemuUser(config.qemuUser);
+    } catch (error) {
+      host.error ??= (error as Error).message;
+    }
+    return new QemuDriver(config, host, logger, observer, networksUnavailable, qemuUser);
   }
 
   info(): DriverInfo {
@@ -180,6 +195,7 @@ export class QemuDriver implements Driver {
         accel: this.#accel,
         accelReason: this.#accelReason,
         qemuVersion: this.#host.version,
+        qemuRunsAs: this.#qemuUser?.name ?? "the server's user",
         guestNetworks: this.#networks
           ? `on (namespace ${this.#networks.namespace})`
           : `off: ${this.#networksUnavailable}`,
@@ -382,6 +398,7 @@ export class QemuDriver implements Driver {
       qemuBinary: this.#qemuBinary,
       qboot: this.#host.qboot,
       tcgTranslationCacheMib: this.#tcgTranslationCacheMib,
+      qemuUser: this.#qemuUser,
     };
   }
 
@@ -472,7 +489,7 @@ export class QemuDriver implements Driver {
   async suspend(vm: DriverVm): Promise<void> {
     const paths = qemuPaths(vm.dir);
     try {
-      await saveMemoryState(this.#processes.client(vm.id), paths);
+      await saveMemoryState(this.#processes.client(vm.id), paths, this.#qemuUser);
       const proc = this.#processes.get(vm.id);
       if (proc) await this.#processes.kill(proc);
     } catch (error) {

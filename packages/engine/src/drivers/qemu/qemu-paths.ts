@@ -27,8 +27,6 @@ export interface QemuPaths {
   savedState: string;
   /** Whether the guest ran when its memory state was saved (`{"wasRunning": true}`). */
   savedStateInfo: string;
-  /** Unix socket the driver serves while QEMU migrates its memory state into `savedState`. */
-  migrateSocket: string;
   /** The spec's guest configuration as JSON (mode 0600), which QEMU hands the guest by fw_cfg. */
   guestConfig: string;
   /** Unix socket of the guest agent's serial line (VMs whose image runs the Labvisor agent). */
@@ -52,7 +50,6 @@ export function qemuPaths(dir: string): QemuPaths {
     serialLogPrevious: file('serial.log.1'),
     savedState: file('saved-state.bin'),
     savedStateInfo: file('saved-state.json'),
-    migrateSocket: file('migrate.sock'),
     guestConfig: file('guest-config.json'),
     agent: file('agent.sock'),
   };
@@ -60,7 +57,7 @@ export function qemuPaths(dir: string): QemuPaths {
 
 /** Throws VALIDATION when a VM's socket paths would be too long for unix sockets. */
 export function assertSocketPathsFit(id: string, paths: QemuPaths): void {
-  for (const socket of [paths.qmp, paths.serial, paths.vnc, paths.migrateSocket, paths.agent]) {
+  for (const socket of [paths.qmp, paths.serial, paths.vnc, paths.agent]) {
     if (Buffer.byteLength(socket) > MAX_UNIX_SOCKET_PATH_BYTES) {
       throw new EngineError(
         'VALIDATION',

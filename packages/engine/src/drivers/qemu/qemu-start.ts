@@ -10,6 +10,7 @@ import { buildQemuArgs, guestConfigJson } from './qemu-args.js';
 import { type QemuPaths, qemuPaths } from './qemu-paths.js';
 import type { QemuProcess, QemuProcesses } from './qemu-processes.js';
 import { finishRestore, readSavedStateInfo } from './qemu-suspend.js';
+import type { QemuUser } from './qemu-user.js';
 import type { QmpClient } from './qmp/commands.js';
 
 /** How long QEMU may take from spawn to answering QMP. */
@@ -22,6 +23,8 @@ export interface StartContext {
   /** qboot, for direct kernel boots, when installed. */
   qboot: string | undefined;
   tcgTranslationCacheMib: number | undefined;
+  /** The account QEMU drops to once it has opened the VM's files; none keeps the server's user. */
+  qemuUser: QemuUser | undefined;
 }
 
 /** How QEMU starts: booting, continuing a saved state or a snapshot, or as a template's clone. */
@@ -82,6 +85,7 @@ export async function startQemu(
         ...memoryFileOf(launch),
         loadSnapshot: launch.loadSnapshot,
         kernelBootFirmware: context.qboot,
+        ...(context.qemuUser ? { runAs: context.qemuUser.name } : {}),
         ...(launch.nic ? { nic: launch.nic } : {}),
         ...(launch.nic && launch.clone ? { absorbTemplateSlirp: true } : {}),
         ...(context.tcgTranslationCacheMib
@@ -168,7 +172,7 @@ export function assertBootFilesExist(vm: DriverVm, paths: QemuPaths): void {
 /** Removes what an earlier QEMU of the VM may have left: sockets and its pid file. */
 export async function removeRuntimeFiles(paths: QemuPaths): Promise<void> {
   await Promise.all(
-    [paths.qmp, paths.serial, paths.vnc, paths.pid, paths.migrateSocket, paths.agent].map((file) =>
+    [paths.qmp, paths.serial, paths.vnc, paths.pid, paths.agent].map((file) =>
       fsp.rm(file, { force: true }),
     ),
   );

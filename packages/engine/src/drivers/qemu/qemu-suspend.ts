@@ -1,9 +1,12 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { Reverter } from '../../revert.js';
 import { sleep } from './process-utils.js';
 import type { QemuPaths } from './qemu-paths.js';
+import type { QemuUser } from './qemu-user.js';
 import type { QmpClient } from './qmp/commands.js';
 
 /** How long restoring a saved memory state may take. */
@@ -25,18 +28,25 @@ interface SavedStateInfo {
  * written to a temporary file, with the vCPUs stopped first so the save is one pass of a
  * consistent state. The file is renamed into place only once complete and synced. On failure the
  * guest runs on as before and no file is left. QEMU still runs afterwards: the caller ends it.
+ *
+ * The socket is in a fresh temporary folder, not the VM's (which only the server may enter): QEMU
+ * connects to it as the account it runs as (`qemuUser`, which then owns the socket).
  */
-export async function saveMemoryState(client: QmpClient, paths: QemuPaths): Promise<void> {
+export async function saveMemoryState(
+  client: QmpClient,
+  paths: QemuPaths,
+  qemuUser: QemuUser | undefined,
+): Promise<void> {
   const temp = `${paths.savedState}.partial`;
   const reverter = new Reverter();
   const wasRunning = (await client.queryStatus()).running;
   try {
-    await fsp.rm(paths.migrateSocket, { force: true });
+    const socketDir = await fsp.mkdtemp(path.join(os.tmpdir(), 'labvisor-migrate-'));
+    reverter.add(() => fsp.rm(socketDir, { recursive: true, force: true }));
+    await fsp.chmod(socketDir, 0o711);
+    const socketPath = path.join(socketDir, 'migrate.sock');
     const server = net.createServer();
-    reverter.add(() => {
-      server.close();
-      return fsp.rm(paths.migrateSocket, { force: true });
-    });
+    reverter.add(() => server.close());
     reverter.add(() => fsp.rm(temp, { force: true }));
     const written = new Promise<void>((resolve, reject) => {
       server.once('connection', (socket) => {
@@ -51,14 +61,15 @@ export async function saveMemoryState(client: QmpClient, paths: QemuPaths): Prom
     written.catch(() => undefined);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(paths.migrateSocket, () => resolve());
+      server.listen(socketPath, () => resolve());
     });
+    if (qemuUser) await fsp.chown(socketPath, qemuUser.uid, qemuUser.gid);
     if (wasRunning) {
       await client.stop();
       reverter.add(() => client.cont());
     }
     await client.migrateSetParameters({ 'max-bandwidth': SUSPEND_MAX_BANDWIDTH_BYTES_PER_S });
-    await client.migrate(`unix:${paths.migrateSocket}`);
+    await client.migrate(`unix:${socketPath}`);
     const deadline = Date.now() + SUSPEND_TIMEOUT_MS;
     for (;;) {
       const migration = await client.queryMigrate();
@@ -77,8 +88,8 @@ export async function saveMemoryState(client: QmpClient, paths: QemuPaths): Prom
     reverter.add(() => fsp.rm(paths.savedStateInfo, { force: true }));
     await fsp.writeFile(paths.savedStateInfo, `${JSON.stringify(info)}\n`, { mode: 0o600 });
     await fsp.rename(temp, paths.savedState);
-    await fsp.rm(paths.migrateSocket, { force: true });
     reverter.success();
+    await fsp.rm(socketDir, { recursive: true, force: true });
   } catch (error) {
     await reverter.revert(() => undefined);
     throw error;

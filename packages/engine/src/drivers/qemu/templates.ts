@@ -343,7 +343,7 @@ export class Templates {
       }
       const client = this.deps.processes.client(vm.id);
       await client.migrateSetCapabilities({ 'x-ignore-shared': true });
-      await saveMemoryState(client, paths);
+      await saveMemoryState(client, paths, this.deps.startContext().qemuUser);
     } catch (error) {
       // A failed build leaves nothing (its RAM file alone is as large as the guest's memory).
       await this.#endBuildGuest(vm.id);
