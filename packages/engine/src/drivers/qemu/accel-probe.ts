@@ -17,8 +17,6 @@ const PROBE_MEMORY_MIB = 256;
 export interface ProbeGuest {
   kernelPath: string;
   initrdPath: string;
-  /** The firmware real kernel boots use (qboot), when the host has it. */
-  firmwarePath?: string;
 }
 
 /** The outcome of one probe. */
@@ -46,7 +44,6 @@ export function probeArgs(accel: Accelerator, guest: ProbeGuest): string[] {
     '-serial',
     'stdio',
     '-no-reboot',
-    ...(guest.firmwarePath ? ['-bios', guest.firmwarePath] : []),
     '-kernel',
     guest.kernelPath,
     '-initrd',

@@ -60,6 +60,11 @@ describe('buildQemuArgs', () => {
     expect(args).not.toContain('-runas');
   });
 
+  it('gives the machine a generation ID, new with each QEMU', () => {
+    expect(valuesOf(args, '-device')).toContain('vmgenid');
+    expect(args).not.toContain('-bios');
+  });
+
   it('drops to an account once the files are open, allowed by the sandbox', () => {
     const dropped = buildQemuArgs({ spec, paths, accel: 'tcg', runAs: 'labvisor-qemu' });
     expect(valuesOf(dropped, '-runas')).toEqual(['labvisor-qemu']);

@@ -48,12 +48,6 @@ export interface QemuArgsInput {
   /** Start from this internal snapshot (`-loadvm`). */
   loadSnapshot?: string;
   /**
-   * Firmware for direct kernel boots, e.g. qboot: it only knows how to hand over to a kernel given
-   * with `-kernel`, and does so about a second sooner than SeaBIOS under TCG. Disk and ISO boots
-   * always use QEMU's default (SeaBIOS).
-   */
-  kernelBootFirmware?: string;
-  /**
    * The VM's tap on its guest network (`internet` and `class` modes) and its MAC address; without
    * one, user-mode networking that reaches nothing.
    */
@@ -187,12 +181,17 @@ export function buildQemuArgs(input: QemuArgsInput): string[] {
   }
 
   const boot = spec.boot;
+  // A generation ID, new with each QEMU (`guid=auto`): a guest continued from a saved state — a
+  // template's clone, a resumed suspend, a snapshot — is told its ID changed and reseeds its random
+  // number generator ("crng reseeded due to virtual machine fork"), so clones of one template never
+  // share its random state. It needs SeaBIOS (QEMU's default firmware), which writes the ID's
+  // address back to QEMU: qboot, a little faster for kernel boots, halts at that command.
+  args.push('-device', 'vmgenid');
   if (boot.kind === 'kernel') {
     const hostname = toHostname(spec.name, spec.id);
     const cmdline = boot.cmdline.includes('labvisor.hostname=')
       ? boot.cmdline
       : `${boot.cmdline} labvisor.hostname=${hostname}`.trim();
-    if (input.kernelBootFirmware) args.push('-bios', input.kernelBootFirmware);
     args.push('-kernel', boot.kernelPath, '-initrd', boot.initrdPath, '-append', cmdline);
   } else if (boot.kind === 'iso') {
     args.push(

@@ -57,7 +57,7 @@ export interface QemuDriverConfig {
   /** Default `qemu-img`. */
   qemuImgBinary?: string;
   /** The real kernel `auto` probes KVM with (the tiny image's); without one KVM is not trusted. */
-  probeGuest?: Omit<ProbeGuest, 'firmwarePath'>;
+  probeGuest?: ProbeGuest;
   /** Default `/dev/kvm`. */
   kvmDevice?: string;
   /**
@@ -396,7 +396,6 @@ export class QemuDriver implements Driver {
     return {
       processes: this.#processes,
       qemuBinary: this.#qemuBinary,
-      qboot: this.#host.qboot,
       tcgTranslationCacheMib: this.#tcgTranslationCacheMib,
       qemuUser: this.#qemuUser,
     };

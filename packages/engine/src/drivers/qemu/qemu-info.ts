@@ -1,12 +1,7 @@
 import { execFile } from 'node:child_process';
-import fs from 'node:fs';
 import type { EngineLogger } from '../../logger.js';
 import { type Accelerator, chooseAccelerator, type ProbeGuest } from './accel-probe.js';
 
-/** Where distributions install QEMU's firmware files. */
-const QEMU_DATA_DIRS = ['/usr/share/qemu', '/usr/local/share/qemu', '/usr/share/qemu-kvm'];
-/** The fast firmware for direct kernel boots (see `kernelBootFirmware` of the QEMU arguments). */
-const QBOOT_FILE = 'qboot.rom';
 /** What the QEMU driver can do on any host it runs on. */
 const QEMU_FEATURES = [
   'sandbox',
@@ -26,8 +21,6 @@ export interface QemuHost {
   features: string[];
   accel: Accelerator;
   accelReason: string;
-  /** qboot's path, when installed. */
-  qboot: string | undefined;
   /** Why VMs cannot run here (no QEMU, no qemu-img). */
   error: string | undefined;
 }
@@ -37,7 +30,7 @@ export interface DetectQemuOptions {
   qemuBinary: string;
   qemuImgBinary: string;
   accel: 'auto' | Accelerator;
-  probeGuest?: Omit<ProbeGuest, 'firmwarePath'>;
+  probeGuest?: ProbeGuest;
   kvmDevice?: string;
   logger: EngineLogger;
 }
@@ -52,7 +45,7 @@ function runVersion(binary: string): Promise<string> {
 }
 
 /**
- * Finds QEMU's version, qemu-img and qboot, and chooses the accelerator; never throws (a host
+ * Finds QEMU's version and qemu-img, and chooses the accelerator; never throws (a host
  * without QEMU answers with `error` set).
  */
 export async function detectQemu(options: DetectQemuOptions): Promise<QemuHost> {
@@ -66,7 +59,6 @@ export async function detectQemu(options: DetectQemuOptions): Promise<QemuHost> 
       features: [],
       accel: 'tcg',
       accelReason: 'QEMU cannot be run',
-      qboot: undefined,
       error: `${options.qemuBinary} cannot be run: ${(error as Error).message}`,
     };
   }
@@ -79,19 +71,12 @@ export async function detectQemu(options: DetectQemuOptions): Promise<QemuHost> 
       features,
       accel: 'tcg',
       accelReason: 'qemu-img cannot be run',
-      qboot: undefined,
       error: `${options.qemuImgBinary} cannot be run: ${(error as Error).message}`,
     };
   }
-  const qboot = QEMU_DATA_DIRS.map((dir) => `${dir}/${QBOOT_FILE}`).find((file) =>
-    fs.existsSync(file),
-  );
-  if (qboot) features.push('qboot');
   const choice = await chooseAccelerator(options.accel, {
     qemuBinary: options.qemuBinary,
-    ...(options.probeGuest
-      ? { probeGuest: { ...options.probeGuest, ...(qboot ? { firmwarePath: qboot } : {}) } }
-      : {}),
+    ...(options.probeGuest ? { probeGuest: options.probeGuest } : {}),
     ...(options.kvmDevice ? { kvmDevice: options.kvmDevice } : {}),
   });
   options.logger.info(
@@ -103,7 +88,6 @@ export async function detectQemu(options: DetectQemuOptions): Promise<QemuHost> 
     features,
     accel: choice.accel,
     accelReason: choice.reason,
-    qboot,
     error: undefined,
   };
 }

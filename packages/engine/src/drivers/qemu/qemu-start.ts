@@ -20,8 +20,6 @@ export const START_TIMEOUT_MS = 30_000;
 export interface StartContext {
   processes: QemuProcesses;
   qemuBinary: string;
-  /** qboot, for direct kernel boots, when installed. */
-  qboot: string | undefined;
   tcgTranslationCacheMib: number | undefined;
   /** The account QEMU drops to once it has opened the VM's files; none keeps the server's user. */
   qemuUser: QemuUser | undefined;
@@ -84,7 +82,6 @@ export async function startQemu(
         ...(stateFd === undefined ? {} : { incoming: launch.clone ? 'defer' : 3 }),
         ...memoryFileOf(launch),
         loadSnapshot: launch.loadSnapshot,
-        kernelBootFirmware: context.qboot,
         ...(context.qemuUser ? { runAs: context.qemuUser.name } : {}),
         ...(launch.nic ? { nic: launch.nic } : {}),
         ...(launch.nic && launch.clone ? { absorbTemplateSlirp: true } : {}),

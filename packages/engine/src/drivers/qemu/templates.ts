@@ -23,8 +23,8 @@ export const TEMPLATE_BOOT_TIMEOUT_MS = 600_000;
 const AGENT_READY_TIMEOUT_MS = 30_000;
 /** How long a clone's agent may take to take its identity. */
 export const IDENTITY_TIMEOUT_MS = 120_000;
-/** Bumped when what a template holds changes, so older ones are rebuilt. */
-const TEMPLATE_FORMAT = 2;
+/** Bumped when what a template holds changes, so older ones are rebuilt (3: SeaBIOS and a generation ID). */
+const TEMPLATE_FORMAT = 3;
 
 const GIB = 1024 ** 3;
 /** The file in a VM's folder saying its disk is a fresh clone's (see {@link Templates.cloneLaunch}). */
@@ -61,7 +61,6 @@ interface TemplateInputs {
   format: number;
   qemuVersion: string;
   accel: Accelerator;
-  firmware: string | null;
   vcpus: number;
   memoryMib: number;
   /** The image's files, each by path, size and modification time (a rebuilt image differs). */
@@ -148,7 +147,7 @@ export class Templates {
   }
 
   /**
-   * Deletes the templates no VM can start from any more (their image, QEMU, firmware or
+   * Deletes the templates no VM can start from any more (their image, QEMU or
    * accelerator changed) and no VM's disk rests on (`disks`: every VM disk's backing file).
    * Answers how many went.
    */
@@ -174,7 +173,6 @@ export class Templates {
       format: TEMPLATE_FORMAT,
       qemuVersion: this.deps.qemuVersion,
       accel: this.deps.accel(),
-      firmware: this.deps.startContext().qboot ?? null,
       files: inputs.files.map((file) => fileFingerprint(pathOfFingerprint(file))),
     };
     return JSON.stringify(now) === JSON.stringify(inputs);
@@ -268,7 +266,6 @@ export class Templates {
       format: TEMPLATE_FORMAT,
       qemuVersion: this.deps.qemuVersion,
       accel: this.deps.accel(),
-      firmware: this.deps.startContext().qboot ?? null,
       vcpus: spec.vcpus,
       memoryMib: spec.memoryMib,
       files: files as string[],

@@ -76,6 +76,13 @@ describe.skipIf(skipReason !== undefined)(
       expect(await engine.startVm('clone-b')).toMatchObject({ bootPath: 'template' });
       const serialB = await harness.waitForShell(engine, 'clone-b', 10_000);
       expect(await serialB.run('hostname')).toContain('host-clone-b');
+      // Each clone was told it is a new generation of the template's machine: QEMU's generation
+      // ID changed, and the guest took the ACPI event that says so (GPE 5, none in the template),
+      // which mixes the new ID into its random pool (and reseeds it, once it is initialised).
+      for (const serial of [serialA, serialB]) {
+        const gpe = await serial.run('cat /sys/firmware/acpi/interrupts/gpe05');
+        expect(Number(gpe.match(/^\s*(\d+)\s+EN/m)?.[1])).toBeGreaterThanOrEqual(1);
+      }
       expect(await serialB.run('cat /root/mark 2>&1')).toContain('No such file');
       // The clocks were set from the host's, not left at the template's.
       const guestSeconds = Number((await serialB.run('date +%s')).match(/\d{9,}/)?.[0]);
