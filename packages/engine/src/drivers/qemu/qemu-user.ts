@@ -5,6 +5,17 @@ import { promisify } from 'node:util';
 /** The account a root server's QEMU runs as unless another is configured; made when missing. */
 export const DEFAULT_QEMU_USER = 'labvisor-qemu';
 
+/** How the default account is made: a system account and group, with no home and no shell. */
+const USERADD_ARGS = [
+  '--system',
+  '--user-group',
+  '--no-create-home',
+  '--home-dir',
+  '/nonexistent',
+  '--shell',
+  '/usr/sbin/nologin',
+];
+
 /** An account QEMU drops to once it has opened a VM's files. */
 export interface QemuUser {
   name: string;
@@ -33,16 +44,15 @@ export async function resolveQemuUser(
   const name = configured ?? DEFAULT_QEMU_USER;
   let user = await findAccount(name);
   if (!user && !configured) {
-    await promisify(execFile)('useradd', [
-      '--system',
-      '--user-group',
-      '--no-create-home',
-      '--home-dir',
-      '/nonexistent',
-      '--shell',
-      '/usr/sbin/nologin',
-      name,
-    ]);
+    const useradd = [...USERADD_ARGS, name];
+    try {
+      await promisify(execFile)('useradd', useradd);
+    } catch (error) {
+      // E.g. /etc read-only under systemd's ProtectSystem=strict.
+      throw new Error(
+        `QEMU's account "${name}" could not be made (${(error as Error).message.split('\n')[0]}); make it with: useradd ${useradd.join(' ')}`,
+      );
+    }
     user = await findAccount(name);
   }
   if (!user) throw new Error(`QEMU cannot run as "${name}": there is no such account`);
