@@ -52,12 +52,6 @@ export interface QemuArgsInput {
    * one, user-mode networking that reaches nothing.
    */
   nic?: { tap: string; mac: string };
-  /**
-   * A template's clone on a guest network: templates are booted with user networking, whose
-   * saved state (a `slirp` section) must load somewhere, so an unattached, restricted user network
-   * takes it.
-   */
-  absorbTemplateSlirp?: boolean;
   /** The account QEMU drops to once it has opened the VM's files (`-runas`); see `qemu-user.ts`. */
   runAs?: string;
 }
@@ -249,7 +243,11 @@ function nicArgs(input: QemuArgsInput): string[] {
     '-device',
     `virtio-net-pci,netdev=net0,mac=${input.nic.mac},romfile=`,
   ];
-  if (input.absorbTemplateSlirp) args.push('-netdev', 'user,id=template-slirp,restrict=on');
+  // Templates boot with user networking, whose saved state (a `slirp` section) a clone on a guest
+  // network must load somewhere: an unattached, restricted user network takes it. Every VM on a
+  // guest network has it, clone or not, so that the states it saves (a suspend, a snapshot with
+  // memory, which then hold that section too) load under the same arguments.
+  args.push('-netdev', 'user,id=template-slirp,restrict=on');
   return args;
 }
 

@@ -84,7 +84,6 @@ export async function startQemu(
         loadSnapshot: launch.loadSnapshot,
         ...(context.qemuUser ? { runAs: context.qemuUser.name } : {}),
         ...(launch.nic ? { nic: launch.nic } : {}),
-        ...(launch.nic && launch.clone ? { absorbTemplateSlirp: true } : {}),
         ...(context.tcgTranslationCacheMib
           ? { tcgTranslationCacheMib: context.tcgTranslationCacheMib }
           : {}),

@@ -255,7 +255,18 @@ describe.skipIf(skipReason !== undefined)(
         expect(await fetchIn(id, INTERNET_ADDRESS)).toContain('INTERNET-PAGE');
       }
       expect(macs.size).toBe(2);
-    }, 180_000);
+      // A networked clone suspends and continues like any VM (its saved state holds the section
+      // of the template's user network, which the continued QEMU must have again).
+      shells.get('c1')!.close();
+      expect((await engine.suspendVm('c1')).state).toBe('suspended');
+      expect(await engine.startVm('c1')).toMatchObject({
+        state: 'running',
+        bootPath: 'saved-state',
+      });
+      const resumed = await harness.waitForShell(engine, 'c1');
+      shells.set('c1', resumed);
+      expect(await fetchIn('c1', INTERNET_ADDRESS)).toContain('INTERNET-PAGE');
+    }, 240_000);
 
     it('hands a warm pool’s paused clone its network when it is claimed', async () => {
       await engine.createVm(
