@@ -265,7 +265,10 @@ describe.skipIf(skipReason !== undefined)(
       });
       const resumed = await harness.waitForShell(engine, 'c1');
       shells.set('c1', resumed);
-      expect(await fetchIn('c1', INTERNET_ADDRESS)).toContain('INTERNET-PAGE');
+      // The continued guest catches up on its timers and re-learns its gateway first.
+      await expect
+        .poll(() => fetchIn('c1', INTERNET_ADDRESS), { timeout: 60_000, interval: 1000 })
+        .toContain('INTERNET-PAGE');
     }, 240_000);
 
     it('hands a warm pool’s paused clone its network when it is claimed', async () => {
