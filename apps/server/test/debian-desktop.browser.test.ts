@@ -1,7 +1,10 @@
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import type { Browser, Locator } from 'playwright-core';
+import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../src/db/database.js';
+import { templateSpecOf } from '../src/domain/vms/vm-templates.js';
 import { createPortalHandler } from '../src/web/next-handler.js';
 import { browserSkipReason, launchBrowser, signIn, WEB_DIR } from './support/browser.js';
 import { builtImageSkipReason, registerCachedTestImage } from './support/built-image.js';
@@ -65,7 +68,12 @@ describe.skipIf(skipReason)('the debian-desktop image in the desktop tab', () =>
     });
     await createFixtureUser(database.knex, 'grace@example.test', { tenantId, role: 'member' });
     imageId = await registerCachedTestImage(database.knex, 'debian-desktop');
-    server = await startTestServer(database, { webHandler: await createPortalHandler(WEB_DIR) });
+    const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lv-desktops-'));
+    server = await startTestServer(database, {
+      webHandler: await createPortalHandler(WEB_DIR),
+      // No template until the clone's test builds it: the first lab boots.
+      engine: { runDir, driver: { templatesDir: path.join(runDir, '.templates') } },
+    });
     browser = await launchBrowser();
     owner = new TestClient(server.url);
     expect((await owner.login('grace@example.test', FIXTURE_PASSWORD)).status).toBe(200);
@@ -77,7 +85,28 @@ describe.skipIf(skipReason)('the debian-desktop image in the desktop tab', () =>
     await browser?.close();
     await server?.close();
     await database?.close();
+    if (server) fs.rmSync(server.runDir, { recursive: true, force: true });
   });
+
+  /**
+   * Keys typed on the desktop reach the terminal window (xterm at +40+40) of the owner's session
+   * without a click — it has the focus from its start — and it copies a file that the lab's agent
+   * reads back from the owner's home: the session runs as the owner, in the owner's home. (Only
+   * unshifted keys: noVNC sends QEMU the physical key, and the test's keyboard holds no Shift for
+   * "$" or ">".)
+   */
+  async function typeInTerminal(page: Page, canvas: Locator, vmId: string, hostname: string) {
+    await expect
+      .poll(async () => (await frameOf(canvas, 300 / 1280, 200 / 800)).rgb, { timeout: 60_000 })
+      .toEqual([255, 255, 255]);
+    await canvas.focus();
+    await page.keyboard.type('cp /etc/hostname desktop.txt');
+    await page.keyboard.press('Enter');
+    const file = `${server.url}/api/v1/vms/${vmId}/files?path=${encodeURIComponent('~/desktop.txt')}`;
+    const read = async () =>
+      (await fetch(file, { headers: { cookie: owner.cookieHeader! } })).text();
+    await expect.poll(read, { timeout: 60_000, interval: 1000 }).toBe(`${hostname}\n`);
+  }
 
   it(
     'shows the desktop in a tab opened before the guest drew, and takes what is typed there',
@@ -113,23 +142,52 @@ describe.skipIf(skipReason)('the debian-desktop image in the desktop tab', () =>
         .poll(async () => (await frameOf(canvas, 0.5, 0.995)).rgb, { timeout: 60_000 })
         .not.toEqual(BACKGROUND);
 
-      // Keys typed on the desktop reach the terminal window (xterm at +40+40) of the owner's
-      // session without a click — it has the focus from its start — and it copies a file that the
-      // lab's agent reads back. (Only unshifted keys: noVNC sends QEMU the physical key, and the
-      // test's keyboard holds no Shift for "$" or ">".)
-      await expect
-        .poll(async () => (await frameOf(canvas, 300 / 1280, 200 / 800)).rgb, { timeout: 60_000 })
-        .toEqual([255, 255, 255]);
-      await canvas.focus();
-      await page.keyboard.type('cp /etc/hostname desktop.txt');
-      await page.keyboard.press('Enter');
-      const file = `${server.url}/api/v1/vms/${vmId}/files?path=${encodeURIComponent('~/desktop.txt')}`;
-      const read = async () =>
-        (await fetch(file, { headers: { cookie: owner.cookieHeader! } })).text();
-      await expect.poll(read, { timeout: 60_000, interval: 1000 }).toBe('desk\n');
+      await typeInTerminal(page, canvas, vmId, 'desk');
       await page.screenshot({ path: path.join(SCREENSHOT_DIR, 'desktop.png') });
+      expect((await owner.send('GET', `/api/v1/vms/${vmId}`)).body.bootPath).toBe('cold');
       await context.close();
+      expect((await owner.send('DELETE', `/api/v1/vms/${vmId}`)).status).toBe(204);
     },
     DESKTOP_TIMEOUT_MS + 180_000,
+  );
+
+  // A clone of a booted desktop template: the template's guest had its desktop session as the
+  // image's user; the clone's is the owner's, in the owner's home (before, the clone kept the
+  // template's session, whose home had moved away, and its terminal was gone).
+  it(
+    'gives a clone of a desktop template a desktop session of its owner',
+    async () => {
+      const image = await database.knex('images').where({ id: imageId }).first();
+      await server.engine.buildTemplate(templateSpecOf(image, { vcpus: 2, memoryMib: 2048 }));
+      const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+      const page = await signIn(context, server.url, 'grace@example.test');
+      const created = await owner.send('POST', '/api/v1/vms', {
+        tenantId,
+        name: 'desk-clone',
+        imageId,
+        vcpus: 2,
+        memoryMib: 2048,
+        diskGib: 10,
+      });
+      expect(created.status).toBe(201);
+      const vmId = created.body.id as string;
+      await expect
+        .poll(async () => (await owner.send('GET', `/api/v1/vms/${vmId}`)).body.state, {
+          timeout: 120_000,
+          interval: 500,
+        })
+        .toBe('running');
+      expect((await owner.send('GET', `/api/v1/vms/${vmId}`)).body.bootPath).toBe('template');
+      await page.goto(`${server.url}/vms/${vmId}?tab=desktop`);
+      const canvas = page.locator('.desktop canvas');
+      await canvas.waitFor({ timeout: 60_000 });
+      await expect
+        .poll(() => frameOf(canvas, 0.8, 0.5), { timeout: DESKTOP_TIMEOUT_MS, interval: 2000 })
+        .toEqual({ size: '1280x800', rgb: BACKGROUND });
+      await typeInTerminal(page, canvas, vmId, 'desk-clone');
+      await page.screenshot({ path: path.join(SCREENSHOT_DIR, 'desktop-clone.png') });
+      await context.close();
+    },
+    DESKTOP_TIMEOUT_MS + 300_000,
   );
 });
