@@ -7,7 +7,8 @@
 #   DEFAULT_VCPUS DEFAULT_MEMORY_MIB DEFAULT_DISK_GIB   what a VM of the image should get
 #   configure_image   optional function run with the root file system's path after the overlays
 #
-# Needs root (debootstrap and chroot), debootstrap, e2fsprogs, qemu-img and the Debian mirror.
+# Needs root (debootstrap and chroot), debootstrap, e2fsprogs, qemu-img, cpio, xz and the Debian
+# mirror.
 
 readonly DEBIAN_SUITE=bookworm
 readonly DEBIAN_MIRROR=${LABVISOR_DEBIAN_MIRROR:-http://deb.debian.org/debian}
@@ -18,10 +19,15 @@ readonly DEBIAN_LAB_OVERLAY="$IMAGES_LIB_DIR/debian-lab-overlay"
 # The engine boots with exactly this and appends labvisor.hostname=NAME. Only the serial line is
 # a kernel console (tty1 gets a login anyway); the rest skips work that only slows a TCG boot, as
 # in the tiny image.
+# Loaded by the image's initramfs (lib/direct-boot.sh), each after its dependencies: the root disk,
+# its file system (ext4 asks for a crc32c driver by softdep only) and fw_cfg, where the guest
+# configuration waits for labvisor-guest-config.
+readonly DEBIAN_BOOT_MODULES="virtio_pci virtio_blk crc32c_generic ext4 qemu_fw_cfg"
 readonly DEBIAN_CMDLINE="console=ttyS0 root=/dev/vda rw quiet loglevel=3 tsc=reliable no_timer_check mitigations=off nowatchdog cryptomgr.notests init_on_alloc=0"
 
 die() { echo "build.sh ($IMAGE_NAME): $*" >&2; exit 1; }
 log() { echo "build.sh ($IMAGE_NAME): $*" >&2; }
+source "$IMAGES_LIB_DIR/direct-boot.sh"
 
 # Packages of the lists, sorted and unique, comma-separated (debootstrap's --include).
 package_list() {
@@ -36,8 +42,8 @@ build_debian_image() { # OUTDIR
   umask 022
   [[ $(id -u) -eq 0 ]] || die "debootstrap needs root: run it as root (sudo npm run images -- $IMAGE_NAME)"
   local tool
-  for tool in debootstrap chroot mkfs.ext4 qemu-img sha256sum dpkg-query zstd; do
-    command -v "$tool" >/dev/null || die "missing tool: $tool (apt-get install -y debootstrap e2fsprogs qemu-utils zstd)"
+  for tool in debootstrap chroot mkfs.ext4 qemu-img sha256sum dpkg-query zstd cpio xz; do
+    command -v "$tool" >/dev/null || die "missing tool: $tool (apt-get install -y debootstrap e2fsprogs qemu-utils zstd cpio xz-utils)"
   done
 
   work=$(mktemp -d "${TMPDIR:-/tmp}/labvisor-$IMAGE_NAME.XXXXXX")
@@ -48,8 +54,7 @@ build_debian_image() { # OUTDIR
   include=$(package_list "${PACKAGE_LISTS[@]}")
   log "debootstrap $DEBIAN_SUITE (minbase) from $DEBIAN_MIRROR with: ${include//,/ }"
   # debootstrap installs no Recommends: the image holds what the lists name and what they depend
-  # on. Two stages, with the overlays in between, so that the packages are configured with them
-  # (the initrd is made once, already with the few modules of etc/initramfs-tools).
+  # on. Two stages, with the overlays in between, so that the packages are configured with them.
   debootstrap --foreign --variant=minbase --components=main --include="$include" \
     "$DEBIAN_SUITE" "$root" "$DEBIAN_MIRROR" >"$work/debootstrap.log" 2>&1 ||
     die "debootstrap failed; last lines of its log: $(tail -n 5 "$work/debootstrap.log" | tr '\n' ' ')"
@@ -111,13 +116,19 @@ EOF
 
   in_root systemctl enable --quiet systemd-networkd labvisor-guest-config.service labvisor-agent.service
   # Under TCG every CPU second of the boot counts: no timers that run apt, man-db or scrubs, and
-  # none of the units a VM without EFI, device mapper, hugepages or debugfs users has no use for
-  # (each costs seconds of a single vCPU before the login prompt; loop and fuse load on demand).
+  # none of the units a VM without EFI, device mapper, hugepages, debugfs, configfs, binfmt or
+  # message-queue users has no use for (each costs up to a second of a single vCPU before the login
+  # prompt; loop, fuse and the display driver load on demand; packages run sysusers themselves).
   in_root systemctl mask --quiet apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer \
     e2scrub_reap.service fstrim.timer dpkg-db-backup.timer systemd-networkd-wait-online.service \
     modprobe@efi_pstore.service modprobe@dm_mod.service modprobe@fuse.service \
-    modprobe@loop.service sys-kernel-debug.mount sys-kernel-tracing.mount dev-hugepages.mount \
-    systemd-network-generator.service systemd-pstore.service 2>/dev/null || true
+    modprobe@loop.service modprobe@drm.service modprobe@configfs.service sys-kernel-debug.mount \
+    sys-kernel-tracing.mount sys-kernel-config.mount dev-hugepages.mount dev-mqueue.mount \
+    systemd-network-generator.service systemd-pstore.service systemd-binfmt.service \
+    kmod-static-nodes.service systemd-sysusers.service 2>/dev/null || true
+  # The VM boots the recipe's own initramfs: none is made for the image's kernel, now or on the
+  # guest's kernel upgrades.
+  sed -i 's/^update_initramfs=.*/update_initramfs=no/' "$root/etc/initramfs-tools/update-initramfs.conf"
 }
 
 clean_debian_root() {
@@ -132,6 +143,7 @@ clean_debian_root() {
   find "$root/usr/share/locale" -mindepth 1 -maxdepth 1 -not -name locale.alias -exec rm -rf {} +
   # Made at the first boot, so that no two VMs share them.
   rm -f "$root"/etc/ssh/ssh_host_* "$root/var/lib/dbus/machine-id" "$root/var/lib/systemd/random-seed"
+  rm -f "$root"/boot/initrd.img*
   : >"$root/etc/machine-id"
   # Files written during the build get the suite's date, like those unpacked from packages.
   find "$root" -xdev -newermt "@$SOURCE_DATE_EPOCH" -exec touch --no-dereference --date "@$SOURCE_DATE_EPOCH" {} +
@@ -142,8 +154,9 @@ pack_debian_image() { # OUTDIR
   kernel_version=$(cd "$root/lib/modules" && ls)
   [[ $kernel_version =~ ^[0-9][^[:space:]]*$ ]] || die "expected one kernel in the image, found: $kernel_version"
   mkdir -p "$work/out"
-  cp "$root/boot/vmlinuz-$kernel_version" "$work/out/vmlinuz"
-  cp "$root/boot/initrd.img-$kernel_version" "$work/out/initrd.img"
+  index_modules "$root/lib/modules/$kernel_version"
+  pack_initramfs "$root/bin/busybox" "$work/out/initrd.img" $DEBIAN_BOOT_MODULES
+  unpack_pvh_kernel "$root/boot/vmlinuz-$kernel_version" "$root/boot/config-$kernel_version" "$work/out/vmlinuz"
 
   # The file system: what the root holds plus a quarter (at least 512 MiB) for the first boot, in
   # whole GiB; x-systemd.growfs grows it to the VM's disk at boot.
@@ -184,7 +197,7 @@ pack_debian_image() { # OUTDIR
 $packages
   },
   "files": {
-    "kernel": { $(file_json vmlinuz), "format": "bzimage" },
+    "kernel": { $(file_json vmlinuz), "format": "$kernel_format" },
     "initrd": { $(file_json initrd.img) },
     "disk": { $(file_json rootfs.qcow2), "format": "qcow2", "virtualSizeBytes": $((size_gib * 1024 * 1024 * 1024)) }
   },

@@ -40,8 +40,8 @@ describe('buildQemuArgs', () => {
   });
 
   it('bounds the TCG translation cache, and uses the host CPU under KVM', () => {
-    // 512 MiB of guest memory: 32 MiB of translation cache.
-    expect(valuesOf(args, '-accel')).toEqual(['tcg,tb-size=32']);
+    // 512 MiB of guest memory: 64 MiB of translation cache.
+    expect(valuesOf(args, '-accel')).toEqual(['tcg,tb-size=64']);
     const small = buildQemuArgs({ spec: { ...spec, memoryMib: 128 }, paths, accel: 'tcg' });
     expect(valuesOf(small, '-accel')).toEqual([`tcg,tb-size=${TCG_TB_SIZE_MIB}`]);
     const huge = buildQemuArgs({ spec: { ...spec, memoryMib: 65_536 }, paths, accel: 'tcg' });

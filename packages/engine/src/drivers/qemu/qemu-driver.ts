@@ -61,7 +61,7 @@ export interface QemuDriverConfig {
   /** Default `/dev/kvm`. */
   kvmDevice?: string;
   /**
-   * TCG translation-cache size per VM in MiB; default 1/16 of the guest's memory, 16 to 256 MiB.
+   * TCG translation-cache size per VM in MiB; default 1/8 of the guest’s memory, 16 to 256 MiB.
    * More helps heavy guests and costs host memory.
    */
   tcgTranslationCacheMib?: number;
