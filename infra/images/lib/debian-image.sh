@@ -16,7 +16,7 @@ readonly IMAGES_LIB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # The lab packages and files; debian-desktop adds its own on top.
 readonly DEBIAN_LAB_PACKAGES="$IMAGES_LIB_DIR/debian-lab.packages"
 readonly DEBIAN_LAB_OVERLAY="$IMAGES_LIB_DIR/debian-lab-overlay"
-# The engine boots with exactly this and appends labvisor.hostname=NAME. Only the serial line is
+# The engine boots with exactly this and appends labvisor.hostname=NAME (and systemd.hostname=NAME). Only the serial line is
 # a kernel console (tty1 gets a login anyway); the rest skips work that only slows a TCG boot, as
 # in the tiny image.
 # Loaded by the image's initramfs (lib/direct-boot.sh), each after its dependencies: the root disk,

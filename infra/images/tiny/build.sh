@@ -13,7 +13,7 @@ set -euo pipefail
 readonly IMAGE_NAME=tiny
 readonly ROOTFS_SIZE_MIB=64
 readonly DEFAULT_HOSTNAME=tiny
-# The engine boots with exactly this and appends labvisor.hostname=NAME.
+# The engine boots with exactly this and appends labvisor.hostname=NAME (and systemd.hostname=NAME).
 # Only the serial line is a kernel console: echoing to the VGA text screen as
 # well costs about half a second under TCG, and tty1 gets its shell anyway.
 # The rest skips work that only slows a TCG boot: clocksource checks, the PS/2

@@ -113,7 +113,7 @@ describe('buildQemuArgs', () => {
     expect(valuesOf(args, '-kernel')).toEqual(['/images/tiny/vmlinuz']);
     expect(valuesOf(args, '-initrd')).toEqual(['/images/tiny/initrd.img']);
     expect(valuesOf(args, '-append')).toEqual([
-      'console=ttyS0 root=/dev/vda labvisor.hostname=lab-1-networking',
+      'console=ttyS0 root=/dev/vda labvisor.hostname=lab-1-networking systemd.hostname=lab-1-networking',
     ]);
   });
 

@@ -184,10 +184,12 @@ export function buildQemuArgs(input: QemuArgsInput): string[] {
   // address back to QEMU: qboot, a little faster for kernel boots, halts at that command.
   args.push('-device', 'vmgenid');
   if (boot.kind === 'kernel') {
+    // The VM's hostname for the image's own scripts (labvisor.hostname=) and for systemd, which
+    // sets it as it starts (systemd.hostname=): what the network asks DHCP with from the start.
     const hostname = toHostname(spec.name, spec.id);
     const cmdline = boot.cmdline.includes('labvisor.hostname=')
       ? boot.cmdline
-      : `${boot.cmdline} labvisor.hostname=${hostname}`.trim();
+      : `${boot.cmdline} labvisor.hostname=${hostname} systemd.hostname=${hostname}`.trim();
     args.push('-kernel', boot.kernelPath, '-initrd', boot.initrdPath, '-append', cmdline);
   } else if (boot.kind === 'iso') {
     args.push(
