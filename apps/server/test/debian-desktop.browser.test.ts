@@ -108,21 +108,26 @@ describe.skipIf(skipReason)('the debian-desktop image in the desktop tab', () =>
     await expect.poll(read, { timeout: 60_000, interval: 1000 }).toBe(`${hostname}\n`);
   }
 
+  /** Launches a desktop lab named `name` for grace, signed in to the portal in a new context. */
+  async function launchDesktop(name: string) {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await signIn(context, server.url, 'grace@example.test');
+    const created = await owner.send('POST', '/api/v1/vms', {
+      tenantId,
+      name,
+      imageId,
+      vcpus: 2,
+      memoryMib: 2048,
+      diskGib: 10,
+    });
+    expect(created.status).toBe(201);
+    return { context, page, vmId: created.body.id as string };
+  }
+
   it(
     'shows the desktop in a tab opened before the guest drew, and takes what is typed there',
     async () => {
-      const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-      const page = await signIn(context, server.url, 'grace@example.test');
-      const created = await owner.send('POST', '/api/v1/vms', {
-        tenantId,
-        name: 'desk',
-        imageId,
-        vcpus: 2,
-        memoryMib: 2048,
-        diskGib: 10,
-      });
-      expect(created.status).toBe(201);
-      const vmId = created.body.id as string;
+      const { context, page, vmId } = await launchDesktop('desk');
       await page.goto(`${server.url}/vms/${vmId}?tab=desktop`);
       const canvas = page.locator('.desktop canvas');
       await canvas.waitFor({ timeout: 60_000 });
@@ -159,18 +164,7 @@ describe.skipIf(skipReason)('the debian-desktop image in the desktop tab', () =>
     async () => {
       const image = await database.knex('images').where({ id: imageId }).first();
       await server.engine.buildTemplate(templateSpecOf(image, { vcpus: 2, memoryMib: 2048 }));
-      const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-      const page = await signIn(context, server.url, 'grace@example.test');
-      const created = await owner.send('POST', '/api/v1/vms', {
-        tenantId,
-        name: 'desk-clone',
-        imageId,
-        vcpus: 2,
-        memoryMib: 2048,
-        diskGib: 10,
-      });
-      expect(created.status).toBe(201);
-      const vmId = created.body.id as string;
+      const { context, page, vmId } = await launchDesktop('desk-clone');
       await expect
         .poll(async () => (await owner.send('GET', `/api/v1/vms/${vmId}`)).body.state, {
           timeout: 120_000,

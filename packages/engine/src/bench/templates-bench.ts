@@ -255,7 +255,7 @@ async function main(): Promise<void> {
       image: debian,
       memoryMib: 1024,
       prompt: (id) => new RegExp(`${id} login: $`, 'm'),
-      many: 10,
+      many: 30,
       timeoutMs: 600_000,
     });
   }
