@@ -11,6 +11,7 @@ export const RUNTIME_PACKAGES = [
   { path: '/bin/busybox', pkg: 'busybox-static' },
   { command: 'mkfs.ext4', pkg: 'e2fsprogs' },
   { command: 'cpio', pkg: 'cpio' },
+  { command: 'xz', pkg: 'xz-utils' },
   { command: 'ip', pkg: 'iproute2' },
   { command: 'nft', pkg: 'nftables' },
   { command: 'dnsmasq', pkg: 'dnsmasq-base' },

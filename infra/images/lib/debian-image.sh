@@ -16,13 +16,13 @@ readonly IMAGES_LIB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # The lab packages and files; debian-desktop adds its own on top.
 readonly DEBIAN_LAB_PACKAGES="$IMAGES_LIB_DIR/debian-lab.packages"
 readonly DEBIAN_LAB_OVERLAY="$IMAGES_LIB_DIR/debian-lab-overlay"
-# The engine boots with exactly this and appends labvisor.hostname=NAME (and systemd.hostname=NAME). Only the serial line is
-# a kernel console (tty1 gets a login anyway); the rest skips work that only slows a TCG boot, as
-# in the tiny image.
 # Loaded by the image's initramfs (lib/direct-boot.sh), each after its dependencies: the root disk,
-# its file system (ext4 asks for a crc32c driver by softdep only) and fw_cfg, where the guest
-# configuration waits for labvisor-guest-config.
+# its file system (ext4 asks for a crc32c driver by softdep only) and fw_cfg, which carries the
+# guest configuration labvisor-guest-config reads.
 readonly DEBIAN_BOOT_MODULES="virtio_pci virtio_blk crc32c_generic ext4 qemu_fw_cfg"
+# The engine boots with exactly this and appends labvisor.hostname=NAME (and
+# systemd.hostname=NAME). Only the serial line is a kernel console (tty1 gets a login anyway); the
+# rest skips work that only slows a TCG boot, as in the tiny image.
 readonly DEBIAN_CMDLINE="console=ttyS0 root=/dev/vda rw quiet loglevel=3 tsc=reliable no_timer_check mitigations=off nowatchdog cryptomgr.notests init_on_alloc=0"
 
 die() { echo "build.sh ($IMAGE_NAME): $*" >&2; exit 1; }

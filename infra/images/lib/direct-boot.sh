@@ -2,7 +2,8 @@
 # sourced, not run. The caller defines die and log.
 #
 #   index_modules MODDIR         the kernel's modules (MODDIR is lib/modules/<version>)
-#   add_module NAME              appends NAME, after its dependencies, to module_order
+#   add_module NAME              appends NAME, after its dependencies, to module_order, once
+#                                (module_seen remembers it, across pack_initramfs too)
 #   strip_module_signature FILE  drops a module's appended signature
 #   pack_initramfs BUSYBOX OUT MODULE...   a busybox initramfs that loads the modules, mounts the
 #                                root disk and switches to it (gzip, newc cpio)
