@@ -83,9 +83,11 @@ export interface VmStateChange {
 /**
  * Records a state the engine observed (or an action began), with the usage interval that meters
  * running time: opened when the VM starts holding resources (a warm pool's VM, which has no owner
- * yet, is metered from when a member takes it), closed when it stops. One statement (the VM's row
- * locked, updated, its interval opened or closed), so a state costs one round trip and needs no
- * transaction of its own. Undefined when the VM is gone.
+ * yet, is metered from when a member takes it), closed when it stops. Two statements in a
+ * transaction: the VM's row locked, then updated with its interval opened or closed. The lock comes
+ * first, in a statement of its own, because a statement sees the intervals committed when it began:
+ * one that waited there for the row would miss the interval the write before it opened (and leave
+ * it open). Undefined when the VM is gone.
  */
 export async function recordVmState(
   knex: Knex,
@@ -97,11 +99,15 @@ export async function recordVmState(
     ? `insert into usage_intervals (tenant_id, user_id, vm_id, vcpus, memory_mib, started_at)
        select tenant_id, owner_id, id, vcpus, memory_mib, now() from before
        where before.state <> all(:holding::text[]) and before.owner_id is not null`
-    : `update usage_intervals set ended_at = now()
+    : // now() is when the statement's transaction began, which may be before the interval's
+      // opening committed (this statement then waited for the VM's row): never end before it began.
+      `update usage_intervals set ended_at = greatest(now(), started_at)
        where vm_id = :vmId and ended_at is null
          and exists (select 1 from before where before.state = any(:holding::text[]))`;
-  const result = await knex.raw<{ rows: VmRow[] }>(
-    `with before as (
+  return knex.transaction(async (trx) => {
+    await trx('vms').where({ id: vmId }).forUpdate().first('id');
+    const result = await trx.raw<{ rows: VmRow[] }>(
+      `with before as (
        select id, state, tenant_id, owner_id, vcpus, memory_mib from vms where id = :vmId for update
      ), after as (
        update vms set
@@ -117,17 +123,18 @@ export async function recordVmState(
        returning vms.*
      ), interval as (${interval})
      select * from after`,
-    {
-      vmId,
-      holding,
-      state: change.state,
-      reason: change.reason ?? null,
-      desired: change.desired ?? null,
-      bootPath: change.bootPath ?? null,
-      networkAddress: change.networkAddress ?? null,
-    },
-  );
-  return result.rows[0];
+      {
+        vmId,
+        holding,
+        state: change.state,
+        reason: change.reason ?? null,
+        desired: change.desired ?? null,
+        bootPath: change.bootPath ?? null,
+        networkAddress: change.networkAddress ?? null,
+      },
+    );
+    return result.rows[0];
+  });
 }
 
 /** Records the bytes a VM takes on the host's disk, as the engine measured them. */
